@@ -1,0 +1,3 @@
+from .cli import exit_now, main
+
+exit_now(main())

@@ -1,0 +1,100 @@
+"""The bake loop: render each frame's vector pass, hand the EXR to the core, restore the scene."""
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+
+from .. import __version__
+from ..core.camera import BlenderCamera
+from ..core.errors import FlowError
+from ..core.frame import convert_frame, prepare_output_dir
+from ..core.manifest import write_manifest
+from ..core.options import BakeOptions
+from .render_settings import SettingsGuard, configure_render
+
+
+@dataclass
+class BakeProgress:
+    """Reported after each frame: enough for a progress bar and a summary."""
+
+    done: int
+    total: int
+    frame: int
+    written: list[Path]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def camera_record(scene: bpy.types.Scene, frame: int, flows: tuple[str, ...]) -> dict:
+    """Pose and intrinsics of the scene camera at the current frame, for the manifest."""
+    camera = scene.camera
+    record = {
+        "frame": frame,
+        "flows": list(flows),
+        "camera": camera.name,
+        "camera_to_world": [list(row) for row in camera.matrix_world],
+    }
+    data = camera.data
+    if data.type == "PERSP":
+        render = scene.render
+        scale = render.resolution_percentage / 100
+        record["K"] = BlenderCamera(
+            data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, data.shift_x, data.shift_y,
+            int(render.resolution_x * scale), int(render.resolution_y * scale),
+            render.pixel_aspect_x, render.pixel_aspect_y,
+        ).intrinsics().tolist()
+    return record
+
+
+def render_frame(scene: bpy.types.Scene, frame: int, exr_folder: Path) -> Path:
+    """Render one frame into a multilayer EXR and return its path."""
+    scene.frame_set(frame)
+    exr_path = exr_folder / f"frame_{frame}.exr"
+    scene.render.filepath = str(exr_path.with_suffix(""))
+    with bpy.context.temp_override(scene=scene):
+        result = bpy.ops.render.render(write_still=True)
+    if result != {"FINISHED"} or not exr_path.exists():
+        raise FlowError(f"Blender did not render frame {frame} (render returned {', '.join(result)}).")
+    return exr_path
+
+
+def check_scene(scene: bpy.types.Scene) -> None:
+    if scene.camera is None:
+        raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
+
+
+def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProgress]:
+    """Bake frame by frame, yielding after each one.
+
+    Closing the generator (cancel) or an error stops the bake; either way the manifest
+    lists the frames written so far and every changed setting is restored.
+    """
+    check_scene(scene)
+    prepare_output_dir(options)
+    frames = options.frames
+    records: list[dict] = []
+    with SettingsGuard() as guard, tempfile.TemporaryDirectory(prefix="optical_flow_") as exr_dir:
+        view_layer, own_shading = configure_render(scene, guard, Path(exr_dir))
+        render = scene.render
+        scale = render.resolution_percentage / 100
+        resolution = (int(render.resolution_x * scale), int(render.resolution_y * scale))
+        notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
+        versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
+                    "material_override": not own_shading}
+        try:
+            for index, frame in enumerate(frames):
+                started = time.perf_counter()
+                exr_path = render_frame(scene, frame, Path(exr_dir))
+                written = convert_frame(exr_path, view_layer, frame, options)
+                exr_path.unlink()
+                records.append(camera_record(scene, frame, options.flows_at(frame)))
+                yield BakeProgress(index + 1, len(frames), frame, written, time.perf_counter() - started, notes)
+        finally:
+            if records:
+                write_manifest(options, resolution, records, versions)
+

@@ -1,0 +1,123 @@
+"""Command line: ``python -m optical_flow_addon bake|demo`` with the ``bpy`` module."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .core.errors import FlowError
+from .core.options import BakeOptions
+from .core.poses import read_camera_poses
+
+MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
+                  ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import", ".abc": "alembic_import"}
+
+
+def frame_range(text: str) -> tuple[int, int]:
+    start, separator, end = text.partition("-")
+    try:
+        return int(start), int(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST-LAST frames such as 1-100, got {text!r}") from None
+
+
+def resolution(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="python -m optical_flow_addon", description=__doc__)
+    commands = main.add_subparsers(dest="command", required=True)
+    bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
+    bake.add_argument("scene", type=Path, help=".blend file, or a mesh file (" + ", ".join(MESH_IMPORTERS) + ")")
+    bake.add_argument("output", type=Path, help="output folder")
+    bake.add_argument("--poses", type=Path, help="camera pose file to keyframe the camera with")
+    demo = commands.add_parser("demo", help="build a small scene with BlenderProc's five example poses and bake it")
+    demo.add_argument("output", type=Path, nargs="?", default=Path("demo_output"), help="output folder (demo_output)")
+    for command in (bake, demo):
+        command.add_argument("--no-forward-flow", dest="get_forward_flow", action="store_false")
+        command.add_argument("--no-backward-flow", dest="get_backward_flow", action="store_false")
+        command.add_argument("--blender-image-coordinate-style", action="store_true",
+                             help="origin bottom-left, y up (default: OpenCV, origin top-left, y down)")
+        command.add_argument("--formats", default="npy,hdf5", help="comma-separated: npy, hdf5 (default: both)")
+        command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames (default: the scene's range)")
+        command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
+        command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
+    return main
+
+
+def load_scene(path: Path) -> None:
+    import bpy
+
+    if not path.is_file():
+        raise FlowError(f"Scene file {path} does not exist.")
+    if path.suffix.lower() == ".blend":
+        bpy.ops.wm.open_mainfile(filepath=str(path))
+        return
+    importer = MESH_IMPORTERS.get(path.suffix.lower())
+    if importer is None:
+        raise FlowError(f"Cannot open {path}: expected a .blend file or one of {', '.join(MESH_IMPORTERS)}.")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    operator = getattr(bpy.ops.import_scene, importer) if importer in {"gltf", "fbx"} else getattr(bpy.ops.wm, importer)
+    operator(filepath=str(path))
+
+
+def run(args: argparse.Namespace) -> None:
+    import bpy
+
+    from . import register
+    from .blender.bake import bake_flow
+    from .blender.camera_poses import keyframe_poses, target_camera
+
+    if args.command == "demo":
+        from .blender.demo_scene import DEMO_POSES, build_demo_scene
+
+        scene = build_demo_scene()
+        args.output.mkdir(parents=True, exist_ok=True)
+        args.poses = args.output / "camera_positions"
+        args.poses.write_text(DEMO_POSES, encoding="utf-8")
+    else:
+        load_scene(args.scene)
+        scene = bpy.context.scene
+    register()
+    if args.resolution:
+        scene.render.resolution_x, scene.render.resolution_y = args.resolution
+        scene.render.resolution_percentage = 100
+    if args.poses:
+        keyframe_poses(scene, target_camera(scene), read_camera_poses(args.poses), scene.frame_start)
+    start, end = args.frames or (scene.frame_start, scene.frame_end)
+    options = BakeOptions(
+        output_dir=args.output.resolve(), frame_start=start, frame_end=end,
+        get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
+        blender_image_coordinate_style=args.blender_image_coordinate_style,
+        formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
+        overwrite=args.overwrite,
+    )
+    for progress in bake_flow(scene, options):
+        print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "
+              f"{len(progress.written)} files", flush=True)
+    for note in progress.notes:
+        print(f"note: {note}")
+    print(f"Flow for {progress.total} frames written to {options.output_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        run(args)
+    except FlowError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def exit_now(status: int) -> None:
+    """Leave without Blender's teardown, which can hang or crash after the work is done (bpy 4.2–4.5)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

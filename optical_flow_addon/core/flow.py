@@ -1,0 +1,50 @@
+"""Vector pass → forward/backward optical flow and validity masks.
+
+Cycles stores, per pixel and in pixels with y pointing up,
+``X,Y = pos(t-1) - pos(t)`` and ``Z,W = pos(t) - pos(t+1)``.
+So backward flow (t → t-1) is ``(X, Y)`` and forward flow (t → t+1) is ``-(Z, W)``.
+OpenCV style (``blender_image_coordinate_style=False``, BlenderProc's default) negates y.
+Arrays are always stored top row first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Cycles writes this depth where a pixel's ray hits no surface.
+BACKGROUND_DEPTH = 1e9
+
+
+def forward_flow(vector: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
+    """Flow from frame t to t+1 (H×W×2 float32), numbers identical to BlenderProc's."""
+    flow = -vector[..., 2:4]
+    if not blender_image_coordinate_style:
+        flow[..., 1] *= -1
+    return flow
+
+
+def backward_flow(vector: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
+    """Flow from frame t to t-1 (H×W×2 float32), numbers identical to BlenderProc's."""
+    flow = vector[..., 0:2].copy()
+    if not blender_image_coordinate_style:
+        flow[..., 1] *= -1
+    return flow
+
+
+def surface_hit(depth: np.ndarray) -> np.ndarray:
+    """True where the pixel centre sees a surface; background pixels have no flow."""
+    return depth < BACKGROUND_DEPTH
+
+
+def target_inside_image(flow: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
+    """True where pixel centre + flow lands inside the image of the other frame."""
+    height, width = flow.shape[:2]
+    rows, cols = np.indices((height, width), dtype=np.float32)
+    x = cols + 0.5 + flow[..., 0]
+    down = -flow[..., 1] if blender_image_coordinate_style else flow[..., 1]
+    y = rows + 0.5 + down
+    return (x >= 0) & (x < width) & (y >= 0) & (y < height)
+
+
+def validity_mask(flow: np.ndarray, hit: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
+    """A flow vector is valid where a surface was hit and its target stays in the image."""
+    return hit & target_inside_image(flow, blender_image_coordinate_style)

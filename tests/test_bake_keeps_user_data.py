@@ -1,0 +1,150 @@
+"""A bake never changes the user's scene, never half-writes and never overwrites unasked."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import scenes  # noqa: E402
+from optical_flow_addon.blender import bake as bake_module  # noqa: E402
+from optical_flow_addon.blender.bake import bake_flow  # noqa: E402
+from optical_flow_addon.core.errors import FlowError  # noqa: E402
+from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+
+
+def rna_values(struct) -> dict:
+    """Every readable value property of an RNA struct, with pointers by name."""
+    with warnings.catch_warnings():  # reading deprecated properties (5.0) is fine here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return {p.identifier: rna_value(struct, p) for p in struct.bl_rna.properties
+                if p.identifier != "rna_type" and p.type != "COLLECTION"}
+
+
+def rna_value(struct, prop):
+    value = getattr(struct, prop.identifier)
+    if prop.type == "POINTER":
+        return getattr(value, "name", None) if isinstance(value, bpy.types.ID) or value is None else "struct"
+    return tuple(value) if hasattr(value, "__len__") and not isinstance(value, str) else value
+
+
+def snapshot(scene) -> dict:
+    structs = {"scene": scene, "render": scene.render, "image_settings": scene.render.image_settings,
+               "cycles": scene.cycles, "display": scene.display_settings, "view": scene.view_settings}
+    structs.update({f"view_layer {layer.name}": layer for layer in scene.view_layers})
+    structs.update({f"cycles view_layer {layer.name}": layer.cycles for layer in scene.view_layers})
+    state = {name: rna_values(struct) for name, struct in structs.items()}
+    state["frame"] = (scene.frame_current, scene.frame_subframe)
+    state["datablocks"] = {kind: sorted(i.name for i in getattr(bpy.data, kind))
+                           for kind in ("materials", "objects", "cameras", "meshes", "node_groups", "worlds")}
+    state["camera"] = [tuple(row) for row in scene.camera.matrix_world]
+    return state
+
+
+def user_scene():
+    """A scene whose settings all differ from the bake's, on a frame in the middle of the range."""
+    scene, _ = scenes.camera_motion_scene()
+    scene.render.engine = "BLENDER_EEVEE_NEXT" if bpy.app.version < (5, 0, 0) else "BLENDER_EEVEE"
+    scene.cycles.samples, scene.cycles.filter_width = 64, 1.5
+    scene.render.use_motion_blur = True
+    scene.render.filepath = "//renders/shot_"
+    scene.render.image_settings.file_format = "PNG"
+    scene.view_layers[0].use_pass_vector = False
+    scene.frame_set(3)
+    return scene
+
+
+def options(folder, **changes):
+    return BakeOptions(output_dir=folder, frame_start=1, frame_end=5, **changes)
+
+
+def test_scene_restored_after_bake(tmp_path):
+    scene = user_scene()
+    before = snapshot(scene)
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path)) == {"FINISHED"}
+    assert snapshot(scene) == before
+
+
+def test_scene_restored_and_files_valid_after_failure_mid_bake(tmp_path, monkeypatch):
+    scene = user_scene()
+    before = snapshot(scene)
+    real_convert = bake_module.convert_frame
+
+    def convert_then_fail(exr_path, view_layer, frame, bake_options):
+        if frame == 3:
+            raise FlowError("disk full (simulated)")
+        return real_convert(exr_path, view_layer, frame, bake_options)
+
+    monkeypatch.setattr(bake_module, "convert_frame", convert_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path))
+    assert snapshot(scene) == before
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [f["frame"] for f in manifest["frames"]] == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert np.load(tmp_path / "forward_flow_0002.npy").shape == (48, 64, 2)
+
+
+def test_cancel_leaves_valid_files_and_restored_scene(tmp_path):
+    scene = user_scene()
+    before = snapshot(scene)
+    bake = bake_flow(scene, options(tmp_path))
+    assert [next(bake).frame, next(bake).frame] == [1, 2]
+    assert snapshot(scene) != before  # really mid-bake
+    bake.close()
+    assert snapshot(scene) == before
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["1.hdf5", "2.hdf5", "backward_flow_0002.npy", "backward_flow_valid_0002.npy",
+                     "forward_flow_0001.npy", "forward_flow_0002.npy", "forward_flow_valid_0001.npy",
+                     "forward_flow_valid_0002.npy", "manifest.json"]
+
+
+def test_unwritable_output_folder_is_a_clear_error(tmp_path):
+    scene = user_scene()
+    before = snapshot(scene)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(RuntimeError, match=r"Cannot write to output folder .*not_a_folder/flow"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(blocker / "flow"))
+    assert snapshot(scene) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["not_a_folder"]
+
+
+def test_existing_files_are_not_overwritten_unless_asked(tmp_path):
+    user_scene()
+    bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=1, frame_end=2)
+    first = (tmp_path / "forward_flow_0001.npy").stat().st_mtime_ns
+    with pytest.raises(RuntimeError, match="already holds flow files.*Overwrite"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=1, frame_end=2)
+    assert (tmp_path / "forward_flow_0001.npy").stat().st_mtime_ns == first
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=1, frame_end=2, overwrite=True) == {"FINISHED"}
+    assert (tmp_path / "forward_flow_0001.npy").stat().st_mtime_ns > first
+
+
+def test_scene_settings_are_used_and_operator_arguments_win(tmp_path):
+    scene = user_scene()
+    settings = scene.optical_flow
+    settings.output_dir = str(tmp_path / "from_scene")
+    settings.get_backward_flow = False
+    settings.output_formats = {"NPY"}
+    settings.use_scene_frame_range = False
+    settings.frame_start, settings.frame_end = 2, 3
+    assert bpy.ops.optical_flow.render_flow() == {"FINISHED"}
+    assert sorted(p.name for p in (tmp_path / "from_scene").iterdir()) == [
+        "forward_flow_0002.npy", "forward_flow_valid_0002.npy", "manifest.json"]
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "argument"), get_backward_flow=True) == {"FINISHED"}
+    assert (tmp_path / "argument" / "backward_flow_0003.npy").exists()
+
+
+def test_relative_output_folder_needs_a_saved_file():
+    user_scene()
+    with pytest.raises(RuntimeError, match="relative to the .blend file, which is not saved"):
+        bpy.ops.optical_flow.render_flow(output_dir="//flow/")
+
+
+def test_no_camera_is_a_clear_error():
+    scenes.empty_scene()
+    assert not bpy.ops.optical_flow.render_flow.poll()
+    with pytest.raises(FlowError, match="no active camera"):
+        next(bake_flow(bpy.context.scene, options(__import__("pathlib").Path("/tmp/unused"))))

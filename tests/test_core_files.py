@@ -1,0 +1,138 @@
+"""EXR reading, writers, atomic writes, options and output checks (no bpy)."""
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import OpenEXR
+import pytest
+
+from optical_flow_addon.core.atomic import atomic_path
+from optical_flow_addon.core.errors import FlowError
+from optical_flow_addon.core.exr import read_vector_and_depth
+from optical_flow_addon.core.frame import convert_frame, planned_paths, prepare_output_dir
+from optical_flow_addon.core.manifest import write_manifest
+from optical_flow_addon.core.options import BakeOptions
+
+H, W = 6, 8
+
+
+def write_blender_exr(path, vector, depth, layer="ViewLayer", one_part_per_pass=False):
+    """Multilayer EXR as Blender writes it: 4.x one part, 5.0 one part per pass."""
+    vector_channels = {f"{layer}.Vector.{c}": np.ascontiguousarray(vector[..., i]) for i, c in enumerate("XYZW")}
+    depth_channels = {f"{layer}.Depth.Z": depth}
+    header = {"compression": OpenEXR.NO_COMPRESSION, "type": OpenEXR.scanlineimage}
+    if one_part_per_pass:
+        OpenEXR.File([OpenEXR.Part(dict(header, name=f"{layer}.Vector"), vector_channels),
+                      OpenEXR.Part(dict(header, name=f"{layer}.Depth"), depth_channels)]).write(str(path))
+    else:
+        OpenEXR.File(header, {**vector_channels, **depth_channels}).write(str(path))
+
+
+def sample_passes():
+    rng = np.random.default_rng(1)
+    vector = rng.normal(size=(H, W, 4)).astype(np.float32)
+    depth = np.full((H, W), 3.0, np.float32)
+    depth[0, :] = 1e10
+    return vector, depth
+
+
+@pytest.mark.parametrize("one_part_per_pass", [False, True], ids=["blender4", "blender5"])
+def test_exr_passes_read_back_exactly(tmp_path, one_part_per_pass):
+    vector, depth = sample_passes()
+    write_blender_exr(tmp_path / "f.exr", vector, depth, one_part_per_pass=one_part_per_pass)
+    read_vector, read_depth = read_vector_and_depth(tmp_path / "f.exr", "ViewLayer")
+    np.testing.assert_array_equal(read_vector, vector)
+    np.testing.assert_array_equal(read_depth, depth)
+
+
+def test_missing_pass_names_the_file_and_channel(tmp_path):
+    vector, depth = sample_passes()
+    write_blender_exr(tmp_path / "f.exr", vector, depth, layer="Other")
+    with pytest.raises(FlowError, match=r"f\.exr has no channel ViewLayer\.Vector\.X.*found Other\.Depth\.Z"):
+        read_vector_and_depth(tmp_path / "f.exr", "ViewLayer")
+
+
+def test_unreadable_exr_is_a_flow_error(tmp_path):
+    (tmp_path / "junk.exr").write_bytes(b"not an exr")
+    with pytest.raises(FlowError, match="Cannot read the rendered EXR file .*junk.exr"):
+        read_vector_and_depth(tmp_path / "junk.exr", "ViewLayer")
+
+
+def options(tmp_path, **changes):
+    return BakeOptions(**{"output_dir": tmp_path, "frame_start": 3, "frame_end": 5, **changes})
+
+
+def test_frame_conversion_writes_blenderproc_layout(tmp_path):
+    vector, depth = sample_passes()
+    write_blender_exr(tmp_path / "f.exr", vector, depth)
+    out = tmp_path / "out"
+    out.mkdir()
+    written = convert_frame(tmp_path / "f.exr", "ViewLayer", 4, options(out))
+    assert sorted(p.name for p in written) == ["4.hdf5", "backward_flow_0004.npy", "backward_flow_valid_0004.npy",
+                                              "forward_flow_0004.npy", "forward_flow_valid_0004.npy"]
+    forward = np.load(out / "forward_flow_0004.npy")
+    np.testing.assert_array_equal(forward[..., 0], -vector[..., 2])
+    np.testing.assert_array_equal(forward[..., 1], vector[..., 3])
+    with h5py.File(out / "4.hdf5") as file:
+        assert sorted(file) == ["backward_flow", "backward_flow_valid", "forward_flow", "forward_flow_valid"]
+        assert file["forward_flow"].dtype == np.float32 and file["forward_flow"].shape == (H, W, 2)
+        np.testing.assert_array_equal(file["forward_flow"][()], forward)
+        assert not file["backward_flow_valid"][0].any()  # background row
+
+
+def test_first_and_last_frames_only_get_flows_inside_the_range(tmp_path):
+    bake = options(tmp_path)
+    assert bake.flows_at(3) == ("forward_flow",) and bake.flows_at(5) == ("backward_flow",)
+    assert options(tmp_path, get_backward_flow=False).frames == [3, 4]
+    assert options(tmp_path, get_forward_flow=False).frames == [4, 5]
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(get_forward_flow=False, get_backward_flow=False), "Nothing to bake"),
+    (dict(frame_end=3), "Frame range 3–3 is too short"),
+    (dict(formats=frozenset({"JPEG"})), "Unknown output format JPEG"),
+])
+def test_bad_options_are_explained(tmp_path, changes, message):
+    with pytest.raises(FlowError, match=message):
+        options(tmp_path, **changes)
+
+
+def test_atomic_write_leaves_nothing_when_the_body_fails(tmp_path):
+    target = tmp_path / "a.npy"
+    with pytest.raises(ZeroDivisionError):
+        with atomic_path(target) as temporary:
+            temporary.write_bytes(b"half")
+            1 / 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_turns_os_errors_into_flow_errors(tmp_path):
+    with pytest.raises(FlowError, match=r"Cannot write .*missing/a.npy"):
+        with atomic_path(tmp_path / "missing" / "a.npy") as temporary:
+            temporary.write_bytes(b"x")
+
+
+def test_existing_output_is_refused_without_overwrite(tmp_path):
+    bake = options(tmp_path)
+    assert [p.name for p in planned_paths(bake)][:3] == ["manifest.json", "3.hdf5", "forward_flow_0003.npy"]
+    (tmp_path / "backward_flow_0005.npy").write_bytes(b"old")
+    with pytest.raises(FlowError, match="already holds flow files \\(backward_flow_0005.npy\\); turn on Overwrite"):
+        prepare_output_dir(bake)
+    prepare_output_dir(options(tmp_path, overwrite=True))
+    assert (tmp_path / "backward_flow_0005.npy").read_bytes() == b"old"
+
+
+def test_manifest_lists_frames_written(tmp_path):
+    bake = options(tmp_path)
+    frames = [{"frame": 3, "flows": ["forward_flow"]}, {"frame": 4, "flows": ["forward_flow", "backward_flow"]}]
+    manifest = json.loads(write_manifest(bake, (W, H), frames, {"blender_version": "x"}).read_text())
+    assert manifest["forward_flow_frames"] == [3, 4] and manifest["backward_flow_frames"] == [4]
+    assert manifest["resolution"] == {"width": W, "height": H} and manifest["blender_image_coordinate_style"] is False
+
+
+def test_core_never_imports_bpy():
+    code = ("import sys, optical_flow_addon, optical_flow_addon.core.frame, optical_flow_addon.core.poses, "
+            "optical_flow_addon.core.camera, optical_flow_addon.core.manifest; print('bpy' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
