@@ -1,7 +1,7 @@
 """Thin Blender layer: properties, operators, render-settings guard and bake loop."""
-from . import operators, settings
+from . import camera_poses, render_flow, settings
 
-MODULES = (settings, operators)
+MODULES = (settings, render_flow, camera_poses)
 
 
 def register() -> None:

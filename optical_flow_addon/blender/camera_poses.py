@@ -1,10 +1,12 @@
-"""Turn camera poses into keyframes on a Blender camera."""
+"""Camera poses ↔ keyframes on a Blender camera, and the Import Camera Poses operator."""
 from __future__ import annotations
 
 import bpy
+from bpy.props import EnumProperty, StringProperty
 from mathutils import Matrix
 
-from ..core.poses import CameraPoses
+from ..core.errors import FlowError
+from ..core.poses import FORMATS, CameraPoses, read_camera_poses
 
 
 def target_camera(scene: bpy.types.Scene) -> bpy.types.Object:
@@ -30,3 +32,39 @@ def keyframe_poses(scene: bpy.types.Scene, camera: bpy.types.Object, poses: Came
         camera.keyframe_insert("rotation_euler", frame=frame)
     scene.frame_start, scene.frame_end = frames[0], frames[-1]
     return frames
+
+
+class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
+    """Keyframe the scene camera (or a new one) from a camera pose file"""
+
+    bl_idname = "optical_flow.import_camera_poses"
+    bl_label = "Import Camera Poses"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: StringProperty(name="Pose File", subtype="FILE_PATH")
+    format: EnumProperty(
+        name="Format",
+        items=[("AUTO", "Auto", "Detect the format from the file name and content")]
+        + [(name, name.title(), module.__doc__.strip().splitlines()[0]) for name, module in FORMATS.items()],
+        default="AUTO",
+    )
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            poses = read_camera_poses(bpy.path.abspath(self.filepath), self.format)
+        except FlowError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        scene = context.scene
+        camera = target_camera(scene)
+        frames = keyframe_poses(scene, camera, poses, scene.frame_start)
+        self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {camera.name}, frames {frames[0]}–{frames[-1]}")
+        return {"FINISHED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+
+classes = (OPTICAL_FLOW_OT_import_camera_poses,)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -1,16 +1,13 @@
-"""Operators: Render Flow and Import Camera Poses. Core errors become ``self.report`` messages."""
+"""The Render Flow operator. Core errors become ``self.report`` messages."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
 
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
-from ..core.poses import FORMATS, read_camera_poses
 from .bake import bake_flow
-from .camera_poses import keyframe_poses, target_camera
 from .settings import flow_properties
 
 
@@ -79,37 +76,5 @@ class OPTICAL_FLOW_OT_render_flow(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
-    """Keyframe the scene camera (or a new one) from a camera pose file"""
-
-    bl_idname = "optical_flow.import_camera_poses"
-    bl_label = "Import Camera Poses"
-    bl_options = {"REGISTER", "UNDO"}
-
-    filepath: StringProperty(name="Pose File", subtype="FILE_PATH")
-    format: EnumProperty(
-        name="Format",
-        items=[("AUTO", "Auto", "Detect the format from the file name and content")]
-        + [(name, name.title(), module.__doc__.strip().splitlines()[0]) for name, module in FORMATS.items()],
-        default="AUTO",
-    )
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            poses = read_camera_poses(bpy.path.abspath(self.filepath), self.format)
-        except FlowError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        scene = context.scene
-        camera = target_camera(scene)
-        frames = keyframe_poses(scene, camera, poses, scene.frame_start)
-        self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {camera.name}, frames {frames[0]}–{frames[-1]}")
-        return {"FINISHED"}
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
-
-
-classes = (OPTICAL_FLOW_OT_render_flow, OPTICAL_FLOW_OT_import_camera_poses)
+classes = (OPTICAL_FLOW_OT_render_flow,)
 register, unregister = bpy.utils.register_classes_factory(classes)
