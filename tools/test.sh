@@ -5,7 +5,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 status=0
 for name in core 4.2 4.5 5.0; do
-  echo "=== tests with ${name/core/no bpy (pure core)}${name/core/} ==="
+  label="bpy $name"; [[ $name == core ]] && label="no bpy (pure core)"
+  echo "=== tests with $label ==="
   python="$("$root/tools/venv.sh" "$name")" || { status=1; continue; }
   "$python" -m pytest -q "$@" || status=1
 done

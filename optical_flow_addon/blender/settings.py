@@ -12,12 +12,16 @@ FORMAT_ITEMS = [
 ]
 
 
+# Blender 4.5 added this flag (5.0 warns without it); older versions reject it.
+PATH_OPTIONS = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
+
+
 def flow_properties() -> dict[str, Any]:
     """Property definitions used by both the scene settings and the Render Flow operator."""
     return {
         "output_dir": StringProperty(
             name="Output Folder", subtype="DIR_PATH", default="//optical_flow/",
-            options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+            options=PATH_OPTIONS,
             description="Folder for the flow files; // means next to the .blend file",
         ),
         "get_forward_flow": BoolProperty(
