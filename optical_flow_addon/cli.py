@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--blender-image-coordinate-style", action="store_true",
                              help="origin bottom-left, y up (default: OpenCV, origin top-left, y down)")
         command.add_argument("--formats", default="npy,hdf5", help="comma-separated: npy, hdf5 (default: both)")
-        command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames (default: the scene's range)")
+        command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
     return main
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> None:
     start, end = args.frames or (scene.frame_start, scene.frame_end)
     options = BakeOptions(
         output_dir=args.output.resolve(), frame_start=start, frame_end=end,
+        sequence_start=scene.frame_start, sequence_end=scene.frame_end,
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),

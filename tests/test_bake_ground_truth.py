@@ -107,7 +107,7 @@ def test_opaque_scene_uses_the_material_override(tmp_path):
     out = bake(tmp_path, frame_start=1, frame_end=2)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["material_override"] is True
-    assert manifest["forward_flow_frames"] == [1] and manifest["backward_flow_frames"] == [2]
+    assert manifest["forward_flow_frames"] == [1, 2] and manifest["backward_flow_frames"] == [2]
 
 
 def test_manifest_intrinsics_and_poses_reproduce_the_flow(tmp_path):

@@ -8,7 +8,6 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
-from optical_flow_addon.blender import bake as bake_module  # noqa: E402
 from optical_flow_addon.blender.bake import bake_flow  # noqa: E402
 from optical_flow_addon.core.errors import FlowError  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
@@ -66,19 +65,15 @@ def test_scene_restored_after_bake(tmp_path):
     assert snapshot(scene) == before
 
 
-def test_scene_restored_and_files_valid_after_failure_mid_bake(tmp_path, monkeypatch):
+def test_scene_restored_and_files_valid_after_failure_mid_bake(tmp_path):
+    """Frame 3's HDF5 cannot be written (a folder is in the way): frames 1-2 stay valid, nothing half-written."""
     scene = user_scene()
     before = snapshot(scene)
-    real_convert = bake_module.convert_frame
-
-    def convert_then_fail(exr_path, view_layer, frame, bake_options):
-        if frame == 3:
-            raise FlowError("disk full (simulated)")
-        return real_convert(exr_path, view_layer, frame, bake_options)
-
-    monkeypatch.setattr(bake_module, "convert_frame", convert_then_fail)
-    with pytest.raises(RuntimeError, match="disk full"):
-        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path))
+    bake = bake_flow(scene, options(tmp_path))
+    assert [next(bake).frame, next(bake).frame] == [1, 2]
+    (tmp_path / "3.hdf5").mkdir()
+    with pytest.raises(FlowError, match=r"Cannot write .*3\.hdf5"):
+        list(bake)
     assert snapshot(scene) == before
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [f["frame"] for f in manifest["frames"]] == [1, 2]
@@ -132,7 +127,8 @@ def test_scene_settings_are_used_and_operator_arguments_win(tmp_path):
     settings.frame_start, settings.frame_end = 2, 3
     assert bpy.ops.optical_flow.render_flow() == {"FINISHED"}
     assert sorted(p.name for p in (tmp_path / "from_scene").iterdir()) == [
-        "forward_flow_0002.npy", "forward_flow_valid_0002.npy", "manifest.json"]
+        "forward_flow_0002.npy", "forward_flow_0003.npy", "forward_flow_valid_0002.npy",
+        "forward_flow_valid_0003.npy", "manifest.json"]
     assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "argument"), get_backward_flow=True) == {"FINISHED"}
     assert (tmp_path / "argument" / "backward_flow_0003.npy").exists()
 
@@ -148,3 +144,25 @@ def test_no_camera_is_a_clear_error():
     assert not bpy.ops.optical_flow.render_flow.poll()
     with pytest.raises(FlowError, match="no active camera"):
         next(bake_flow(bpy.context.scene, options(__import__("pathlib").Path("/tmp/unused"))))
+
+
+def test_chunks_give_the_same_files_as_one_bake(tmp_path):
+    """Frames 1-2 and 3-5 baked separately (as separate machines would) equal one bake of 1-5."""
+    user_scene()
+    whole, chunks = tmp_path / "whole", tmp_path / "chunks"
+    bpy.ops.optical_flow.render_flow(output_dir=str(whole))
+    bpy.ops.optical_flow.render_flow(output_dir=str(chunks / "a"), frame_start=1, frame_end=2)
+    bpy.ops.optical_flow.render_flow(output_dir=str(chunks / "b"), frame_start=3, frame_end=5)
+    chunk_files = {p.name: p for p in chunks.glob("*/*.npy")}
+    assert sorted(chunk_files) == sorted(p.name for p in whole.glob("*.npy"))
+    assert len(chunk_files) == 16
+    for name, path in chunk_files.items():
+        assert path.read_bytes() == (whole / name).read_bytes(), name
+    manifest_b = json.loads((chunks / "b" / "manifest.json").read_text())
+    assert manifest_b["frame_range"] == [3, 5] and manifest_b["sequence_range"] == [1, 5]
+
+
+def test_frames_outside_the_scene_range_are_refused(tmp_path):
+    user_scene()
+    with pytest.raises(RuntimeError, match="Frames 4–9 must lie inside the scene's frame range 1–5"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=4, frame_end=9)

@@ -87,11 +87,15 @@ def test_first_and_last_frames_only_get_flows_inside_the_range(tmp_path):
     assert bake.flows_at(3) == ("forward_flow",) and bake.flows_at(5) == ("backward_flow",)
     assert options(tmp_path, get_backward_flow=False).frames == [3, 4]
     assert options(tmp_path, get_forward_flow=False).frames == [4, 5]
+    chunk = options(tmp_path, frame_start=5, frame_end=5, sequence_start=1, sequence_end=9)
+    assert chunk.frames == [5] and chunk.flows_at(5) == ("forward_flow", "backward_flow")
 
 
 @pytest.mark.parametrize("changes, message", [
     (dict(get_forward_flow=False, get_backward_flow=False), "Nothing to bake"),
     (dict(frame_end=3), "Frame range 3–3 is too short"),
+    (dict(sequence_start=4), "Frames 3–5 must lie inside the scene's frame range 4–5"),
+    (dict(frame_start=5, frame_end=4, sequence_start=1), "Frames 5–4 must lie inside"),
     (dict(formats=frozenset({"JPEG"})), "Unknown output format JPEG"),
 ])
 def test_bad_options_are_explained(tmp_path, changes, message):
@@ -136,3 +140,35 @@ def test_core_never_imports_bpy():
     code = ("import sys, optical_flow_addon, optical_flow_addon.core.frame, optical_flow_addon.core.poses, "
             "optical_flow_addon.core.camera, optical_flow_addon.core.manifest; print('bpy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
+    from optical_flow_addon.core.frame_writer import FrameWriter
+
+    vector, depth = sample_passes()
+    out = tmp_path / "out"
+    out.mkdir()
+    writer = FrameWriter(options(out, formats=frozenset({"NPY"})), "ViewLayer")
+    try:
+        write_blender_exr(tmp_path / "f.exr", vector, depth)
+        writer.submit(tmp_path / "f.exr", 3)
+        assert [p.name for p in writer.result()] == ["forward_flow_0003.npy", "forward_flow_valid_0003.npy"]
+        assert not (tmp_path / "f.exr").exists()  # the rendered EXR is removed once read
+        np.testing.assert_array_equal(np.load(out / "forward_flow_0003.npy")[..., 0], -vector[..., 2])
+        writer.submit(tmp_path / "missing.exr", 4)
+        with pytest.raises(FlowError, match="Cannot read the rendered EXR file .*missing.exr"):
+            writer.result()
+    finally:
+        writer.close()
+    assert writer._process.returncode == 0
+
+
+def test_frame_writer_that_dies_is_a_clear_error(tmp_path):
+    from optical_flow_addon.core.frame_writer import FrameWriter
+
+    writer = FrameWriter(options(tmp_path), "ViewLayer")
+    writer._process.kill()
+    writer._process.wait()
+    with pytest.raises(FlowError, match="writer stopped unexpectedly .* while writing frame 3"):
+        writer.submit(tmp_path / "f.exr", 3)
+        writer.result()

@@ -12,7 +12,8 @@ import bpy
 from .. import __version__
 from ..core.camera import BlenderCamera
 from ..core.errors import FlowError
-from ..core.frame import convert_frame, prepare_output_dir
+from ..core.frame import prepare_output_dir
+from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
 from .render_settings import SettingsGuard, configure_render
@@ -69,10 +70,12 @@ def check_scene(scene: bpy.types.Scene) -> None:
 
 
 def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProgress]:
-    """Bake frame by frame, yielding after each one.
+    """Bake frame by frame, yielding after each frame's files are written.
 
-    Closing the generator (cancel) or an error stops the bake; either way the manifest
-    lists the frames written so far and every changed setting is restored.
+    While Cycles renders frame t+1, a worker process converts and writes frame t, so the
+    add-on's own work hides behind the render and at most two frames are in memory. At every
+    yield no file is being written, so closing the generator (cancel) or an error stops
+    cleanly: the manifest lists the frames written and every changed setting is restored.
     """
     check_scene(scene)
     prepare_output_dir(options)
@@ -86,15 +89,38 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
+        writer = FrameWriter(options, view_layer)
+        last_yield = time.perf_counter()
+
+        def finish(record: dict) -> BakeProgress:
+            """Wait for a frame's files; only then does the frame count as written."""
+            nonlocal last_yield
+            written = writer.result()
+            records.append(record)
+            now = time.perf_counter()
+            progress = BakeProgress(len(records), len(frames), record["frame"], written, now - last_yield, notes)
+            last_yield = now
+            return progress
+
+        pending: dict | None = None
         try:
-            for index, frame in enumerate(frames):
-                started = time.perf_counter()
+            for frame in frames:
                 exr_path = render_frame(scene, frame, Path(exr_dir))
-                written = convert_frame(exr_path, view_layer, frame, options)
-                exr_path.unlink()
-                records.append(camera_record(scene, frame, options.flows_at(frame)))
-                yield BakeProgress(index + 1, len(frames), frame, written, time.perf_counter() - started, notes)
+                record = camera_record(scene, frame, options.flows_at(frame))
+                if pending:
+                    previous, pending = pending, None
+                    yield finish(previous)
+                writer.submit(exr_path, frame)
+                pending = record
+            if pending:
+                previous, pending = pending, None
+                yield finish(previous)
         finally:
+            if pending:  # rendering failed while the previous frame was being written: keep that frame
+                try:
+                    finish(pending)
+                except (FlowError, RuntimeError):
+                    pass  # the render error is the one to report
+            writer.close()
             if records:
                 write_manifest(options, resolution, records, versions)
-

@@ -53,6 +53,8 @@ class OPTICAL_FLOW_OT_render_flow(bpy.types.Operator):
             output_dir=output_folder(self.setting(context, "output_dir")),
             frame_start=start,
             frame_end=end,
+            sequence_start=scene.frame_start,
+            sequence_end=scene.frame_end,
             get_forward_flow=self.setting(context, "get_forward_flow"),
             get_backward_flow=self.setting(context, "get_backward_flow"),
             blender_image_coordinate_style=self.setting(context, "blender_image_coordinate_style"),

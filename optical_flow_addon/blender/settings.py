@@ -44,8 +44,14 @@ def flow_properties() -> dict[str, Any]:
         "use_scene_frame_range": BoolProperty(
             name="Scene Frame Range", default=True, description="Bake the scene's frame range instead of a custom one",
         ),
-        "frame_start": IntProperty(name="Start", default=1, description="First frame of a custom range"),
-        "frame_end": IntProperty(name="End", default=250, description="Last frame of a custom range"),
+        "frame_start": IntProperty(
+            name="Start", default=1,
+            description="First frame to write; flows still reach neighbours anywhere in the scene's range",
+        ),
+        "frame_end": IntProperty(
+            name="End", default=250,
+            description="Last frame to write; bake a long shot in chunks with identical results",
+        ),
         "overwrite": BoolProperty(
             name="Overwrite", default=False, description="Replace flow files already in the output folder",
         ),

@@ -23,6 +23,7 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
         "intrinsics_convention": "OpenCV K: centre of pixel (0, 0) at (0, 0)",
         "camera_axes": "Blender (x right, y up, looking along -z), camera-to-world",
         "frame_range": [options.frame_start, options.frame_end],
+        "sequence_range": [options.sequence_start, options.sequence_end],
         "formats": sorted(options.formats),
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],
         "backward_flow_frames": [f["frame"] for f in frames if "backward_flow" in f["flows"]],

@@ -10,11 +10,18 @@ from .flow_files import WRITERS
 
 @dataclass(frozen=True)
 class BakeOptions:
-    """Bake settings; names mirror BlenderProc's ``render_optical_flow`` arguments."""
+    """Bake settings; names mirror BlenderProc's ``render_optical_flow`` arguments.
+
+    ``frame_start``–``frame_end`` are the frames whose files are written; the sequence
+    (by default the same range, usually the scene's) decides which neighbouring frames exist.
+    A long sequence can so be split into chunks baked separately, with the same files as one bake.
+    """
 
     output_dir: Path
     frame_start: int
     frame_end: int
+    sequence_start: int | None = None
+    sequence_end: int | None = None
     get_forward_flow: bool = True
     get_backward_flow: bool = True
     blender_image_coordinate_style: bool = False
@@ -22,12 +29,21 @@ class BakeOptions:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
+        if self.sequence_start is None:
+            object.__setattr__(self, "sequence_start", self.frame_start)
+        if self.sequence_end is None:
+            object.__setattr__(self, "sequence_end", self.frame_end)
         if not (self.get_forward_flow or self.get_backward_flow):
             raise FlowError("Nothing to bake: turn on forward flow, backward flow or both.")
-        if self.frame_end <= self.frame_start:
+        if self.sequence_end <= self.sequence_start:
             raise FlowError(
-                f"Frame range {self.frame_start}–{self.frame_end} is too short: "
+                f"Frame range {self.sequence_start}–{self.sequence_end} is too short: "
                 "flow needs at least two frames (end must be greater than start)."
+            )
+        if not self.sequence_start <= self.frame_start <= self.frame_end <= self.sequence_end:
+            raise FlowError(
+                f"Frames {self.frame_start}–{self.frame_end} must lie inside the scene's frame range "
+                f"{self.sequence_start}–{self.sequence_end}, start before end."
             )
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
@@ -36,11 +52,11 @@ class BakeOptions:
             )
 
     def flows_at(self, frame: int) -> tuple[str, ...]:
-        """Names of the flows written at ``frame``: none point outside the frame range."""
+        """Names of the flows written at ``frame``: none point outside the sequence."""
         names = []
-        if self.get_forward_flow and frame < self.frame_end:
+        if self.get_forward_flow and frame < self.sequence_end:
             names.append("forward_flow")
-        if self.get_backward_flow and frame > self.frame_start:
+        if self.get_backward_flow and frame > self.sequence_start:
             names.append("backward_flow")
         return tuple(names)
 

@@ -1,0 +1,223 @@
+"""Bake speed and memory against Cycles' own render time, on a heavy scene built here.
+
+Run with the bpy module:  "$(tools/venv.sh 4.5)" benchmarks/bake_speed.py
+Prints tables: ms per frame of the full bake and of the Cycles floor (same scene, same
+settings, vector pass only, nothing converted or written), stage shares, the effect of the
+bake's render settings, and peak memory for 10 and 100 frames.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bpy  # noqa: E402
+import numpy as np  # noqa: E402
+
+from optical_flow_addon.blender.bake import bake_flow, render_frame  # noqa: E402
+from optical_flow_addon.blender.render_settings import SettingsGuard, configure_render  # noqa: E402
+from optical_flow_addon.core import flow  # noqa: E402
+from optical_flow_addon.core.exr import read_vector_and_depth  # noqa: E402
+from optical_flow_addon.core.flow_files import WRITERS  # noqa: E402
+from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+
+
+def costly_material() -> bpy.types.Material:
+    """Layered noise and Voronoi with bump: expensive to shade, as production materials are."""
+    material = bpy.data.materials.new("Costly")
+    if bpy.app.version < (5, 0, 0):
+        material.use_nodes = True
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    shader = nodes["Principled BSDF"]
+    previous = None
+    for i in range(6):
+        noise = nodes.new("ShaderNodeTexNoise")
+        noise.inputs["Scale"].default_value = 3.0 + 7 * i
+        noise.inputs["Detail"].default_value = 15.0
+        voronoi = nodes.new("ShaderNodeTexVoronoi")
+        links.new(noise.outputs["Fac"], voronoi.inputs["Scale"])
+        if previous is not None:
+            mix = nodes.new("ShaderNodeMath")
+            links.new(previous, mix.inputs[0])
+            links.new(voronoi.outputs["Distance"], mix.inputs[1])
+            previous = mix.outputs[0]
+        else:
+            previous = voronoi.outputs["Distance"]
+    bump = nodes.new("ShaderNodeBump")
+    links.new(previous, bump.inputs["Height"])
+    links.new(bump.outputs["Normal"], shader.inputs["Normal"])
+    links.new(previous, shader.inputs["Roughness"])
+    links.new(noise.outputs["Color"], shader.inputs["Base Color"])
+    return material
+
+
+def heavy_scene(frames: int) -> tuple[bpy.types.Scene, int]:
+    """About a million triangles in three moving spheres, two moving cubes and a floor; a moving camera."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    material = costly_material()
+    bpy.ops.mesh.primitive_plane_add(size=40)
+    for i in range(5):
+        if i % 2 == 0:
+            bpy.ops.mesh.primitive_ico_sphere_add(subdivisions=8, radius=1.2, location=(3 * i - 6, 2, 1.2))
+        else:
+            bpy.ops.mesh.primitive_cube_add(size=1.6, location=(3 * i - 6, 0, 0.8))
+        moving = bpy.context.object
+        for frame, dz in ((1, 0.0), (frames, 1.5)):
+            moving.location.z, moving.rotation_euler.z = 1.2 + dz, dz
+            moving.keyframe_insert("location", frame=frame)
+            moving.keyframe_insert("rotation_euler", frame=frame)
+    for obj in scene.objects:
+        obj.data.materials.append(material)
+    bpy.ops.object.light_add(type="SUN")
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    for frame, x in ((1, -1.0), (frames, 1.0)):
+        camera.location, camera.rotation_euler = (x, -12, 4), (1.3, 0, 0)
+        camera.keyframe_insert("location", frame=frame)
+    scene.frame_start, scene.frame_end = 1, frames
+    triangles = sum(len(o.data.polygons) * (2 if len(o.data.polygons[0].vertices) == 4 else 1)
+                    for o in scene.objects if o.type == "MESH")
+    return scene, triangles
+
+
+def set_resolution(scene, width: int, height: int) -> None:
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
+
+
+def floor_ms(scene, frames, own_materials: bool = False) -> float:
+    """Cycles alone: the bake's settings (or the scene's own shading), vector pass, no files."""
+    with SettingsGuard() as guard, tempfile.TemporaryDirectory() as folder:
+        configure_render(scene, guard, Path(folder))
+        if own_materials:
+            guard.set(scene.view_layers[0], "material_override", None)
+            guard.set(scene.render, "use_persistent_data", False)
+            for name in ("max_bounces", "diffuse_bounces", "glossy_bounces", "transmission_bounces", "volume_bounces"):
+                guard.set(scene.cycles, name, scene.cycles.bl_rna.properties[name].default)
+        scene.frame_set(frames[0])
+        bpy.ops.render.render()  # warm up: kernels, BVH
+        started = time.perf_counter()
+        for frame in frames:
+            scene.frame_set(frame)
+            bpy.ops.render.render()
+        return (time.perf_counter() - started) * 1000 / len(frames)
+
+
+def bake_ms(scene, frames, folder: Path, warm_up: bool = True) -> float:
+    options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True)
+    if warm_up:
+        floor_ms(scene, frames[:1])
+    started = time.perf_counter()
+    for _ in bake_flow(scene, options):
+        pass
+    return (time.perf_counter() - started) * 1000 / len(frames)
+
+
+def stage_ms(scene, frames, folder: Path) -> dict[str, float]:
+    """Each stage on its own, one after the other (no overlap), ms per frame."""
+    totals = dict.fromkeys(["render + EXR write", "EXR read", "flow + masks", "write .npy", "write HDF5"], 0.0)
+    options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    with SettingsGuard() as guard, tempfile.TemporaryDirectory() as exr_folder:
+        view_layer, _ = configure_render(scene, guard, Path(exr_folder))
+        render_frame(scene, frames[0], Path(exr_folder))
+        for frame in frames:
+            marks = [time.perf_counter()]
+            exr = render_frame(scene, frame, Path(exr_folder))
+            marks.append(time.perf_counter())
+            vector, depth = read_vector_and_depth(exr, view_layer)
+            marks.append(time.perf_counter())
+            hit = flow.surface_hit(depth)
+            arrays = {}
+            for name, convert in (("forward_flow", flow.forward_flow), ("backward_flow", flow.backward_flow)):
+                arrays[name] = convert(vector, False)
+                arrays[f"{name}_valid"] = flow.validity_mask(arrays[name], hit, False)
+            marks.append(time.perf_counter())
+            WRITERS["NPY"].write(options.output_dir, frame, arrays)
+            marks.append(time.perf_counter())
+            WRITERS["HDF5"].write(options.output_dir, frame, arrays)
+            marks.append(time.perf_counter())
+            for key, start, end in zip(totals, marks, marks[1:]):
+                totals[key] += (end - start) * 1000
+    return {key: value / len(frames) for key, value in totals.items()}
+
+
+def peak_memory_mb(frames: int, width: int, height: int) -> float:
+    """Peak resident memory of a fresh process baking ``frames`` frames."""
+    result = subprocess.run([sys.executable, __file__, "--memory-run", str(frames), "--resolutions", f"{width}x{height}"],
+                            capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "-|-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=8, help="frames timed per resolution")
+    parser.add_argument("--resolutions", default="640x480,1280x720")
+    parser.add_argument("--memory-frames", default="10,100", help="frame counts for the peak-memory runs")
+    parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    resolutions = [tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",")]
+
+    if args.memory_run:
+        scene, _ = heavy_scene(args.memory_run)
+        set_resolution(scene, *resolutions[0])
+        with tempfile.TemporaryDirectory() as folder:
+            bake_ms(scene, list(range(1, args.memory_run + 1)), Path(folder), warm_up=False)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return
+
+    scene, triangles = heavy_scene(args.frames)
+    frames = list(range(1, args.frames + 1))
+    print(f"Blender {bpy.app.version_string}, {triangles:,} triangles, {args.frames} frames, {os.cpu_count()} CPU cores\n")
+    speed = [["resolution", "full bake ms/frame", "Cycles floor ms/frame", "ratio"]]
+    stages = [["resolution", "render + EXR write", "EXR read", "flow + masks", "write .npy", "write HDF5"]]
+    settings = [["resolution", "scene's own shading ms/frame", "bake settings ms/frame", "speed-up"]]
+    for width, height in resolutions:
+        set_resolution(scene, width, height)
+        with tempfile.TemporaryDirectory() as folder:
+            floor = floor_ms(scene, frames)
+            full = bake_ms(scene, frames, Path(folder) / "bake")
+            parts = stage_ms(scene, frames, Path(folder) / "stages")
+        own = floor_ms(scene, frames, own_materials=True)
+        name = f"{width}x{height}"
+        speed.append([name, f"{full:.0f}", f"{floor:.0f}", f"{full / floor:.3f}"])
+        stages.append([name] + [f"{ms:.0f} ms" for ms in parts.values()])
+        settings.append([name, f"{own:.0f}", f"{floor:.0f}", f"{own / floor:.2f}x"])
+    print(table(speed), "\n")
+    print("Stages run one after the other (in a bake, conversion and writing overlap the next render):")
+    print(table(stages), "\n")
+    print("Render at 1 sample: scene's own materials, no persistent data, default bounces vs. the bake's settings:")
+    print(table(settings), "\n")
+    counts = [int(n) for n in args.memory_frames.split(",")]
+    width, height = resolutions[0]
+    memory = [["frames", f"peak memory MB ({width}x{height})"]]
+    memory += [[str(n), f"{peak_memory_mb(n, width, height):.0f}"] for n in counts]
+    print(table(memory))
+
+
+if __name__ == "__main__":
+    status = 0
+    try:
+        main()
+    except Exception:  # noqa: BLE001  print it, then leave without Blender's teardown (it can hang)
+        traceback.print_exc()
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
