@@ -12,7 +12,7 @@ import bpy
 from .. import __version__
 from ..core.camera import BlenderCamera
 from ..core.errors import FlowError
-from ..core.frame import convert_frame, prepare_output_dir
+from ..core.frame import check_modules, convert_frame, prepare_output_dir
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
 from .render_settings import SettingsGuard, configure_render
@@ -75,6 +75,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     lists the frames written so far and every changed setting is restored.
     """
     check_scene(scene)
+    check_modules(options)
     prepare_output_dir(options)
     frames = options.frames
     records: list[dict] = []
