@@ -10,7 +10,7 @@ Wheels are downloaded with pip into build/wheels/ (kept as a cache) and never co
 committed blender_manifest.toml lists no wheels or platforms: they depend on what PyPI offers, so
 the build writes them into a staging copy of the add-on.
 
-    python tools/build.py [--blender-ext PATH] [--allow-missing]
+    python tools/build.py [--dist DIR] [--blender-ext PATH] [--allow-missing] [--legacy-only]
 
 Blender's tool is ``bpy/<version>/scripts/addons_core/bl_pkg/cli/blender_ext.py`` from the ``bpy``
 module; the build takes it from the running Python's ``bpy``, else from ``tools/venv.sh 4.2``.
@@ -143,10 +143,21 @@ def build_legacy_zip(dist: Path, version: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dist", type=Path, default=BUILD / "dist", help="output folder (build/dist)")
     parser.add_argument("--blender-ext", type=Path, help="path of Blender's blender_ext.py")
     parser.add_argument("--allow-missing", action="store_true",
                         help="build even when PyPI has no wheels for a platform/Python (they are left out)")
+    parser.add_argument("--legacy-only", action="store_true", help="only the legacy zip (no wheels, no Blender tool)")
     args = parser.parse_args()
+    manifest = (ROOT / "blender_manifest.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "(.+)"', manifest, re.MULTILINE).group(1)
+    dist = args.dist.resolve()
+    shutil.rmtree(dist, ignore_errors=True)
+    dist.mkdir(parents=True)
+    legacy = build_legacy_zip(dist, version)
+    if args.legacy_only:
+        print(f"Built {legacy}")
+        return
     tool = args.blender_ext or find_blender_ext()
     pins = pinned_requirements()
     print(f"Wheels for {', '.join(pins)} (+ dependencies but numpy):")
@@ -168,23 +179,18 @@ def main() -> None:
     (stage / "wheels").mkdir()
     for name, wheel in sorted(wheels.items()):
         shutil.copy2(wheel, stage / "wheels" / name)
-    manifest = (ROOT / "blender_manifest.toml").read_text(encoding="utf-8")
     (stage / "blender_manifest.toml").write_text(
         manifest_with_wheels(manifest, list(PLATFORMS), [f"./wheels/{name}" for name in sorted(wheels)]),
         encoding="utf-8")
 
-    dist = BUILD / "dist"
-    shutil.rmtree(dist, ignore_errors=True)
-    dist.mkdir(parents=True)
     blender_ext(tool, "build", "--source-dir", str(stage), "--output-dir", str(dist), "--split-platforms")
-    version = re.search(r'^version = "(.+)"', manifest, re.MULTILINE).group(1)
-    zips = sorted(dist.glob("*.zip"))
+    zips = sorted(set(dist.glob("*.zip")) - {legacy})
     for path in zips:
         blender_ext(tool, "validate", str(path))
-    zips.append(build_legacy_zip(dist, version))
+    zips.append(legacy)
     print(f"Built with {tool} (extension zips validated):")
     for path in zips:
-        print(f"  {path.relative_to(ROOT)}  {path.stat().st_size / 1e6:.1f} MB")
+        print(f"  {path}  {path.stat().st_size / 1e6:.2f} MB")
     if missing:
         print(f"Left out (no wheels on PyPI): {'; '.join(missing)}")
 
