@@ -108,7 +108,8 @@ class OpticalFlowPreferences(bpy.types.AddonPreferences):
         for name, reason in problems.items():
             box.label(text=f"{name}, for {MODULES[name]}: {reason}")
         if IS_EXTENSION:
-            layout.label(text="Install the Optical Flow zip made for this platform: it bundles them.")
+            if any(reason.startswith("ModuleNotFound") for reason in problems.values()):
+                layout.label(text="Install the Optical Flow zip made for this platform: it bundles them.")
             return
         layout.operator(OPTICAL_FLOW_OT_install_dependencies.bl_idname, icon="IMPORT")
         layout.label(text=f"pip installs them for {sys.executable} into {user_modules_folder()}")
