@@ -148,14 +148,14 @@ def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
     vector, depth = sample_passes()
     out = tmp_path / "out"
     out.mkdir()
-    writer = FrameWriter(options(out, formats=frozenset({"NPY"})), "ViewLayer")
+    writer = FrameWriter(options(out, formats=frozenset({"NPY"})))
     try:
         write_blender_exr(tmp_path / "f.exr", vector, depth)
-        writer.submit(tmp_path / "f.exr", 3)
+        writer.submit(tmp_path / "f.exr", "ViewLayer", 3)
         assert [p.name for p in writer.result()] == ["forward_flow_0003.npy", "forward_flow_valid_0003.npy"]
         assert not (tmp_path / "f.exr").exists()  # the rendered EXR is removed once read
         np.testing.assert_array_equal(np.load(out / "forward_flow_0003.npy")[..., 0], -vector[..., 2])
-        writer.submit(tmp_path / "missing.exr", 4)
+        writer.submit(tmp_path / "missing.exr", "ViewLayer", 4)
         with pytest.raises(FlowError, match="Cannot read the rendered EXR file .*missing.exr"):
             writer.result()
     finally:
@@ -166,9 +166,9 @@ def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
 def test_frame_writer_that_dies_is_a_clear_error(tmp_path):
     from optical_flow_addon.core.frame_writer import FrameWriter
 
-    writer = FrameWriter(options(tmp_path), "ViewLayer")
+    writer = FrameWriter(options(tmp_path))
     writer._process.kill()
     writer._process.wait()
     with pytest.raises(FlowError, match="writer stopped unexpectedly .* while writing frame 3"):
-        writer.submit(tmp_path / "f.exr", 3)
+        writer.submit(tmp_path / "f.exr", "ViewLayer", 3)
         writer.result()

@@ -79,6 +79,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     """
     check_scene(scene)
     prepare_output_dir(options)
+    writer = FrameWriter(options)  # starts first: missing modules are reported before anything changes
     frames = options.frames
     records: list[dict] = []
     with SettingsGuard() as guard, tempfile.TemporaryDirectory(prefix="optical_flow_") as exr_dir:
@@ -89,7 +90,6 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
-        writer = FrameWriter(options, view_layer)
         last_yield = time.perf_counter()
 
         def finish(record: dict) -> BakeProgress:
@@ -110,7 +110,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
                 if pending:
                     previous, pending = pending, None
                     yield finish(previous)
-                writer.submit(exr_path, frame)
+                writer.submit(exr_path, view_layer, frame)
                 pending = record
             if pending:
                 previous, pending = pending, None

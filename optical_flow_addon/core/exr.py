@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import OpenEXR
 
+from .dependencies import load
 from .errors import FlowError
 
 VECTOR_CHANNELS = ("X", "Y", "Z", "W")
@@ -18,6 +18,7 @@ def read_vector_and_depth(path: str | Path, view_layer: str) -> tuple[np.ndarray
     channels are looked up by full name across all parts so both work.
     """
     path = Path(path)
+    OpenEXR = load("OpenEXR")
     try:
         exr = OpenEXR.File(str(path), separate_channels=True)
     except Exception as error:  # OpenEXR raises plain RuntimeError/OSError with terse text

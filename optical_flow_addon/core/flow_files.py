@@ -9,13 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-import h5py
 import numpy as np
 
 from .atomic import atomic_path
+from .dependencies import load
 
 
 class FlowWriter(Protocol):
+    modules: tuple[str, ...]  # Python modules the writer needs besides numpy
+
     def paths(self, output_dir: Path, frame: int, names: list[str]) -> list[Path]: ...
 
     def write(self, output_dir: Path, frame: int, arrays: dict[str, np.ndarray]) -> list[Path]: ...
@@ -23,6 +25,8 @@ class FlowWriter(Protocol):
 
 class NpyWriter:
     """One ``<name>_%04d.npy`` per dataset, as BlenderProc writes them."""
+
+    modules = ()
 
     def paths(self, output_dir: Path, frame: int, names: list[str]) -> list[Path]:
         return [output_dir / f"{name}_{frame:04d}.npy" for name in names]
@@ -38,11 +42,14 @@ class NpyWriter:
 class Hdf5FrameWriter:
     """One ``%d.hdf5`` container per frame with every dataset, as BlenderProc's hdf5 writer."""
 
+    modules = ("h5py",)
+
     def paths(self, output_dir: Path, frame: int, names: list[str]) -> list[Path]:
         return [output_dir / f"{frame}.hdf5"] if names else []
 
     def write(self, output_dir: Path, frame: int, arrays: dict[str, np.ndarray]) -> list[Path]:
         paths = self.paths(output_dir, frame, list(arrays))
+        h5py = load("h5py")
         for path in paths:
             with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
                 for name, array in arrays.items():

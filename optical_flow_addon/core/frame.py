@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .dependencies import require
 from .errors import FlowError
 from .exr import read_vector_and_depth
 from .flow import backward_flow, forward_flow, surface_hit, validity_mask
@@ -33,6 +34,11 @@ def planned_paths(options: BakeOptions) -> list[Path]:
         names = dataset_names(options.flows_at(frame))
         paths += [p for fmt in sorted(options.formats) for p in WRITERS[fmt].paths(options.output_dir, frame, names)]
     return paths
+
+
+def check_modules(options: BakeOptions) -> None:
+    """Before anything is rendered: OpenEXR reads every frame, and each format may need its own module."""
+    require("OpenEXR", *sorted({name for fmt in options.formats for name in WRITERS[fmt].modules}))
 
 
 def prepare_output_dir(options: BakeOptions) -> None:

@@ -1,8 +1,11 @@
 """A separate process that turns rendered EXRs into flow files while Blender renders the next frame.
 
-A process rather than a thread: Blender 4.2 corrupts Python state when Python code runs in
-another thread during a render. The worker imports only the pure core. Requests and replies
-are JSON lines on stdin/stdout; one frame is in flight at a time.
+A plain Python process rather than a thread in Blender, because:
+- Blender 4.2 corrupts Python state when Python code runs in another thread during a render;
+- inside a Linux ``blender`` program, Blender's own OpenEXR (and Debian's HDF5) libraries take
+  over the ``OpenEXR`` and ``h5py`` wheels' copies and crash them.
+The worker imports only the pure core. Requests and replies are JSON lines on stdin/stdout;
+one frame is in flight at a time.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from .errors import FlowError
-from .frame import convert_frame
+from .frame import check_modules, convert_frame
 from .options import BakeOptions
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
@@ -33,14 +36,19 @@ def options_from_json(fields: dict) -> BakeOptions:
 class FrameWriter:
     """Client side: start the worker, hand it one frame at a time, collect the written paths."""
 
-    def __init__(self, options: BakeOptions, view_layer: str) -> None:
+    def __init__(self, options: BakeOptions) -> None:
         environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_PARENT), *sys.path])}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "optical_flow_addon.core.frame_writer"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment, cwd=PACKAGE_PARENT,
         )
-        self._send({"options": options_to_json(options), "view_layer": view_layer})
         self._frame: int | None = None
+        try:
+            self._send({"options": options_to_json(options)})
+            self._reply()  # the worker checks its modules first
+        except (FlowError, RuntimeError):
+            self.close()
+            raise
 
     def _send(self, message: dict) -> None:
         try:
@@ -53,21 +61,24 @@ class FrameWriter:
         code = self._process.wait()
         return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while writing frame {self._frame}.")
 
-    def submit(self, exr_path: Path, frame: int) -> None:
+    def submit(self, exr_path: Path, view_layer: str, frame: int) -> None:
         """Start writing a frame's files; the EXR is deleted once read."""
         self._frame = frame
-        self._send({"exr": str(exr_path), "frame": frame})
+        self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame})
 
     def result(self) -> list[Path]:
         """Wait for the submitted frame; raise its error if writing failed."""
+        return [Path(p) for p in self._reply()["written"]]
+
+    def _reply(self) -> dict:
         line = self._process.stdout.readline()
         if not line:
             raise self._stopped()
-        self._frame = None
+        self._frame = None  # answered, even if with an error
         reply = json.loads(line)
         if "error" in reply:
             raise FlowError(reply["error"]) if reply.get("user_error") else RuntimeError(reply["error"])
-        return [Path(p) for p in reply["written"]]
+        return reply
 
     def close(self) -> None:
         """Let a frame in flight finish (its files stay valid), then stop the worker."""
@@ -88,20 +99,24 @@ class FrameWriter:
         self._process.stdout.close()
 
 
+def answer(work) -> dict:
+    """Run ``work`` and turn its result or error into a reply line."""
+    try:
+        return work()
+    except FlowError as error:
+        return {"error": str(error), "user_error": True}
+    except Exception:  # noqa: BLE001  a bug: send the whole traceback to the Blender side
+        return {"error": traceback.format_exc()}
+
+
 def serve() -> None:
-    """Worker side: first line sets up the bake, each further line is one frame."""
-    setup = json.loads(sys.stdin.readline())
-    options, view_layer = options_from_json(setup["options"]), setup["view_layer"]
+    """Worker side: the first line sets up the bake (modules are checked), each further line is one frame."""
+    options = options_from_json(json.loads(sys.stdin.readline())["options"])
+    print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         exr_path = Path(request["exr"])
-        try:
-            written = convert_frame(exr_path, view_layer, request["frame"], options)
-            reply = {"written": [str(p) for p in written]}
-        except FlowError as error:
-            reply = {"error": str(error), "user_error": True}
-        except Exception:  # noqa: BLE001  a bug: send the whole traceback to the Blender side
-            reply = {"error": traceback.format_exc()}
+        reply = answer(lambda: {"written": [str(p) for p in convert_frame(exr_path, request["view_layer"], request["frame"], options)]})
         exr_path.unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 
