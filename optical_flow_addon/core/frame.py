@@ -23,7 +23,7 @@ def convert_frame(exr_path: Path, view_layer: str, frame: int, options: BakeOpti
         flow = FLOWS[name](vector, style)
         arrays[name] = flow
         arrays[f"{name}_valid"] = validity_mask(flow, hit, style)
-    return [path for fmt in sorted(options.formats) for path in WRITERS[fmt].write(options.output_dir, frame, arrays)]
+    return [path for fmt in sorted(options.formats) for path in WRITERS[fmt].write(options.output_dir, frame, arrays, options)]
 
 
 def planned_paths(options: BakeOptions) -> list[Path]:
@@ -32,7 +32,7 @@ def planned_paths(options: BakeOptions) -> list[Path]:
     for frame in options.frames:
         names = dataset_names(options.flows_at(frame))
         paths += [p for fmt in sorted(options.formats) for p in WRITERS[fmt].paths(options.output_dir, frame, names)]
-    return paths
+    return list(dict.fromkeys(paths))  # a sequence file is named once, not per frame
 
 
 def prepare_output_dir(options: BakeOptions) -> None:

@@ -20,6 +20,7 @@ class BakeOptions:
     blender_image_coordinate_style: bool = False
     formats: frozenset[str] = field(default_factory=lambda: frozenset({"NPY", "HDF5"}))
     overwrite: bool = False
+    picture_max_radius: float = 0.0  # flow length (px) at the colour wheel's rim; 0: each picture its own
 
     def __post_init__(self) -> None:
         if not (self.get_forward_flow or self.get_backward_flow):
@@ -29,6 +30,8 @@ class BakeOptions:
                 f"Frame range {self.frame_start}–{self.frame_end} is too short: "
                 "flow needs at least two frames (end must be greater than start)."
             )
+        if not 0 <= self.picture_max_radius < float("inf"):
+            raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: use 0 (automatic) or more.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
