@@ -50,20 +50,22 @@ def mask_picture(valid: np.ndarray) -> np.ndarray:
 
 
 def overview(arrays: dict[str, np.ndarray], max_radius: float | None = None,
-             blender_image_coordinate_style: bool = False) -> tuple[np.ndarray, float]:
+             blender_image_coordinate_style: bool = False) -> tuple[np.ndarray, float, list[str]]:
     """Forward and backward flow, their masks and the colour wheel side by side, on one shared scale.
 
-    Returns the picture and the flow length (px) at the wheel's rim."""
+    Returns the picture, the flow length (px) at the wheel's rim and what each panel shows."""
     flows = [name for name in (*FLOW_NAMES, "flow") if name in arrays]
     screen = {name: on_screen(arrays[name], blender_image_coordinate_style) for name in flows}
     radius = max_radius or max(longest_vector(screen[n], arrays.get(f"{n}_valid")) for n in flows) or 1.0
     tiles = [flow_to_rgb(screen[n], arrays.get(f"{n}_valid"), radius) for n in flows]
-    tiles += [mask_picture(arrays[f"{n}_valid"]) for n in flows if f"{n}_valid" in arrays]
+    masks = [n for n in flows if f"{n}_valid" in arrays]
+    tiles += [mask_picture(arrays[f"{n}_valid"]) for n in masks]
     scale = max(1, MIN_HEIGHT // tiles[0].shape[0])
     tiles = [tile.repeat(scale, axis=0).repeat(scale, axis=1) for tile in tiles]
     tiles.append(legend(tiles[0].shape[0], radius))
     gap = np.full((tiles[0].shape[0], GAP, 3), GREY, np.uint8)
-    return np.hstack([part for tile in tiles for part in (gap, tile)][1:]), radius
+    labels = [n.replace("_", " ") for n in flows] + [f"{n.replace('_', ' ')} mask" for n in masks] + ["colour wheel"]
+    return np.hstack([part for tile in tiles for part in (gap, tile)][1:]), radius, labels
 
 
 class FlowPictures:
