@@ -1,5 +1,6 @@
 """Every flow format written and read back, checked against each format's published layout (no bpy)."""
 import struct
+import zlib
 
 import h5py
 import numpy as np
@@ -268,7 +269,11 @@ def test_corrupt_bytes_read_as_flow_or_fail_by_name(tmp_path, suffix):
     ("a.pfm", b"Pf\n2 2\n-1.0\n" + bytes(16), r"has 1 channel\(s\); a flow PFM has 3"),
     ("a.pfm", b"PF\ntwo 2\n-1.0\n", r"broken PFM header"),
     ("a.png", b"GIF89a" + bytes(30), r"not a PNG file"),
-    ("a.png", png_reference.encode(np.zeros((2, 2, 3), np.uint8), [0]), r"8-bit samples and 3 channel\(s\); KITTI flow is a 16-bit RGB PNG"),
+    ("a.png", png_reference.encode(np.zeros((2, 2, 3), np.uint8), [0]),
+     r"8-bit samples and 3 channel\(s\); KITTI flow is a 16-bit RGB PNG"),
+    ("a.png", png_reference.encode(np.zeros((2, 2, 3), np.uint16), [0]).replace(b"\x00\x00\x00\x02\x00\x00\x00\x02",
+                                                                               b"\x00\x00\x00\x03\x00\x00\x00\x02"),
+     r"checksum of its IHDR chunk"),
     ("a.npz", b"not a zip file", r"not a \.npz file"),
     ("a.txt", b"", r"expected one of \.npy"),
 ])
@@ -321,7 +326,8 @@ def test_hdf5_and_exr_of_the_wrong_kind_are_named(tmp_path):
     OpenEXR.File({"type": OpenEXR.scanlineimage}, {"Z": np.zeros((3, 4), np.float32)}).write(str(tmp_path / "d.exr"))
     with pytest.raises(FlowError, match=r"d\.exr has channels Z; a flow EXR needs R \(x\) and G \(y\)"):
         read_flow_file(tmp_path / "d.exr")
-    OpenEXR.File({"type": OpenEXR.scanlineimage}, {"R": np.zeros((3, 4), np.uint32), "G": np.zeros((3, 4), np.uint32)}).write(str(tmp_path / "u.exr"))
+    integers = {"R": np.zeros((3, 4), np.uint32), "G": np.zeros((3, 4), np.uint32)}
+    OpenEXR.File({"type": OpenEXR.scanlineimage}, integers).write(str(tmp_path / "u.exr"))
     with pytest.raises(FlowError, match=r"u\.exr: channels R, G hold uint32; expected float32 or half"):
         read_flow_file(tmp_path / "u.exr")
 
@@ -382,3 +388,12 @@ def test_frame_conversion_writes_every_format_with_the_npy_numbers(tmp_path):
         npy = FORMATS["NPY"].read(out, frame)
         for fmt in FORMATS:
             assert_same_flow(fmt, FORMATS[fmt].read(out, frame), npy)
+
+
+def test_png_that_unpacks_to_more_than_its_size_is_refused_without_unpacking_it(tmp_path):
+    header = struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0)
+    bomb = zlib.compress(bytes(50_000_000), 9)  # 50 MB of zeros in about 50 kB
+    data = b"\x89PNG\r\n\x1a\n" + png_reference.chunk(b"IHDR", header) + png_reference.chunk(b"IDAT", bomb)
+    (tmp_path / "bomb.png").write_bytes(data + png_reference.chunk(b"IEND", b""))
+    with pytest.raises(FlowError, match=r"bomb\.png holds more than 27 bytes of image data; a 2×2 PNG needs 26"):
+        read_flow_file(tmp_path / "bomb.png")

@@ -89,5 +89,6 @@ def test_overview_of_a_single_flow_without_mask_and_a_fixed_scale():
     flow = np.zeros((300, 2, 2), np.float32)
     flow[..., 0] = 1.0
     picture, radius, labels = overview({"flow": flow}, max_radius=2.0)
-    assert labels == ["flow", "colour wheel"] and radius == 2.0 and picture.shape == (300, 2 + GAP + 300, 3)  # no enlarging above 240 px
+    assert labels == ["flow", "colour wheel"] and radius == 2.0
+    assert picture.shape == (300, 2 + GAP + 300, 3)  # no enlarging above 240 px
     np.testing.assert_array_equal(picture[0, 0], [255, 127, 127])

@@ -93,24 +93,20 @@ def decode_png(data: bytes, path: Path) -> np.ndarray:
         raise FlowError(f"{path} has an impossible PNG size {width}×{height}.")
     channels, sample_bytes = CHANNELS[colour_type], depth // 8
     stride = width * channels * sample_bytes
-    try:
-        raw = zlib.decompress(b"".join(chunks.get(b"IDAT", [])))
+    expected = height * (stride + 1)
+    try:  # never unpack more than the header promises, however small the file
+        raw = zlib.decompressobj().decompress(b"".join(chunks.get(b"IDAT", [])), expected + 1)
     except zlib.error as error:
         raise FlowError(f"{path} is corrupt: its compressed image data cannot be unpacked ({error}).") from error
-    if len(raw) != height * (stride + 1):
-        raise FlowError(f"{path} holds {len(raw)} bytes of image data; a {width}×{height} PNG needs {height * (stride + 1)}.")
+    if len(raw) != expected:
+        raise FlowError(f"{path} holds {'more than ' if len(raw) > expected else ''}{len(raw)} bytes of image data; "
+                        f"a {width}×{height} PNG needs {expected}.")
     rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
     kinds = rows[:, 0]
     if kinds.max() > PAETH:
         raise FlowError(f"{path} is corrupt: row {int(np.argmax(kinds > PAETH))} has unknown PNG filter {kinds.max()}.")
     pixels = _unfilter(rows[:, 1:].reshape(height, width, channels * sample_bytes), kinds)
     dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
-    return pixels.reshape(height, width * channels * sample_bytes).view(dtype).reshape(height, width, channels).astype(dtype.newbyteorder("="))
+    samples = pixels.reshape(height, stride).view(dtype).reshape(height, width, channels)
+    return samples.astype(dtype.newbyteorder("="))
 
-
-def read_png(path: Path) -> np.ndarray:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise FlowError(f"Cannot read {path}: {error.strerror or error}") from error
-    return decode_png(data, Path(path))
