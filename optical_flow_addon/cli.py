@@ -1,9 +1,11 @@
-"""Command line: ``python -m optical_flow_addon bake|demo`` with the ``bpy`` module."""
+"""Command line: ``python -m optical_flow_addon bake|demo`` with the ``bpy`` module, ``vis`` without it."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
+import webbrowser
 from pathlib import Path
 
 from .core.errors import FlowError
@@ -44,10 +46,22 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--no-backward-flow", dest="get_backward_flow", action="store_false")
         command.add_argument("--blender-image-coordinate-style", action="store_true",
                              help="origin bottom-left, y up (default: OpenCV, origin top-left, y down)")
-        command.add_argument("--formats", default="npy,hdf5", help="comma-separated: npy, hdf5 (default: both)")
+        command.add_argument("--formats", default="npy,hdf5",
+                             help="comma-separated: npy, npz, flo, kitti, pfm, exr, hdf5, hdf5_sequence, picture "
+                             "(default: npy,hdf5)")
+        command.add_argument("--picture-max-radius", type=float, default=0.0, metavar="PX",
+                             help="flow length at the colour wheel's rim in flow pictures, one scale for the "
+                             "whole sequence (default: each picture its own longest vector)")
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
+    vis = commands.add_parser("vis", help="picture of a flow file: forward, backward, masks and the colour wheel")
+    vis.add_argument("path", type=Path, help="flow file: .npy, .npz, .flo, KITTI .png, .pfm, .exr, .hdf5")
+    vis.add_argument("--output", type=Path, help="PNG to write (default: show the picture in the image viewer)")
+    vis.add_argument("--frame", type=int, help="frame of a sequence file (default: its first)")
+    vis.add_argument("--max-radius", type=float, metavar="PX",
+                     help="flow length at the colour wheel's rim (default: the longest valid vector)")
+    vis.add_argument("--overwrite", action="store_true", help="replace the output PNG if it exists")
     return main
 
 
@@ -67,7 +81,35 @@ def load_scene(path: Path) -> None:
     operator(filepath=str(path))
 
 
+def visualize(args: argparse.Namespace) -> None:
+    """Write the picture to ``--output``, or show it in the system's image viewer."""
+    from .core.atomic import atomic_path
+    from .core.flow_files import read_flow_file
+    from .core.formats.picture import overview
+    from .core.formats.png import encode_png
+    from .core.manifest import baked_coordinate_style
+
+    if args.max_radius is not None and not 0 < args.max_radius < float("inf"):
+        raise FlowError(f"--max-radius {args.max_radius} is not a flow length: give pixels above 0.")
+    arrays = read_flow_file(args.path, args.frame)
+    picture, radius, panels = overview(arrays, args.max_radius, baked_coordinate_style(args.path.parent))
+    output = args.output
+    if output is None:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):
+            raise FlowError("There is no display to show the picture on: write it with --output picture.png.")
+        output = Path(tempfile.mkdtemp(prefix="optical_flow_")) / f"{args.path.stem}.png"
+    elif output.exists() and not args.overwrite:
+        raise FlowError(f"{output} already exists; add --overwrite to replace it or choose another name.")
+    with atomic_path(output) as temporary:
+        temporary.write_bytes(encode_png(picture))
+    print(f"{output}: {' | '.join(panels)}; the rim of the colour wheel is {radius:.4g} px of flow.")
+    if args.output is None and not webbrowser.open(output.as_uri()):
+        raise FlowError(f"No image viewer opened {output}: write the picture with --output picture.png.")
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.command == "vis":
+        return visualize(args)
     import bpy
 
     from . import register
@@ -97,7 +139,7 @@ def run(args: argparse.Namespace) -> None:
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, picture_max_radius=args.picture_max_radius,
     )
     for progress in bake_flow(scene, options):
         print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "

@@ -138,7 +138,8 @@ def test_manifest_lists_frames_written(tmp_path):
 
 def test_core_never_imports_bpy():
     code = ("import sys, optical_flow_addon, optical_flow_addon.core.frame, optical_flow_addon.core.poses, "
-            "optical_flow_addon.core.camera, optical_flow_addon.core.manifest; print('bpy' in sys.modules)")
+            "optical_flow_addon.core.camera, optical_flow_addon.core.manifest, optical_flow_addon.core.flow_files, "
+            "optical_flow_addon.core.formats.picture, optical_flow_addon.cli; print('bpy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 

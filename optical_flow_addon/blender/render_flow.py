@@ -60,6 +60,7 @@ class OPTICAL_FLOW_OT_render_flow(bpy.types.Operator):
             blender_image_coordinate_style=self.setting(context, "blender_image_coordinate_style"),
             formats=frozenset(self.setting(context, "output_formats")),
             overwrite=self.setting(context, "overwrite"),
+            picture_max_radius=self.setting(context, "picture_max_radius"),
         )
 
     def execute(self, context: bpy.types.Context) -> set[str]:

@@ -4,11 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 FORMAT_ITEMS = [
     ("NPY", "NumPy .npy", "forward_flow_%04d.npy and backward_flow_%04d.npy, as BlenderProc writes them"),
     ("HDF5", "HDF5", "One %d.hdf5 per frame with forward_flow and backward_flow, as BlenderProc writes them"),
+    ("NPZ", "NumPy .npz", "One flow_%04d.npz per frame with both flows and their masks"),
+    ("FLO", "Middlebury .flo", "forward_flow_%04d.flo; invalid pixels hold the format's unknown value"),
+    ("KITTI", "KITTI .png", "forward_flow_%04d.png, 16-bit: flow·64 + 2^15 and a valid bit (1/64 px steps)"),
+    ("PFM", "PFM", "forward_flow_%04d.pfm (rows bottom-up), masks in forward_flow_valid_%04d.pfm"),
+    ("EXR", "OpenEXR", "forward_flow_%04d.exr with float channels R = x and G = y, masks in their own .exr"),
+    ("HDF5_SEQUENCE", "HDF5 Sequence", "One flow_sequence.hdf5 for all frames (frames × H × W × 2), "
+     "added to frame by frame"),
+    ("PICTURE", "Flow Pictures", "forward_flow_picture_%04d.png: flow colour-coded with the Middlebury colour wheel"),
 ]
 
 
@@ -40,6 +48,11 @@ def flow_properties() -> dict[str, Any]:
         "output_formats": EnumProperty(
             name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"NPY", "HDF5"},
             description="File formats to write",
+        ),
+        "picture_max_radius": FloatProperty(
+            name="Picture Max Radius", default=0.0, min=0.0, soft_max=100.0, subtype="PIXEL",
+            description="Flow length at the rim of the colour wheel in flow pictures, so the whole sequence "
+            "shares one scale; 0 scales each picture to its longest vector",
         ),
         "use_scene_frame_range": BoolProperty(
             name="Scene Frame Range", default=True, description="Bake the scene's frame range instead of a custom one",

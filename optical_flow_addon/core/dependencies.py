@@ -60,3 +60,14 @@ def load(name: str) -> ModuleType:
     """Import ``name`` or raise a FlowError that says what to install."""
     require(name)
     return importlib.import_module(name)
+
+
+class LazyModule:
+    """Stands for a module and imports it on first use, so the add-on registers without it
+    and Blender's own process never loads it (only the flow writer process uses it)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(load(self._name), attribute)

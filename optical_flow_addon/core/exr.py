@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .dependencies import load
+from .dependencies import LazyModule
 from .errors import FlowError
 
+OpenEXR = LazyModule("OpenEXR")
 VECTOR_CHANNELS = ("X", "Y", "Z", "W")
 
 
@@ -18,12 +19,7 @@ def read_vector_and_depth(path: str | Path, view_layer: str) -> tuple[np.ndarray
     channels are looked up by full name across all parts so both work.
     """
     path = Path(path)
-    OpenEXR = load("OpenEXR")
-    try:
-        exr = OpenEXR.File(str(path), separate_channels=True)
-    except Exception as error:  # OpenEXR raises plain RuntimeError/OSError with terse text
-        raise FlowError(f"Cannot read the rendered EXR file {path}: {error}") from error
-    channels = {name: channel.pixels for part in exr.parts for name, channel in part.channels.items()}
+    channels = read_channels(path, "the rendered EXR file")
     wanted = [f"{view_layer}.Vector.{c}" for c in VECTOR_CHANNELS] + [f"{view_layer}.Depth.Z"]
     missing = [name for name in wanted if name not in channels]
     if missing:
@@ -33,3 +29,14 @@ def read_vector_and_depth(path: str | Path, view_layer: str) -> tuple[np.ndarray
         )
     vector = np.stack([channels[name] for name in wanted[:4]], axis=-1).astype(np.float32, copy=False)
     return vector, channels[wanted[4]]
+
+
+def read_channels(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every channel of every part by full name; ``what`` names the file for the error message."""
+    try:
+        exr = OpenEXR.File(str(path), separate_channels=True)
+    except Exception as error:  # OpenEXR raises plain RuntimeError/OSError with terse text
+        raise FlowError(f"Cannot read {what} {path}: {error}") from error
+    if not exr.parts:  # OpenEXR only warns when the pixels cannot be read, and returns no parts
+        raise FlowError(f"Cannot read {what} {path}: it is truncated or damaged (its pixels cannot be read).")
+    return {name: channel.pixels for part in exr.parts for name, channel in part.channels.items()}

@@ -48,3 +48,13 @@ def target_inside_image(flow: np.ndarray, blender_image_coordinate_style: bool) 
 def validity_mask(flow: np.ndarray, hit: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
     """A flow vector is valid where a surface was hit and its target stays in the image."""
     return hit & target_inside_image(flow, blender_image_coordinate_style)
+
+
+def coordinate_metadata(blender_image_coordinate_style: bool) -> dict:
+    """How to read the flow numbers, for the manifest and the HDF5 sequence file."""
+    return {
+        "blender_image_coordinate_style": blender_image_coordinate_style,
+        "coordinate_style": "blender (origin bottom-left, y up)" if blender_image_coordinate_style
+        else "opencv (origin top-left, y down)",
+        "flow_units": "pixels; arrays are H x W x 2 (x, y), top row first",
+    }

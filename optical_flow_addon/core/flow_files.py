@@ -1,65 +1,82 @@
-"""Flow file formats on disk, each with the files it would write for a frame.
+"""Flow file formats by name: the files each writes for a frame, and reading them back.
 
-``arrays`` maps dataset names (``forward_flow``, ``forward_flow_valid``, ``backward_flow``,
-``backward_flow_valid``) to numpy arrays. Names and layout match BlenderProc:
-``forward_flow_%04d.npy`` and one ``%d.hdf5`` per frame with ``forward_flow``/``backward_flow``.
+Each format's bytes are in one module of ``formats/``; ``formats/layout.py`` says how a frame's
+datasets (``forward_flow``, ``forward_flow_valid``, ``backward_flow``, ``backward_flow_valid``) map to
+files. NPY and HDF5 match BlenderProc: ``forward_flow_%04d.npy`` and one ``%d.hdf5`` per frame.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .atomic import atomic_path
-from .dependencies import load
+from .errors import FlowError
+from .formats import hdf5
+from .formats.exr import load_exr, save_exr
+from .formats.flo import load_flo, save_flo
+from .formats.kitti import load_kitti, save_kitti
+from .formats.layout import PerDatasetFiles, PerFlowFiles, PerFrameFile
+from .formats.npy import load_npy, save_npy
+from .formats.npz import load_npz, save_npz
+from .formats.pfm import load_pfm, save_pfm
+from .formats.picture import FlowPictures
+
+if TYPE_CHECKING:
+    from .options import BakeOptions
 
 
 class FlowWriter(Protocol):
-    modules: tuple[str, ...]  # Python modules the writer needs besides numpy
+    kind: str
 
-    def paths(self, output_dir: Path, frame: int, names: list[str]) -> list[Path]: ...
+    def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]: ...
 
-    def write(self, output_dir: Path, frame: int, arrays: dict[str, np.ndarray]) -> list[Path]: ...
-
-
-class NpyWriter:
-    """One ``<name>_%04d.npy`` per dataset, as BlenderProc writes them."""
-
-    modules = ()
-
-    def paths(self, output_dir: Path, frame: int, names: list[str]) -> list[Path]:
-        return [output_dir / f"{name}_{frame:04d}.npy" for name in names]
-
-    def write(self, output_dir: Path, frame: int, arrays: dict[str, np.ndarray]) -> list[Path]:
-        paths = self.paths(output_dir, frame, list(arrays))
-        for path, array in zip(paths, arrays.values()):
-            with atomic_path(path) as temporary, open(temporary, "wb") as file:
-                np.save(file, array)
-        return paths
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]: ...
 
 
-class Hdf5FrameWriter:
-    """One ``%d.hdf5`` container per frame with every dataset, as BlenderProc's hdf5 writer."""
+class FlowFormat(FlowWriter, Protocol):
+    def read(self, folder: Path, frame: int) -> dict[str, np.ndarray]: ...
 
-    modules = ("h5py",)
+    def read_file(self, path: Path) -> dict[str, np.ndarray]: ...
 
-    def paths(self, output_dir: Path, frame: int, names: list[str]) -> list[Path]:
-        return [output_dir / f"{frame}.hdf5"] if names else []
-
-    def write(self, output_dir: Path, frame: int, arrays: dict[str, np.ndarray]) -> list[Path]:
-        paths = self.paths(output_dir, frame, list(arrays))
-        h5py = load("h5py")
-        for path in paths:
-            with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
-                for name, array in arrays.items():
-                    file.create_dataset(name, data=array, compression="gzip", compression_opts=1)
-        return paths
+    def frame_in_name(self, path: Path) -> int | None: ...
 
 
-WRITERS: dict[str, FlowWriter] = {"NPY": NpyWriter(), "HDF5": Hdf5FrameWriter()}
+FORMATS: dict[str, FlowFormat] = {
+    "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy),
+    "NPZ": PerFrameFile("NumPy .npz", "flow_{frame:04d}.npz", save_npz, load_npz),
+    "FLO": PerFlowFiles("Middlebury .flo", ".flo", save_flo, load_flo),
+    "KITTI": PerFlowFiles("KITTI flow PNG", ".png", save_kitti, load_kitti),
+    "PFM": PerDatasetFiles("PFM", ".pfm", save_pfm, load_pfm),
+    "EXR": PerDatasetFiles("OpenEXR", ".exr", save_exr, load_exr),
+    "HDF5": PerFrameFile("HDF5", "{frame}.hdf5", hdf5.save_frame, hdf5.load_frame),
+    "HDF5_SEQUENCE": hdf5.SequenceFile(),
+}
+WRITERS: dict[str, FlowWriter] = {**FORMATS, "PICTURE": FlowPictures()}
+BY_SUFFIX = {".npy": "NPY", ".npz": "NPZ", ".flo": "FLO", ".png": "KITTI", ".pfm": "PFM", ".exr": "EXR"}
 
 
 def dataset_names(flow_names: tuple[str, ...]) -> list[str]:
     """Each flow is stored with its validity mask next to it."""
     return [name for flow in flow_names for name in (flow, f"{flow}_valid")]
+
+
+def read_flow_file(path: Path, frame: int | None = None) -> dict[str, np.ndarray]:
+    """Flow and masks from any supported file. A file named like the bake's (``forward_flow_0003.flo``)
+    brings the rest of its frame from the same folder; other files give ``flow`` (and ``flow_valid``).
+    ``frame`` picks a frame of a sequence file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FlowError(f"Flow file {path} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix in (".hdf5", ".h5") and hdf5.is_sequence(path):
+        return FORMATS["HDF5_SEQUENCE"].read_file(path, frame)
+    if frame is not None:
+        raise FlowError(f"{path} holds one frame; a frame number is only needed for a sequence file ({hdf5.SEQUENCE_NAME}).")
+    if suffix in (".hdf5", ".h5"):
+        return FORMATS["HDF5"].read_file(path)
+    if suffix not in BY_SUFFIX:
+        raise FlowError(f"Cannot read {path}: expected one of {', '.join([*BY_SUFFIX, '.hdf5', '.h5'])}.")
+    fmt = FORMATS[BY_SUFFIX[suffix]]
+    named_frame = fmt.frame_in_name(path)
+    return fmt.read_file(path) if named_frame is None else fmt.read(path.parent, named_frame)

@@ -24,7 +24,7 @@ def convert_frame(exr_path: Path, view_layer: str, frame: int, options: BakeOpti
         flow = FLOWS[name](vector, style)
         arrays[name] = flow
         arrays[f"{name}_valid"] = validity_mask(flow, hit, style)
-    return [path for fmt in sorted(options.formats) for path in WRITERS[fmt].write(options.output_dir, frame, arrays)]
+    return [path for fmt in sorted(options.formats) for path in WRITERS[fmt].write(options.output_dir, frame, arrays, options)]
 
 
 def planned_paths(options: BakeOptions) -> list[Path]:
@@ -33,12 +33,12 @@ def planned_paths(options: BakeOptions) -> list[Path]:
     for frame in options.frames:
         names = dataset_names(options.flows_at(frame))
         paths += [p for fmt in sorted(options.formats) for p in WRITERS[fmt].paths(options.output_dir, frame, names)]
-    return paths
+    return list(dict.fromkeys(paths))  # a sequence file is named once, not per frame
 
 
 def check_modules(options: BakeOptions) -> None:
-    """Before anything is rendered: OpenEXR reads every frame, and each format may need its own module."""
-    require("OpenEXR", *sorted({name for fmt in options.formats for name in WRITERS[fmt].modules}))
+    """Before anything is rendered: OpenEXR reads every frame, the HDF5 formats need h5py."""
+    require("OpenEXR", *(["h5py"] if any(fmt.startswith("HDF5") for fmt in options.formats) else []))
 
 
 def prepare_output_dir(options: BakeOptions) -> None:

@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 from .atomic import atomic_path
+from .errors import FlowError
+from .flow import coordinate_metadata
 from .options import BakeOptions
 
 MANIFEST_VERSION = 1
@@ -16,10 +18,7 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
         "manifest_version": MANIFEST_VERSION,
         **versions,
         "resolution": {"width": resolution[0], "height": resolution[1]},
-        "blender_image_coordinate_style": options.blender_image_coordinate_style,
-        "coordinate_style": "blender (origin bottom-left, y up)" if options.blender_image_coordinate_style
-        else "opencv (origin top-left, y down)",
-        "flow_units": "pixels; arrays are H x W x 2 (x, y), top row first",
+        **coordinate_metadata(options.blender_image_coordinate_style),
         "intrinsics_convention": "OpenCV K: centre of pixel (0, 0) at (0, 0)",
         "camera_axes": "Blender (x right, y up, looking along -z), camera-to-world",
         "frame_range": [options.frame_start, options.frame_end],
@@ -33,3 +32,15 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return path
+
+
+def baked_coordinate_style(folder: Path) -> bool:
+    """Whether the flow in ``folder`` was baked in Blender style, as its manifest says.
+    Without a manifest the flow is taken as OpenCV style (y down), as in most flow datasets."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return False
+    try:
+        return bool(json.loads(path.read_text(encoding="utf-8"))["blender_image_coordinate_style"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FlowError(f"{path} does not say blender_image_coordinate_style ({error}); fix or remove it.") from error

@@ -27,6 +27,7 @@ class BakeOptions:
     blender_image_coordinate_style: bool = False
     formats: frozenset[str] = field(default_factory=lambda: frozenset({"NPY", "HDF5"}))
     overwrite: bool = False
+    picture_max_radius: float = 0.0  # flow length (px) at the colour wheel's rim; 0: each picture its own
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
@@ -45,6 +46,8 @@ class BakeOptions:
                 f"Frames {self.frame_start}–{self.frame_end} must lie inside the scene's frame range "
                 f"{self.sequence_start}–{self.sequence_end}, start before end."
             )
+        if not 0 <= self.picture_max_radius < float("inf"):
+            raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: use 0 (automatic) or more.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(

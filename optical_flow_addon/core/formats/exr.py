@@ -1,0 +1,42 @@
+"""OpenEXR ``.exr``: flow as two float32 channels R = x and G = y (ZIP, lossless); a mask as one
+channel Y (1 = valid) in its own file. R and G let generic image readers such as OpenCV open it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..dependencies import LazyModule
+from ..errors import FlowError
+from ..exr import read_channels
+
+OpenEXR = LazyModule("OpenEXR")
+
+
+
+def header() -> dict:
+    return {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+
+
+def save_exr(path: Path, array: np.ndarray) -> None:
+    """A float32 H×W×2 flow as channels R, G or a bool H×W mask as channel Y."""
+    if array.dtype == bool:
+        channels = {"Y": array.astype(np.float32)}
+    else:
+        channels = {"R": np.ascontiguousarray(array[..., 0]), "G": np.ascontiguousarray(array[..., 1])}
+    OpenEXR.File(header(), channels).write(str(path))  # OpenEXR adds the image size to the dict it gets
+
+
+def load_exr(path: Path, mask: bool = False) -> np.ndarray:
+    """Flow (float32 H×W×2 from R, G; half floats widened) or a mask (bool H×W, Y not 0)."""
+    channels = read_channels(path, "the flow EXR file")
+    wanted = ("Y",) if mask else ("R", "G")
+    missing = [name for name in wanted if name not in channels]
+    if missing:
+        raise FlowError(f"{path} has channels {', '.join(sorted(channels)) or '(none)'}; "
+                        f"{'a mask EXR needs Y' if mask else 'a flow EXR needs R (x) and G (y)'}.")
+    found = [channels[name] for name in wanted]
+    dtypes = sorted({str(c.dtype) for c in found})
+    if set(dtypes) - {"float16", "float32"}:
+        raise FlowError(f"{path}: channels {', '.join(wanted)} hold {', '.join(dtypes)}; expected float32 or half.")
+    return found[0] != 0 if mask else np.stack(found, axis=-1).astype(np.float32)

@@ -1,0 +1,37 @@
+"""KITTI flow PNG: 16-bit RGB with R = u·64 + 2¹⁵, G = v·64 + 2¹⁵ and B = 1 where the flow is valid.
+
+As in the KITTI devkit, invalid pixels are stored as 0, 0, 0 and read back as flow 0. Values are
+rounded to the nearest 1/64 px (the devkit truncates), so the stored flow is within 1/128 px. Flow
+beyond the format's ±512 px cannot be stored and is written as invalid rather than clipped.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FlowError
+from .common import read_bytes
+from .png import decode_png, encode_png
+
+SCALE, OFFSET = 64.0, 2.0 ** 15
+
+
+def save_kitti(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
+    stored = np.rint(flow.astype(np.float64) * SCALE + OFFSET)
+    valid = valid & np.all((stored >= 0) & (stored <= 65535), axis=-1)  # NaN compares False: invalid
+    pixels = np.zeros((*flow.shape[:2], 3), np.uint16)
+    pixels[valid, :2] = stored[valid]
+    pixels[..., 2] = valid
+    Path(path).write_bytes(encode_png(pixels))
+
+
+def load_kitti(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Flow (invalid pixels hold 0) and its validity mask, read as the KITTI devkit does."""
+    pixels = decode_png(read_bytes(path), path)
+    if pixels.dtype != np.uint16 or pixels.shape[2] != 3:
+        raise FlowError(f"{path} is a PNG with {pixels.dtype.itemsize * 8}-bit samples and {pixels.shape[2]} channel(s); "
+                        "KITTI flow is a 16-bit RGB PNG (a colour picture of flow cannot be read back as flow).")
+    valid = pixels[..., 2] > 0
+    flow = (pixels[..., :2].astype(np.float32) - np.float32(OFFSET)) / np.float32(SCALE)
+    return np.where(valid[..., None], flow, np.float32(0)), valid

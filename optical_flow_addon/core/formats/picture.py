@@ -1,0 +1,86 @@
+"""Pictures of flow for people: Middlebury colour-coded PNGs (Baker et al.), not read back as flow.
+
+Colours mean directions on screen (right = red, down = yellow-green, ...), so Blender-style flow
+(y up) is turned to y down before colouring. Invalid pixels are black, as in the Middlebury tools.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..colour_wheel import flow_to_rgb
+from .common import FLOW_NAMES
+from .png import encode_png
+
+if TYPE_CHECKING:
+    from ..options import BakeOptions
+
+GAP = 4  # grey pixels between the panels of an overview
+GREY = 128
+MIN_HEIGHT = 240  # small flows are enlarged (whole pixels) to at least this height
+
+
+def on_screen(flow: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
+    """Flow with y pointing down, the direction the colour wheel is drawn in."""
+    return flow * np.array([1, -1], np.float32) if blender_image_coordinate_style else flow
+
+
+def longest_vector(flow: np.ndarray, valid: np.ndarray | None) -> float:
+    length = np.hypot(flow[..., 0], flow[..., 1])
+    keep = np.isfinite(length) if valid is None else valid & np.isfinite(length)
+    return float(length[keep].max()) if keep.any() else 0.0
+
+
+def legend(size: int, max_radius: float) -> np.ndarray:
+    """The colour wheel as a size×size disc: the colour a flow of that direction and length gets."""
+    offsets = (np.arange(size) + 0.5 - size / 2) / (size / 2)
+    flow = np.stack(np.meshgrid(offsets, offsets), axis=-1) * max_radius
+    disc = np.hypot(*np.meshgrid(offsets, offsets)) <= 1
+    picture = flow_to_rgb(flow, disc, max_radius)
+    picture[~disc] = GREY
+    return picture
+
+
+def mask_picture(valid: np.ndarray) -> np.ndarray:
+    """White where the flow is valid, black where not."""
+    return np.repeat((valid * 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def overview(arrays: dict[str, np.ndarray], max_radius: float | None = None,
+             blender_image_coordinate_style: bool = False) -> tuple[np.ndarray, float, list[str]]:
+    """Forward and backward flow, their masks and the colour wheel side by side, on one shared scale.
+
+    Returns the picture, the flow length (px) at the wheel's rim and what each panel shows."""
+    flows = [name for name in (*FLOW_NAMES, "flow") if name in arrays]
+    screen = {name: on_screen(arrays[name], blender_image_coordinate_style) for name in flows}
+    radius = max_radius or max(longest_vector(screen[n], arrays.get(f"{n}_valid")) for n in flows) or 1.0
+    tiles = [flow_to_rgb(screen[n], arrays.get(f"{n}_valid"), radius) for n in flows]
+    masks = [n for n in flows if f"{n}_valid" in arrays]
+    tiles += [mask_picture(arrays[f"{n}_valid"]) for n in masks]
+    scale = max(1, MIN_HEIGHT // tiles[0].shape[0])
+    tiles = [tile.repeat(scale, axis=0).repeat(scale, axis=1) for tile in tiles]
+    tiles.append(legend(tiles[0].shape[0], radius))
+    gap = np.full((tiles[0].shape[0], GAP, 3), GREY, np.uint8)
+    labels = [n.replace("_", " ") for n in flows] + [f"{n.replace('_', ' ')} mask" for n in masks] + ["colour wheel"]
+    return np.hstack([part for tile in tiles for part in (gap, tile)][1:]), radius, labels
+
+
+class FlowPictures:
+    """``<flow>_picture_%04d.png`` per flow, scaled to ``picture_max_radius`` (0: each picture's own longest vector)."""
+
+    kind = "flow picture"
+
+    def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
+        return [folder / f"{name}_picture_{frame:04d}.png" for name in FLOW_NAMES if name in names]
+
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
+        paths = self.paths(folder, frame, list(arrays))
+        for path, name in zip(paths, [n for n in FLOW_NAMES if n in arrays]):
+            flow = on_screen(arrays[name], options.blender_image_coordinate_style)
+            picture = flow_to_rgb(flow, arrays[f"{name}_valid"], options.picture_max_radius or None)
+            with atomic_path(path) as temporary:
+                temporary.write_bytes(encode_png(picture))
+        return paths

@@ -1,0 +1,94 @@
+"""Colour-coded flow pictures and the overview that ``vis`` writes (no bpy), checked by known colours."""
+import numpy as np
+
+import png_reference
+from optical_flow_addon.core.flow_files import WRITERS
+from optical_flow_addon.core.formats.picture import GAP, overview
+from optical_flow_addon.core.options import BakeOptions
+
+RED, WHITE, BLACK, GREY = [255, 0, 0], [255, 255, 255], [0, 0, 0], [128, 128, 128]
+
+
+def flow_of(*vectors):
+    """One row of flow vectors, all valid but the last."""
+    flow = np.array([vectors], np.float32)
+    valid = np.ones(flow.shape[:2], bool)
+    valid[0, -1] = False
+    return flow, valid
+
+
+def pictures(tmp_path, flows, frame=1, **changes):
+    """Write forward flow pictures for ``flows`` (one per frame) and decode them with the reference decoder."""
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=9, formats=frozenset({"PICTURE"}), **changes)
+    decoded = []
+    for offset, (flow, valid) in enumerate(flows):
+        [path] = WRITERS["PICTURE"].write(tmp_path, frame + offset, {"forward_flow": flow, "forward_flow_valid": valid}, options)
+        assert path.name == f"forward_flow_picture_{frame + offset:04d}.png"
+        pixels, _ = png_reference.decode(path.read_bytes())
+        assert pixels.dtype == np.uint8 and pixels.shape == (*flow.shape[:2], 3)
+        decoded.append(pixels[0])
+    return decoded
+
+
+def test_picture_colours_follow_the_middlebury_wheel(tmp_path):
+    [row] = pictures(tmp_path, [flow_of((0, 0), (2, 0), (-2, 0), (4, 0), (1, 0))], picture_max_radius=2.0)
+    np.testing.assert_array_equal(row, [WHITE, RED, [0, 209, 255], [191, 0, 0], BLACK])  # still, right, left, beyond, invalid
+
+
+def test_a_fixed_max_radius_gives_the_sequence_one_scale(tmp_path):
+    fast, slow = flow_of((4, 0), (2, 0), (0, 0)), flow_of((2, 0), (2, 0), (0, 0))
+    own_scale = pictures(tmp_path, [fast, slow])
+    np.testing.assert_array_equal(own_scale[0][1], [255, 127, 127])  # half of the longest vector: half way from white
+    np.testing.assert_array_equal(own_scale[1][1], RED)  # the same vector, full red when it is the longest
+    (tmp_path / "shared").mkdir()
+    shared = pictures(tmp_path / "shared", [fast, slow], picture_max_radius=4.0)
+    np.testing.assert_array_equal(shared[0][1], shared[1][1])
+    np.testing.assert_array_equal(shared[1][1], [255, 127, 127])
+
+
+def test_blender_style_flow_gets_the_colours_of_its_direction_on_screen(tmp_path):
+    up_in_blender = pictures(tmp_path, [flow_of((0, 1), (0, 0))], blender_image_coordinate_style=True)[0][0]
+    (tmp_path / "cv").mkdir()
+    up_in_opencv, down_in_opencv = pictures(tmp_path / "cv", [flow_of((0, -1), (0, 0)), flow_of((0, 1), (0, 0))])
+    np.testing.assert_array_equal(up_in_blender, up_in_opencv[0])
+    assert up_in_opencv[0][2] == 255 and up_in_opencv[0][1] == 0  # up is blue-violet on the wheel
+    assert down_in_opencv[0][0] == 255 and down_in_opencv[0][2] == 0  # down is orange-yellow
+
+
+def test_overview_shows_flows_masks_and_the_wheel_side_by_side():
+    height, width = 6, 4
+    forward = np.zeros((height, width, 2), np.float32)
+    forward[..., 0] = 2.0  # everything moves right
+    backward = -forward
+    valid = np.ones((height, width), bool)
+    valid[0, 0] = False
+    arrays = {"forward_flow": forward, "forward_flow_valid": valid, "backward_flow": backward,
+              "backward_flow_valid": np.ones((height, width), bool)}
+    picture, radius, labels = overview(arrays)
+    assert radius == 2.0
+    assert labels == ["forward flow", "backward flow", "forward flow mask", "backward flow mask", "colour wheel"]
+    scale = 240 // height  # small flow is enlarged to at least 240 px
+    tile = width * scale
+    assert picture.shape == (height * scale, 4 * tile + 240 + 4 * GAP, 3)
+    starts = [i * (tile + GAP) for i in range(5)]
+    np.testing.assert_array_equal(picture[-1, starts[0]], RED)  # forward flow, right
+    np.testing.assert_array_equal(picture[0, starts[0]], BLACK)  # its invalid pixel
+    np.testing.assert_array_equal(picture[-1, starts[1]], [0, 209, 255])  # backward flow, left
+    np.testing.assert_array_equal(picture[0, starts[2]], BLACK)  # forward mask: invalid
+    np.testing.assert_array_equal(picture[-1, starts[2]], WHITE)  # forward mask: valid
+    np.testing.assert_array_equal(picture[0, starts[3]], WHITE)  # backward mask: all valid
+    np.testing.assert_array_equal(picture[:, tile:tile + GAP].reshape(-1, 3)[0], GREY)  # gap
+    wheel = picture[:, starts[4]:]
+    assert wheel.shape[:2] == (240, 240)
+    assert wheel[120, 120].min() >= 250  # centre: almost no flow, almost white
+    assert wheel[120, 238][0] == 255 and wheel[120, 238][1:].max() < 10  # right edge: red
+    np.testing.assert_array_equal(wheel[0, 0], GREY)  # outside the disc
+
+
+def test_overview_of_a_single_flow_without_mask_and_a_fixed_scale():
+    flow = np.zeros((300, 2, 2), np.float32)
+    flow[..., 0] = 1.0
+    picture, radius, labels = overview({"flow": flow}, max_radius=2.0)
+    assert labels == ["flow", "colour wheel"] and radius == 2.0
+    assert picture.shape == (300, 2 + GAP + 300, 3)  # no enlarging above 240 px
+    np.testing.assert_array_equal(picture[0, 0], [255, 127, 127])
