@@ -1,7 +1,7 @@
-"""Thin Blender layer: properties, operators, render-settings guard and bake loop."""
-from . import camera_poses, render_flow, settings
+"""Thin Blender layer: properties, operators, panels, render-settings guard and bake loop."""
+from . import camera_poses, panels, render_flow, settings, show_flow
 
-MODULES = (settings, render_flow, camera_poses)
+MODULES = (settings, render_flow, show_flow, camera_poses, panels)
 
 
 def register() -> None:

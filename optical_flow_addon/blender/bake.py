@@ -1,6 +1,8 @@
 """The bake loop: render each frame's vector pass, hand the EXR to the core, restore the scene."""
 from __future__ import annotations
 
+import ctypes
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -8,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
+import OpenEXR
 
 from .. import __version__
 from ..core.camera import BlenderCamera
@@ -68,6 +71,30 @@ def check_scene(scene: bpy.types.Scene) -> None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
 
 
+def check_openexr() -> None:
+    """Refuse to bake where reading the EXR would crash Blender.
+
+    Linux builds of Blender linked against the system's OpenEXR (Debian's, for example) make its
+    functions global; the OpenEXR Python package then calls those instead of its own.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        library_version = ctypes.CDLL(None).exr_get_library_version
+    except AttributeError:
+        return  # no OpenEXR functions are global: the package uses its own
+    numbers = [ctypes.c_int() for _ in range(3)]
+    library_version(*map(ctypes.byref, numbers), ctypes.byref(ctypes.c_char_p()))
+    loaded = ".".join(str(number.value) for number in numbers)
+    if loaded.split(".")[:2] != OpenEXR.OPENEXR_VERSION.split(".")[:2]:
+        raise FlowError(
+            f"This Blender uses the system's OpenEXR {loaded} library, which clashes with the OpenEXR "
+            f"{OpenEXR.OPENEXR_VERSION} Python package and would crash Blender. Use Blender from blender.org, "
+            f"or start this Blender with LD_PRELOAD=\"libpython{sys.version_info.major}.{sys.version_info.minor}.so.1.0 "
+            f"{OpenEXR.__file__}\"."
+        )
+
+
 def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProgress]:
     """Bake frame by frame, yielding after each one.
 
@@ -75,6 +102,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     lists the frames written so far and every changed setting is restored.
     """
     check_scene(scene)
+    check_openexr()
     prepare_output_dir(options)
     frames = options.frames
     records: list[dict] = []
