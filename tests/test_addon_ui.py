@@ -57,7 +57,7 @@ def test_without_a_camera_only_pose_import_is_possible_and_the_panel_says_why():
     assert [panel_shown(panel, bpy.context) for panel in PANELS] == [
         panel is not panels.VIEW3D_PT_optical_flow_result for panel in PANELS]
     assert "no active camera" in render_flow.context_problem(bpy.context)
-    with pytest.raises(RuntimeError, match="no active camera: import camera poses"):
+    with pytest.raises(RuntimeError, match="no active camera: set one in Scene Properties › Camera, or import"):
         bpy.ops.optical_flow.render_flow()
     assert bpy.ops.optical_flow.import_camera_poses.poll()  # it makes a camera
     assert not bpy.ops.optical_flow.cancel_render_flow.poll()

@@ -83,7 +83,7 @@ class VIEW3D_PT_optical_flow_poses(SidebarPanel, bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout, settings = self.layout, context.scene.optical_flow
         locked_while_baking(layout)
-        layout.prop(settings, "pose_file", text="")
+        layout.prop(settings, "pose_file", text="File")
         layout.prop(settings, "pose_format")
         row = layout.row()
         row.enabled = bool(settings.pose_file.strip())
@@ -128,7 +128,7 @@ class VIEW3D_PT_optical_flow_output(SidebarPanel, bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout, settings, scene = self.layout, context.scene.optical_flow, context.scene
         locked_while_baking(layout)
-        layout.prop(settings, "output_dir", text="")
+        layout.prop(settings, "output_dir", text="Folder")
         layout.row(align=True).prop(settings, "output_formats", expand=True)
         layout.prop(settings, "use_scene_frame_range")
         row = layout.row(align=True)
@@ -157,8 +157,9 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
         time = render_flow.duration(settings.last_bake_seconds)
         summary, icon = {
             "FINISHED": (f"{done} frames in {time}", "CHECKMARK"),
-            "CANCELLED": (f"Cancelled after {done} of {total} frames", "CANCEL"),
-            "FAILED": (f"Stopped after {done} of {total} frames: {settings.last_bake_message}", "ERROR"),
+            "CANCELLED": (f"Cancelled after {done} of {total} frames"
+                          + (f" because {settings.last_bake_message}" if settings.last_bake_message else ""), "CANCEL"),
+            "FAILED": ((f"Stopped after {done} of {total} frames: " if done else "") + settings.last_bake_message, "ERROR"),
         }[settings.last_bake]
         draw_text(layout, context, summary, icon=icon)
         folder = Path(settings.last_bake_folder)

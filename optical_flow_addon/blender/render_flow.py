@@ -18,7 +18,7 @@ from bpy.app.handlers import persistent
 
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
-from .bake import BakeProgress, bake_flow
+from .bake import BakeProgress, bake_flow, check_scene
 from .settings import flow_properties
 
 # The one bake running modally in this Blender session, shown by the panel; None when idle.
@@ -60,8 +60,10 @@ def context_problem(context: bpy.types.Context) -> str | None:
     if JOB is not None:
         return "Flow is already rendering: wait for it to finish or press Cancel"
     scene = context.scene
-    if scene is None or scene.camera is None:
-        return "The scene has no active camera: import camera poses or set one in Scene Properties › Camera"
+    try:
+        check_scene(scene)
+    except FlowError as error:
+        return str(error)
     if not hasattr(scene, "cycles"):
         return "Flow is rendered with Cycles, which is turned off: enable it in Preferences › Add-ons"
     return None
@@ -149,7 +151,7 @@ class BakeJob:
             return f"Optical flow: {self.total} frames written to {folder} in {duration(self.seconds)}"
         if self.result == "CANCELLED":
             because = f" because {self.message}" if self.message else ""
-            return f"Flow rendering cancelled{because} after {count}; their files in {folder} are complete"
+            return f"Flow rendering cancelled after {count}{because}; their files in {folder} are complete"
         return f"{self.message} (stopped after {count}; their files are complete)" if self.done else self.message
 
 
