@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -19,16 +20,16 @@ OUT = Path(OUT)
 results: dict = {}
 
 
+# BlenderProc's optical-flow example camera_positions: x y z rx ry rz.
+POSES = "0 -10 4 1.3 0 0\n0 -12 4 1.3 0 0\n2 -12 4 1.3 0 0\n2 -12 6 1.3 0 0\n1 -11 5 1.3 0 0\n"
+
+
 def build_scene() -> None:
-    """The default cube scene with tiny renders; the camera slides sideways over 40 frames."""
+    """The default cube scene with tiny renders, and a pose file next to it."""
     scene = bpy.context.scene
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
-    camera = scene.camera
-    for frame, x in ((1, 7.4), (40, 5.4)):
-        camera.location.x = x
-        camera.keyframe_insert("location", frame=frame)
-    scene.frame_start, scene.frame_end = 1, 4
     scene.frame_set(2)
+    (OUT / "camera_positions").write_text(POSES, encoding="utf-8")
     bpy.ops.wm.save_as_mainfile(filepath=str(OUT / "scene.blend"))
 
 
@@ -51,13 +52,13 @@ def xdotool(*arguments) -> None:
     subprocess.run(["xdotool", *map(str, arguments)], check=True)
 
 
-def wait_for(condition, seconds: float = 60.0, step: float = 0.05):
-    """Let Blender run (yielding timer waits) until ``condition()`` holds."""
-    for _ in range(int(seconds / step)):
-        if condition():
-            return
-        yield step
-    raise TimeoutError(f"waited {seconds} s")
+def wait_for(condition, seconds: float = 60.0):
+    """Let Blender run until ``condition()`` holds, looking again after every pass of its event loop."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {seconds} s")
+        yield 0.0
 
 
 def window_steps():
@@ -83,22 +84,28 @@ def window_steps():
             break
         xdotool("mousemove", tabs_x, y, "click", 1)
     results["panel_drawn"] = bool(drawn)
+
+    scene = bpy.context.scene
+    settings = scene.optical_flow
+    settings.pose_file = "//camera_positions"
+    with bpy.context.temp_override(window=window, area=area, region=sidebar):  # as the Import button does
+        results["import"] = sorted(bpy.ops.optical_flow.import_camera_poses(
+            "EXEC_DEFAULT", filepath=settings.pose_file, format=settings.pose_format))
+    results["poses"] = {"count": settings.imported_poses, "camera": settings.imported_camera,
+                        "frames": [scene.frame_start, scene.frame_end]}
     xdotool("mousemove", window.width // 3, window.height // 2)  # off the panel: no tooltip in the picture
     yield 0.5
     screenshot("panel")
 
-    scene = bpy.context.scene
     results["settings_before"] = user_settings(scene)
     with bpy.context.temp_override(window=window, area=area, region=sidebar):
         results["invoke"] = sorted(bpy.ops.optical_flow.render_flow("INVOKE_DEFAULT"))
     yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 1)
-    yield 0.05
     job = render_flow.JOB
     results["mid_bake"] = {"done": job.done, "total": job.total, "running": job.running} if job else None
     screenshot("rendering")
     yield from wait_for(lambda: render_flow.JOB is None)
     yield 0.5
-    settings = scene.optical_flow
     results["bake"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
                        "folder": settings.last_bake_folder, "settings_after": user_settings(scene)}
     screenshot("finished")

@@ -152,7 +152,7 @@ def test_defaults_are_stored_on_the_scene_and_saved_with_the_blend(tmp_path):
 
 def test_pose_import_tells_the_panel_what_it_keyframed(tmp_path):
     scene = scenes.empty_scene()
-    scene.frame_start = 4
+    scene.frame_start, scene.frame_current = 4, 5
     poses = tmp_path / "camera_positions"
     poses.write_text("0 -10 4 1.3 0 0\n0 -12 4 1.3 0 0\n2 -12 4 1.3 0 0\n")
     settings = scene.optical_flow
@@ -161,3 +161,4 @@ def test_pose_import_tells_the_panel_what_it_keyframed(tmp_path):
     assert bpy.ops.optical_flow.import_camera_poses(filepath=settings.pose_file, format=settings.pose_format) == {"FINISHED"}
     assert (settings.imported_poses, settings.imported_camera, settings.imported_first_frame) == (3, "Flow Camera", 4)
     assert scene.camera.name == "Flow Camera" and (scene.frame_start, scene.frame_end) == (4, 6)
+    assert tuple(scene.camera.matrix_world.translation) == (0, -12, 4)  # the viewport shows frame 5's pose

@@ -140,15 +140,24 @@ def test_optical_flow_tab_opens_in_the_sidebar(window_run):
     assert len(np.unique(with_addon.reshape(-1, 3), axis=0)) > 50  # text and buttons, not an empty region
 
 
+def test_import_button_keyframes_the_pose_file_next_to_the_blend(window_run):
+    results, _ = window_run
+    assert results["import"] == ["FINISHED"]
+    assert results["poses"] == {"count": 5, "camera": "Camera", "frames": [1, 5]}
+
+
 def test_render_flow_button_bakes_modally_and_restores_the_scene(window_run):
     results, folder = window_run
     assert results["invoke"] == ["RUNNING_MODAL"]
     mid = results["mid_bake"]
-    assert mid["running"] and 1 <= mid["done"] < mid["total"] == 4  # Blender drew between frames
+    assert mid["running"] and mid["done"] == 1 and mid["total"] == 5  # Blender ran its loop between frames
     bake = results["bake"]
-    assert (bake["result"], bake["frames"]) == ("FINISHED", 4)
+    assert (bake["result"], bake["frames"]) == ("FINISHED", 5)
     assert bake["folder"] == str(folder / "optical_flow")  # the default //optical_flow/ next to the .blend
-    flow_files_are_complete(folder / "optical_flow", [1, 2, 3, 4])
+    flow_files_are_complete(folder / "optical_flow", [1, 2, 3, 4, 5])
+    # pose 2 -> 3 moves the camera 2 m to the right: the scene moves left in the picture
+    flow = np.load(folder / "optical_flow" / "forward_flow_0002.npy")
+    assert np.median(flow[np.load(folder / "optical_flow" / "forward_flow_valid_0002.npy")][:, 0]) < -1
     assert bake["settings_after"] == results["settings_before"]
     assert results["settings_before"]["engine"] != "CYCLES"
 

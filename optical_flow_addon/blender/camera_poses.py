@@ -32,6 +32,7 @@ def keyframe_poses(scene: bpy.types.Scene, camera: bpy.types.Object, poses: Came
         camera.keyframe_insert("location", frame=frame)
         camera.keyframe_insert("rotation_euler", frame=frame)
     scene.frame_start, scene.frame_end = frames[0], frames[-1]
+    scene.frame_set(scene.frame_current)  # show the pose of the current frame, not the last one keyed
     return frames
 
 
