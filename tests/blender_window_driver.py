@@ -103,6 +103,7 @@ def window_steps():
     yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 1)
     job = render_flow.JOB
     results["mid_bake"] = {"done": job.done, "total": job.total, "running": job.running} if job else None
+    yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 2)  # frame 1 drawn by now
     screenshot("rendering")
     yield from wait_for(lambda: render_flow.JOB is None)
     yield 0.5

@@ -109,7 +109,7 @@ def test_ready_scene_shows_camera_frames_and_the_engine_switch():
     drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
     assert operators(drawn) == {"optical_flow.render_flow": True}
     assert "Camera · frames 1–2" in texts(drawn)
-    assert "Renders with Cycles, then switches back to your engine" in texts(drawn)
+    assert "Renders with Cycles, then restores your engine" in texts(drawn)
 
 
 def test_unsaved_file_with_a_relative_folder_greys_out_render_flow():

@@ -28,6 +28,12 @@ def draw_text(layout: bpy.types.UILayout, context: bpy.types.Context, text: str,
         column.label(text=line, icon=icon if number == 0 else "BLANK1" if icon != "NONE" else "NONE")
 
 
+def shown_path(folder: Path) -> str:
+    """A folder next to the saved .blend as the artist typed it (//...), any other in full."""
+    relative = bpy.path.relpath(str(folder)) if bpy.data.filepath else ""
+    return relative if relative.startswith("//") and not relative.startswith("//..") else str(folder)
+
+
 def locked_while_baking(layout: bpy.types.UILayout) -> None:
     """Settings take effect when a bake starts; changing the camera mid-bake would mix two animations."""
     layout.enabled = render_flow.JOB is None
@@ -71,7 +77,7 @@ class VIEW3D_PT_optical_flow(SidebarPanel, bpy.types.Panel):
         if problem:
             draw_text(layout, context, problem, icon="ERROR")
         elif scene.render.engine != "CYCLES":
-            draw_text(layout, context, "Renders with Cycles, then switches back to your engine", icon="INFO")
+            draw_text(layout, context, "Renders with Cycles, then restores your engine", icon="INFO")
 
 
 class VIEW3D_PT_optical_flow_poses(SidebarPanel, bpy.types.Panel):
@@ -163,7 +169,7 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
         }[settings.last_bake]
         draw_text(layout, context, summary, icon=icon)
         folder = Path(settings.last_bake_folder)
-        draw_text(layout, context, str(folder), icon="FILE_FOLDER")
+        draw_text(layout, context, shown_path(folder), icon="FILE_FOLDER")
         layout.operator("wm.path_open", text="Open Folder", icon="FILEBROWSER").filepath = str(folder)
         layout.label(text=f"Show flow of frame {frame}:")
         row = layout.row(align=True)
