@@ -140,9 +140,22 @@ def test_show_flow_puts_the_current_frames_flow_picture_into_a_blender_image(tmp
     np.testing.assert_array_equal(shown_picture(), expected)
     # Blender-style files (y up) give the same picture: a colour means the same direction on screen
     scene.optical_flow.last_bake_folder = str(blender)
-    bpy.data.images.remove(bpy.data.images[IMAGE_NAME])
+    bpy.data.images[IMAGE_NAME].pixels.foreach_set(np.zeros(len(bpy.data.images[IMAGE_NAME].pixels), np.float32))
     assert bpy.ops.optical_flow.show_flow(flow="BACKWARD") == {"FINISHED"}
     np.testing.assert_array_equal(shown_picture(), expected)
+    assert [image.name for image in bpy.data.images if image.name.startswith(IMAGE_NAME)] == [IMAGE_NAME]  # reused
+
+
+def test_show_flow_leaves_the_users_own_image_of_the_same_name_alone(tmp_path):
+    scenes.camera_motion_scene()
+    users = bpy.data.images.new(IMAGE_NAME, 4, 4)
+    users.pixels.foreach_set(np.full(4 * 4 * 4, 0.5, np.float32))
+    before = users.pixels[:]
+    bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path))
+    assert bpy.ops.optical_flow.show_flow() == {"FINISHED"}
+    assert tuple(users.size) == (4, 4) and users.pixels[:] == before
+    assert sorted(image.name for image in bpy.data.images if image.name.startswith(IMAGE_NAME)) == [
+        IMAGE_NAME, f"{IMAGE_NAME}.001"]
 
 
 def test_show_flow_says_clearly_when_there_is_no_flow_to_show(tmp_path):

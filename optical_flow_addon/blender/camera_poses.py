@@ -56,7 +56,8 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
         camera = target_camera(scene)
         frames = keyframe_poses(scene, camera, poses, scene.frame_start)
         settings = scene.optical_flow  # shown in the panel
-        settings.imported_poses, settings.imported_camera, settings.imported_first_frame = len(frames), camera.name, frames[0]
+        settings.imported_poses, settings.imported_first_frame = len(frames), frames[0]
+        settings.imported_camera = camera.name
         self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {camera.name}, frames {frames[0]}–{frames[-1]}")
         return {"FINISHED"}
 

@@ -23,9 +23,9 @@ def draw_text(layout: bpy.types.UILayout, context: bpy.types.Context, text: str,
     """Labels do not wrap: split the text to the sidebar's width, the icon on the first line only."""
     scale = context.preferences.system.ui_scale
     characters = max(16, int((context.region.width - 55 * scale) / (6.5 * scale)))  # tabs, margins, icon
-    column = layout.column(align=True)
+    column, indent = layout.column(align=True), "BLANK1" if icon != "NONE" else "NONE"
     for number, line in enumerate(textwrap.wrap(text, characters)):
-        column.label(text=line, icon=icon if number == 0 else "BLANK1" if icon != "NONE" else "NONE")
+        column.label(text=line, icon=icon if number == 0 else indent)
 
 
 def shown_path(folder: Path) -> str:
@@ -47,7 +47,8 @@ def draw_progress(layout: bpy.types.UILayout, job: render_flow.BakeJob) -> None:
     else:
         layout.label(text=f"{frames} ({factor:.0%})", icon="RENDER_ANIMATION")
     left = job.seconds_left()
-    layout.label(text="Estimating time left…" if left is None else f"About {render_flow.duration(left)} left", icon="TIME")
+    layout.label(text=f"About {render_flow.duration(left)} left" if left is not None else "Estimating time left…",
+                 icon="TIME")
 
 
 class VIEW3D_PT_optical_flow(SidebarPanel, bpy.types.Panel):
@@ -159,13 +160,12 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout, settings, frame = self.layout, context.scene.optical_flow, context.scene.frame_current
-        done, total = settings.last_bake_frames, settings.last_bake_total
-        time = render_flow.duration(settings.last_bake_seconds)
+        done, total, message = settings.last_bake_frames, settings.last_bake_total, settings.last_bake_message
         summary, icon = {
-            "FINISHED": (f"{done} frames in {time}", "CHECKMARK"),
-            "CANCELLED": (f"Cancelled after {done} of {total} frames"
-                          + (f" because {settings.last_bake_message}" if settings.last_bake_message else ""), "CANCEL"),
-            "FAILED": ((f"Stopped after {done} of {total} frames: " if done else "") + settings.last_bake_message, "ERROR"),
+            "FINISHED": (f"{done} frames in {render_flow.duration(settings.last_bake_seconds)}", "CHECKMARK"),
+            "CANCELLED": (f"Cancelled after {done} of {total} frames" + (f" because {message}" if message else ""),
+                          "CANCEL"),
+            "FAILED": ((f"Stopped after {done} of {total} frames: " if done else "") + message, "ERROR"),
         }[settings.last_bake]
         draw_text(layout, context, summary, icon=icon)
         folder = Path(settings.last_bake_folder)
@@ -173,12 +173,14 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
         layout.operator("wm.path_open", text="Open Folder", icon="FILEBROWSER").filepath = str(folder)
         layout.label(text=f"Show flow of frame {frame}:")
         row = layout.row(align=True)
-        for name, flow in FLOWS.items():
+        available = {name: flow_path(folder, flow, frame).exists() for name, flow in FLOWS.items()}
+        for name, exists in available.items():
             button = row.row(align=True)
-            button.enabled = flow_path(folder, flow, frame).exists()
+            button.enabled = exists
             button.operator("optical_flow.show_flow", text=name.title(), icon="IMAGE_DATA").flow = name
-        if not any(flow_path(folder, flow, frame).exists() for flow in FLOWS.values()):
-            draw_text(layout, context, f"No .npy flow files for frame {frame} in this folder", icon="INFO")
+        if not any(available.values()):
+            draw_text(layout, context, f"No flow .npy file for frame {frame} here (Show Flow reads the NumPy files)",
+                      icon="INFO")
 
 
 # Sub-panels show in this order: the last render's result right under the button that made it.

@@ -73,10 +73,11 @@ def pose_properties() -> dict[str, Any]:
             description="Camera pose file to keyframe the scene camera with, one pose per frame",
         ),
         "pose_format": EnumProperty(
-            name="Format", items=POSE_FORMAT_ITEMS, default="AUTO", description="Format of the pose file",
+            name="Format", items=POSE_FORMAT_ITEMS, default="AUTO",
+            description="Format of the pose file; Auto tells it from the file name and content",
         ),
-        "imported_poses": IntProperty(name="Imported Poses", options=set(), description="Poses keyframed by the last import"),
-        "imported_camera": StringProperty(name="Imported Camera", options=set(), description="Camera keyframed by the last import"),
+        "imported_poses": IntProperty(name="Imported Poses", options=set(), description="Poses keyed by the last import"),
+        "imported_camera": StringProperty(name="Imported Camera", options=set(), description="Camera keyed by the last import"),
         "imported_first_frame": IntProperty(name="First Imported Frame", options=set()),
     }
 

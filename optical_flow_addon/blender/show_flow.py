@@ -13,6 +13,7 @@ from ..core.errors import FlowError
 from ..core.flow_files import WRITERS
 
 IMAGE_NAME = "Optical Flow"
+IMAGE_TAG = "optical_flow_picture"
 FLOWS = {"FORWARD": "forward_flow", "BACKWARD": "backward_flow"}
 
 
@@ -51,7 +52,7 @@ def flow_picture(folder: Path, flow: str, frame: int) -> tuple[np.ndarray, float
     valid_path = flow_path(folder, f"{flow}_valid", frame)
     try:
         vectors = np.load(path)
-        valid = np.load(valid_path) if valid_path.exists() else np.ones(vectors.shape[:2], bool)
+        valid = np.load(valid_path).astype(bool) if valid_path.exists() else np.ones(vectors.shape[:2], bool)
     except (OSError, ValueError) as error:
         raise FlowError(f"Cannot read {path}: {error}") from error
     if vectors.ndim != 3 or vectors.shape[2] != 2 or valid.shape != vectors.shape[:2]:
@@ -63,9 +64,15 @@ def flow_picture(folder: Path, flow: str, frame: int) -> tuple[np.ndarray, float
 
 
 def flow_image(picture: np.ndarray) -> bpy.types.Image:
-    """Put the picture into the Blender image "Optical Flow" (rows bottom first, as Blender stores them)."""
+    """Put the picture into the add-on's image (rows bottom first, as Blender stores them).
+
+    The image is found by a tag, so an image of the user's that happens to be called "Optical Flow" is left alone.
+    """
     height, width = picture.shape[:2]
-    image = bpy.data.images.get(IMAGE_NAME) or bpy.data.images.new(IMAGE_NAME, width, height)
+    image = next((image for image in bpy.data.images if image.get(IMAGE_TAG)), None)
+    if image is None:
+        image = bpy.data.images.new(IMAGE_NAME, width, height)
+        image[IMAGE_TAG] = True
     if tuple(image.size) != (width, height):
         image.scale(width, height)
     rgba = np.ones((height, width, 4), np.float32)
@@ -76,7 +83,7 @@ def flow_image(picture: np.ndarray) -> bpy.types.Image:
 
 
 def image_editor(context: bpy.types.Context, image: bpy.types.Image) -> tuple | None:
-    """(window, area) of an Image Editor already showing this picture or a render; never one with the user's own image."""
+    """(window, area) of an Image Editor showing this picture or a render, never one showing the user's own image."""
     for window in context.window_manager.windows:
         for area in window.screen.areas:
             shown = area.spaces.active.image if area.type == "IMAGE_EDITOR" else None
