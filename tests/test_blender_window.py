@@ -150,7 +150,7 @@ def test_render_flow_button_bakes_modally_and_restores_the_scene(window_run):
     results, folder = window_run
     assert results["invoke"] == ["RUNNING_MODAL"]
     mid = results["mid_bake"]
-    assert mid["running"] and mid["done"] == 1 and mid["total"] == 5  # Blender ran its loop between frames
+    assert mid["running"] and 1 <= mid["done"] < mid["total"] == 5  # Blender ran its loop between frames
     bake = results["bake"]
     assert (bake["result"], bake["frames"]) == ("FINISHED", 5)
     assert bake["folder"] == str(folder / "optical_flow")  # the default //optical_flow/ next to the .blend

@@ -235,7 +235,7 @@ class OPTICAL_FLOW_OT_render_flow(bpy.types.Operator):
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         """From a button: modal, one frame per timer tick, so Blender stays responsive."""
-        if bpy.app.background:
+        if bpy.app.background or context.window is None:
             return self.execute(context)
         global JOB
         JOB = self.start(context)
