@@ -88,21 +88,22 @@ def blender(*arguments, env: dict, timeout: int = 120) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def window_run(tmp_path_factory):
-    """One Blender session in a window, driven by blender_window_driver.py; its results and folder."""
+    """One run of Blender in a window, driven by blender_window_driver.py; its results and folder."""
     require_tools()
     folder = tmp_path_factory.mktemp("window")
     env = blender_env(folder)
     built = blender("-b", "--factory-startup", "--python", DRIVER, "--", "scene", folder, env=env)
     assert built.returncode == 0, built.stdout + built.stderr
     with virtual_screen() as display:
-        session = blender("--factory-startup", "-p", 0, 0, *SCREEN, folder / "scene.blend", "--python", DRIVER,
-                          "--", "window", folder, env={**preload_openexr(env), "DISPLAY": display}, timeout=600)
+        window = blender("--factory-startup", "-p", 0, 0, *SCREEN, folder / "scene.blend", "--python", DRIVER,
+                         "--", "window", folder, env={**preload_openexr(env), "DISPLAY": display}, timeout=600)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for picture in folder.glob("*.png"):
         shutil.copy(picture, ARTIFACTS / picture.name)
-    (ARTIFACTS / "blender.log").write_text(session.stdout + session.stderr, encoding="utf-8")
+    (ARTIFACTS / "blender.log").write_text(window.stdout + window.stderr, encoding="utf-8")
+    assert (folder / "results.json").exists(), f"Blender ended early ({window.returncode}): {window.stderr[-2000:]}"
     results = json.loads((folder / "results.json").read_text())
-    assert "error" not in results and session.returncode == 0, results.get("error") or session.stderr
+    assert "error" not in results and window.returncode == 0, results.get("error") or window.stderr
     return results, folder
 
 

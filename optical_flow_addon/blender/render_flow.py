@@ -21,7 +21,7 @@ from ..core.options import BakeOptions
 from .bake import BakeProgress, bake_flow, check_scene
 from .settings import flow_properties
 
-# The one bake running modally in this Blender session, shown by the panel; None when idle.
+# The one bake running modally in this Blender, shown by the panel; None when idle.
 JOB: BakeJob | None = None
 
 
