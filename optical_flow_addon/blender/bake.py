@@ -64,8 +64,8 @@ def render_frame(scene: bpy.types.Scene, frame: int, exr_folder: Path) -> Path:
     return exr_path
 
 
-def check_scene(scene: bpy.types.Scene) -> None:
-    if scene.camera is None:
+def check_scene(scene: bpy.types.Scene | None) -> None:
+    if scene is None or scene.camera is None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
 
 

@@ -6,7 +6,8 @@ from bpy.props import EnumProperty, StringProperty
 from mathutils import Matrix
 
 from ..core.errors import FlowError
-from ..core.poses import FORMATS, CameraPoses, read_camera_poses
+from ..core.poses import CameraPoses, read_camera_poses
+from .settings import POSE_FORMAT_ITEMS
 
 
 def target_camera(scene: bpy.types.Scene) -> bpy.types.Object:
@@ -31,6 +32,7 @@ def keyframe_poses(scene: bpy.types.Scene, camera: bpy.types.Object, poses: Came
         camera.keyframe_insert("location", frame=frame)
         camera.keyframe_insert("rotation_euler", frame=frame)
     scene.frame_start, scene.frame_end = frames[0], frames[-1]
+    scene.frame_set(scene.frame_current)  # show the pose of the current frame, not the last one keyed
     return frames
 
 
@@ -42,12 +44,7 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     filepath: StringProperty(name="Pose File", subtype="FILE_PATH")
-    format: EnumProperty(
-        name="Format",
-        items=[("AUTO", "Auto", "Detect the format from the file name and content")]
-        + [(name, name.title(), module.__doc__.strip().splitlines()[0]) for name, module in FORMATS.items()],
-        default="AUTO",
-    )
+    format: EnumProperty(name="Format", items=POSE_FORMAT_ITEMS, default="AUTO")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
@@ -58,6 +55,9 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
         scene = context.scene
         camera = target_camera(scene)
         frames = keyframe_poses(scene, camera, poses, scene.frame_start)
+        settings = scene.optical_flow  # shown in the panel
+        settings.imported_poses, settings.imported_first_frame = len(frames), frames[0]
+        settings.imported_camera = camera.name
         self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {camera.name}, frames {frames[0]}–{frames[-1]}")
         return {"FINISHED"}
 

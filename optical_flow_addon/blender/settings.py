@@ -6,6 +6,8 @@ from typing import Any
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
+from ..core.poses import FORMATS
+
 FORMAT_ITEMS = [
     ("NPY", "NumPy .npy", "forward_flow_%04d.npy and backward_flow_%04d.npy, as BlenderProc writes them"),
     ("HDF5", "HDF5", "One %d.hdf5 per frame with forward_flow and backward_flow, as BlenderProc writes them"),
@@ -71,8 +73,48 @@ def flow_properties() -> dict[str, Any]:
     }
 
 
+POSE_FORMAT_ITEMS = [("AUTO", "Auto", "Detect the format from the file name and content")] + [
+    (name, name.title(), module.__doc__.strip().splitlines()[0]) for name, module in FORMATS.items()
+]
+BAKE_RESULT_ITEMS = [
+    ("NONE", "None", "No flow rendered yet"),
+    ("FINISHED", "Finished", "Every frame was written"),
+    ("CANCELLED", "Cancelled", "Stopped by the user; the frames written so far are complete"),
+    ("FAILED", "Failed", "Stopped by an error; the frames written so far are complete"),
+]
+
+
+def pose_properties() -> dict[str, Any]:
+    """The pose file the panel imports, and what the last import did (shown in the panel)."""
+    return {
+        "pose_file": StringProperty(
+            name="Pose File", subtype="FILE_PATH", options=PATH_OPTIONS,
+            description="Camera pose file to keyframe the scene camera with, one pose per frame",
+        ),
+        "pose_format": EnumProperty(
+            name="Format", items=POSE_FORMAT_ITEMS, default="AUTO",
+            description="Format of the pose file; Auto tells it from the file name and content",
+        ),
+        "imported_poses": IntProperty(name="Imported Poses", options=set(), description="Poses keyed by the last import"),
+        "imported_camera": StringProperty(name="Imported Camera", options=set(), description="Camera keyed by the last import"),
+        "imported_first_frame": IntProperty(name="First Imported Frame", options=set()),
+    }
+
+
+def bake_result_properties() -> dict[str, Any]:
+    """Summary of the last bake, so the panel (and the saved .blend) can tell what was written where."""
+    return {
+        "last_bake": EnumProperty(name="Last Bake", items=BAKE_RESULT_ITEMS, default="NONE", options=set()),
+        "last_bake_frames": IntProperty(name="Frames Written", options=set()),
+        "last_bake_total": IntProperty(name="Frames Planned", options=set()),
+        "last_bake_seconds": FloatProperty(name="Seconds", options=set()),
+        "last_bake_folder": StringProperty(name="Folder", subtype="DIR_PATH", options=set()),
+        "last_bake_message": StringProperty(name="Message", options=set()),
+    }
+
+
 class OpticalFlowSettings(bpy.types.PropertyGroup):
-    __annotations__ = flow_properties()
+    __annotations__ = {**flow_properties(), **pose_properties(), **bake_result_properties()}
 
 
 classes = (OpticalFlowSettings,)

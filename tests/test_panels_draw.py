@@ -1,0 +1,174 @@
+"""The panels' draw code on Blender 4.2–5.0, and what they tell the artist in each state.
+
+The ``bpy`` module has no window to draw in, so a stand-in layout records the calls and checks each one
+against this Blender's real UILayout API: function and argument names, icons and other enum values,
+property names and operator properties. (test_blender_window.py draws the panels for real on 3.4.)
+"""
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import scenes  # noqa: E402
+from optical_flow_addon.blender import panels, render_flow  # noqa: E402
+from optical_flow_addon.blender.render_flow import BakeJob  # noqa: E402
+from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+
+
+class CheckedOperatorProperties:
+    def __init__(self, idname: str) -> None:
+        module, name = idname.split(".")
+        object.__setattr__(self, "rna", getattr(getattr(bpy.ops, module), name).get_rna_type())
+
+    def __setattr__(self, name, value) -> None:
+        assert name in self.rna.properties, f"{self.rna.identifier} has no property {name}"
+
+
+class CheckedLayout:
+    """Records what a panel draws; fails on anything this Blender's UILayout would reject."""
+
+    def __init__(self, drawn: list, enabled: bool = True) -> None:
+        object.__setattr__(self, "drawn", drawn)
+        object.__setattr__(self, "enabled_chain", enabled)
+        object.__setattr__(self, "values", {"enabled": True})
+
+    def __setattr__(self, name, value) -> None:
+        assert name in bpy.types.UILayout.bl_rna.properties, f"UILayout has no {name}"
+        self.values[name] = value
+        if name == "enabled":
+            object.__setattr__(self, "enabled_chain", self.enabled_chain and value)
+
+    def __getattr__(self, name):
+        if name in self.values:
+            return self.values[name]
+        function = bpy.types.UILayout.bl_rna.functions.get(name)
+        if function is None:
+            raise AttributeError(name)  # as hasattr() sees it on this version
+
+        def call(*args, **kwargs):
+            parameters = {p.identifier: p for p in function.parameters if not p.is_output}
+            for key, value in kwargs.items():
+                assert key in parameters, f"UILayout.{name}() has no argument {key}"
+                if parameters[key].type == "ENUM" and not parameters[key].is_enum_flag:
+                    assert value in {item.identifier for item in parameters[key].enum_items}, f"{key}={value}"
+            if name == "prop":
+                assert args[1] in args[0].bl_rna.properties, f"no property {args[1]}"
+            self.drawn.append((name, args, kwargs, self.enabled_chain))
+            if name == "operator":
+                return CheckedOperatorProperties(args[0])
+            return CheckedLayout(self.drawn, self.enabled_chain) if name in {"row", "column", "box", "split"} else None
+        return call
+
+
+def draw(panel, scene) -> list:
+    """Draw one panel into a 229 px wide sidebar at 100 % interface scale (Blender's defaults)."""
+    drawn = []
+    context = SimpleNamespace(scene=scene, region=SimpleNamespace(width=229),
+                              preferences=SimpleNamespace(system=SimpleNamespace(ui_scale=1.0)))
+    panel.draw(SimpleNamespace(layout=CheckedLayout(drawn)), context)
+    return drawn
+
+
+def texts(drawn) -> str:
+    return " ".join(kwargs.get("text", "") for name, _, kwargs, _ in drawn if name in {"label", "progress"})
+
+
+def operators(drawn) -> dict:
+    """Operator id → whether its button can be pressed."""
+    return {args[0]: enabled for name, args, _, enabled in drawn if name == "operator"}
+
+
+def camera_scene():
+    scene = scenes.empty_scene()
+    scenes.add_camera(scene, [((0, -5, 0), (1.57, 0, 0)), ((0.1, -5, 0), (1.57, 0, 0))])
+    scene.optical_flow.output_dir = "/tmp/flow/"
+    return scene
+
+
+def test_every_panel_draws_in_each_state_with_this_blenders_api(tmp_path):
+    scene = camera_scene()
+    scene.optical_flow.output_dir = str(tmp_path)
+    for panel in panels.classes:
+        if panel is not panels.VIEW3D_PT_optical_flow_result:
+            assert draw(panel, scene)
+    bpy.ops.optical_flow.render_flow()
+    assert draw(panels.VIEW3D_PT_optical_flow_result, scene)
+
+
+def test_no_camera_greys_out_render_flow_and_says_why():
+    scene = scenes.empty_scene()
+    drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
+    assert operators(drawn) == {"optical_flow.render_flow": False}
+    assert "The scene has no active camera: set one in Scene Properties › Camera, or import camera poses." in texts(drawn)
+
+
+def test_ready_scene_shows_camera_frames_and_the_engine_switch():
+    scene = camera_scene()
+    scene.render.engine = "BLENDER_WORKBENCH"
+    drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
+    assert operators(drawn) == {"optical_flow.render_flow": True}
+    assert "Camera · frames 1–2" in texts(drawn)
+    assert "Renders with Cycles, then restores your engine" in texts(drawn)
+
+
+def test_unsaved_file_with_a_relative_folder_greys_out_render_flow():
+    scene = camera_scene()
+    scene.optical_flow.output_dir = "//optical_flow/"
+    drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
+    assert operators(drawn) == {"optical_flow.render_flow": False}
+    assert "which is not saved yet: save it or choose an absolute folder." in texts(drawn)
+
+
+def test_while_rendering_the_panel_shows_progress_and_cancel_and_locks_the_settings(tmp_path):
+    scene = camera_scene()
+    render_flow.JOB = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
+    try:
+        assert render_flow.JOB.step()
+        drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
+        assert operators(drawn) == {"optical_flow.cancel_render_flow": True}
+        assert "1 / 2 frames" in texts(drawn) and "left" in texts(drawn)
+        for panel in (panels.VIEW3D_PT_optical_flow_poses, panels.VIEW3D_PT_optical_flow_flow,
+                      panels.VIEW3D_PT_optical_flow_output):
+            assert not any(enabled for *_, enabled in draw(panel, scene)), panel.bl_label
+    finally:
+        render_flow.JOB.cancel()
+        render_flow.JOB = None
+
+
+def test_pose_import_button_uses_the_panels_file_and_reports_what_it_keyframed(tmp_path):
+    scene = scenes.empty_scene()
+    drawn = draw(panels.VIEW3D_PT_optical_flow_poses, scene)
+    assert operators(drawn) == {"optical_flow.import_camera_poses": False} and "Choose a pose file" in texts(drawn)
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -10 4 1.3 0 0\n0 -12 4 1.3 0 0\n")
+    scene.optical_flow.pose_file = str(poses)
+    bpy.ops.optical_flow.import_camera_poses(filepath=str(poses))
+    drawn = draw(panels.VIEW3D_PT_optical_flow_poses, scene)
+    assert operators(drawn) == {"optical_flow.import_camera_poses": True}
+    assert "2 poses keyframed on Flow Camera, frames 1–2" in texts(drawn)
+
+
+def test_last_render_offers_the_folder_and_the_flows_that_exist_at_this_frame(tmp_path):
+    scene = camera_scene()
+    scene.frame_end = 2
+    bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path))
+    scene.frame_set(2)  # the last frame: backward flow only
+    drawn = draw(panels.VIEW3D_PT_optical_flow_result, scene)
+    assert "2 frames in" in texts(drawn) and "Show flow of frame 2:" in texts(drawn)
+    buttons = [(args[0], enabled) for name, args, _, enabled in drawn if name == "operator"]
+    assert buttons == [("wm.path_open", True), ("optical_flow.show_flow", False), ("optical_flow.show_flow", True)]
+
+
+def test_last_render_says_why_it_stopped(tmp_path):
+    scene = camera_scene()
+    job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
+    assert job.step()
+    render_flow.cancel_before_undo(scene)  # not the running job: nothing happens
+    assert job.running
+    job.cancel("Undo was used")
+    assert "Cancelled after 1 of 2 frames because Undo was used" in texts(draw(panels.VIEW3D_PT_optical_flow_result, scene))
+    failed = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
+    assert not failed.step()  # frame 1's files are there and Overwrite is off
+    shown = texts(draw(panels.VIEW3D_PT_optical_flow_result, scene))
+    assert "already holds flow files" in shown and "turn on Overwrite" in shown and "Stopped after" not in shown
