@@ -65,22 +65,22 @@ def fitted_camera(scene: bpy.types.Scene, data: bpy.types.Camera | None, poses: 
     render size and pixel aspect, and the file's camera is scaled to that width.
     """
     current = blender_camera(scene, data)
-    if poses.intrinsics and set_resolution:
+    if poses.intrinsics is None:
+        if poses.field_of_view is None:
+            return None, []
+        pixel_aspect = current.pixel_aspect_y / current.pixel_aspect_x  # fx / fy on the scene's pixels
+        wanted = Intrinsics.from_field_of_view(poses.field_of_view, current.width, current.height, pixel_aspect)
+        return current.with_intrinsics(wanted, keep_pixel_aspect=True), []
+    if set_resolution:
         return current.with_intrinsics(poses.intrinsics), []
-    if poses.intrinsics:
-        wanted = poses.intrinsics.scaled_to(current.width, current.height)
-    elif poses.field_of_view is not None:
-        wanted = Intrinsics.from_field_of_view(poses.field_of_view, current.width, current.height)
-    else:
-        return None, []
+    wanted = poses.intrinsics.scaled_to(current.width, current.height)
     fitted = current.with_intrinsics(wanted, keep_pixel_aspect=True)
     fy = fitted.intrinsics()[1, 1]
-    if abs(fy - wanted.fy) > FOCAL_TOLERANCE:
-        file_size = f"{poses.intrinsics.width}×{poses.intrinsics.height}" if poses.intrinsics else ""
-        return fitted, [f"The scene's render size {current.width}×{current.height} has another shape than the file's "
-                        f"{file_size}: the vertical focal length is {fy:.2f} px instead of {wanted.fy:.2f} px. "
-                        "Turn on Set Render Resolution to match the file."]
-    return fitted, []
+    if abs(fy - wanted.fy) <= FOCAL_TOLERANCE:
+        return fitted, []
+    return fitted, [f"The scene's render size {current.width}×{current.height} has another shape than the file's "
+                    f"{poses.intrinsics.width}×{poses.intrinsics.height}: the vertical focal length is {fy:.2f} px "
+                    f"instead of {wanted.fy:.2f} px. Turn on Set Render Resolution to match the file."]
 
 
 def apply_camera(scene: bpy.types.Scene, data: bpy.types.Camera, camera: BlenderCamera, set_resolution: bool) -> None:
@@ -229,12 +229,23 @@ def convention_properties() -> dict:
 
 def format_items(with_auto: bool) -> list[tuple[str, str, str]]:
     auto = [("AUTO", "Detect", "Detect the format from the file name and content")] if with_auto else []
-    return auto + [(name, module.LABEL, module.__doc__.strip().splitlines()[0]) for name, module in FORMATS.items()]
+    return auto + [(name, module.LABEL, module.__doc__.strip().splitlines()[0].rstrip("."))
+                   for name, module in FORMATS.items()]
 
 
 def report_notes(operator: bpy.types.Operator, notes: list[str]) -> None:
     for note in notes:
         operator.report({"WARNING"}, note)
+
+
+def draw_conventions(operator: bpy.types.Operator) -> bpy.types.UILayout:
+    """Format and convention options at the top of the file browser's side bar; returns the layout."""
+    layout = operator.layout
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    for name in ("format", "camera_axes", "pose_direction", "world_up", "scale"):
+        layout.prop(operator, name)
+    return layout
 
 
 class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
@@ -293,8 +304,23 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
         return {"FINISHED"}
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if not self.properties.is_property_set("frame_start"):
+            self.frame_start = context.scene.frame_start
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = draw_conventions(self)
+        layout.prop(self, "frame_start")
+        layout.prop(self, "frame_step")
+        layout.prop(self, "target")
+        if self.target == "NAMED":
+            layout.prop_search(self, "camera_name", bpy.data, "objects", text="Camera Name")
+        layout.prop(self, "use_intrinsics")
+        row = layout.row()
+        row.active = self.use_intrinsics
+        row.prop(self, "set_resolution")
+        layout.prop(self, "set_frame_range")
 
 
 class OPTICAL_FLOW_OT_export_camera_poses(bpy.types.Operator):
@@ -344,6 +370,16 @@ class OPTICAL_FLOW_OT_export_camera_poses(bpy.types.Operator):
             self.filepath = str(folder / FORMATS[self.format].FILE_NAME)
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = draw_conventions(self)
+        layout.prop(self, "use_scene_frame_range")
+        column = layout.column(align=True)
+        column.active = not self.use_scene_frame_range
+        column.prop(self, "frame_start")
+        column.prop(self, "frame_end")
+        layout.prop(self, "frame_step")
+        layout.prop(self, "overwrite")
 
 
 classes = (OPTICAL_FLOW_OT_import_camera_poses, OPTICAL_FLOW_OT_export_camera_poses)

@@ -12,8 +12,8 @@ UNIT_QUATERNION_TOLERANCE = 1e-3
 
 # Identifier: (name, meaning), for messages, file headers and the add-on's options.
 CAMERA_AXES = {
-    "OPENCV": ("OpenCV", "x right, y down, looking along +z"),
-    "BLENDER": ("Blender/OpenGL", "x right, y up, looking along -z"),
+    "OPENCV": ("OpenCV", "the camera looks along its +z, with x right and y down in the image"),
+    "BLENDER": ("Blender/OpenGL", "the camera looks along its -z, with x right and y up in the image"),
 }
 DIRECTIONS = {
     "CAMERA_TO_WORLD": ("Camera-to-World", "the camera's pose: maps camera coordinates to world coordinates"),

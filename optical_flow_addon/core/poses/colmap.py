@@ -38,6 +38,14 @@ def whole_number(path: Path, number: int, value: str, what: str) -> int:
         raise FlowError(f"{path}, line {number}: {what} must be a whole number, found {shown(value)}.") from None
 
 
+def is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 def read_cameras(path: Path) -> dict[int, tuple[int, str, Intrinsics, list[float]]]:
     """cameras.txt: camera id -> (line, model, pinhole intrinsics, distortion parameters)."""
     cameras = {}
@@ -124,14 +132,6 @@ def read(path: Path, text: str) -> CameraPoses:
                            "focal length and principal point were used. Undistort the images for exact flow.")
     poses.intrinsics = intrinsics
     return poses
-
-
-def is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def write(path: Path, poses: CameraPoses, convention: Convention) -> dict[Path, str]:
