@@ -90,6 +90,13 @@ def test_nerf_frames_in_file_path_order_with_intrinsics(tmp_path):
     assert poses.intrinsics == Intrinsics(320, 240, 300.0, 310.0, 159.5, 120.0)
 
 
+def test_image_names_sort_by_their_numbers_whatever_the_characters(tmp_path):
+    frames = ", ".join(f'{{"file_path": "{name}", "transform_matrix": [[1,0,0,{i}],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}}'
+                       for i, name in enumerate(["img_10²", "img_9²", "b", "a١٢"]))  # ١٢: Arabic-Indic 12
+    poses = read_one(tmp_path, "transforms.json", f'{{"frames": [{frames}]}}')
+    assert poses.names == ["a١٢", "b", "img_9²", "img_10²"]
+
+
 def test_nerf_camera_angle_x_alone_is_a_field_of_view(tmp_path):
     text = '{"camera_angle_x": 0.6911112070083618, "frames": [{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}'
     poses = read_one(tmp_path, "transforms.json", text)

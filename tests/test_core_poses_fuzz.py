@@ -35,11 +35,20 @@ json_values = st.recursive(
     lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(st.text(max_size=5), children, max_size=4)),
     max_leaves=20,
 )
-matrix_like = st.one_of(st.lists(st.lists(json_values, min_size=3, max_size=5), min_size=3, max_size=5),
+IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+matrix_like = st.one_of(st.just(IDENTITY), st.just(IDENTITY), st.lists(st.lists(json_values, min_size=3, max_size=5), min_size=3, max_size=5),
                         st.lists(st.lists(st.floats(-2, 2), min_size=4, max_size=4), min_size=4, max_size=4), json_values)
+# Well-formed frames, so that the code after the matrix checks (name order, intrinsics) is reached too.
+intrinsics_values = st.one_of(st.floats(-1e4, 1e4), st.integers(-5, 5000), json_values)
+well_formed_nerf = st.fixed_dictionaries(
+    {"frames": st.lists(st.fixed_dictionaries({"transform_matrix": st.just(IDENTITY),
+                                               "file_path": st.text("019²١_a./", max_size=8)}), min_size=1, max_size=4)},
+    optional={key: intrinsics_values for key in ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "k1")},
+)
 nerf_documents = st.fixed_dictionaries(
     {"frames": st.lists(st.one_of(st.fixed_dictionaries({"transform_matrix": matrix_like},
-                                                        optional={"file_path": json_values, "fl_x": json_values}),
+                                                        optional={"file_path": st.one_of(st.text("019²١_a.", max_size=8), json_values),
+                                                                  "fl_x": json_values}),
                                   json_values), max_size=4)},
     optional={key: st.one_of(json_values, st.floats(-1e4, 1e4)) for key in
               ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y", "k1", "p1")},
@@ -131,7 +140,7 @@ def test_format_shaped_text_reads_or_raises_flow_error(format_name, data):
 
 
 @FUZZ
-@given(document=st.one_of(nerf_documents, json_values))
+@given(document=st.one_of(well_formed_nerf, nerf_documents, json_values))
 def test_any_json_document_reads_or_raises_flow_error(document):
     try:
         text = json.dumps(document)

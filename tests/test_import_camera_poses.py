@@ -457,3 +457,14 @@ def test_export_never_overwrites_unless_asked(tmp_path):
     assert bpy.ops.optical_flow.export_camera_poses(filepath=str(path), overwrite=True) == {"FINISHED"}
     first = [float(v) for v in path.read_text().split()[:6]]
     assert first == pytest.approx([*CAMERAS[0][0], *CAMERAS[0][1]], abs=1e-6)
+
+
+def test_constraints_that_override_the_poses_are_reported(tmp_path):
+    scene = scenes.empty_scene()
+    camera = scenes.add_camera(scene, [((0, 0, 0), (0, 0, 0))])
+    camera.constraints.new("TRACK_TO").name = "Look at target"
+    result = import_poses(scene, read_camera_poses(write_blenderproc(tmp_path)))
+    assert result.camera == camera
+    assert any("constraints (Look at target)" in note for note in result.notes)
+    camera.constraints["Look at target"].enabled = False
+    assert not import_poses(scene, read_camera_poses(write_blenderproc(tmp_path))).notes

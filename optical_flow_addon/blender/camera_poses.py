@@ -165,6 +165,10 @@ def import_poses(scene: bpy.types.Scene, poses: CameraPoses, target: str = "ACTI
         camera = bpy.data.objects.new(name, bpy.data.cameras.new(name))
         scene.collection.objects.link(camera)
         scene.camera = camera
+    constraints = [constraint.name for constraint in camera.constraints if constraint.enabled]
+    if constraints:
+        notes.append(f"Camera {camera.name!r} has constraints ({', '.join(constraints)}) that move it off the "
+                     "imported poses; turn them off to see the poses as imported.")
     keyframe_poses(camera, poses.matrices, frames)
     if fitted:
         apply_camera(scene, camera.data, fitted, set_resolution and poses.intrinsics is not None)

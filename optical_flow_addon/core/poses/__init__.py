@@ -111,7 +111,7 @@ def checked_intrinsics(path: Path, where: str, width: float, height: float,
 
 def natural_key(name: str) -> list:
     """Sort key putting 'frame_2' before 'frame_10'."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", name))]
 
 
 def format_number(value: float) -> str:
