@@ -273,6 +273,33 @@ def test_import_replaces_keys_in_the_imported_frames_only(tmp_path):
         np.testing.assert_allclose(np.array(camera.matrix_world.translation), location, atol=1e-6)
 
 
+def test_frames_between_poses_are_interpolated_like_keys_inserted_by_hand(tmp_path):
+    scene = scenes.empty_scene()
+    path = tmp_path / "camera_positions"
+    poses = [((2 * i, 0.5 * i * i, 1), (1.3, 0, 0.1 * i)) for i in range(6)]
+    path.write_text("".join(f"{numbers(location)} {numbers(euler)}\n" for location, euler in poses))
+    bpy.ops.optical_flow.import_camera_poses(filepath=str(path), frame_step=2)
+    camera = scene.camera
+    by_hand = bpy.data.objects.new("By hand", None)
+    scene.collection.objects.link(by_hand)
+    for frame, (location, euler) in zip(range(1, 12, 2), poses):
+        by_hand.location, by_hand.rotation_euler = location, euler
+        by_hand.keyframe_insert("location", frame=frame)
+        by_hand.keyframe_insert("rotation_euler", frame=frame)
+    assert (scene.frame_start, scene.frame_end) == (1, 11)
+    for frame in range(1, 12):
+        scene.frame_set(frame)
+        assert tuple(camera.location) == pytest.approx(tuple(by_hand.location), abs=1e-5)
+        assert tuple(camera.rotation_euler) == pytest.approx(tuple(by_hand.rotation_euler), abs=1e-6)
+    animation = camera.animation_data
+    fcurves = (animation.action.layers[0].strips[0].channelbag(animation.action_slot).fcurves
+               if bpy.app.version >= (4, 4, 0) else animation.action.fcurves)
+    for fcurve in fcurves:
+        first = fcurve.keyframe_points[0]
+        assert {(p.interpolation, p.handle_left_type, p.handle_right_type) for p in fcurve.keyframe_points} == {
+            (first.interpolation, first.handle_left_type, first.handle_right_type)}
+
+
 def test_a_shared_action_stays_unchanged_for_its_other_user(tmp_path):
     scene = scenes.empty_scene()
     camera = scenes.add_camera(scene, [((frame, 0, 0), (1.2, 0, 0)) for frame in range(1, 6)])

@@ -130,20 +130,39 @@ def keyframe_poses(camera: bpy.types.Object, matrices: list[np.ndarray], frames:
                 points.remove(points[index], fast=True)
         fcurve.update()
     mode = camera.rotation_mode
+    rotation_path = ROTATION_PATHS.get(mode, "rotation_euler")
     euler, quaternion = camera.rotation_euler.copy(), camera.rotation_quaternion.copy()
-    for frame, matrix in zip(frames, matrices):
+    values = {"location": [], rotation_path: []}
+    for matrix in matrices:
         location, rotation, _ = Matrix(matrix.tolist()).decompose()
-        camera.location = location
+        values["location"].append(location)
         if mode == "QUATERNION":
             rotation.make_compatible(quaternion)
-            camera.rotation_quaternion = quaternion = rotation
+            quaternion = rotation
+            values[rotation_path].append(quaternion)
         elif mode == "AXIS_ANGLE":
             axis, angle = rotation.to_axis_angle()
-            camera.rotation_axis_angle = (angle, *axis)
+            values[rotation_path].append((angle, *axis))
         else:
-            camera.rotation_euler = euler = rotation.to_euler(mode, euler)  # continuous angles, no 360° jumps
-        camera.keyframe_insert("location", frame=frame)
-        camera.keyframe_insert(ROTATION_PATHS.get(mode, "rotation_euler"), frame=frame)
+            euler = rotation.to_euler(mode, euler)  # continuous angles, no 360° jumps
+            values[rotation_path].append(euler)
+    for path, columns in values.items():  # the first key creates action, slot and F-curves on every Blender version
+        setattr(camera, path, columns[0])
+        camera.keyframe_insert(path, frame=frames[0])
+    for fcurve in transform_fcurves(camera):  # the others in one go: keyframe_insert would re-sort each time
+        if fcurve.data_path in values and len(frames) > 1:
+            append_keys(fcurve, frames[1:], [value[fcurve.array_index] for value in values[fcurve.data_path][1:]])
+
+
+def append_keys(fcurve: bpy.types.FCurve, frames: range, values: list[float]) -> None:
+    points = fcurve.keyframe_points
+    start = len(points)
+    points.add(len(frames))
+    coordinates = np.empty(2 * len(points))
+    points.foreach_get("co", coordinates)
+    coordinates[2 * start::2], coordinates[2 * start + 1::2] = frames, values
+    points.foreach_set("co", coordinates)
+    fcurve.update()  # sorts the keys and sets their automatic handles
 
 
 def import_poses(scene: bpy.types.Scene, poses: CameraPoses, target: str = "ACTIVE", camera_name: str = "",
