@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> None:
 
     from . import register
     from .blender.bake import bake_flow
-    from .blender.camera_poses import keyframe_poses, target_camera
+    from .blender.camera_poses import import_poses
 
     if args.command == "demo":
         from .blender.demo_scene import DEMO_POSES, build_demo_scene
@@ -127,11 +127,11 @@ def run(args: argparse.Namespace) -> None:
         load_scene(args.scene)
         scene = bpy.context.scene
     register()
-    if args.resolution:
+    if args.poses:
+        import_poses(scene, read_camera_poses(args.poses), frame_start=scene.frame_start)
+    if args.resolution:  # after the poses: an explicit size wins over a pose file's
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100
-    if args.poses:
-        keyframe_poses(scene, target_camera(scene), read_camera_poses(args.poses), scene.frame_start)
     start, end = args.frames or (scene.frame_start, scene.frame_end)
     options = BakeOptions(
         output_dir=args.output.resolve(), frame_start=start, frame_end=end,

@@ -146,7 +146,7 @@ def test_pose_import_button_uses_the_panels_file_and_reports_what_it_keyframed(t
     bpy.ops.optical_flow.import_camera_poses(filepath=str(poses))
     drawn = draw(panels.VIEW3D_PT_optical_flow_poses, scene)
     assert operators(drawn) == {"optical_flow.import_camera_poses": True}
-    assert "2 poses keyframed on Flow Camera, frames 1–2" in texts(drawn)
+    assert "2 poses keyframed on camera_positions, frames 1–2" in texts(drawn)
 
 
 def test_last_render_offers_the_folder_and_the_flows_that_exist_at_this_frame(tmp_path):

@@ -10,12 +10,12 @@ from pathlib import Path
 import bpy
 
 from .. import __version__
-from ..core.camera import BlenderCamera
 from ..core.errors import FlowError
 from ..core.frame import prepare_output_dir
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
+from .camera_poses import blender_camera
 from .render_settings import SettingsGuard, configure_render
 
 
@@ -40,15 +40,8 @@ def camera_record(scene: bpy.types.Scene, frame: int, flows: tuple[str, ...]) ->
         "camera": camera.name,
         "camera_to_world": [list(row) for row in camera.matrix_world],
     }
-    data = camera.data
-    if data.type == "PERSP":
-        render = scene.render
-        scale = render.resolution_percentage / 100
-        record["K"] = BlenderCamera(
-            data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, data.shift_x, data.shift_y,
-            int(render.resolution_x * scale), int(render.resolution_y * scale),
-            render.pixel_aspect_x, render.pixel_aspect_y,
-        ).intrinsics().tolist()
+    if camera.data.type == "PERSP":
+        record["K"] = blender_camera(scene, camera.data).intrinsics().tolist()
     return record
 
 
