@@ -127,8 +127,8 @@ def window_steps():
     yield 0.5
 
     # A long bake, stopped with the real Esc key once its first frame is written.
-    settings.output_dir, settings.use_scene_frame_range = "//cancelled/", False
-    settings.frame_start, settings.frame_end = 1, 40
+    settings.output_dir = "//cancelled/"
+    scene.frame_end = 40  # the last pose holds from frame 5 on
     with bpy.context.temp_override(window=window, area=area, region=sidebar):
         bpy.ops.optical_flow.render_flow("INVOKE_DEFAULT")
     yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 1)
