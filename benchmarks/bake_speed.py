@@ -142,9 +142,9 @@ def stage_ms(scene, frames, folder: Path) -> dict[str, float]:
                 arrays[name] = convert(vector, False)
                 arrays[f"{name}_valid"] = flow.validity_mask(arrays[name], hit, False)
             marks.append(time.perf_counter())
-            WRITERS["NPY"].write(options.output_dir, frame, arrays)
+            WRITERS["NPY"].write(options.output_dir, frame, arrays, options)
             marks.append(time.perf_counter())
-            WRITERS["HDF5"].write(options.output_dir, frame, arrays)
+            WRITERS["HDF5"].write(options.output_dir, frame, arrays, options)
             marks.append(time.perf_counter())
             for key, start, end in zip(totals, marks, marks[1:]):
                 totals[key] += (end - start) * 1000

@@ -111,6 +111,8 @@ def answer(work) -> dict:
 
 def serve() -> None:
     """Worker side: the first line sets up the bake (modules are checked), each further line is one frame."""
+    if hasattr(os, "nice"):
+        os.nice(10)  # Cycles keeps the cores; writing fits into the gaps of the next render
     options = options_from_json(json.loads(sys.stdin.readline())["options"])
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
     for line in sys.stdin:
