@@ -4,6 +4,17 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# The real-Blender tests (Debian's blender 3.4, headless and in a window on a virtual screen) need
+# these Debian packages; Debian's blender uses Debian's numpy and h5py.
+missing_packages() {
+  for tool in blender Xvfb xdotool import; do command -v "$tool" > /dev/null || return 0; done
+  ! dpkg -s python3-numpy python3-h5py > /dev/null 2>&1
+}
+if missing_packages && [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
+  apt-get update -qq -o DPkg::Lock::Timeout=600
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+    blender xvfb xdotool imagemagick python3-numpy python3-h5py > /dev/null
+fi
 status=0
 for name in core 4.2 4.5 5.0; do
   # The window test drives Debian's blender, not the bpy module: it runs once, with the pure core.
