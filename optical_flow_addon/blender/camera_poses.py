@@ -13,7 +13,7 @@ from ..core.camera import BlenderCamera, Intrinsics
 from ..core.errors import FlowError
 from ..core.poses import FORMATS, CameraPoses, read_camera_poses, write_camera_poses
 from ..core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP_NAMES
-from .settings import PATH_OPTIONS
+from .settings import PATH_OPTIONS, pose_format_items
 
 # Keys of these in the imported range are replaced; scale and every other property keep their animation.
 TRANSFORM_PATHS = ("location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle")
@@ -250,12 +250,6 @@ def convention_properties() -> dict:
     }
 
 
-def format_items(with_auto: bool) -> list[tuple[str, str, str]]:
-    auto = [("AUTO", "Detect", "Detect the format from the file name and content")] if with_auto else []
-    return auto + [(name, module.LABEL, module.__doc__.strip().splitlines()[0].rstrip("."))
-                   for name, module in FORMATS.items()]
-
-
 def report_notes(operator: bpy.types.Operator, notes: list[str]) -> None:
     for note in notes:
         operator.report({"WARNING"}, note)
@@ -281,7 +275,7 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
     __annotations__ = {
         "filepath": StringProperty(name="Pose File", subtype="FILE_PATH", options=PATH_OPTIONS,
                                    description="Camera pose file to read"),
-        "format": EnumProperty(name="Format", items=format_items(True), default="AUTO",
+        "format": EnumProperty(name="Format", items=pose_format_items(True), default="AUTO",
                                description="Pose file format"),
         **convention_properties(),
         "frame_start": IntProperty(name="First Frame", default=1,
@@ -361,7 +355,7 @@ class OPTICAL_FLOW_OT_export_camera_poses(bpy.types.Operator):
         "filepath": StringProperty(name="Pose File", subtype="FILE_PATH", options=PATH_OPTIONS,
                                    description="Camera pose file to write (COLMAP also writes cameras.txt and "
                                                "points3D.txt next to it)"),
-        "format": EnumProperty(name="Format", items=format_items(False), default="BLENDERPROC",
+        "format": EnumProperty(name="Format", items=pose_format_items(False), default="BLENDERPROC",
                                description="Pose file format"),
         **convention_properties(),
         "use_scene_frame_range": BoolProperty(name="Scene Frame Range", default=True,

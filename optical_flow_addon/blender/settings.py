@@ -73,9 +73,13 @@ def flow_properties() -> dict[str, Any]:
     }
 
 
-POSE_FORMAT_ITEMS = [("AUTO", "Auto", "Detect the format from the file name and content")] + [
-    (name, name.title(), module.__doc__.strip().splitlines()[0]) for name, module in FORMATS.items()
-]
+def pose_format_items(with_auto: bool) -> list[tuple[str, str, str]]:
+    """Pose file formats for the panel, the import and the export, named the same everywhere."""
+    auto = [("AUTO", "Detect", "Detect the format from the file name and content")] if with_auto else []
+    return auto + [(name, module.LABEL, module.__doc__.strip().splitlines()[0].rstrip("."))
+                   for name, module in FORMATS.items()]
+
+
 BAKE_RESULT_ITEMS = [
     ("NONE", "None", "No flow rendered yet"),
     ("FINISHED", "Finished", "Every frame was written"),
@@ -92,7 +96,7 @@ def pose_properties() -> dict[str, Any]:
             description="Camera pose file to keyframe the scene camera with, one pose per frame",
         ),
         "pose_format": EnumProperty(
-            name="Format", items=POSE_FORMAT_ITEMS, default="AUTO",
+            name="Format", items=pose_format_items(True), default="AUTO",
             description="Format of the pose file; Auto tells it from the file name and content",
         ),
         "imported_poses": IntProperty(name="Imported Poses", options=set(), description="Poses keyed by the last import"),
