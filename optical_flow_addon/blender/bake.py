@@ -72,14 +72,14 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     """
     check_scene(scene)
     prepare_output_dir(options)
-    writer = FrameWriter(options)  # starts first: missing modules are reported before anything changes
     frames = options.frames
     records: list[dict] = []
-    with SettingsGuard() as guard, tempfile.TemporaryDirectory(prefix="optical_flow_") as exr_dir:
+    # The writer starts first: missing modules are reported before any setting changes.
+    with FrameWriter(options) as writer, SettingsGuard() as guard, \
+            tempfile.TemporaryDirectory(prefix="optical_flow_") as exr_dir:
         view_layer, own_shading = configure_render(scene, guard, Path(exr_dir))
-        render = scene.render
-        scale = render.resolution_percentage / 100
-        resolution = (int(render.resolution_x * scale), int(render.resolution_y * scale))
+        size = blender_camera(scene, scene.camera.data)
+        resolution = (size.width, size.height)
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
@@ -114,6 +114,5 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
                     finish(pending)
                 except (FlowError, RuntimeError):
                     pass  # the render error is the one to report
-            writer.close()
             if records:
                 write_manifest(options, resolution, records, versions)

@@ -80,6 +80,12 @@ class FrameWriter:
             raise FlowError(reply["error"]) if reply.get("user_error") else RuntimeError(reply["error"])
         return reply
 
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Let a frame in flight finish (its files stay valid), then stop the worker."""
         if self._frame is not None:
