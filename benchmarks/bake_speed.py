@@ -1,9 +1,10 @@
 """Bake speed and memory against Cycles' own render time, on a heavy scene built here.
 
 Run with the bpy module:  "$(tools/venv.sh 4.5)" benchmarks/bake_speed.py
-Prints tables: ms per frame of the full bake and of the Cycles floor (same scene, same
-settings, vector pass only, nothing converted or written), stage shares, the effect of the
-bake's render settings, and peak memory for 10 and 100 frames.
+Prints tables: ms per frame of the full bake (.npy + HDF5, with each HDF5 compression) and of
+the Cycles floor (same scene, same settings, vector pass only, nothing converted or written),
+stage shares, the effect of the bake's render settings, and peak memory for 10 and 100 frames.
+Blender's own render log is silenced so that only the tables reach standard output.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -27,6 +29,7 @@ from optical_flow_addon.blender.render_settings import SettingsGuard, configure_
 from optical_flow_addon.core import flow  # noqa: E402
 from optical_flow_addon.core.exr import read_vector_and_depth  # noqa: E402
 from optical_flow_addon.core.flow_files import WRITERS  # noqa: E402
+from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
 
@@ -112,8 +115,9 @@ def floor_ms(scene, frames, own_materials: bool = False) -> float:
         return (time.perf_counter() - started) * 1000 / len(frames)
 
 
-def bake_ms(scene, frames, folder: Path, warm_up: bool = True) -> float:
-    options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True)
+def bake_ms(scene, frames, folder: Path, warm_up: bool = True, hdf5_compression: str = "NONE") -> float:
+    options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True,
+                          hdf5_compression=hdf5_compression)
     if warm_up:
         floor_ms(scene, frames[:1])
     started = time.perf_counter()
@@ -158,6 +162,18 @@ def peak_memory_mb(frames: int, width: int, height: int) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
+def hdf5_mb_per_frame(folder: Path) -> float:
+    sizes = [path.stat().st_size for path in folder.glob("*.hdf5")]
+    return sum(sizes) / len(sizes) / 1e6
+
+
+def silence_blender() -> TextIO:
+    """Send Blender's per-render log (written to file descriptor 1) to nowhere; return a stream for the tables."""
+    report = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return report
+
+
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
@@ -167,48 +183,56 @@ def table(rows: list[list[str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=8, help="frames timed per resolution")
+    parser.add_argument("--frames", type=int, default=24, help="frames timed per resolution and bake")
+    parser.add_argument("--shading-frames", type=int, default=4, help="frames timed with the scene's own (slow) shading")
     parser.add_argument("--resolutions", default="640x480,1280x720")
     parser.add_argument("--memory-frames", default="10,100", help="frame counts for the peak-memory runs")
     parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     resolutions = [tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",")]
+    report = silence_blender()
 
     if args.memory_run:
         scene, _ = heavy_scene(args.memory_run)
         set_resolution(scene, *resolutions[0])
         with tempfile.TemporaryDirectory() as folder:
             bake_ms(scene, list(range(1, args.memory_run + 1)), Path(folder), warm_up=False)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=report)
         return
 
     scene, triangles = heavy_scene(args.frames)
     frames = list(range(1, args.frames + 1))
-    print(f"Blender {bpy.app.version_string}, {triangles:,} triangles, {args.frames} frames, {os.cpu_count()} CPU cores\n")
-    speed = [["resolution", "full bake ms/frame", "Cycles floor ms/frame", "ratio"]]
+    print(f"Blender {bpy.app.version_string}, {triangles:,} triangles, {args.frames} frames, {os.cpu_count()} CPU cores\n",
+          file=report)
+    speed = [["resolution", "HDF5 compression", "full bake ms/frame", "Cycles floor ms/frame", "ratio", "HDF5 MB/frame"]]
     stages = [["resolution", "render + EXR write", "EXR read", "flow + masks", "write .npy", "write HDF5"]]
     settings = [["resolution", "scene's own shading ms/frame", "bake settings ms/frame", "speed-up"]]
     for width, height in resolutions:
         set_resolution(scene, width, height)
-        with tempfile.TemporaryDirectory() as folder:
-            floor = floor_ms(scene, frames)
-            full = bake_ms(scene, frames, Path(folder) / "bake")
-            parts = stage_ms(scene, frames, Path(folder) / "stages")
-        own = floor_ms(scene, frames, own_materials=True)
         name = f"{width}x{height}"
-        speed.append([name, f"{full:.0f}", f"{floor:.0f}", f"{full / floor:.3f}"])
+        with tempfile.TemporaryDirectory() as folder:
+            floor_before = floor_ms(scene, frames)
+            bakes = {c: bake_ms(scene, frames, Path(folder) / c, hdf5_compression=c) for c in HDF5_COMPRESSIONS}
+            floor = (floor_before + floor_ms(scene, frames)) / 2  # before and after: Cycles' own drift
+            speed += [[name, c, f"{ms:.0f}", f"{floor:.0f}", f"{ms / floor:.3f}", f"{hdf5_mb_per_frame(Path(folder) / c):.1f}"]
+                      for c, ms in bakes.items()]
+            parts = stage_ms(scene, frames, Path(folder) / "stages")
+        shading_frames = frames[:args.shading_frames]
+        own, bake_settings = floor_ms(scene, shading_frames, own_materials=True), floor_ms(scene, shading_frames)
         stages.append([name] + [f"{ms:.0f} ms" for ms in parts.values()])
-        settings.append([name, f"{own:.0f}", f"{floor:.0f}", f"{own / floor:.2f}x"])
-    print(table(speed), "\n")
-    print("Stages run one after the other (in a bake, conversion and writing overlap the next render):")
-    print(table(stages), "\n")
-    print("Render at 1 sample: scene's own materials, no persistent data, default bounces vs. the bake's settings:")
-    print(table(settings), "\n")
-    counts = [int(n) for n in args.memory_frames.split(",")]
+        settings.append([name, f"{own:.0f}", f"{bake_settings:.0f}", f"{own / bake_settings:.2f}x"])
+    print("Full bake (forward + backward flow, .npy + HDF5) against Cycles alone:", file=report)
+    print(table(speed), "\n", file=report)
+    print("Stages run one after the other (in a bake, conversion and writing overlap the next render):", file=report)
+    print(table(stages), "\n", file=report)
+    print(f"Render at 1 sample, {len(shading_frames)} frames: scene's own materials, no persistent data, "
+          "default bounces vs. the bake's settings:", file=report)
+    print(table(settings), "\n", file=report)
+    counts = [int(n) for n in args.memory_frames.split(",") if n]
     width, height = resolutions[0]
     memory = [["frames", f"peak memory MB ({width}x{height})"]]
     memory += [[str(n), f"{peak_memory_mb(n, width, height):.0f}"] for n in counts]
-    print(table(memory))
+    print(table(memory), file=report)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import webbrowser
 from pathlib import Path
 
 from .core.errors import FlowError
+from .core.formats.hdf5 import HDF5_COMPRESSIONS
 from .core.options import BakeOptions
 from .core.poses import read_camera_poses
 
@@ -52,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--picture-max-radius", type=float, default=0.0, metavar="PX",
                              help="flow length at the colour wheel's rim in flow pictures, one scale for the "
                              "whole sequence (default: each picture its own longest vector)")
+        command.add_argument("--hdf5-compression", type=str.upper, default="NONE", choices=list(HDF5_COMPRESSIONS),
+                             help="of the HDF5 files: none is fastest, lzf about 4.5x smaller (h5py reads it), "
+                             "gzip smallest (every HDF5 reader) (default: none)")
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> None:
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
-        overwrite=args.overwrite, picture_max_radius=args.picture_max_radius,
+        overwrite=args.overwrite, picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
     )
     for progress in bake_flow(scene, options):
         print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "

@@ -77,6 +77,17 @@ def test_blender_reads_our_16_bit_png_and_we_read_blenders(tmp_path):
     np.testing.assert_array_equal(decode_png(data, tmp_path / "blender.png"), values)
 
 
+def test_hdf5_compression_setting_reaches_the_files(tmp_path):
+    scene, _ = scenes.camera_motion_scene()
+    scene.optical_flow.hdf5_compression = "GZIP"
+    result = bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), output_formats={"HDF5", "NPY"},
+                                              frame_start=1, frame_end=2)
+    assert result == {"FINISHED"}
+    with h5py.File(tmp_path / "2.hdf5") as file:
+        assert {file[name].compression for name in file} == {"gzip"}
+        np.testing.assert_array_equal(file["backward_flow"][()], np.load(tmp_path / "backward_flow_0002.npy"))
+
+
 def test_picture_max_radius_setting_scales_every_picture(tmp_path):
     scene, _ = scenes.camera_motion_scene()
     scene.optical_flow.picture_max_radius = 0.01  # far below the flow: every moving pixel lies beyond the rim
@@ -100,8 +111,10 @@ def test_command_line_bakes_new_formats_and_shows_them(tmp_path):
                               cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
 
     result = run("demo", tmp_path, "--resolution", "32x24", "--formats", "kitti,hdf5_sequence,picture",
-                 "--picture-max-radius", "4")
+                 "--picture-max-radius", "4", "--hdf5-compression", "lzf")
     assert result.returncode == 0, result.stderr
+    with h5py.File(tmp_path / "flow_sequence.hdf5") as file:
+        assert file["backward_flow"].compression == "lzf"
     names = {p.name for p in tmp_path.iterdir()}
     assert {"flow_sequence.hdf5", "forward_flow_0001.png", "backward_flow_picture_0005.png"} <= names
     assert not any(n.endswith(".npy") or n.endswith(".hdf5") and n != "flow_sequence.hdf5" for n in names)

@@ -97,6 +97,7 @@ def test_first_and_last_frames_only_get_flows_inside_the_range(tmp_path):
     (dict(sequence_start=4), "Frames 3–5 must lie inside the scene's frame range 4–5"),
     (dict(frame_start=5, frame_end=4, sequence_start=1), "Frames 5–4 must lie inside"),
     (dict(formats=frozenset({"JPEG"})), "Unknown output format JPEG"),
+    (dict(hdf5_compression="ZSTD"), "Unknown HDF5 compression 'ZSTD'; choose from NONE, LZF, GZIP"),
 ])
 def test_bad_options_are_explained(tmp_path, changes, message):
     with pytest.raises(FlowError, match=message):

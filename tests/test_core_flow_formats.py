@@ -176,6 +176,26 @@ def test_npz_and_hdf5_hold_every_dataset_of_the_frame(tmp_path):
         np.testing.assert_array_equal(file["forward_flow"][()], arrays["forward_flow"])
 
 
+@pytest.mark.parametrize("fmt", ["HDF5", "HDF5_SEQUENCE"])
+def test_hdf5_compression_is_the_one_asked_for_and_loses_nothing(tmp_path, fmt):
+    smooth = np.round(np.linspace(-40, 40, 48 * 64 * 2, dtype=np.float32).reshape(48, 64, 2) * 4) / 4
+    smooth[:16] = 0  # background: compressible, like real flow
+    arrays = {"forward_flow": smooth, "forward_flow_valid": smooth[..., 0] != 0}
+    sizes = {}
+    for compression, (h5_filter, level) in {"NONE": (None, None), "LZF": ("lzf", None), "GZIP": ("gzip", 1)}.items():
+        folder = tmp_path / compression
+        folder.mkdir()
+        [path] = write(fmt, folder, arrays, frame=3, hdf5_compression=compression)
+        with h5py.File(path) as file:
+            assert (file["forward_flow"].compression, file["forward_flow"].compression_opts) == (h5_filter, level)
+            assert file["forward_flow_valid"].compression == h5_filter
+        back = FORMATS[fmt].read(folder, 3)
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(back[name], array)
+        sizes[compression] = path.stat().st_size
+    assert sizes["NONE"] > smooth.nbytes and max(sizes["LZF"], sizes["GZIP"]) < sizes["NONE"] / 2
+
+
 def test_blenderproc_hdf5_with_other_datasets_reads_its_flow(tmp_path):
     flow = sample_frame()["forward_flow"]
     with h5py.File(tmp_path / "0.hdf5", "w") as file:

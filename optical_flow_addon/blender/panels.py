@@ -137,6 +137,8 @@ class VIEW3D_PT_optical_flow_output(SidebarPanel, bpy.types.Panel):
         locked_while_baking(layout)
         layout.prop(settings, "output_dir", text="Folder")
         layout.row(align=True).prop(settings, "output_formats", expand=True)
+        if settings.output_formats & {"HDF5", "HDF5_SEQUENCE"}:
+            layout.prop(settings, "hdf5_compression")
         layout.prop(settings, "use_scene_frame_range")
         row = layout.row(align=True)
         if settings.use_scene_frame_range:

@@ -49,6 +49,7 @@ def bake_options(scene: bpy.types.Scene, setting: Callable[[str], Any], custom_r
         formats=frozenset(setting("output_formats")),
         overwrite=setting("overwrite"),
         picture_max_radius=setting("picture_max_radius"),
+        hdf5_compression=setting("hdf5_compression"),
     )
 
 

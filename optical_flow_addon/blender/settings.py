@@ -21,6 +21,13 @@ FORMAT_ITEMS = [
     ("PICTURE", "Flow Pictures", "forward_flow_picture_%04d.png: flow colour-coded with the Middlebury colour wheel"),
 ]
 
+HDF5_COMPRESSION_ITEMS = [
+    ("NONE", "None", "Fastest; every HDF5 reader opens the files"),
+    ("LZF", "LZF", "About 4.5× smaller, costs about 50 ms per 1280×720 frame; h5py and PyTables read it, "
+     "C and MATLAB readers need the LZF filter plugin"),
+    ("GZIP", "GZIP", "Smallest (about 6× smaller), costs about 80 ms per 1280×720 frame; every HDF5 reader opens it"),
+]
+
 
 # Blender 4.5 added this flag (5.0 warns without it); older versions reject it.
 PATH_OPTIONS = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
@@ -55,6 +62,10 @@ def flow_properties() -> dict[str, Any]:
             name="Picture Max Radius", default=0.0, min=0.0, soft_max=100.0, subtype="PIXEL",
             description="Flow length at the rim of the colour wheel in flow pictures, so the whole sequence "
             "shares one scale; 0 scales each picture to its longest vector",
+        ),
+        "hdf5_compression": EnumProperty(
+            name="HDF5 Compression", items=HDF5_COMPRESSION_ITEMS, default="NONE",
+            description="Compression of the HDF5 files; compressing takes processor time from Cycles",
         ),
         "use_scene_frame_range": BoolProperty(
             name="Scene Frame Range", default=True, description="Bake the scene's frame range instead of a custom one",

@@ -16,17 +16,23 @@ BACKGROUND_DEPTH = 1e9
 
 def forward_flow(vector: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
     """Flow from frame t to t+1 (H×W×2 float32), numbers identical to BlenderProc's."""
-    flow = -vector[..., 2:4]
-    if not blender_image_coordinate_style:
-        flow[..., 1] *= -1
+    flow = np.empty(vector.shape[:2] + (2,), np.float32)
+    np.negative(vector[..., 2], out=flow[..., 0])
+    if blender_image_coordinate_style:
+        np.negative(vector[..., 3], out=flow[..., 1])
+    else:
+        flow[..., 1] = vector[..., 3]
     return flow
 
 
 def backward_flow(vector: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
     """Flow from frame t to t-1 (H×W×2 float32), numbers identical to BlenderProc's."""
-    flow = vector[..., 0:2].copy()
-    if not blender_image_coordinate_style:
-        flow[..., 1] *= -1
+    flow = np.empty(vector.shape[:2] + (2,), np.float32)
+    flow[..., 0] = vector[..., 0]
+    if blender_image_coordinate_style:
+        flow[..., 1] = vector[..., 1]
+    else:
+        np.negative(vector[..., 1], out=flow[..., 1])
     return flow
 
 
@@ -38,10 +44,9 @@ def surface_hit(depth: np.ndarray) -> np.ndarray:
 def target_inside_image(flow: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
     """True where pixel centre + flow lands inside the image of the other frame."""
     height, width = flow.shape[:2]
-    rows, cols = np.indices((height, width), dtype=np.float32)
-    x = cols + 0.5 + flow[..., 0]
-    down = -flow[..., 1] if blender_image_coordinate_style else flow[..., 1]
-    y = rows + 0.5 + down
+    x = flow[..., 0] + (np.arange(width, dtype=np.float32) + 0.5)  # broadcast over rows: no index grids
+    centre_rows = (np.arange(height, dtype=np.float32) + 0.5)[:, None]
+    y = centre_rows - flow[..., 1] if blender_image_coordinate_style else centre_rows + flow[..., 1]
     return (x >= 0) & (x < width) & (y >= 0) & (y < height)
 
 

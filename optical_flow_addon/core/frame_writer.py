@@ -22,6 +22,11 @@ from .frame import check_modules, convert_frame
 from .options import BakeOptions
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+# glibc hands each frame's big arrays back to the system and faults fresh pages in for the next
+# frame (8,000 page faults per 1280×720 EXR read, 19 ms instead of 6). Keeping freed memory in the
+# heap reuses the same pages; the worker's memory stays at one frame's worth. Other C libraries
+# ignore these variables.
+KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
 
 
 def options_to_json(options: BakeOptions) -> dict:
@@ -37,7 +42,8 @@ class FrameWriter:
     """Client side: start the worker, hand it one frame at a time, collect the written paths."""
 
     def __init__(self, options: BakeOptions) -> None:
-        environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_PARENT), *sys.path])}
+        environment = {**os.environ, **KEEP_FREED_MEMORY,
+                       "PYTHONPATH": os.pathsep.join([str(PACKAGE_PARENT), *sys.path])}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "optical_flow_addon.core.frame_writer"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment, cwd=PACKAGE_PARENT,

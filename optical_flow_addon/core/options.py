@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .errors import FlowError
 from .flow_files import WRITERS
+from .formats.hdf5 import HDF5_COMPRESSIONS
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class BakeOptions:
     formats: frozenset[str] = field(default_factory=lambda: frozenset({"NPY", "HDF5"}))
     overwrite: bool = False
     picture_max_radius: float = 0.0  # flow length (px) at the colour wheel's rim; 0: each picture its own
+    hdf5_compression: str = "NONE"  # a key of HDF5_COMPRESSIONS
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
@@ -48,6 +50,8 @@ class BakeOptions:
             )
         if not 0 <= self.picture_max_radius < float("inf"):
             raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: use 0 (automatic) or more.")
+        if self.hdf5_compression not in HDF5_COMPRESSIONS:
+            raise FlowError(f"Unknown HDF5 compression {self.hdf5_compression!r}; choose from {', '.join(HDF5_COMPRESSIONS)}.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(

@@ -96,7 +96,7 @@ class PerFlowFiles(SideBySideFiles):
 class PerFrameFile:
     """One file per frame holding every dataset, as BlenderProc's ``%d.hdf5``."""
 
-    def __init__(self, kind: str, pattern: str, save: Callable[[Path, dict[str, np.ndarray]], None],
+    def __init__(self, kind: str, pattern: str, save: Callable[[Path, dict[str, np.ndarray], BakeOptions], None],
                  load: Callable[[Path], dict[str, np.ndarray]]) -> None:
         self.kind, self.pattern, self.save, self.load = kind, pattern, save, load
 
@@ -111,7 +111,7 @@ class PerFrameFile:
         paths = self.paths(folder, frame, list(arrays))
         for path in paths:
             with atomic_path(path) as temporary:
-                self.save(temporary, arrays)
+                self.save(temporary, arrays, options)
         return paths
 
     def read_file(self, path: Path) -> dict[str, np.ndarray]:
