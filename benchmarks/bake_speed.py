@@ -17,6 +17,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from statistics import median
 from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -98,7 +99,10 @@ def set_resolution(scene, width: int, height: int) -> None:
 
 
 def floor_ms(scene, frames, own_materials: bool = False) -> float:
-    """Cycles alone: the bake's settings (or the scene's own shading), vector pass, no files."""
+    """Cycles alone: the bake's settings (or the scene's own shading), vector pass, no files.
+
+    Like a bake, it starts from the user's settings, so both pay the first frame's scene sync.
+    """
     with SettingsGuard() as guard, tempfile.TemporaryDirectory() as folder:
         configure_render(scene, guard, Path(folder))
         if own_materials:
@@ -106,8 +110,6 @@ def floor_ms(scene, frames, own_materials: bool = False) -> float:
             guard.set(scene.render, "use_persistent_data", False)
             for name in ("max_bounces", "diffuse_bounces", "glossy_bounces", "transmission_bounces", "volume_bounces"):
                 guard.set(scene.cycles, name, scene.cycles.bl_rna.properties[name].default)
-        scene.frame_set(frames[0])
-        bpy.ops.render.render()  # warm up: kernels, BVH
         started = time.perf_counter()
         for frame in frames:
             scene.frame_set(frame)
@@ -115,11 +117,9 @@ def floor_ms(scene, frames, own_materials: bool = False) -> float:
         return (time.perf_counter() - started) * 1000 / len(frames)
 
 
-def bake_ms(scene, frames, folder: Path, warm_up: bool = True, hdf5_compression: str = "NONE") -> float:
+def bake_ms(scene, frames, folder: Path, hdf5_compression: str = "NONE") -> float:
     options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True,
                           hdf5_compression=hdf5_compression)
-    if warm_up:
-        floor_ms(scene, frames[:1])
     started = time.perf_counter()
     for _ in bake_flow(scene, options):
         pass
@@ -184,8 +184,11 @@ def table(rows: list[list[str]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24, help="frames timed per resolution and bake")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (floor, one bake per HDF5 compression)")
     parser.add_argument("--shading-frames", type=int, default=4, help="frames timed with the scene's own (slow) shading")
     parser.add_argument("--resolutions", default="640x480,1280x720")
+    parser.add_argument("--cycles-threads", type=int, default=0,
+                        help="render threads for Cycles (default: all cores); fewer leaves the flow writer a core of its own")
     parser.add_argument("--memory-frames", default="10,100", help="frame counts for the peak-memory runs")
     parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,32 +199,42 @@ def main() -> None:
         scene, _ = heavy_scene(args.memory_run)
         set_resolution(scene, *resolutions[0])
         with tempfile.TemporaryDirectory() as folder:
-            bake_ms(scene, list(range(1, args.memory_run + 1)), Path(folder), warm_up=False)
+            bake_ms(scene, list(range(1, args.memory_run + 1)), Path(folder))
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=report)
         return
 
     scene, triangles = heavy_scene(args.frames)
     frames = list(range(1, args.frames + 1))
-    print(f"Blender {bpy.app.version_string}, {triangles:,} triangles, {args.frames} frames, {os.cpu_count()} CPU cores\n",
-          file=report)
-    speed = [["resolution", "HDF5 compression", "full bake ms/frame", "Cycles floor ms/frame", "ratio", "HDF5 MB/frame"]]
+    if args.cycles_threads:
+        scene.render.threads_mode, scene.render.threads = "FIXED", args.cycles_threads
+    floor_ms(scene, frames[:1])  # load Cycles' kernels once, outside every timing
+    print(f"Blender {bpy.app.version_string}, {triangles:,} triangles, {args.frames} frames, {os.cpu_count()} CPU cores, "
+          f"Cycles on {scene.render.threads}\n", file=report)
+    speed = [["resolution", "HDF5 compression", "full bake ms/frame", "Cycles floor ms/frame", "ratio (lowest–highest)",
+              "HDF5 MB/frame"]]
     stages = [["resolution", "render + EXR write", "EXR read", "flow + masks", "write .npy", "write HDF5"]]
     settings = [["resolution", "scene's own shading ms/frame", "bake settings ms/frame", "speed-up"]]
     for width, height in resolutions:
         set_resolution(scene, width, height)
         name = f"{width}x{height}"
         with tempfile.TemporaryDirectory() as folder:
-            floor_before = floor_ms(scene, frames)
-            bakes = {c: bake_ms(scene, frames, Path(folder) / c, hdf5_compression=c) for c in HDF5_COMPRESSIONS}
-            floor = (floor_before + floor_ms(scene, frames)) / 2  # before and after: Cycles' own drift
-            speed += [[name, c, f"{ms:.0f}", f"{floor:.0f}", f"{ms / floor:.3f}", f"{hdf5_mb_per_frame(Path(folder) / c):.1f}"]
-                      for c, ms in bakes.items()]
+            floors, bakes = [], {c: [] for c in HDF5_COMPRESSIONS}
+            for _ in range(args.rounds):  # Cycles' own time drifts by several %: each bake against its round's floor
+                floors.append(floor_ms(scene, frames))
+                for c, times in bakes.items():
+                    times.append(bake_ms(scene, frames, Path(folder) / c, hdf5_compression=c))
+            for c, times in bakes.items():
+                ratios = sorted(ms / floor for ms, floor in zip(times, floors))
+                speed.append([name, c, f"{median(times):.0f}", f"{median(floors):.0f}",
+                              f"{median(ratios):.3f} ({ratios[0]:.3f}–{ratios[-1]:.3f})",
+                              f"{hdf5_mb_per_frame(Path(folder) / c):.1f}"])
             parts = stage_ms(scene, frames, Path(folder) / "stages")
         shading_frames = frames[:args.shading_frames]
         own, bake_settings = floor_ms(scene, shading_frames, own_materials=True), floor_ms(scene, shading_frames)
         stages.append([name] + [f"{ms:.0f} ms" for ms in parts.values()])
         settings.append([name, f"{own:.0f}", f"{bake_settings:.0f}", f"{own / bake_settings:.2f}x"])
-    print("Full bake (forward + backward flow, .npy + HDF5) against Cycles alone:", file=report)
+    print(f"Full bake (forward + backward flow, .npy + HDF5) against Cycles alone; medians of {args.rounds} rounds:",
+          file=report)
     print(table(speed), "\n", file=report)
     print("Stages run one after the other (in a bake, conversion and writing overlap the next render):", file=report)
     print(table(stages), "\n", file=report)

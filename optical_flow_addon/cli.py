@@ -11,7 +11,9 @@ from pathlib import Path
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
 from .core.options import BakeOptions
+from .core.poses import FORMATS as POSE_FORMATS
 from .core.poses import read_camera_poses
+from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import", ".abc": "alembic_import"}
@@ -40,6 +42,17 @@ def parser() -> argparse.ArgumentParser:
     bake.add_argument("scene", type=Path, help=".blend file, or a mesh file (" + ", ".join(MESH_IMPORTERS) + ")")
     bake.add_argument("output", type=Path, help="output folder")
     bake.add_argument("--poses", type=Path, help="camera pose file to keyframe the camera with")
+    conventions = bake.add_argument_group("pose file conventions (default: the format's own)")
+    choice = {"type": str.upper, "default": "AUTO"}
+    conventions.add_argument("--pose-format", choices=["AUTO", *POSE_FORMATS], **choice)
+    conventions.add_argument("--camera-axes", choices=["AUTO", *CAMERA_AXES], **choice,
+                             help="opencv: looks along +z, y down; blender: looks along -z, y up")
+    conventions.add_argument("--pose-direction", choices=["AUTO", *DIRECTIONS], **choice,
+                             help="camera_to_world (the camera's pose) or world_to_camera (the view matrix)")
+    conventions.add_argument("--world-up", choices=["AUTO", *WORLD_UP], **choice,
+                             help="the file's up axis: z, y, or neg_y (y down)")
+    conventions.add_argument("--pose-scale", type=float, default=1.0, metavar="UNITS",
+                             help="Blender units per unit of the pose file (default: 1)")
     demo = commands.add_parser("demo", help="build a small scene with BlenderProc's five example poses and bake it")
     demo.add_argument("output", type=Path, nargs="?", default=Path("demo_output"), help="output folder (demo_output)")
     for command in (bake, demo):
@@ -125,14 +138,17 @@ def run(args: argparse.Namespace) -> None:
 
         scene = build_demo_scene()
         args.output.mkdir(parents=True, exist_ok=True)
-        args.poses = args.output / "camera_positions"
-        args.poses.write_text(DEMO_POSES, encoding="utf-8")
+        pose_file = args.output / "camera_positions"
+        pose_file.write_text(DEMO_POSES, encoding="utf-8")
+        poses = read_camera_poses(pose_file)
     else:
         load_scene(args.scene)
         scene = bpy.context.scene
+        poses = read_camera_poses(args.poses, args.pose_format, args.camera_axes, args.pose_direction, args.world_up,
+                                  args.pose_scale) if args.poses else None
     register()
-    if args.poses:
-        import_poses(scene, read_camera_poses(args.poses), frame_start=scene.frame_start)
+    if poses:
+        import_poses(scene, poses, frame_start=scene.frame_start)
     if args.resolution:  # after the poses: an explicit size wins over a pose file's
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100

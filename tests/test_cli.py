@@ -46,6 +46,34 @@ def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
     assert np.all(np.load(out / "forward_flow_0002.npy")[..., 0] < 0)
 
 
+def test_pose_conventions_from_the_command_line(tmp_path):
+    """View matrices in OpenCV camera axes and centimetres: the flags say so, the manifest gets Blender poses."""
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    looking_along_y = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float)  # OpenCV camera: x right, y down, z along +y
+    lines = []
+    for x_cm in (0, 50, 100):
+        camera_to_world = np.eye(4)
+        camera_to_world[:3, :3], camera_to_world[:3, 3] = looking_along_y, (x_cm, -500, 0)
+        lines.append(" ".join(f"{v:.9g}" for v in np.linalg.inv(camera_to_world).ravel()))
+    poses = tmp_path / "view_matrices.txt"
+    poses.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = run("bake", str(mesh), str(out), "--poses", str(poses), "--resolution", "32x24", "--formats", "npy",
+                 "--pose-format", "matrices", "--camera-axes", "opencv", "--pose-direction", "world_to_camera",
+                 "--world-up", "z", "--pose-scale", "0.01")
+    assert result.returncode == 0, result.stderr
+    frames = json.loads((out / "manifest.json").read_text())["frames"]
+    blender_axes = looking_along_y @ np.diag([1, -1, -1])  # Blender's camera looks along its -z
+    for frame, x in zip(frames, (0.0, 0.5, 1.0)):
+        pose = np.array(frame["camera_to_world"])
+        np.testing.assert_allclose(pose[:3, 3], (x, -5, 0), atol=1e-5)
+        np.testing.assert_allclose(pose[:3, :3], blender_axes, atol=1e-5)
+    assert np.all(np.load(out / "forward_flow_0002.npy")[..., 0] < 0)  # camera moves right: the wall moves left
+    result = run("bake", str(mesh), str(out), "--poses", str(poses), "--pose-direction", "sideways")
+    assert result.returncode == 2 and "invalid choice: 'SIDEWAYS'" in result.stderr
+
+
 def test_bad_input_is_one_clear_line_and_exit_code_1(tmp_path):
     poses = tmp_path / "camera_positions"
     poses.write_text("0 -5 0 1.5 0\n")

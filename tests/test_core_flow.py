@@ -16,6 +16,16 @@ def test_forward_is_minus_zw_and_backward_is_xy_with_y_down_for_opencv():
     np.testing.assert_array_equal(backward_flow(vector, True)[0, 0], [1.0, 2.0])
 
 
+def test_every_pixel_is_converted_on_its_own():
+    """Different values at every pixel: a mix-up of pixels or channels cannot hide behind a constant pass."""
+    vector = np.random.default_rng(1).normal(scale=20, size=(5, 7, 4)).astype(np.float32)
+    down = np.array([1, -1], np.float32)  # OpenCV style negates y
+    np.testing.assert_array_equal(forward_flow(vector, True), -vector[..., 2:4])
+    np.testing.assert_array_equal(forward_flow(vector, False), -vector[..., 2:4] * down)
+    np.testing.assert_array_equal(backward_flow(vector, True), vector[..., 0:2])
+    np.testing.assert_array_equal(backward_flow(vector, False), vector[..., 0:2] * down)
+
+
 def test_conversion_leaves_the_vector_pass_untouched():
     vector = vector_pass(1.0, 2.0, 3.0, 4.0)
     original = vector.copy()

@@ -147,6 +147,9 @@ def test_pose_import_button_uses_the_panels_file_and_reports_what_it_keyframed(t
     drawn = draw(panels.VIEW3D_PT_optical_flow_poses, scene)
     assert operators(drawn) == {"optical_flow.import_camera_poses": True}
     assert "2 poses keyframed on camera_positions, frames 1–2" in texts(drawn)
+    bpy.ops.optical_flow.import_camera_poses(filepath=str(poses), frame_start=3, frame_step=4)
+    drawn = draw(panels.VIEW3D_PT_optical_flow_poses, scene)
+    assert "2 poses keyframed on camera_positions, frames 3–7 every 4" in texts(drawn)
 
 
 def test_last_render_offers_the_folder_and_the_flows_that_exist_at_this_frame(tmp_path):

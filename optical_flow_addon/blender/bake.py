@@ -1,6 +1,8 @@
 """The bake loop: render each frame's vector pass, hand the EXR to the core, restore the scene."""
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,6 +19,9 @@ from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
 from .camera_poses import blender_camera
 from .render_settings import SettingsGuard, configure_render
+
+
+EXR_BYTES_PER_PIXEL = 9 * 4  # Combined (RGBA), Vector (4) and Depth, 32-bit floats
 
 
 @dataclass
@@ -57,6 +62,19 @@ def render_frame(scene: bpy.types.Scene, frame: int, exr_folder: Path) -> Path:
     return exr_path
 
 
+def memory_folder(width: int, height: int) -> str | None:
+    """Linux's shared-memory folder if it has room for the rendered EXRs, else None (the system's temp folder).
+
+    In memory, the EXRs never reach the disk, and Blender's EXR writes are not slowed down while the
+    kernel flushes the flow files (seen: +60 ms per 1280×720 frame)."""
+    folder = Path("/dev/shm")
+    room = 8 * width * height * EXR_BYTES_PER_PIXEL  # two EXRs in flight, with room to spare
+    try:
+        return str(folder) if os.access(folder, os.W_OK) and shutil.disk_usage(folder).free > room else None
+    except OSError:
+        return None
+
+
 def check_scene(scene: bpy.types.Scene | None) -> None:
     if scene is None or scene.camera is None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
@@ -74,12 +92,12 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     prepare_output_dir(options)
     frames = options.frames
     records: list[dict] = []
+    size = blender_camera(scene, scene.camera.data)
+    resolution = (size.width, size.height)
     # The writer starts first: missing modules are reported before any setting changes.
     with FrameWriter(options) as writer, SettingsGuard() as guard, \
-            tempfile.TemporaryDirectory(prefix="optical_flow_") as exr_dir:
+            tempfile.TemporaryDirectory(prefix="optical_flow_", dir=memory_folder(*resolution)) as exr_dir:
         view_layer, own_shading = configure_render(scene, guard, Path(exr_dir))
-        size = blender_camera(scene, scene.camera.data)
-        resolution = (size.width, size.height)
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}

@@ -250,6 +250,11 @@ def convention_properties() -> dict:
     }
 
 
+def keyed_frames_text(frames: range) -> str:
+    """The frames a pose import keyed, as the import's report and the panel say it."""
+    return f"frames {frames[0]}–{frames[-1]}" + (f" every {frames.step}" if frames.step > 1 else "")
+
+
 def report_notes(operator: bpy.types.Operator, notes: list[str]) -> None:
     for note in notes:
         operator.report({"WARNING"}, note)
@@ -317,10 +322,9 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
         frames = result.frames
         settings = scene.optical_flow  # shown in the panel
         settings.imported_poses, settings.imported_first_frame = len(frames), frames[0]
-        settings.imported_camera = result.camera.name
+        settings.imported_frame_step, settings.imported_camera = frames.step, result.camera.name
         scene.frame_set(scene.frame_current)  # show the pose of the current frame, not the last one keyed
-        self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {result.camera.name}, "
-                              f"frames {frames[0]}–{frames[-1]}" + (f" every {frames.step}" if frames.step > 1 else ""))
+        self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {result.camera.name}, {keyed_frames_text(frames)}")
         report_notes(self, result.notes)
         return {"FINISHED"}
 

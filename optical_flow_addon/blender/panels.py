@@ -8,6 +8,7 @@ import bpy
 
 from ..core.errors import FlowError
 from . import render_flow
+from .camera_poses import keyed_frames_text
 from .show_flow import FLOWS, flow_path
 
 
@@ -100,9 +101,10 @@ class VIEW3D_PT_optical_flow_poses(SidebarPanel, bpy.types.Panel):
         if not row.enabled:
             draw_text(layout, context, "Choose a pose file to import", icon="INFO")
         elif settings.imported_poses:
-            last = settings.imported_first_frame + settings.imported_poses - 1
+            step = settings.imported_frame_step
+            frames = range(settings.imported_first_frame, settings.imported_first_frame + settings.imported_poses * step, step)
             draw_text(layout, context, f"{settings.imported_poses} poses keyframed on {settings.imported_camera}, "
-                                       f"frames {settings.imported_first_frame}–{last}", icon="CHECKMARK")
+                                       f"{keyed_frames_text(frames)}", icon="CHECKMARK")
 
 
 class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):

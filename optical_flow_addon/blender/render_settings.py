@@ -125,6 +125,19 @@ def materials_needing_own_shading(scene: bpy.types.Scene) -> list[str]:
     return sorted(names)
 
 
+def unshaded_material() -> bpy.types.Material:
+    """A material with nothing plugged into its output: it renders black, so Cycles evaluates no
+    shader and casts no shadow rays. The Vector and Depth passes only need the geometry
+    (on the benchmark scene this halves the render time against a plain grey material)."""
+    material = bpy.data.materials.new("Optical Flow Override")
+    if bpy.app.version < (5, 0, 0):
+        material.use_nodes = True
+    for node in list(material.node_tree.nodes):
+        if node.type != "OUTPUT_MATERIAL":
+            material.node_tree.nodes.remove(node)
+    return material
+
+
 def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: Path) -> tuple[str, list[str]]:
     """Apply the bake settings.
 
@@ -144,7 +157,7 @@ def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: P
     guard.set(view_layer, "use_pass_combined", False)
     own_shading = materials_needing_own_shading(scene)
     if not own_shading:
-        override = bpy.data.materials.new("Optical Flow Override")
+        override = unshaded_material()
         guard.on_restore(lambda: bpy.data.materials.remove(override))
         guard.set(view_layer, "material_override", override)
     frame, subframe = scene.frame_current, scene.frame_subframe

@@ -113,6 +113,7 @@ def pose_properties() -> dict[str, Any]:
         "imported_poses": IntProperty(name="Imported Poses", options=set(), description="Poses keyed by the last import"),
         "imported_camera": StringProperty(name="Imported Camera", options=set(), description="Camera keyed by the last import"),
         "imported_first_frame": IntProperty(name="First Imported Frame", options=set()),
+        "imported_frame_step": IntProperty(name="Imported Frame Step", default=1, min=1, options=set()),
     }
 
 

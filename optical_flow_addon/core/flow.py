@@ -17,11 +17,8 @@ BACKGROUND_DEPTH = 1e9
 def forward_flow(vector: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
     """Flow from frame t to t+1 (H×W×2 float32), numbers identical to BlenderProc's."""
     flow = np.empty(vector.shape[:2] + (2,), np.float32)
-    np.negative(vector[..., 2], out=flow[..., 0])
-    if blender_image_coordinate_style:
-        np.negative(vector[..., 3], out=flow[..., 1])
-    else:
-        flow[..., 1] = vector[..., 3]
+    flow[..., 0] = -vector[..., 2]
+    flow[..., 1] = -vector[..., 3] if blender_image_coordinate_style else vector[..., 3]
     return flow
 
 
@@ -29,10 +26,7 @@ def backward_flow(vector: np.ndarray, blender_image_coordinate_style: bool) -> n
     """Flow from frame t to t-1 (H×W×2 float32), numbers identical to BlenderProc's."""
     flow = np.empty(vector.shape[:2] + (2,), np.float32)
     flow[..., 0] = vector[..., 0]
-    if blender_image_coordinate_style:
-        flow[..., 1] = vector[..., 1]
-    else:
-        np.negative(vector[..., 1], out=flow[..., 1])
+    flow[..., 1] = vector[..., 1] if blender_image_coordinate_style else -vector[..., 1]
     return flow
 
 
