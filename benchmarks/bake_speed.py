@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from optical_flow_addon.blender.bake import bake_flow, render_frame  # noqa: E402
+from optical_flow_addon.blender.bake import bake_flow, memory_folder, render_frame  # noqa: E402
 from optical_flow_addon.blender.render_settings import SettingsGuard, configure_render  # noqa: E402
 from optical_flow_addon.core import flow  # noqa: E402
 from optical_flow_addon.core.exr import read_vector_and_depth  # noqa: E402
@@ -131,7 +131,8 @@ def stage_ms(scene, frames, folder: Path) -> dict[str, float]:
     totals = dict.fromkeys(["render + EXR write", "EXR read", "flow + masks", "write .npy", "write HDF5"], 0.0)
     options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True)
     folder.mkdir(parents=True, exist_ok=True)
-    with SettingsGuard() as guard, tempfile.TemporaryDirectory() as exr_folder:
+    size = (scene.render.resolution_x, scene.render.resolution_y)
+    with SettingsGuard() as guard, tempfile.TemporaryDirectory(dir=memory_folder(*size)) as exr_folder:  # as a bake
         view_layer, _ = configure_render(scene, guard, Path(exr_folder))
         render_frame(scene, frames[0], Path(exr_folder))
         for frame in frames:
