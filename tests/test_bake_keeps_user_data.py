@@ -1,5 +1,8 @@
 """A bake never changes the user's scene, never half-writes and never overwrites unasked."""
 import json
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,13 +11,25 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 from blender_state import snapshot, user_scene  # noqa: E402
-from optical_flow_addon.blender.bake import bake_flow  # noqa: E402
+from optical_flow_addon.blender.bake import bake_flow, memory_folder  # noqa: E402
 from optical_flow_addon.core.errors import FlowError  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
 
 def options(folder, **changes):
     return BakeOptions(output_dir=folder, frame_start=1, frame_end=5, **changes)
+
+
+def exr_folders() -> set:
+    """The bakes' temporary EXR folders, in memory and in the system's temp folder."""
+    parents = [Path("/dev/shm"), Path(tempfile.gettempdir())]
+    return {p for parent in parents if parent.is_dir() for p in parent.glob("optical_flow_*")}
+
+
+def test_rendered_exrs_stay_in_memory_when_there_is_room():
+    if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK):
+        assert memory_folder(64, 48) == "/dev/shm"
+    assert memory_folder(10**6, 10**6) is None  # 36 TB of EXRs: the system's temp folder instead
 
 
 def test_scene_restored_after_bake(tmp_path):
@@ -27,13 +42,14 @@ def test_scene_restored_after_bake(tmp_path):
 def test_scene_restored_and_files_valid_after_failure_mid_bake(tmp_path):
     """Frame 3's HDF5 cannot be written (a folder is in the way): frames 1-2 stay valid, nothing half-written."""
     scene = user_scene()
-    before = snapshot(scene)
+    before, exrs = snapshot(scene), exr_folders()
     bake = bake_flow(scene, options(tmp_path))
     assert [next(bake).frame, next(bake).frame] == [1, 2]
+    assert len(exr_folders() - exrs) == 1  # really rendering through a temporary folder
     (tmp_path / "3.hdf5").mkdir()
     with pytest.raises(FlowError, match=r"Cannot write .*3\.hdf5"):
         list(bake)
-    assert snapshot(scene) == before
+    assert snapshot(scene) == before and exr_folders() == exrs
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [f["frame"] for f in manifest["frames"]] == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -42,12 +58,12 @@ def test_scene_restored_and_files_valid_after_failure_mid_bake(tmp_path):
 
 def test_cancel_leaves_valid_files_and_restored_scene(tmp_path):
     scene = user_scene()
-    before = snapshot(scene)
+    before, exrs = snapshot(scene), exr_folders()
     bake = bake_flow(scene, options(tmp_path))
     assert [next(bake).frame, next(bake).frame] == [1, 2]
     assert snapshot(scene) != before  # really mid-bake
     bake.close()
-    assert snapshot(scene) == before
+    assert snapshot(scene) == before and exr_folders() == exrs
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["1.hdf5", "2.hdf5", "backward_flow_0002.npy", "backward_flow_valid_0002.npy",
                      "forward_flow_0001.npy", "forward_flow_0002.npy", "forward_flow_valid_0001.npy",
