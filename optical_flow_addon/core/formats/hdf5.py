@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..atomic import flush_to_disk
 from ..dependencies import LazyModule
 from ..errors import FlowError
 from ..flow import coordinate_metadata
@@ -95,6 +96,7 @@ class SequenceFile:
             mode = "a" if fits(working, path, arrays, options) else "w"
             with h5py.File(working, mode) as file:
                 add_frame(file, path, frame, arrays, options)
+            flush_to_disk(working)
         except BaseException as error:
             put_back(path, working)
             if isinstance(error, OSError):
