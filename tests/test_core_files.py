@@ -1,5 +1,7 @@
 """EXR reading, writers, atomic writes, options and output checks (no bpy)."""
+import errno
 import json
+import os
 import subprocess
 import sys
 
@@ -117,6 +119,24 @@ def test_atomic_write_turns_os_errors_into_flow_errors(tmp_path):
     with pytest.raises(FlowError, match=r"Cannot write .*missing/a.npy"):
         with atomic_path(tmp_path / "missing" / "a.npy") as temporary:
             temporary.write_bytes(b"x")
+
+
+def test_file_systems_that_cannot_sync_still_get_the_file_but_real_write_errors_stop(tmp_path, monkeypatch):
+    synced = []
+
+    def fsync(descriptor, error=errno.EINVAL):
+        synced.append(descriptor)
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with atomic_path(tmp_path / "a.npy") as temporary:
+        temporary.write_bytes(b"flow")
+    assert synced and (tmp_path / "a.npy").read_bytes() == b"flow"
+    monkeypatch.setattr(os, "fsync", lambda descriptor: fsync(descriptor, errno.EIO))
+    with pytest.raises(FlowError, match=r"Cannot write .*b\.npy: Input/output error"):
+        with atomic_path(tmp_path / "b.npy") as temporary:
+            temporary.write_bytes(b"flow")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
 
 
 def test_existing_output_is_refused_without_overwrite(tmp_path):

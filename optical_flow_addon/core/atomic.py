@@ -1,12 +1,15 @@
 """Write files so that a crash, a full disk or a cancel never leaves half a file behind."""
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import FlowError
+
+CANNOT_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.ENOSYS}
 
 
 def flush_to_disk(path: Path) -> None:
@@ -18,7 +21,11 @@ def flush_to_disk(path: Path) -> None:
     """
     descriptor = os.open(path, os.O_RDWR)
     try:
-        os.fsync(descriptor)
+        try:
+            os.fsync(descriptor)
+        except OSError as error:  # some network and FUSE file systems cannot sync: the rename still holds
+            if error.errno not in CANNOT_SYNC:
+                raise
         if hasattr(os, "posix_fadvise"):  # Linux and the BSDs
             os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
