@@ -30,6 +30,7 @@ from optical_flow_addon.blender.render_settings import SettingsGuard, configure_
 from optical_flow_addon.core import flow  # noqa: E402
 from optical_flow_addon.core.exr import read_vector_and_depth  # noqa: E402
 from optical_flow_addon.core.flow_files import WRITERS  # noqa: E402
+from optical_flow_addon.core.frame import FLOWS  # noqa: E402
 from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
@@ -143,7 +144,7 @@ def stage_ms(scene, frames, folder: Path) -> dict[str, float]:
             marks.append(time.perf_counter())
             hit = flow.surface_hit(depth)
             arrays = {}
-            for name, convert in (("forward_flow", flow.forward_flow), ("backward_flow", flow.backward_flow)):
+            for name, convert in FLOWS.items():
                 arrays[name] = convert(vector, False)
                 arrays[f"{name}_valid"] = flow.validity_mask(arrays[name], hit, False)
             marks.append(time.perf_counter())

@@ -122,6 +122,16 @@ def test_panel_explains_settings_that_cannot_bake():
     assert (options.frame_start, options.frame_end, options.get_forward_flow) == (2, 2, False)
 
 
+def test_the_panels_choices_are_the_cores():
+    from optical_flow_addon.blender.settings import FORMAT_ITEMS, HDF5_COMPRESSION_ITEMS
+    from optical_flow_addon.core.flow_files import WRITERS
+    from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS
+
+    assert sorted(item[0] for item in FORMAT_ITEMS) == sorted(WRITERS)
+    assert [item[0] for item in HDF5_COMPRESSION_ITEMS] == list(HDF5_COMPRESSIONS)
+    assert scenes.empty_scene().optical_flow.hdf5_compression == BakeOptions.hdf5_compression == "NONE"
+
+
 def test_defaults_are_stored_on_the_scene_and_saved_with_the_blend(tmp_path):
     scene = scenes.empty_scene()
     settings = scene.optical_flow
