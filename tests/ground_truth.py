@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 EDGE_MARGIN = 0.01  # px: a pixel centre this close to an edge may show either surface
+OFFSETS = [(0, 0), (EDGE_MARGIN, 0), (-EDGE_MARGIN, 0), (0, EDGE_MARGIN), (0, -EDGE_MARGIN)]  # centre first
 
 
 @dataclass
@@ -90,7 +91,7 @@ def flow_candidates(shapes, camera, frame, other, blender_style=False):
     """Expected flow (H×W×2) and hit mask from the centre ray, plus the same for rays
     ``EDGE_MARGIN`` px away that hit another surface (pixels on an edge accept either)."""
     results = []
-    for offset in [(0, 0), (EDGE_MARGIN, 0), (-EDGE_MARGIN, 0), (0, EDGE_MARGIN), (0, -EDGE_MARGIN)]:
+    for offset in OFFSETS:
         index, points = trace(shapes, camera, frame, offset)
         moved = points.copy()
         for i, shape in enumerate(shapes):
@@ -110,7 +111,13 @@ def flow_candidates(shapes, camera, frame, other, blender_style=False):
 def compare(baked_flow, baked_valid, shapes, camera, frame, other, blender_style=False):
     """Worst flow error over valid pixels and the number of mask disagreements,
     each pixel judged against the surfaces its centre can see."""
-    candidates = flow_candidates(shapes, camera, frame, other, blender_style)
+    return compare_candidates(baked_flow, baked_valid, flow_candidates(shapes, camera, frame, other, blender_style),
+                              blender_style)
+
+
+def compare_candidates(baked_flow, baked_valid, candidates, blender_style=False):
+    """``candidates``: (flow, hit, differs) for the centre ray first, then for the rays beside it; a pixel
+    matches if the centre's or any differing neighbour's flow and mask agree with the baked one."""
     best_error = np.full(baked_flow.shape[:2], np.inf)
     mask_ok = np.zeros(baked_flow.shape[:2], bool)
     for k, (flow, hit, differs) in enumerate(candidates):

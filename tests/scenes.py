@@ -103,3 +103,105 @@ def moving_object_scene() -> tuple[bpy.types.Scene, list]:
     })]
     add_camera(scene, [((0, -9, 0), (math.pi / 2, 0, 0))] * 3)
     return scene, objects
+
+
+def world_triangles(scene, objects):
+    """frame -> (T×3×3) world-space triangles of the objects' evaluated meshes (modifiers, shape keys, armatures)."""
+    cache = {}
+
+    def at(frame: int) -> np.ndarray:
+        if frame not in cache:
+            scene.frame_set(frame)
+            depsgraph = bpy.context.evaluated_depsgraph_get()
+            parts = []
+            for obj in objects:
+                evaluated = obj.evaluated_get(depsgraph)
+                mesh = evaluated.to_mesh()
+                mesh.calc_loop_triangles()
+                corners = np.empty(len(mesh.vertices) * 3)
+                mesh.vertices.foreach_get("co", corners)
+                indices = np.empty(len(mesh.loop_triangles) * 3, int)
+                mesh.loop_triangles.foreach_get("vertices", indices)
+                matrix = np.array(evaluated.matrix_world)
+                local = corners.reshape(-1, 3)[indices].reshape(-1, 3, 3)
+                parts.append(local @ matrix[:3, :3].T + matrix[:3, 3])
+                evaluated.to_mesh_clear()
+            cache[frame] = np.concatenate(parts)
+        return cache[frame]
+
+    return at
+
+
+def scene_camera(scene) -> Camera:
+    frames = range(scene.frame_start, scene.frame_end + 1)
+    matrices = {}
+    for frame in frames:
+        scene.frame_set(frame)
+        matrices[frame] = np.array(scene.camera.matrix_world)
+    return Camera.default_sensor(matrices, scene.camera.data.lens, WIDTH, HEIGHT)
+
+
+def add_shape_key_sphere(location, frames: tuple[int, int]) -> bpy.types.Object:
+    """A UV sphere squashed by a shape key animated from 0 at the first frame to 1 at the second."""
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=16, ring_count=8, radius=1.2, location=location)
+    sphere = bpy.context.object
+    sphere.shape_key_add(name="Basis")
+    squash = sphere.shape_key_add(name="Squash")
+    for point in squash.data:
+        point.co.x *= 1.6
+        point.co.z *= 0.5
+    key = sphere.data.shape_keys.key_blocks["Squash"]
+    for frame, value in zip(frames, (0.0, 1.0)):
+        key.value = value
+        key.keyframe_insert("value", frame=frame)
+    return sphere
+
+
+def add_bent_cylinder(location, frames: tuple[int, int], rings: int = 9) -> bpy.types.Object:
+    """A cylinder along z, weighted to two bones; the upper bone bends 60° between the two frames."""
+    height, radius, segments = 3.0, 0.4, 12
+    angles = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    heights = np.linspace(0, height, rings)
+    vertices = [(radius * np.cos(a), radius * np.sin(a), z) for z in heights for a in angles]
+    faces = [(r * segments + s, r * segments + (s + 1) % segments, (r + 1) * segments + (s + 1) % segments,
+              (r + 1) * segments + s) for r in range(rings - 1) for s in range(segments)]
+    mesh = bpy.data.meshes.new("Cylinder")
+    mesh.from_pydata(vertices, [], faces)
+    cylinder = bpy.data.objects.new("Cylinder", mesh)
+    bpy.context.scene.collection.objects.link(cylinder)
+    armature = bpy.data.objects.new("Armature", bpy.data.armatures.new("Armature"))
+    bpy.context.scene.collection.objects.link(armature)
+    armature.location = cylinder.location = location
+    bpy.context.view_layer.objects.active = armature
+    bpy.ops.object.mode_set(mode="EDIT")
+    lower = armature.data.edit_bones.new("Lower")
+    lower.head, lower.tail = (0, 0, 0), (0, 0, height / 2)
+    upper = armature.data.edit_bones.new("Upper")
+    upper.head, upper.tail, upper.parent = (0, 0, height / 2), (0, 0, height), lower
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for name in ("Lower", "Upper"):
+        group = cylinder.vertex_groups.new(name=name)
+        for index, (_, _, z) in enumerate(vertices):
+            weight = float(np.clip((z - height / 2) / (height / 4) + 0.5, 0, 1))
+            group.add([index], weight if name == "Upper" else 1 - weight, "REPLACE")
+    modifier = cylinder.modifiers.new("Armature", "ARMATURE")
+    modifier.object = armature
+    bone = armature.pose.bones["Upper"]
+    bone.rotation_mode = "XYZ"
+    for frame, angle in zip(frames, (0.0, np.radians(60))):
+        bone.rotation_euler = (0, angle, 0)
+        bone.keyframe_insert("rotation_euler", frame=frame)
+    return cylinder
+
+
+def deforming_scene(frames: int = 4) -> tuple[bpy.types.Scene, list]:
+    """A still camera; a rigid box, a shape-key sphere and an armature-bent cylinder move in front of a
+    wall that leaves open sky at the top."""
+    scene = empty_scene()
+    wall = add_plane(12, location=(0, 4, -3), rotation=(math.pi / 2, 0, 0))
+    box = add_box((-2.5, 0, -0.5), scale=(0.6, 0.6, 0.6), keys={1: ((-2.5, 0, -0.5), (0, 0, 0)),
+                                                                 frames: ((-1.5, -0.5, 0.2), (0.3, 0.5, 0.2))})
+    sphere = add_shape_key_sphere((0.2, 0.5, 0.6), (1, frames))
+    cylinder = add_bent_cylinder((2.2, 0, -1.5), (1, frames))
+    add_camera(scene, [((0, -9, 0.5), (math.pi / 2, 0, 0))] * frames)
+    return scene, [wall, box, sphere, cylinder]

@@ -151,7 +151,11 @@ def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: P
     set_multilayer_exr(guard, scene.render.image_settings)
     guard.set(scene.render, "filepath", str(exr_folder / "frame"))
     view_layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
-    guard.set(view_layer, "use", True)
+    # Only the flow's view layer renders. With others enabled, Blender 4.2 with persistent data writes a wrong
+    # Vector pass for a layer that is not the first (forward flow -(x + 0.5) along every row), and Blender 5.0
+    # cannot write the second frame's EXR ("Each part should have a unique name").
+    for layer in scene.view_layers:
+        guard.set(layer, "use", layer == view_layer)
     guard.set(view_layer, "use_pass_vector", True)
     guard.set(view_layer, "use_pass_z", True)
     guard.set(view_layer, "use_pass_combined", False)
