@@ -10,11 +10,12 @@ from pathlib import Path
 
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
-from .core.options import BakeOptions
+from .core.options import IMAGE_MOTION_BLUR, BakeOptions
 from .core.poses import FORMATS as POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 
+MESH_SCENE_SAMPLES = 64
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import", ".abc": "alembic_import"}
 
@@ -53,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
                              help="the file's up axis: z, y, or neg_y (y down)")
     conventions.add_argument("--pose-scale", type=float, default=1.0, metavar="UNITS",
                              help="Blender units per unit of the pose file (default: 1)")
+    bake.add_argument("--first-frame", type=int, metavar="N",
+                      help="frame number of the first pose (default: 0 for a mesh file, as BlenderProc numbers its "
+                      "frames; the scene's start frame for a .blend)")
     demo = commands.add_parser("demo", help="build a small scene with BlenderProc's five example poses and bake it")
     demo.add_argument("output", type=Path, nargs="?", default=Path("demo_output"), help="output folder (demo_output)")
     for command in (bake, demo):
@@ -72,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
+        command.add_argument("--images", action="store_true",
+                             help="also render each frame as the scene looks: colors_%%04d.png and colors in the HDF5 files")
+        command.add_argument("--depth", action="store_true", help="also write depth (metres along the view axis)")
+        command.add_argument("--image-motion-blur", type=str.upper, default="OFF", choices=list(IMAGE_MOTION_BLUR),
+                             help="off: sharp images aligned with the flow; scene: the scene's own motion blur")
     vis = commands.add_parser("vis", help="picture of a flow file: forward, backward, masks and the colour wheel")
     vis.add_argument("path", type=Path, help="flow file: .npy, .npz, .flo, KITTI .png, .pfm, .exr, .hdf5")
     vis.add_argument("--output", type=Path, help="PNG to write (default: show the picture in the image viewer)")
@@ -96,6 +105,19 @@ def load_scene(path: Path) -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     operator = getattr(bpy.ops.import_scene, importer) if importer in {"gltf", "fbx"} else getattr(bpy.ops.wm, importer)
     operator(filepath=str(path))
+    light_mesh_scene(bpy.context.scene)
+
+
+def light_mesh_scene(scene) -> None:
+    """A mesh file brings no light or renderer: light and render it as BlenderProc's optical-flow example does
+    (Cycles, a 1000 W point light at (5, -5, 5)), with MESH_SCENE_SAMPLES samples."""
+    import bpy
+
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = MESH_SCENE_SAMPLES
+    light = bpy.data.objects.new("Light", bpy.data.lights.new("Light", "POINT"))
+    light.data.energy, light.location = 1000.0, (5.0, -5.0, 5.0)
+    scene.collection.objects.link(light)
 
 
 def visualize(args: argparse.Namespace) -> None:
@@ -141,14 +163,18 @@ def run(args: argparse.Namespace) -> None:
         pose_file = args.output / "camera_positions"
         pose_file.write_text(DEMO_POSES, encoding="utf-8")
         poses = read_camera_poses(pose_file)
+        first_frame = scene.frame_start
     else:
         load_scene(args.scene)
         scene = bpy.context.scene
         poses = read_camera_poses(args.poses, args.pose_format, args.camera_axes, args.pose_direction, args.world_up,
                                   args.pose_scale) if args.poses else None
+        first_frame = args.first_frame
+        if first_frame is None:
+            first_frame = scene.frame_start if args.scene.suffix.lower() == ".blend" else 0
     register()
     if poses:
-        import_poses(scene, poses, frame_start=scene.frame_start)
+        import_poses(scene, poses, frame_start=first_frame)
     if args.resolution:  # after the poses: an explicit size wins over a pose file's
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100
@@ -160,6 +186,8 @@ def run(args: argparse.Namespace) -> None:
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
         overwrite=args.overwrite, picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
+        render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
+        image_motion_blur=args.image_motion_blur,
     )
     for progress in bake_flow(scene, options):
         print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "
@@ -167,6 +195,22 @@ def run(args: argparse.Namespace) -> None:
     for note in progress.notes:
         print(f"note: {note}")
     print(f"Flow for {progress.total} frames written to {options.output_dir}")
+    if args.command == "demo":
+        write_overview(options)
+
+
+def write_overview(options: BakeOptions) -> None:
+    """The demo's figure: images above forward and backward flow, as in BlenderProc's example."""
+    from .core.atomic import atomic_path
+    from .core.formats.png import encode_png
+    from .core.overview import overview_picture
+
+    path = options.output_dir / "overview.png"
+    picture = overview_picture(options.output_dir, options.frames, sorted(options.formats),
+                               options.blender_image_coordinate_style)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(encode_png(picture))
+    print(f"Overview picture: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

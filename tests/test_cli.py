@@ -13,6 +13,18 @@ pytest.importorskip("bpy")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def read_png(path: Path) -> np.ndarray:
+    """RGB pixels by Blender's own image loader, top row first."""
+    import bpy
+
+    image = bpy.data.images.load(str(path))
+    values = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
+    image.pixels.foreach_get(values)
+    pixels = values.reshape(image.size[1], image.size[0], image.channels)[::-1, :, :3]
+    bpy.data.images.remove(image)
+    return np.round(pixels * 255).astype(np.uint8)
+
+
 def run(*arguments, timeout=300):
     return subprocess.run([sys.executable, "-m", "optical_flow_addon", *arguments], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
@@ -29,6 +41,14 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     flow, valid = np.load(tmp_path / "forward_flow_0002.npy"), np.load(tmp_path / "forward_flow_valid_0002.npy")
     assert np.median(flow[valid][:, 0]) < -1
     np.testing.assert_allclose(manifest["frames"][2]["camera_to_world"][0][3], 2.0, atol=1e-6)
+    assert manifest["products"] == ["colors", "depth", "forward_flow", "forward_flow_valid", "backward_flow",
+                                    "backward_flow_valid"]
+    overview = read_png(tmp_path / "overview.png")
+    from optical_flow_addon.core.overview import GAP, HEADER, LABEL_WIDTH
+    assert overview.shape == (HEADER + 3 * (60 + GAP), LABEL_WIDTH + 5 * (80 + GAP), 3)  # images, forward, backward
+    for column, frame in enumerate(range(1, 6)):
+        left = LABEL_WIDTH + column * (80 + GAP)
+        np.testing.assert_array_equal(overview[HEADER:HEADER + 60, left:left + 80], read_png(tmp_path / f"colors_{frame:04d}.png"))
 
 
 def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
@@ -38,12 +58,12 @@ def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
     poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n1 -5 0 1.5707963 0 0\n")
     out = tmp_path / "out"
     result = run("bake", str(mesh), str(out), "--poses", str(poses), "--resolution", "32x24",
-                 "--frames", "2-3", "--formats", "npy")
+                 "--frames", "1-2", "--formats", "npy")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == [
-        "backward_flow_0002.npy", "backward_flow_0003.npy", "backward_flow_valid_0002.npy",
-        "backward_flow_valid_0003.npy", "forward_flow_0002.npy", "forward_flow_valid_0002.npy", "manifest.json"]
-    assert np.all(np.load(out / "forward_flow_0002.npy")[..., 0] < 0)
+    assert sorted(p.name for p in out.iterdir()) == [  # a mesh file's poses are frames 0-2, as BlenderProc numbers them
+        "backward_flow_0001.npy", "backward_flow_0002.npy", "backward_flow_valid_0001.npy",
+        "backward_flow_valid_0002.npy", "forward_flow_0001.npy", "forward_flow_valid_0001.npy", "manifest.json"]
+    assert np.all(np.load(out / "forward_flow_0001.npy")[..., 0] < 0)
 
 
 def test_pose_conventions_from_the_command_line(tmp_path):
@@ -69,7 +89,7 @@ def test_pose_conventions_from_the_command_line(tmp_path):
         pose = np.array(frame["camera_to_world"])
         np.testing.assert_allclose(pose[:3, 3], (x, -5, 0), atol=1e-5)
         np.testing.assert_allclose(pose[:3, :3], blender_axes, atol=1e-5)
-    assert np.all(np.load(out / "forward_flow_0002.npy")[..., 0] < 0)  # camera moves right: the wall moves left
+    assert np.all(np.load(out / "forward_flow_0001.npy")[..., 0] < 0)  # camera moves right: the wall moves left
     result = run("bake", str(mesh), str(out), "--poses", str(poses), "--pose-direction", "sideways")
     assert result.returncode == 2 and "invalid choice: 'SIDEWAYS'" in result.stderr
 

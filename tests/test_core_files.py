@@ -71,7 +71,7 @@ def test_frame_conversion_writes_blenderproc_layout(tmp_path):
     write_blender_exr(tmp_path / "f.exr", vector, depth)
     out = tmp_path / "out"
     out.mkdir()
-    written = convert_frame(tmp_path / "f.exr", "ViewLayer", 4, options(out))
+    written = convert_frame({"flow": tmp_path / "f.exr"}, "ViewLayer", 4, options(out))
     assert sorted(p.name for p in written) == ["4.hdf5", "backward_flow_0004.npy", "backward_flow_valid_0004.npy",
                                               "forward_flow_0004.npy", "forward_flow_valid_0004.npy"]
     forward = np.load(out / "forward_flow_0004.npy")
@@ -173,11 +173,11 @@ def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
     writer = FrameWriter(options(out, formats=frozenset({"NPY"})))
     try:
         write_blender_exr(tmp_path / "f.exr", vector, depth)
-        writer.submit(tmp_path / "f.exr", "ViewLayer", 3)
+        writer.submit({"flow": tmp_path / "f.exr"}, "ViewLayer", 3)
         assert [p.name for p in writer.result()] == ["forward_flow_0003.npy", "forward_flow_valid_0003.npy"]
         assert not (tmp_path / "f.exr").exists()  # the rendered EXR is removed once read
         np.testing.assert_array_equal(np.load(out / "forward_flow_0003.npy")[..., 0], -vector[..., 2])
-        writer.submit(tmp_path / "missing.exr", "ViewLayer", 4)
+        writer.submit({"flow": tmp_path / "missing.exr"}, "ViewLayer", 4)
         with pytest.raises(FlowError, match="Cannot read the rendered EXR file .*missing.exr"):
             writer.result()
     finally:
@@ -192,5 +192,5 @@ def test_frame_writer_that_dies_is_a_clear_error(tmp_path):
     writer._process.kill()
     writer._process.wait()
     with pytest.raises(FlowError, match="writer stopped unexpectedly .* while writing frame 3"):
-        writer.submit(tmp_path / "f.exr", "ViewLayer", 3)
+        writer.submit({"flow": tmp_path / "f.exr"}, "ViewLayer", 3)
         writer.result()

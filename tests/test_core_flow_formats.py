@@ -196,13 +196,14 @@ def test_hdf5_compression_is_the_one_asked_for_and_loses_nothing(tmp_path, fmt):
     assert sizes["NONE"] > smooth.nbytes and max(sizes["LZF"], sizes["GZIP"]) < sizes["NONE"] / 2
 
 
-def test_blenderproc_hdf5_with_other_datasets_reads_its_flow(tmp_path):
+def test_blenderproc_hdf5_with_other_datasets_reads_its_products(tmp_path):
     flow = sample_frame()["forward_flow"]
     with h5py.File(tmp_path / "0.hdf5", "w") as file:
         file["colors"] = np.zeros((H, W, 3), np.uint8)
         file["forward_flow"] = flow
+        file["normals"] = np.zeros((H, W, 3), np.float32)
     arrays = read_flow_file(tmp_path / "0.hdf5")
-    assert list(arrays) == ["forward_flow"]
+    assert list(arrays) == ["colors", "forward_flow"]
     np.testing.assert_array_equal(arrays["forward_flow"], flow)
 
 
@@ -400,7 +401,7 @@ def test_frame_conversion_writes_every_format_with_the_npy_numbers(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     bake = BakeOptions(output_dir=out, frame_start=3, frame_end=5, formats=frozenset(WRITERS))
-    written = [p for frame in (3, 4, 5) for p in convert_frame(tmp_path / "f.exr", "ViewLayer", frame, bake)]
+    written = [p for frame in (3, 4, 5) for p in convert_frame({"flow": tmp_path / "f.exr"}, "ViewLayer", frame, bake)]
     assert sorted({p.name for p in written}) == sorted(p.name for p in out.iterdir())
     assert [p.name for p in planned_paths(bake)].count("flow_sequence.hdf5") == 1
     assert {p.name for p in planned_paths(bake)} == {p.name for p in written} | {"manifest.json"}

@@ -1,4 +1,5 @@
-"""The bake loop: render each frame's vector pass, hand the EXR to the core, restore the scene."""
+"""The bake loop: render each frame (the scene's image, the flow's passes), hand the renders to the core,
+restore the scene."""
 from __future__ import annotations
 
 import os
@@ -18,10 +19,12 @@ from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
 from .camera_poses import blender_camera
-from .render_settings import SettingsGuard, configure_render
+from .render_settings import (SettingsGuard, configure_flow_render, configure_image_render, flow_view_layer,
+                              keep_frame, shading_override)
 
-
-EXR_BYTES_PER_PIXEL = 9 * 4  # Combined (RGBA), Vector (4) and Depth, 32-bit floats
+# The flow EXR's Vector (4) and Depth (1) channels as 32-bit floats, and at most an 8-bit RGBA image PNG
+RENDER_BYTES_PER_PIXEL = 5 * 4 + 4
+RENDER_SUFFIX = {"image": ".png", "flow": ".exr"}
 
 
 @dataclass
@@ -36,12 +39,13 @@ class BakeProgress:
     notes: list[str] = field(default_factory=list)
 
 
-def camera_record(scene: bpy.types.Scene, frame: int, flows: tuple[str, ...]) -> dict:
-    """Pose and intrinsics of the scene camera at the current frame, for the manifest."""
+def camera_record(scene: bpy.types.Scene, frame: int, options: BakeOptions) -> dict:
+    """Products, pose and intrinsics of the scene camera at the current frame, for the manifest."""
     camera = scene.camera
     record = {
         "frame": frame,
-        "flows": list(flows),
+        "flows": list(options.flows_at(frame)),
+        "products": options.products_at(frame),
         "camera": camera.name,
         "camera_to_world": [list(row) for row in camera.matrix_world],
     }
@@ -50,25 +54,28 @@ def camera_record(scene: bpy.types.Scene, frame: int, flows: tuple[str, ...]) ->
     return record
 
 
-def render_frame(scene: bpy.types.Scene, frame: int, exr_folder: Path) -> Path:
-    """Render one frame into a multilayer EXR and return its path."""
+def render_frame(scene: bpy.types.Scene, frame: int, path: Path, guard: SettingsGuard) -> Path:
+    """Render one frame into ``path`` with the scene's current settings (its suffix must match the file format)."""
     scene.frame_set(frame)
-    exr_path = exr_folder / f"frame_{frame}.exr"
-    scene.render.filepath = str(exr_path.with_suffix(""))
-    with bpy.context.temp_override(scene=scene):
-        result = bpy.ops.render.render(write_still=True)
-    if result != {"FINISHED"} or not exr_path.exists():
-        raise FlowError(f"Blender did not render frame {frame} (render returned {', '.join(result)}).")
-    return exr_path
+    guard.set(scene.render, "filepath", str(path.with_suffix("")))
+    try:
+        with bpy.context.temp_override(scene=scene):
+            result = bpy.ops.render.render(write_still=True)
+    except RuntimeError as error:  # the engine reported an error (EEVEE without a GPU, a broken engine, ...)
+        raise FlowError(f"The {scene.render.engine} render engine could not render frame {frame}: {str(error).strip()}. "
+                        "Switch the scene to an engine that renders here (Cycles), or turn Images off.") from error
+    if result != {"FINISHED"} or not path.exists():
+        raise FlowError(f"Blender did not render frame {frame} with the {scene.render.engine} engine "
+                        f"(render returned {', '.join(result)}).")
+    return path
 
 
 def memory_folder(width: int, height: int) -> str | None:
-    """Linux's shared-memory folder if it has room for the rendered EXRs, else None (the system's temp folder).
+    """Linux's shared-memory folder if it has room for the renders, else None (the system's temp folder).
 
-    In memory, the EXRs (33 MB per 1280×720 frame, deleted once read) never reach the disk, and
-    Blender's EXR writes never wait for it."""
+    In memory, the renders (deleted once read) never reach the disk, and Blender's writes never wait for it."""
     folder = Path("/dev/shm")
-    room = 8 * width * height * EXR_BYTES_PER_PIXEL  # two EXRs in flight, with room to spare
+    room = 8 * width * height * RENDER_BYTES_PER_PIXEL  # two frames in flight, with room to spare
     try:
         return str(folder) if os.access(folder, os.W_OK) and shutil.disk_usage(folder).free > room else None
     except OSError:
@@ -96,12 +103,26 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     resolution = (size.width, size.height)
     # The writer starts first: missing modules are reported before any setting changes.
     with FrameWriter(options) as writer, SettingsGuard() as guard, \
-            tempfile.TemporaryDirectory(prefix="optical_flow_", dir=memory_folder(*resolution)) as exr_dir:
-        view_layer, own_shading = configure_render(scene, guard, Path(exr_dir))
+            tempfile.TemporaryDirectory(prefix="optical_flow_", dir=memory_folder(*resolution)) as render_dir:
+        keep_frame(scene, guard)
+        override, own_shading = shading_override(scene, guard)
+        view_layer = flow_view_layer(scene).name
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
+        configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
+                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override)}
         last_yield = time.perf_counter()
+
+        def render(frame: int) -> dict[str, Path]:
+            """Each render the frame needs, each with its own settings, restored right after it."""
+            renders = {}
+            for kind in options.renders_at(frame):
+                with SettingsGuard() as frame_guard:
+                    configure[kind](frame_guard)
+                    path = Path(render_dir) / f"{kind}_{frame}{RENDER_SUFFIX[kind]}"
+                    renders[kind] = render_frame(scene, frame, path, frame_guard)
+            return renders
 
         def finish(record: dict) -> BakeProgress:
             """Wait for a frame's files; only then does the frame count as written."""
@@ -116,12 +137,12 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
         pending: dict | None = None
         try:
             for frame in frames:
-                exr_path = render_frame(scene, frame, Path(exr_dir))
-                record = camera_record(scene, frame, options.flows_at(frame))
+                renders = render(frame)
+                record = camera_record(scene, frame, options)
                 if pending:
                     previous, pending = pending, None
                     yield finish(previous)
-                writer.submit(exr_path, view_layer, frame)
+                writer.submit(renders, view_layer, frame)
                 pending = record
             if pending:
                 previous, pending = pending, None

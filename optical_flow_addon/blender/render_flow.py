@@ -50,6 +50,9 @@ def bake_options(scene: bpy.types.Scene, setting: Callable[[str], Any], custom_r
         overwrite=setting("overwrite"),
         picture_max_radius=setting("picture_max_radius"),
         hdf5_compression=setting("hdf5_compression"),
+        render_images=setting("render_images"),
+        render_depth=setting("render_depth"),
+        image_motion_blur=setting("image_motion_blur"),
     )
 
 

@@ -21,6 +21,11 @@ FORMAT_ITEMS = [
     ("PICTURE", "Flow Pictures", "forward_flow_picture_%04d.png: flow colour-coded with the Middlebury colour wheel"),
 ]
 
+IMAGE_MOTION_BLUR_ITEMS = [
+    ("OFF", "Sharp", "Sharp images aligned with the flow, like Sintel's clean pass"),
+    ("SCENE", "Scene's", "The scene's own motion blur settings, like Sintel's final pass"),
+]
+
 HDF5_COMPRESSION_ITEMS = [
     ("NONE", "None", "Fastest; every HDF5 reader opens the files"),
     ("LZF", "LZF", "About 4.7× smaller, costs about 55 ms per 1280×720 frame; h5py and PyTables read it, "
@@ -77,6 +82,19 @@ def flow_properties() -> dict[str, Any]:
         "frame_end": IntProperty(
             name="End", default=250,
             description="Last frame to write; bake a long shot in chunks with identical results",
+        ),
+        "render_images": BoolProperty(
+            name="Images", default=False,
+            description="Also render each frame as the scene looks (its engine, samples, materials, lights, colour "
+            "management) into colors_%04d.png and the colors of the HDF5 files",
+        ),
+        "render_depth": BoolProperty(
+            name="Depth", default=False,
+            description="Also write the depth of the surface under each pixel centre, in metres along the view axis",
+        ),
+        "image_motion_blur": EnumProperty(
+            name="Image Motion Blur", items=IMAGE_MOTION_BLUR_ITEMS, default="OFF",
+            description="Motion blur of the images; the flow is always sharp and exact",
         ),
         "overwrite": BoolProperty(
             name="Overwrite", default=False, description="Replace flow files already in the output folder",

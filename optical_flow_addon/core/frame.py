@@ -1,38 +1,62 @@
-"""One rendered frame on disk → flow files, and the checks made before a bake starts."""
+"""One frame's renders on disk → its products → files, and the checks made before a bake starts."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .dependencies import require
 from .errors import FlowError
 from .exr import read_vector_and_depth
 from .flow import backward_flow, forward_flow, surface_hit, validity_mask
-from .flow_files import WRITERS, dataset_names
+from .flow_files import IMAGE_FILES, WRITERS
+from .formats.common import read_bytes
+from .formats.png import decode_png
 from .options import BakeOptions
 
-FLOWS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
+FLOW_CONVERSIONS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
 
 
-def convert_frame(exr_path: Path, view_layer: str, frame: int, options: BakeOptions) -> list[Path]:
-    """Read the Vector and Depth passes of one frame and write its flows and masks."""
-    vector, depth = read_vector_and_depth(exr_path, view_layer)
-    hit = surface_hit(depth)
-    style = options.blender_image_coordinate_style
+def frame_products(renders: dict[str, Path], view_layer: str, frame: int, options: BakeOptions) -> dict[str, np.ndarray]:
+    """The products of one frame from its renders: ``image`` (Blender's PNG) and ``flow`` (the multilayer EXR)."""
+    wanted = options.products_at(frame)
     arrays = {}
-    for name in options.flows_at(frame):
-        flow = FLOWS[name](vector, style)
-        arrays[name] = flow
-        arrays[f"{name}_valid"] = validity_mask(flow, hit, style)
-    return [path for fmt in sorted(options.formats) for path in WRITERS[fmt].write(options.output_dir, frame, arrays, options)]
+    if "image" in renders:
+        arrays["colors"] = decode_png(read_bytes(renders["image"]), renders["image"])
+    if "flow" in renders:
+        vector, depth = read_vector_and_depth(renders["flow"], view_layer)
+        if "depth" in wanted:
+            arrays["depth"] = depth
+        hit = surface_hit(depth)
+        style = options.blender_image_coordinate_style
+        for name in options.flows_at(frame):
+            flow = FLOW_CONVERSIONS[name](vector, style)
+            arrays[name] = flow
+            arrays[f"{name}_valid"] = validity_mask(flow, hit, style)
+    return arrays
+
+
+def convert_frame(renders: dict[str, Path], view_layer: str, frame: int, options: BakeOptions) -> list[Path]:
+    """Turn one frame's renders into its products and write each format the products it stores."""
+    arrays = frame_products(renders, view_layer, frame, options)
+    written = IMAGE_FILES.keep(renders["image"], options.output_dir, frame) if "image" in renders else []
+    for fmt in sorted(options.formats):
+        writer = WRITERS[fmt]
+        stored = {name: array for name, array in arrays.items() if name in writer.stores}
+        if stored:
+            written += writer.write(options.output_dir, frame, stored, options)
+    return written
 
 
 def planned_paths(options: BakeOptions) -> list[Path]:
     """Every file the bake will write, so existing ones are found before anything is rendered."""
     paths = [options.output_dir / "manifest.json"]
     for frame in options.frames:
-        names = dataset_names(options.flows_at(frame))
-        paths += [p for fmt in sorted(options.formats) for p in WRITERS[fmt].paths(options.output_dir, frame, names)]
+        names = options.products_at(frame)
+        paths += IMAGE_FILES.paths(options.output_dir, frame, names)
+        paths += [p for fmt in sorted(options.formats)
+                  for p in WRITERS[fmt].paths(options.output_dir, frame, [n for n in names if n in WRITERS[fmt].stores])]
     return list(dict.fromkeys(paths))  # a sequence file is named once, not per frame
 
 

@@ -1,4 +1,4 @@
-"""A separate process that turns rendered EXRs into flow files while Blender renders the next frame.
+"""A separate process that turns a frame's renders into its files while Blender renders the next frame.
 
 A plain Python process rather than a thread in Blender, because:
 - Blender 4.2 corrupts Python state when Python code runs in another thread during a render;
@@ -67,10 +67,10 @@ class FrameWriter:
         code = self._process.wait()
         return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while writing frame {self._frame}.")
 
-    def submit(self, exr_path: Path, view_layer: str, frame: int) -> None:
-        """Start writing a frame's files; the EXR is deleted once read."""
+    def submit(self, renders: dict[str, Path], view_layer: str, frame: int) -> None:
+        """Start writing a frame's files from its renders (by kind: ``image``, ``flow``); they are deleted once read."""
         self._frame = frame
-        self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame})
+        self._send({"renders": {kind: str(path) for kind, path in renders.items()}, "view_layer": view_layer, "frame": frame})
 
     def result(self) -> list[Path]:
         """Wait for the submitted frame; raise its error if writing failed."""
@@ -129,9 +129,10 @@ def serve() -> None:
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
-        exr_path = Path(request["exr"])
-        reply = answer(lambda: {"written": [str(p) for p in convert_frame(exr_path, request["view_layer"], request["frame"], options)]})
-        exr_path.unlink(missing_ok=True)
+        renders = {kind: Path(path) for kind, path in request["renders"].items()}
+        reply = answer(lambda: {"written": [str(p) for p in convert_frame(renders, request["view_layer"], request["frame"], options)]})
+        for path in renders.values():
+            path.unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 
 

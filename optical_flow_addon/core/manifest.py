@@ -24,6 +24,8 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
         "frame_range": [options.frame_start, options.frame_end],
         "sequence_range": [options.sequence_start, options.sequence_end],
         "formats": sorted(options.formats),
+        "products": list(dict.fromkeys(name for f in frames for name in options.products_at(f["frame"]))),
+        "image_motion_blur": options.image_motion_blur if options.render_images else None,
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],
         "backward_flow_frames": [f["frame"] for f in frames if "backward_flow" in f["flows"]],
         "frames": frames,

@@ -7,6 +7,10 @@ from pathlib import Path
 from .errors import FlowError
 from .flow_files import WRITERS
 from .formats.hdf5 import HDF5_COMPRESSIONS
+from .products import RENDER_OF, RENDERS, flow_products
+
+# ``image_motion_blur``: sharp images aligned with the flow (Sintel's clean pass), or the scene's own blur (final pass).
+IMAGE_MOTION_BLUR = ("OFF", "SCENE")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class BakeOptions:
     overwrite: bool = False
     picture_max_radius: float = 0.0  # flow length (px) at the colour wheel's rim; 0: each picture its own
     hdf5_compression: str = "NONE"  # a key of HDF5_COMPRESSIONS
+    render_images: bool = False  # the scene's own render of each frame, as it looks with its own settings
+    render_depth: bool = False
+    image_motion_blur: str = "OFF"  # one of IMAGE_MOTION_BLUR
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
@@ -52,6 +59,8 @@ class BakeOptions:
             raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: use 0 (automatic) or more.")
         if self.hdf5_compression not in HDF5_COMPRESSIONS:
             raise FlowError(f"Unknown HDF5 compression {self.hdf5_compression!r}; choose from {', '.join(HDF5_COMPRESSIONS)}.")
+        if self.image_motion_blur not in IMAGE_MOTION_BLUR:
+            raise FlowError(f"Unknown image motion blur {self.image_motion_blur!r}; choose from {', '.join(IMAGE_MOTION_BLUR)}.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
@@ -67,7 +76,16 @@ class BakeOptions:
             names.append("backward_flow")
         return tuple(names)
 
+    def products_at(self, frame: int) -> list[str]:
+        """Names of everything written at ``frame``: the image and depth of every frame, flows where they exist."""
+        wanted = [name for name, on in (("colors", self.render_images), ("depth", self.render_depth)) if on]
+        return wanted + flow_products(self.flows_at(frame))
+
+    def renders_at(self, frame: int) -> list[str]:
+        """The renders that make ``frame``'s products, in the order they run: the scene's image, then the flow's."""
+        return sorted({RENDER_OF[name] for name in self.products_at(frame)}, key=RENDERS.index)
+
     @property
     def frames(self) -> list[int]:
-        """Frames that must be rendered (each gives forward and backward flow at once)."""
-        return [f for f in range(self.frame_start, self.frame_end + 1) if self.flows_at(f)]
+        """Frames that must be rendered (one flow render gives forward and backward flow at once)."""
+        return [f for f in range(self.frame_start, self.frame_end + 1) if self.products_at(f)]

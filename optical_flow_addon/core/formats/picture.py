@@ -12,7 +12,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..colour_wheel import flow_to_rgb
-from .common import FLOW_NAMES
+from ..products import FLOW_NAMES, flow_products
 from .png import encode_png
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class FlowPictures:
     """``<flow>_picture_%04d.png`` per flow, scaled to ``picture_max_radius`` (0: each picture's own longest vector)."""
 
     kind = "flow picture"
+    stores = frozenset(flow_products(FLOW_NAMES))
 
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
         return [folder / f"{name}_picture_{frame:04d}.png" for name in FLOW_NAMES if name in names]
