@@ -1,7 +1,7 @@
 """Colour-coded flow pictures and the overview that ``vis`` writes (no bpy), checked by known colours."""
 import numpy as np
 
-import png_reference
+import png_files
 from optical_flow_addon.core.flow_files import WRITERS
 from optical_flow_addon.core.formats.picture import GAP, overview
 from optical_flow_addon.core.options import BakeOptions
@@ -18,13 +18,13 @@ def flow_of(*vectors):
 
 
 def pictures(tmp_path, flows, frame=1, **changes):
-    """Write forward flow pictures for ``flows`` (one per frame) and decode them with the reference decoder."""
+    """Write forward flow pictures for ``flows`` (one per frame) and read them with a PNG library."""
     options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=9, formats=frozenset({"PICTURE"}), **changes)
     decoded = []
     for offset, (flow, valid) in enumerate(flows):
         [path] = WRITERS["PICTURE"].write(tmp_path, frame + offset, {"forward_flow": flow, "forward_flow_valid": valid}, options)
         assert path.name == f"forward_flow_picture_{frame + offset:04d}.png"
-        pixels, _ = png_reference.decode(path.read_bytes())
+        pixels = png_files.read(path.read_bytes())
         assert pixels.dtype == np.uint8 and pixels.shape == (*flow.shape[:2], 3)
         decoded.append(pixels[0])
     return decoded
