@@ -6,7 +6,7 @@ import pytest
 
 from optical_flow_addon.core.camera import BlenderCamera, Intrinsics
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.core.poses import FORMATS, CameraPoses, detect_format, read_camera_poses, write_camera_poses
+from optical_flow_addon.core.poses import POSE_FORMATS, CameraPoses, detect_format, read_camera_poses, write_camera_poses
 from optical_flow_addon.core.transforms import Convention
 
 S = math.sqrt(0.5)
@@ -286,12 +286,12 @@ def random_poses(seed: int, count: int = 6) -> list[np.ndarray]:
     return matrices
 
 
-@pytest.mark.parametrize("format_name", FORMATS)
+@pytest.mark.parametrize("format_name", POSE_FORMATS)
 @pytest.mark.parametrize("options", [{}, {"camera_axes": "OPENCV", "direction": "WORLD_TO_CAMERA", "world_up": "Y", "scale": 0.01}])
 def test_write_then_read_gives_the_same_poses(tmp_path, format_name, options):
     matrices = random_poses(len(format_name))
     k = Intrinsics(640, 480, 500.25, 498.5, 321.0, 239.0)
-    path = tmp_path / FORMATS[format_name].FILE_NAME
+    path = tmp_path / POSE_FORMATS[format_name].FILE_NAME
     poses = CameraPoses(path, matrices, times=[0.5 * i for i in range(6)], names=[f"img{i}.png" for i in range(6)],
                         intrinsics=k)
     write_camera_poses(path, poses, format_name, **options)

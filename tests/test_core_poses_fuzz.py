@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 
 from optical_flow_addon.core.camera import Intrinsics
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.core.poses import FORMATS, CameraPoses, read_camera_poses, write_camera_poses
+from optical_flow_addon.core.poses import POSE_FORMATS, CameraPoses, read_camera_poses, write_camera_poses
 
 settings.register_profile("pose_fuzz", max_examples=150, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings.get_profile("pose_fuzz")
 FOLDER = Path(tempfile.mkdtemp(prefix="pose_fuzz_"))
 NAMES = ("camera_positions", "poses.txt", "images.txt", "transforms.json", "poses.csv")
-FORMAT_CHOICES = ("AUTO", *FORMATS)
+FORMAT_CHOICES = ("AUTO", *POSE_FORMATS)
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
@@ -70,7 +70,7 @@ def valid_file(format_name: str, seed: int) -> Path:
         matrices.append(matrix)
     folder = FOLDER / f"valid_{format_name}_{seed}"
     folder.mkdir(exist_ok=True)
-    path = folder / FORMATS[format_name].FILE_NAME
+    path = folder / POSE_FORMATS[format_name].FILE_NAME
     write_camera_poses(path, CameraPoses(path, matrices, intrinsics=Intrinsics(64, 48, 50.0, 51.0, 31.0, 24.0)),
                        format_name, overwrite=True)
     return path
@@ -107,7 +107,7 @@ def test_any_bytes_read_or_raise_flow_error(content, name, format_name):
 
 
 @FUZZ
-@given(format_name=st.sampled_from(list(FORMATS)), seed=st.integers(0, 3), data=st.data())
+@given(format_name=st.sampled_from(list(POSE_FORMATS)), seed=st.integers(0, 3), data=st.data())
 def test_mutated_valid_files_read_or_raise_flow_error(format_name, seed, data):
     path = valid_file(format_name, seed)
     target = data.draw(st.sampled_from([path, path.with_name("cameras.txt")])) if format_name == "COLMAP" else path
@@ -161,7 +161,7 @@ def test_any_colmap_cameras_file_reads_or_raises_flow_error(cameras):
     read_or_flow_error(folder / "images.txt", "COLMAP")
 
 
-@pytest.mark.parametrize("format_name", FORMATS)
+@pytest.mark.parametrize("format_name", POSE_FORMATS)
 @settings(max_examples=60, deadline=None, database=None)
 @given(data=st.data())
 def test_any_rigid_poses_round_trip(format_name, data):
@@ -180,6 +180,6 @@ def test_any_rigid_poses_round_trip(format_name, data):
         matrices.append(matrix)
     folder = FOLDER / f"round_trip_{format_name}"
     folder.mkdir(exist_ok=True)
-    path = folder / FORMATS[format_name].FILE_NAME
+    path = folder / POSE_FORMATS[format_name].FILE_NAME
     write_camera_poses(path, CameraPoses(path, matrices), format_name, overwrite=True)
     np.testing.assert_allclose(read_camera_poses(path, format_name).matrices, matrices, atol=1e-9)

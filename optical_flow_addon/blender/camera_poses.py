@@ -11,7 +11,7 @@ from mathutils import Matrix
 
 from ..core.camera import BlenderCamera, Intrinsics
 from ..core.errors import FlowError
-from ..core.poses import FORMATS, CameraPoses, read_camera_poses, write_camera_poses
+from ..core.poses import POSE_FORMATS, CameraPoses, read_camera_poses, write_camera_poses
 from ..core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP_NAMES
 from .settings import PATH_OPTIONS, pose_format_items
 
@@ -230,7 +230,7 @@ def export_poses(scene: bpy.types.Scene, camera: bpy.types.Object, frames: range
 def convention_properties() -> dict:
     """Options shared by import and export: how to read the file's matrices."""
     def items(choices: dict, attribute: str) -> list[tuple[str, str, str]]:
-        own = "; ".join(f"{m.LABEL}: {choices[getattr(m.CONVENTION, attribute)][0]}" for m in FORMATS.values())
+        own = "; ".join(f"{m.LABEL}: {choices[getattr(m.CONVENTION, attribute)][0]}" for m in POSE_FORMATS.values())
         return [("AUTO", "Format's Own", f"As the format defines it ({own})")] + [
             (key, name, description[:1].upper() + description[1:]) for key, (name, description) in choices.items()]
 
@@ -392,7 +392,7 @@ class OPTICAL_FLOW_OT_export_camera_poses(bpy.types.Operator):
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if not self.filepath:
             folder = Path(bpy.data.filepath).parent if bpy.data.filepath else Path.home()
-            self.filepath = str(folder / FORMATS[self.format].FILE_NAME)
+            self.filepath = str(folder / POSE_FORMATS[self.format].FILE_NAME)
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 

@@ -6,7 +6,7 @@ from typing import Any
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from ..core.poses import FORMATS
+from ..core.poses import POSE_FORMATS as FORMATS
 
 FORMAT_ITEMS = [
     ("NPY", "NumPy .npy", "forward_flow_%04d.npy and backward_flow_%04d.npy, as BlenderProc writes them"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..transforms import Convention, euler_xyz_to_matrix, matrix_to_euler_xyz, pose_matrix
-from . import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
+from .common import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
 
 NAME = "BLENDERPROC"
 LABEL = "BlenderProc"

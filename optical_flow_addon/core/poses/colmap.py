@@ -8,7 +8,7 @@ import numpy as np
 from ..camera import Intrinsics
 from ..errors import FlowError
 from ..transforms import Convention, matrix_to_quaternion, pose_matrix, quaternion_problem, quaternion_to_matrix
-from . import (CameraPoses, checked_intrinsics, checked_pose, format_number, natural_key, parse_numbers, read_text,
+from .common import (CameraPoses, checked_intrinsics, checked_pose, format_number, natural_key, parse_numbers, read_text,
                shown)
 
 NAME = "COLMAP"

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..transforms import Convention
-from . import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
+from .common import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
 
 NAME = "KITTI"
 LABEL = "KITTI Odometry"

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import FlowError
 from ..transforms import Convention
-from . import CameraPoses, checked_intrinsics, checked_pose, natural_key, shown
+from .common import CameraPoses, checked_intrinsics, checked_pose, natural_key, shown
 
 NAME = "NERF"
 LABEL = "NeRF transforms.json"
