@@ -7,9 +7,10 @@ from pathlib import Path
 import bpy
 
 from ..core.errors import FlowError
+from ..core.frame_picture import flow_path
 from . import render_flow
 from .camera_poses import keyed_frames_text
-from .show_flow import FLOWS, flow_path
+from .show_flow import FLOW_CHOICES as FLOWS
 
 
 class SidebarPanel:
