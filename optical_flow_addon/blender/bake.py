@@ -17,7 +17,7 @@ from ..core.frame import prepare_output_dir
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
-from .camera_poses import blender_camera
+from .camera import blender_camera
 from .render_settings import SettingsGuard, configure_render
 
 
