@@ -15,13 +15,13 @@ from statistics import median
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import png_files  # noqa: E402
+import png_files
 
-from optical_flow_addon.core.colour_wheel import flow_to_rgb  # noqa: E402
-from optical_flow_addon.core.formats.png import decode_png, encode_png  # noqa: E402
+from optical_flow_addon.core.colour_wheel import flow_to_rgb
+from optical_flow_addon.core.formats.png import decode_png, encode_png
 
 REPEATS = 15
 FILTER_NAMES = "None Sub Up Average Paeth".split()

@@ -168,7 +168,9 @@ def test_pose_import_tells_the_panel_what_it_keyframed(tmp_path):
     settings = scene.optical_flow
     settings.pose_file = str(poses)
     # as the panel's Import button: the file and format chosen in the panel, no file browser
-    assert bpy.ops.optical_flow.import_camera_poses(filepath=settings.pose_file, format=settings.pose_format) == {"FINISHED"}
-    assert (settings.imported_poses, settings.imported_camera, settings.imported_first_frame) == (3, "camera_positions", 4)
+    result = bpy.ops.optical_flow.import_camera_poses(filepath=settings.pose_file, format=settings.pose_format)
+    assert result == {"FINISHED"}
+    imported = (settings.imported_poses, settings.imported_camera, settings.imported_first_frame)
+    assert imported == (3, "camera_positions", 4)
     assert scene.camera.name == "camera_positions" and (scene.frame_start, scene.frame_end) == (4, 6)
     assert tuple(scene.camera.matrix_world.translation) == (0, -12, 4)  # the viewport shows frame 5's pose

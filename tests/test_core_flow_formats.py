@@ -34,7 +34,8 @@ def sample_frame(seed=0, height=H, width=W):
 
 
 def options(folder, **changes):
-    return BakeOptions(**{"output_dir": folder, "frame_start": 1, "frame_end": 20, "formats": frozenset(WRITERS), **changes})
+    return BakeOptions(**{"output_dir": folder, "frame_start": 1, "frame_end": 20, "formats": frozenset(WRITERS),
+                          **changes})
 
 
 def write(fmt, folder, arrays=None, frame=FRAME, **changes):

@@ -27,7 +27,8 @@ def pictures(tmp_path, flows, frame=1, **changes):
     options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=9, formats=frozenset({"PICTURE"}), **changes)
     decoded = []
     for offset, (flow, valid) in enumerate(flows):
-        [path] = WRITERS["PICTURE"].write(tmp_path, frame + offset, {"forward_flow": flow, "forward_flow_valid": valid}, options)
+        arrays = {"forward_flow": flow, "forward_flow_valid": valid}
+        [path] = WRITERS["PICTURE"].write(tmp_path, frame + offset, arrays, options)
         assert path.name == f"forward_flow_picture_{frame + offset:04d}.png"
         pixels = png_files.read(path.read_bytes())
         assert pixels.dtype == np.uint8 and pixels.shape == (*flow.shape[:2], 3)
@@ -37,7 +38,8 @@ def pictures(tmp_path, flows, frame=1, **changes):
 
 def test_picture_colours_follow_the_middlebury_wheel(tmp_path):
     [row] = pictures(tmp_path, [flow_of((0, 0), (2, 0), (-2, 0), (4, 0), (1, 0))], picture_max_radius=2.0)
-    np.testing.assert_array_equal(row, [WHITE, RED, [0, 209, 255], [191, 0, 0], BLACK])  # still, right, left, beyond, invalid
+    # still, right, left, beyond the rim, invalid
+    np.testing.assert_array_equal(row, [WHITE, RED, [0, 209, 255], [191, 0, 0], BLACK])
 
 
 def test_a_fixed_max_radius_gives_the_sequence_one_scale(tmp_path):

@@ -32,24 +32,28 @@ token_text = st.lists(lines, max_size=12).map("\n".join)
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.floats(), st.integers(-10**400, 10**400), st.text(max_size=5)),
-    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(st.text(max_size=5), children, max_size=4)),
+    lambda children: st.one_of(st.lists(children, max_size=5),
+                               st.dictionaries(st.text(max_size=5), children, max_size=4)),
     max_leaves=20,
 )
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
-matrix_like = st.one_of(st.just(IDENTITY), st.just(IDENTITY), st.lists(st.lists(json_values, min_size=3, max_size=5), min_size=3, max_size=5),
-                        st.lists(st.lists(st.floats(-2, 2), min_size=4, max_size=4), min_size=4, max_size=4), json_values)
+matrix_like = st.one_of(st.just(IDENTITY), st.just(IDENTITY),
+                        st.lists(st.lists(json_values, min_size=3, max_size=5), min_size=3, max_size=5),
+                        st.lists(st.lists(st.floats(-2, 2), min_size=4, max_size=4), min_size=4, max_size=4),
+                        json_values)
 # Well-formed frames, so that the code after the matrix checks (name order, intrinsics) is reached too.
 intrinsics_values = st.one_of(st.floats(-1e4, 1e4), st.integers(-5, 5000), json_values)
 well_formed_nerf = st.fixed_dictionaries(
     {"frames": st.lists(st.fixed_dictionaries({"transform_matrix": st.just(IDENTITY),
-                                               "file_path": st.text("019²١_a./", max_size=8)}), min_size=1, max_size=4)},
+                                               "file_path": st.text("019²١_a./", max_size=8)}),
+                        min_size=1, max_size=4)},
     optional={key: intrinsics_values for key in ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "k1")},
 )
 nerf_documents = st.fixed_dictionaries(
-    {"frames": st.lists(st.one_of(st.fixed_dictionaries({"transform_matrix": matrix_like},
-                                                        optional={"file_path": st.one_of(st.text("019²١_a.", max_size=8), json_values),
-                                                                  "fl_x": json_values}),
-                                  json_values), max_size=4)},
+    {"frames": st.lists(st.one_of(st.fixed_dictionaries(
+        {"transform_matrix": matrix_like},
+        optional={"file_path": st.one_of(st.text("019²١_a.", max_size=8), json_values), "fl_x": json_values}),
+        json_values), max_size=4)},
     optional={key: st.one_of(json_values, st.floats(-1e4, 1e4)) for key in
               ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y", "k1", "p1")},
 )
@@ -136,7 +140,8 @@ def test_format_shaped_text_reads_or_raises_flow_error(format_name, data):
     counts = st.sampled_from(SHAPES[format_name]).flatmap(lambda n: st.sampled_from([n, n, n, max(n - 1, 0), n + 1]))
     rows = data.draw(st.lists(counts.flatmap(lambda n: st.lists(small, min_size=n, max_size=n)), max_size=10))
     name = data.draw(st.sampled_from(["poses.txt", "images.txt"]))
-    read_or_flow_error(write(name, "\n".join(map(" ".join, rows)).encode()), data.draw(st.sampled_from([format_name, "AUTO"])))
+    chosen = data.draw(st.sampled_from([format_name, "AUTO"]))
+    read_or_flow_error(write(name, "\n".join(map(" ".join, rows)).encode()), chosen)
 
 
 @FUZZ
@@ -165,8 +170,10 @@ def test_any_colmap_cameras_file_reads_or_raises_flow_error(cameras):
 @settings(max_examples=60, deadline=None, database=None)
 @given(data=st.data())
 def test_any_rigid_poses_round_trip(format_name, data):
-    """Random rotations (including awkward ones: 180° turns, gimbal lock) and translations survive a write and a read."""
-    angle = st.one_of(st.floats(-math.pi, math.pi), st.sampled_from([0.0, math.pi, -math.pi, math.pi / 2, -math.pi / 2]))
+    """Random rotations (including awkward ones: 180° turns, gimbal lock) and translations survive a write
+    and a read."""
+    awkward = st.sampled_from([0.0, math.pi, -math.pi, math.pi / 2, -math.pi / 2])
+    angle = st.one_of(st.floats(-math.pi, math.pi), awkward)
     matrices = []
     for _ in range(data.draw(st.integers(1, 4))):
         rx, ry, rz = (data.draw(angle) for _ in range(3))

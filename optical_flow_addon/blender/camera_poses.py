@@ -31,8 +31,9 @@ def find_camera(scene: bpy.types.Scene, target: str, camera_name: str) -> bpy.ty
         name = camera.name if camera else camera_name
         raise FlowError(f"{name!r} is not a camera object; choose a camera or import to a new one.")
     if camera.parent is not None:
-        raise FlowError(f"Camera {camera.name!r} has a parent ({camera.parent.name!r}), so its keyframes would not be "
-                        "world poses: clear the parent (Alt+P › Clear and Keep Transformation) or import to a new camera.")
+        raise FlowError(f"Camera {camera.name!r} has a parent ({camera.parent.name!r}), so its keyframes would not "
+                        "be world poses: clear the parent (Alt+P › Clear and Keep Transformation) or import to a new "
+                        "camera.")
     delta = Matrix.LocRotScale(camera.delta_location, camera.delta_rotation_euler.to_quaternion()
                                @ camera.delta_rotation_quaternion, camera.delta_scale)
     if not np.allclose(np.array(delta), np.eye(4)):

@@ -105,7 +105,8 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
         settings.imported_poses, settings.imported_first_frame = len(frames), frames[0]
         settings.imported_frame_step, settings.imported_camera = frames.step, result.camera.name
         scene.frame_set(scene.frame_current)  # show the pose of the current frame, not the last one keyed
-        self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {result.camera.name}, {keyed_frames_text(frames)}")
+        self.report({"INFO"}, f"{len(frames)} camera poses keyframed on {result.camera.name}, "
+                              f"{keyed_frames_text(frames)}")
         report_notes(self, result.notes)
         return {"FINISHED"}
 

@@ -29,7 +29,8 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
     """PNG bytes of an H×W (grey) or H×W×3 (RGB) uint8 or uint16 array."""
-    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+    grey_or_rgb = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
+    if pixels.dtype not in (np.uint8, np.uint16) or not grey_or_rgb:
         raise ValueError(f"PNG needs H×W or H×W×3 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
     height, width = pixels.shape[:2]
     colour_type = 2 if pixels.ndim == 3 else 0
@@ -40,7 +41,8 @@ def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
     filtered = np.diff(x, axis=1, prepend=np.uint8(0)).reshape(height, width * bpp)  # uint8 wraps mod 256
     rows = np.hstack([np.full((height, 1), SUB, np.uint8), filtered])
     header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + _chunk(b"IEND", b"")
+    data = zlib.compress(rows.tobytes(), level)
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
 @functools.cache

@@ -50,11 +50,13 @@ def parse_numbers(path: Path, line_number: int, line: str, count: int, expected:
     """Parse one line of whitespace-separated numbers, or say exactly what is wrong with it."""
     fields = line.split()
     if len(fields) != count:
-        raise FlowError(f"{path}, line {line_number}: expected {count} numbers ({expected}), found {len(fields)}: {shown(line)}")
+        raise FlowError(f"{path}, line {line_number}: expected {count} numbers ({expected}), "
+                        f"found {len(fields)}: {shown(line)}")
     try:
         numbers = [float(field) for field in fields]
     except ValueError:
-        raise FlowError(f"{path}, line {line_number}: expected {count} numbers ({expected}), found {shown(line)}") from None
+        raise FlowError(f"{path}, line {line_number}: expected {count} numbers ({expected}), "
+                        f"found {shown(line)}") from None
     if not all(np.isfinite(numbers)):
         raise FlowError(f"{path}, line {line_number}: numbers must be finite (no nan or inf): {shown(line)}")
     return numbers

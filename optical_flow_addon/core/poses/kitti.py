@@ -1,4 +1,6 @@
-"""KITTI odometry poses: 12 numbers per line, a row-major 3×4 camera-to-world matrix (OpenCV axes, world = first camera)."""
+"""KITTI odometry poses: 12 numbers per line, a row-major 3×4 camera-to-world matrix.
+
+OpenCV camera axes; the world is the first camera."""
 from __future__ import annotations
 
 from pathlib import Path
