@@ -11,7 +11,7 @@ from pathlib import Path
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
 from .core.options import IMAGE_MOTION_BLUR, BakeOptions
-from .core.poses import FORMATS as POSE_FORMATS
+from .core.poses import POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 

@@ -18,7 +18,7 @@ from ..core.frame import prepare_output_dir
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
-from .camera_poses import blender_camera
+from .camera import blender_camera
 from .render_settings import (SettingsGuard, configure_flow_render, configure_image_render, flow_view_layer,
                               keep_frame, shading_override)
 

@@ -6,7 +6,7 @@ from typing import Any
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from ..core.poses import FORMATS
+from ..core.poses import POSE_FORMATS
 
 FORMAT_ITEMS = [
     ("NPY", "NumPy .npy", "forward_flow_%04d.npy and backward_flow_%04d.npy, as BlenderProc writes them"),
@@ -106,7 +106,7 @@ def pose_format_items(with_auto: bool) -> list[tuple[str, str, str]]:
     """Pose file formats for the panel, the import and the export, named the same everywhere."""
     auto = [("AUTO", "Detect", "Detect the format from the file name and content")] if with_auto else []
     return auto + [(name, module.LABEL, module.__doc__.strip().splitlines()[0].rstrip("."))
-                   for name, module in FORMATS.items()]
+                   for name, module in POSE_FORMATS.items()]
 
 
 BAKE_RESULT_ITEMS = [

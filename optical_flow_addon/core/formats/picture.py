@@ -28,6 +28,12 @@ def on_screen(flow: np.ndarray, blender_image_coordinate_style: bool) -> np.ndar
     return flow * np.array([1, -1], np.float32) if blender_image_coordinate_style else flow
 
 
+def flow_picture(flow: np.ndarray, valid: np.ndarray | None, blender_image_coordinate_style: bool,
+                 max_radius: float | None = None) -> np.ndarray:
+    """Colour picture of one flow; ``max_radius`` (px) at the wheel's rim, by default its longest valid vector."""
+    return flow_to_rgb(on_screen(flow, blender_image_coordinate_style), valid, max_radius)
+
+
 def longest_vector(flow: np.ndarray, valid: np.ndarray | None) -> float:
     length = np.hypot(flow[..., 0], flow[..., 1])
     keep = np.isfinite(length) if valid is None else valid & np.isfinite(length)
@@ -80,8 +86,8 @@ class FlowPictures:
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
         paths = self.paths(folder, frame, list(arrays))
         for path, name in zip(paths, [n for n in FLOW_NAMES if n in arrays]):
-            flow = on_screen(arrays[name], options.blender_image_coordinate_style)
-            picture = flow_to_rgb(flow, arrays[f"{name}_valid"], options.picture_max_radius or None)
+            picture = flow_picture(arrays[name], arrays[f"{name}_valid"], options.blender_image_coordinate_style,
+                                   options.picture_max_radius or None)
             with atomic_path(path) as temporary:
                 temporary.write_bytes(encode_png(picture))
         return paths
