@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import traceback
 import webbrowser
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
@@ -15,6 +20,11 @@ from .core.poses import FORMATS as POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 
+BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
+# The settings a message names, as the command line spells them.
+FLAGS = {"turn on Overwrite": "add --overwrite", "turn on forward flow, backward flow or both": "leave out --no-forward-flow or --no-backward-flow",
+         "Picture max radius": "--picture-max-radius"}
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import", ".abc": "alembic_import"}
 
@@ -79,6 +89,8 @@ def parser() -> argparse.ArgumentParser:
     vis.add_argument("--max-radius", type=float, metavar="PX",
                      help="flow length at the colour wheel's rim (default: the longest valid vector)")
     vis.add_argument("--overwrite", action="store_true", help="replace the output PNG if it exists")
+    for command in (bake, demo, vis):
+        command.add_argument("--verbose", action="store_true", help="show the details of unexpected errors")
     return main
 
 
@@ -88,7 +100,14 @@ def load_scene(path: Path) -> None:
     if not path.is_file():
         raise FlowError(f"Scene file {path} does not exist.")
     if path.suffix.lower() == ".blend":
-        bpy.ops.wm.open_mainfile(filepath=str(path))
+        with path.open("rb") as file:
+            start = file.read(7)
+        if not start.startswith(BLEND_STARTS):
+            raise FlowError(f"{path} is not a Blender file: it does not start as a .blend file does.")
+        try:
+            bpy.ops.wm.open_mainfile(filepath=str(path))
+        except RuntimeError as error:
+            raise FlowError(f"{path} is not a Blender file Blender can open, or it is damaged: {error}") from None
         return
     importer = MESH_IMPORTERS.get(path.suffix.lower())
     if importer is None:
@@ -124,9 +143,35 @@ def visualize(args: argparse.Namespace) -> None:
         raise FlowError(f"No image viewer opened {output}: write the picture with --output picture.png.")
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int | None:
     if args.command == "vis":
         return visualize(args)
+    with own_output(args.verbose) as out:
+        return bake(args, out)
+
+
+@contextmanager
+def own_output(verbose: bool) -> Iterator[TextIO]:
+    """The stream for this tool's own lines. Blender's render log (written by its C code to the standard
+    output, about 37 lines a frame) goes nowhere unless ``verbose``."""
+    if verbose:
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    real = os.dup(1)
+    with open(os.devnull, "wb") as nowhere:
+        os.dup2(nowhere.fileno(), 1)
+    try:
+        with os.fdopen(os.dup(real), "w", buffering=1, encoding="utf-8") as out:
+            yield out
+    finally:
+        sys.stdout.flush()
+        os.dup2(real, 1)
+        os.close(real)
+
+
+def bake(args: argparse.Namespace, out: TextIO) -> int:
+    """``bake`` and ``demo``: load or build the scene, bake it, report to ``out``; returns the exit status."""
     import bpy
 
     from . import register
@@ -161,22 +206,78 @@ def run(args: argparse.Namespace) -> None:
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
         overwrite=args.overwrite, picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
     )
-    for progress in bake_flow(scene, options):
+    with StopRequest() as stop:
+        return report(bake_flow(scene, options), options, stop, out)
+
+
+class StopRequest:
+    """Ctrl-C, SIGTERM and SIGHUP stop the bake after the frame in hand (its files, the manifest and the
+    scene stay whole, the temporary files go); a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopRequest:
+        for name in STOP_SIGNALS:
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                self.previous[number] = signal.signal(number, self.stop)
+        return self
+
+    def stop(self, number: int, _frame: object) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = number
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO) -> int:
+    """Print a line per frame and the summary; stop after the frame in hand when asked. Returns the exit status."""
+    progress = None
+    for progress in frames:
         print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "
-              f"{len(progress.written)} files", flush=True)
+              f"{len(progress.written)} files", file=out)
+        if stop.signal is not None:
+            frames.close()
+            break
+    if stop.signal is not None:
+        done = progress.done if progress else 0
+        print(f"Stopped by {signal.Signals(stop.signal).name} after {done} of {len(options.frames)} frames; their files "
+              f"in {options.output_dir} are complete{' and manifest.json lists them' if done else ''}.", file=out)
+        return 128 + stop.signal
     for note in progress.notes:
-        print(f"note: {note}")
-    print(f"Flow for {progress.total} frames written to {options.output_dir}")
+        print(f"note: {note}", file=out)
+    print(f"Flow for {progress.total} frames written to {options.output_dir}", file=out)
+    return 0
+
+
+def in_flags(message: str) -> str:
+    for setting, flag in FLAGS.items():
+        message = message.replace(setting, flag)
+    return message
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; every way it ends is one clear line and an exit status (never a hang in Blender's teardown)."""
     args = parser().parse_args(argv)
     try:
-        run(args)
+        return run(args) or 0
     except FlowError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {in_flags(str(error))}", file=sys.stderr)
         return 1
-    return 0
+    except KeyboardInterrupt:
+        print("Stopped by Ctrl-C.", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001  a bug: say so in one line, the details on request
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: unexpected {type(error).__name__}: {error}. This is a bug: run again with --verbose and "
+              "report what it prints.", file=sys.stderr)
+        return 1
 
 
 def exit_now(status: int) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,10 +13,10 @@ import bpy
 
 from .. import __version__
 from ..core.errors import FlowError
-from ..core.frame import prepare_output_dir
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
+from ..core.output_folder import BakeFolder, render_folder
 from .camera_poses import blender_camera
 from .render_settings import SettingsGuard, configure_render
 
@@ -75,6 +75,14 @@ def memory_folder(width: int, height: int) -> str | None:
         return None
 
 
+def frame_step_notes(scene: bpy.types.Scene) -> list[str]:
+    """The Vector pass holds motion to the neighbouring frames only, so flow is always baked frame by frame."""
+    if scene.frame_step == 1:
+        return []
+    return [f"The scene's Frame Step is {scene.frame_step}, but flow is motion to the next and previous frame, "
+            "so every frame was baked."]
+
+
 def check_scene(scene: bpy.types.Scene | None) -> None:
     if scene is None or scene.camera is None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
@@ -89,16 +97,16 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     cleanly: the manifest lists the frames written and every changed setting is restored.
     """
     check_scene(scene)
-    prepare_output_dir(options)
     frames = options.frames
     records: list[dict] = []
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
-    # The writer starts first: missing modules are reported before any setting changes.
-    with FrameWriter(options) as writer, SettingsGuard() as guard, \
-            tempfile.TemporaryDirectory(prefix="optical_flow_", dir=memory_folder(*resolution)) as exr_dir:
+    # The writer starts first: missing modules are reported before any file or setting changes.
+    with FrameWriter(options) as writer, BakeFolder(options, *resolution) as folder, SettingsGuard() as guard, \
+            render_folder(memory_folder(*resolution)) as exr_dir:
         view_layer, own_shading = configure_render(scene, guard, Path(exr_dir))
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
+        notes += folder.notes + frame_step_notes(scene)
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
         last_yield = time.perf_counter()
@@ -133,4 +141,9 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
                 except (FlowError, RuntimeError):
                     pass  # the render error is the one to report
             if records:
-                write_manifest(options, resolution, records, versions)
+                stopped_by = sys.exc_info()[1]
+                try:
+                    write_manifest(options, resolution, records, versions)
+                except FlowError:
+                    if stopped_by is None:
+                        raise  # else the error that stopped the bake is the one to report (a full disk, say)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import traceback
@@ -20,6 +22,7 @@ from pathlib import Path
 from .errors import FlowError
 from .frame import check_modules, convert_frame
 from .options import BakeOptions
+from .output_folder import disk_full_error, is_disk_full
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # glibc hands each frame's big arrays back to the system and faults fresh pages in for the next
@@ -121,17 +124,36 @@ def answer(work) -> dict:
         return {"error": traceback.format_exc()}
 
 
+def write_frame(request: dict, options: BakeOptions, bytes_per_frame: list[int]) -> dict:
+    """Convert one frame; a full disk is said in those words, with what a frame needs."""
+    folder, frame = options.output_dir, request["frame"]
+    used = shutil.disk_usage(folder).used
+    try:
+        written = convert_frame(Path(request["exr"]), request["view_layer"], frame, options)
+    except Exception as error:
+        if is_disk_full(error):
+            raise disk_full_error(folder, frame, max(bytes_per_frame, default=0)) from error
+        raise
+    bytes_per_frame.append(shutil.disk_usage(folder).used - used)
+    return {"written": [str(p) for p in written]}
+
+
 def serve() -> None:
-    """Worker side: the first line sets up the bake (modules are checked), each further line is one frame."""
+    """Worker side: the first line sets up the bake (modules are checked), each further line is one frame.
+
+    Signals are for the bake process, which stops after the frame in hand; the worker ends when its input does."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(10)  # Cycles keeps the cores; writing fits into the gaps of the next render
     options = options_from_json(json.loads(sys.stdin.readline())["options"])
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
+    bytes_per_frame: list[int] = []
     for line in sys.stdin:
         request = json.loads(line)
-        exr_path = Path(request["exr"])
-        reply = answer(lambda: {"written": [str(p) for p in convert_frame(exr_path, request["view_layer"], request["frame"], options)]})
-        exr_path.unlink(missing_ok=True)
+        reply = answer(lambda: write_frame(request, options, bytes_per_frame))
+        Path(request["exr"]).unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 
 
