@@ -45,8 +45,8 @@ def resolution(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from None
 
 
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="python -m optical_flow_addon", description=__doc__)
+def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
     bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
     bake.add_argument("scene", type=Path, help=".blend file, or a mesh file (" + ", ".join(MESH_IMPORTERS) + ")")
@@ -261,9 +261,9 @@ def in_flags(message: str) -> str:
     return message
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m optical_flow_addon") -> int:
     """Run a command; every way it ends is one clear line and an exit status (never a hang in Blender's teardown)."""
-    args = parser().parse_args(argv)
+    args = parser(prog).parse_args(argv)
     try:
         return run(args) or 0
     except FlowError as error:
@@ -278,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unexpected {type(error).__name__}: {error}. This is a bug: run again with --verbose and "
               "report what it prints.", file=sys.stderr)
         return 1
+
+
+def console() -> None:
+    """The ``optical-flow`` command that ``pip install .`` makes."""
+    exit_now(main(prog="optical-flow"))
 
 
 def exit_now(status: int) -> None:
