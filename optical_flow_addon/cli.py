@@ -23,7 +23,9 @@ from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
 # The settings a message names, as the command line spells them.
 FLAGS = {"turn on Overwrite": "add --overwrite", "turn on forward flow, backward flow or both": "leave out --no-forward-flow or --no-backward-flow",
-         "Picture max radius": "--picture-max-radius"}
+         "the other flow is turned off": "the other flow is turned off (--no-forward-flow or --no-backward-flow)",
+         "Picture max radius": "--picture-max-radius", "Unknown output format": "Unknown --formats",
+         "Frames ": "--frames "}
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import", ".abc": "alembic_import"}
@@ -92,6 +94,16 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
     for command in (bake, demo, vis):
         command.add_argument("--verbose", action="store_true", help="show the details of unexpected errors")
     return main
+
+
+def check_resolution(width: int, height: int) -> None:
+    """Blender would silently clamp a size outside its limits (0x10 renders 4x10)."""
+    import bpy
+
+    limits = bpy.types.RenderSettings.bl_rna.properties["resolution_x"]
+    if not all(limits.hard_min <= size <= limits.hard_max for size in (width, height)):
+        raise FlowError(f"--resolution {width}x{height}: Blender renders widths and heights from {limits.hard_min} "
+                        f"to {limits.hard_max} pixels.")
 
 
 def load_scene(path: Path) -> None:
@@ -195,6 +207,7 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
     if poses:
         import_poses(scene, poses, frame_start=scene.frame_start)
     if args.resolution:  # after the poses: an explicit size wins over a pose file's
+        check_resolution(*args.resolution)
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100
     start, end = args.frames or (scene.frame_start, scene.frame_end)

@@ -52,6 +52,11 @@ class BakeOptions:
             raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: use 0 (automatic) or more.")
         if self.hdf5_compression not in HDF5_COMPRESSIONS:
             raise FlowError(f"Unknown HDF5 compression {self.hdf5_compression!r}; choose from {', '.join(HDF5_COMPRESSIONS)}.")
+        if not self.frames:
+            missing = "forward" if self.frame_start == self.sequence_end else "backward"
+            raise FlowError(f"Frames {self.frame_start}–{self.frame_end} give no flow: frame {self.frame_start} has no "
+                            f"{missing} flow inside the sequence {self.sequence_start}–{self.sequence_end}, and the "
+                            f"other flow is turned off.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
