@@ -6,12 +6,13 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 import webbrowser
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
@@ -19,6 +20,9 @@ from .core.options import BakeOptions
 from .core.poses import FORMATS as POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
+
+if TYPE_CHECKING:
+    from .blender.bake import BakeProgress
 
 BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
 # The settings a message names, as the command line spells them.
@@ -220,7 +224,7 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
         overwrite=args.overwrite, picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
     )
     with StopRequest() as stop:
-        return report(bake_flow(scene, options), options, stop, out)
+        return report(bake_flow(scene, options), options, stop, out, bar=out.isatty() and not args.verbose)
 
 
 class StopRequest:
@@ -248,15 +252,46 @@ class StopRequest:
             signal.signal(number, handler)
 
 
-def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO) -> int:
-    """Print a line per frame and the summary; stop after the frame in hand when asked. Returns the exit status."""
+class FrameReport:
+    """Frames done, rate and time left: a progress bar on a terminal (tqdm), else one line per frame."""
+
+    def __init__(self, total: int, out: TextIO, bar: bool) -> None:
+        self.out, self.bar = out, None
+        if bar:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # pip install . brings tqdm; without it, lines
+                return
+            self.bar = tqdm(total=total, unit="frame", desc="Baking flow", file=out)
+
+    def frame(self, progress: BakeProgress) -> None:
+        if self.bar is None:
+            print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "
+                  f"{len(progress.written)} files", file=self.out)
+        else:
+            self.bar.set_postfix_str(f"frame {progress.frame}", refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO, bar: bool) -> int:
+    """Show the frames as they are done and a summary; stop after the frame in hand when asked. Returns the exit status."""
+    from .blender.render_flow import duration
+
+    started = time.perf_counter()
+    shown = FrameReport(len(options.frames), out, bar)
     progress = None
-    for progress in frames:
-        print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "
-              f"{len(progress.written)} files", file=out)
-        if stop.signal is not None:
-            frames.close()
-            break
+    try:
+        for progress in frames:
+            shown.frame(progress)
+            if stop.signal is not None:
+                frames.close()
+                break
+    finally:
+        shown.close()
     if stop.signal is not None:
         done = progress.done if progress else 0
         print(f"Stopped by {signal.Signals(stop.signal).name} after {done} of {len(options.frames)} frames; their files "
@@ -264,7 +299,10 @@ def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: Text
         return 128 + stop.signal
     for note in progress.notes:
         print(f"note: {note}", file=out)
-    print(f"Flow for {progress.total} frames written to {options.output_dir}", file=out)
+    flows = " and ".join(name.replace("_", " ") for name in ("forward_flow", "backward_flow")
+                         if getattr(options, f"get_{name}"))
+    print(f"Flow for {progress.total} frames written to {options.output_dir} in {duration(time.perf_counter() - started)}: "
+          f"{flows} with masks, as {', '.join(sorted(f.lower() for f in options.formats))}.", file=out)
     return 0
 
 

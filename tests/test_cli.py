@@ -1,5 +1,7 @@
 """``python -m optical_flow_addon`` as users run it, in a fresh process."""
 import json
+import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -141,3 +143,32 @@ def test_an_unexpected_error_is_one_line_and_a_prompt_exit(tmp_path):
         assert result.stderr.endswith("error: unexpected KeyError: 'frame'. This is a bug: run again with --verbose "
                                       "and report what it prints.\n")
         assert ("Traceback" in result.stderr) == bool(verbose)
+
+
+def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_when_verbose(tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "optical_flow_addon", "demo", str(tmp_path / "bar"),
+                                "--resolution", "16x12"], cwd=ROOT, stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=120) == 0
+    shown = shown.decode()
+    assert "Baking flow: 100%" in shown and "5/5" in shown and ("frame/s" in shown or "s/frame" in shown)
+    assert "Fra:" not in shown and "\nframe " not in shown
+    assert re.search(r"Flow for 5 frames written to .*bar in [\d.]+ s: forward flow and backward flow with masks, "
+                     r"as hdf5, npy\.", shown)
+    quiet = run("demo", str(tmp_path / "lines"), "--resolution", "16x12")
+    assert [line.split()[:3] for line in quiet.stdout.splitlines()[:5]] == [["frame", str(f), f"{f}/5"] for f in range(1, 6)]
+    assert "Fra:" not in quiet.stdout and "%|" not in quiet.stdout
+    verbose = run("demo", str(tmp_path / "verbose"), "--resolution", "16x12", "--verbose")
+    assert "Fra:" in verbose.stdout and "\nframe     5  5/5" in verbose.stdout
