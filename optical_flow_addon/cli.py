@@ -28,7 +28,7 @@ BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- an
 # The settings a message names, as the command line spells them.
 FLAGS = {"turn on Overwrite": "add --overwrite", "turn on forward flow, backward flow or both": "leave out --no-forward-flow or --no-backward-flow",
          "the other flow is turned off": "the other flow is turned off (--no-forward-flow or --no-backward-flow)",
-         "Picture max radius": "--picture-max-radius", "Unknown output format": "Unknown --formats",
+         "Picture max radius": "--picture-max-radius",
          "Frames ": "--frames "}
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
@@ -87,7 +87,12 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              "gzip smallest (every HDF5 reader) (default: none)")
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
-        command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
+        again = command.add_mutually_exclusive_group()
+        again.add_argument("--overwrite", action="store_true",
+                           help="replace the bake in the output folder (its flow files are removed first)")
+        again.add_argument("--resume", action="store_true",
+                           help="continue an interrupted bake with the same settings: frames whose files are all "
+                           "there and whole are kept, the others are baked")
     vis = commands.add_parser("vis", help="picture of a flow file: forward, backward, masks and the colour wheel")
     vis.add_argument("path", type=Path, help="flow file: .npy, .npz, .flo, KITTI .png, .pfm, .exr, .hdf5")
     vis.add_argument("--output", type=Path, help="PNG to write (default: show the picture in the image viewer)")
@@ -221,10 +226,11 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
-        overwrite=args.overwrite, picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
+        overwrite=args.overwrite or args.resume,  # resumed frames replace what the interrupted bake left of them
+        picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
     )
     with StopRequest() as stop:
-        return report(bake_flow(scene, options), options, stop, out, bar=out.isatty() and not args.verbose)
+        return report(bake_flow(scene, options, args.resume), options, stop, out, bar=out.isatty() and not args.verbose)
 
 
 class StopRequest:
@@ -270,7 +276,7 @@ class FrameReport:
                   f"{len(progress.written)} files", file=self.out)
         else:
             self.bar.set_postfix_str(f"frame {progress.frame}", refresh=False)
-            self.bar.update(1)
+            self.bar.update(progress.done - self.bar.n)  # a resumed bake starts with the frames it kept
 
     def close(self) -> None:
         if self.bar is not None:
@@ -297,6 +303,9 @@ def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: Text
         print(f"Stopped by {signal.Signals(stop.signal).name} after {done} of {len(options.frames)} frames; their files "
               f"in {options.output_dir} are complete{' and manifest.json lists them' if done else ''}.", file=out)
         return 128 + stop.signal
+    if progress is None:
+        print(f"All {len(options.frames)} frames in {options.output_dir} were already whole: nothing to bake.", file=out)
+        return 0
     for note in progress.notes:
         print(f"note: {note}", file=out)
     flows = " and ".join(name.replace("_", " ") for name in ("forward_flow", "backward_flow")

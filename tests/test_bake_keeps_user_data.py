@@ -49,7 +49,7 @@ def test_scene_restored_and_files_valid_after_failure_mid_bake(tmp_path):
     (tmp_path / "3.hdf5").mkdir()
     with pytest.raises(FlowError, match=r"Cannot write .*3\.hdf5"):
         list(bake)
-    assert snapshot(scene) == before and exr_folders() == exrs
+    assert snapshot(scene) == before and exr_folders() <= exrs  # none left (dead bakes' folders may go too)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [f["frame"] for f in manifest["frames"]] == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -63,7 +63,7 @@ def test_cancel_leaves_valid_files_and_restored_scene(tmp_path):
     assert [next(bake).frame, next(bake).frame] == [1, 2]
     assert snapshot(scene) != before  # really mid-bake
     bake.close()
-    assert snapshot(scene) == before and exr_folders() == exrs
+    assert snapshot(scene) == before and exr_folders() <= exrs  # none left (dead bakes' folders may go too)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["1.hdf5", "2.hdf5", "backward_flow_0002.npy", "backward_flow_valid_0002.npy",
                      "forward_flow_0001.npy", "forward_flow_0002.npy", "forward_flow_valid_0001.npy",

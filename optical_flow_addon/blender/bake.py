@@ -88,13 +88,14 @@ def check_scene(scene: bpy.types.Scene | None) -> None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
 
 
-def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProgress]:
+def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False) -> Iterator[BakeProgress]:
     """Bake frame by frame, yielding after each frame's files are written.
 
     While Cycles renders frame t+1, a worker process converts and writes frame t, so the
     add-on's own work hides behind the render and at most two frames are in memory. At every
     yield no file is being written, so closing the generator (cancel) or an error stops
     cleanly: the manifest lists the frames written and every changed setting is restored.
+    ``resume`` keeps the frames an interrupted bake of the same settings wrote whole and bakes the rest.
     """
     check_scene(scene)
     frames = options.frames
@@ -102,11 +103,17 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
     # The writer starts first: missing modules are reported before any file or setting changes.
-    with FrameWriter(options) as writer, BakeFolder(options, *resolution) as folder, SettingsGuard() as guard, \
+    with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
             render_folder(memory_folder(*resolution)) as exr_dir:
+        kept = set(writer.whole_frames(frames, *resolution) if resume else [])
+        for frame in sorted(kept):
+            scene.frame_set(frame)
+            records.append(camera_record(scene, frame, options.flows_at(frame)))
         view_layer, own_shading = configure_render(scene, guard, Path(exr_dir))
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         notes += folder.notes + frame_step_notes(scene)
+        if resume:
+            notes.append(f"Resumed: kept the {len(kept)} frames already whole, baked the other {len(frames) - len(kept)}.")
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
         last_yield = time.perf_counter()
@@ -123,7 +130,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
 
         pending: dict | None = None
         try:
-            for frame in frames:
+            for frame in (f for f in frames if f not in kept):
                 exr_path = render_frame(scene, frame, Path(exr_dir))
                 record = camera_record(scene, frame, options.flows_at(frame))
                 if pending:
@@ -143,7 +150,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
             if records:
                 stopped_by = sys.exc_info()[1]
                 try:
-                    write_manifest(options, resolution, records, versions)
+                    write_manifest(options, resolution, sorted(records, key=lambda r: r["frame"]), versions)
                 except FlowError:
                     if stopped_by is None:
                         raise  # else the error that stopped the bake is the one to report (a full disk, say)

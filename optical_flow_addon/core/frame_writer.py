@@ -23,6 +23,7 @@ from .errors import FlowError
 from .frame import check_modules, convert_frame
 from .options import BakeOptions
 from .output_folder import disk_full_error, is_disk_full
+from .resume import whole_frames
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # glibc hands each frame's big arrays back to the system and faults fresh pages in for the next
@@ -74,6 +75,11 @@ class FrameWriter:
         """Start writing a frame's files; the EXR is deleted once read."""
         self._frame = frame
         self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame})
+
+    def whole_frames(self, frames: list[int], width: int, height: int) -> list[int]:
+        """The frames whose files are all there and whole (for resuming a bake)."""
+        self._send({"whole": frames, "width": width, "height": height})
+        return self._reply()["whole"]
 
     def result(self) -> list[Path]:
         """Wait for the submitted frame; raise its error if writing failed."""
@@ -152,8 +158,11 @@ def serve() -> None:
     bytes_per_frame: list[int] = []
     for line in sys.stdin:
         request = json.loads(line)
-        reply = answer(lambda: write_frame(request, options, bytes_per_frame))
-        Path(request["exr"]).unlink(missing_ok=True)
+        if "whole" in request:
+            reply = answer(lambda: {"whole": whole_frames(options, request["whole"], request["height"], request["width"])})
+        else:
+            reply = answer(lambda: write_frame(request, options, bytes_per_frame))
+            Path(request["exr"]).unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 
 

@@ -185,12 +185,33 @@ def disk_full_error(folder: Path, frame: int, bytes_per_frame: int) -> FlowError
                      "Free some space or choose another folder.")
 
 
+def check_same_bake(options: BakeOptions, width: int, height: int) -> None:
+    """A bake resumes only what a bake of the same settings began, as its manifest (if it got one) says."""
+    path = options.output_dir / "manifest.json"
+    if not path.is_file():
+        return  # a killed bake writes none: each frame's files are checked instead
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        held = {"resolution": (earlier["resolution"]["width"], earlier["resolution"]["height"]),
+                "coordinate style": earlier["blender_image_coordinate_style"],
+                "sequence": tuple(earlier["sequence_range"]), "formats": set(earlier["formats"])}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FlowError(f"Cannot resume from {path}: it cannot be read ({error}).") from error
+    wanted = {"resolution": (width, height), "coordinate style": options.blender_image_coordinate_style,
+              "sequence": (options.sequence_start, options.sequence_end), "formats": set(options.formats)}
+    differ = [name for name in wanted if wanted[name] != held[name]]
+    if differ:
+        raise FlowError(f"Cannot resume the bake in {options.output_dir}: its {' and '.join(differ)} "
+                        f"{'differs' if len(differ) == 1 else 'differ'} from this bake's. Bake with the same settings, "
+                        "or turn on Overwrite to replace it.")
+
+
 class BakeFolder:
     """The output folder for the length of one bake: locked, checked, cleared of dead bakes' leftovers,
     and with Overwrite emptied of the earlier bake. ``notes`` says what was removed."""
 
-    def __init__(self, options: BakeOptions, width: int, height: int) -> None:
-        self.options, self.size = options, (width, height)
+    def __init__(self, options: BakeOptions, width: int, height: int, resume: bool = False) -> None:
+        self.options, self.size, self.resume = options, (width, height), resume
         self.lock = FolderLock(options.output_dir)
         self.notes: list[str] = []
 
@@ -200,8 +221,11 @@ class BakeFolder:
         self.lock.__enter__()
         try:
             remove_dead_leftovers(folder)
-            prepare_output_dir(self.options)
-            if self.options.overwrite:
+            if self.resume:
+                check_same_bake(self.options, *self.size)
+            else:
+                prepare_output_dir(self.options)
+            if self.options.overwrite and not self.resume:
                 removed = replace_earlier_bake(folder)
                 if removed:
                     self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "

@@ -1,0 +1,48 @@
+"""--resume after a bake killed with SIGKILL (the whole process group): the same files as a bake never interrupted."""
+import json
+import os
+import signal
+
+import pytest
+
+from test_cli_signals import FRAMES, render_folders, start_bake, wait_for_frames
+
+pytest.importorskip("bpy")
+FORMATS = ("--formats", "npy,hdf5,flo,picture,hdf5_sequence")
+
+
+def files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_resume_after_kill_gives_the_same_files_as_one_bake(tmp_path):
+    whole = tmp_path / "whole"
+    assert start_bake(tmp_path, whole, *FORMATS).wait(timeout=600) == 0
+    resumed = tmp_path / "resumed"
+    killed = start_bake(tmp_path, resumed, *FORMATS)
+    wait_for_frames(killed, FRAMES // 2)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.communicate(timeout=60)
+    assert render_folders(killed.pid) and not (resumed / "manifest.json").exists()
+    frames_left = len(list(resumed.glob("forward_flow_[0-9]*.npy")))
+    assert FRAMES // 2 <= frames_left < FRAMES - 1
+
+    again = start_bake(tmp_path, resumed, *FORMATS, "--resume")
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr
+    kept = int(stdout.split("note: Resumed: kept the ")[1].split()[0])
+    assert FRAMES // 2 - 1 <= kept <= frames_left
+    assert render_folders(killed.pid) == []
+    expected, got = files(whole), files(resumed)
+    assert sorted(got) == sorted(expected)  # nothing temporary, nothing missing
+    assert json.loads(got.pop("manifest.json")) == json.loads(expected.pop("manifest.json"))
+    assert [name for name in expected if got[name] != expected[name]] == []  # every file byte for byte, flow_sequence.hdf5 too
+    done = start_bake(tmp_path, resumed, *FORMATS, "--resume")
+    stdout, _ = done.communicate(timeout=600)
+    assert done.returncode == 0 and f"All {FRAMES} frames in {resumed} were already whole: nothing to bake." in stdout
+    assert files(resumed) == files(whole)
+    other = start_bake(tmp_path, resumed, *FORMATS, "--resume", "--resolution", "32x24")
+    _, stderr = other.communicate(timeout=600)
+    assert other.returncode == 1
+    assert (f"error: Cannot resume the bake in {resumed}: its resolution differs from this bake's. Bake with the same "
+            "settings, or add --overwrite to replace it.") in stderr
