@@ -101,7 +101,7 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                      help="flow length at the colour wheel's rim (default: the longest valid vector)")
     vis.add_argument("--overwrite", action="store_true", help="replace the output PNG if it exists")
     for command in (bake, demo, vis):
-        command.add_argument("--verbose", action="store_true", help="show the details of unexpected errors")
+        command.add_argument("--verbose", action="store_true", help="show Blender's render log and the details of unexpected errors")
     return main
 
 
@@ -135,7 +135,10 @@ def load_scene(path: Path) -> None:
         raise FlowError(f"Cannot open {path}: expected a .blend file or one of {', '.join(MESH_IMPORTERS)}.")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     operator = getattr(bpy.ops.import_scene, importer) if importer in {"gltf", "fbx"} else getattr(bpy.ops.wm, importer)
-    operator(filepath=str(path))
+    try:
+        operator(filepath=str(path))
+    except RuntimeError as error:
+        raise FlowError(f"Blender cannot import {path}: {error}") from None
 
 
 def visualize(args: argparse.Namespace) -> None:
@@ -198,12 +201,13 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
     from . import register
     from .blender.bake import bake_flow
     from .blender.camera_poses import import_poses
+    from .core.frame import create_folder
 
     if args.command == "demo":
         from .blender.demo_scene import DEMO_POSES, build_demo_scene
 
         scene = build_demo_scene()
-        args.output.mkdir(parents=True, exist_ok=True)
+        create_folder(args.output)
         pose_file = args.output / "camera_positions"
         pose_file.write_text(DEMO_POSES, encoding="utf-8")
         poses = read_camera_poses(pose_file)

@@ -116,6 +116,12 @@ def test_inputs_are_checked_before_anything_renders(tmp_path):
     (tmp_path / "file").write_text("")
     result = run("bake", str(mesh), str(tmp_path / "file"), "--poses", str(poses), "--resolution", "16x12")
     assert result.returncode == 1 and f"error: Output folder {tmp_path / 'file'} is a file, not a folder" in result.stderr
+    result = run("demo", str(tmp_path / "file"), "--resolution", "16x12")
+    assert result.returncode == 1 and f"error: Output folder {tmp_path / 'file'} is a file, not a folder" in result.stderr
+    broken = tmp_path / "broken.glb"
+    broken.write_text("not a glTF file")
+    result = run("bake", str(broken), str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stderr.startswith(f"error: Blender cannot import {broken}: ")
     assert not (tmp_path / "out").exists()
 
 

@@ -65,7 +65,10 @@ def remove_dead_leftovers(folder: Path) -> list[str]:
         if not dead_owner(entry.name):
             continue
         try:
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
             removed.append(entry.name)
         except OSError:
             pass  # another bake removed it first, or it is not ours to remove
@@ -230,7 +233,8 @@ class BakeFolder:
                 if removed:
                     self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "
                                       "every flow file there now belongs to this bake.")
-            check_free_space(self.options, *self.size)
+            if not self.resume:  # a resumed bake keeps frames, which ones only the writer can tell
+                check_free_space(self.options, *self.size)
         except BaseException:
             self.lock.__exit__()
             raise
