@@ -170,11 +170,11 @@ def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_wh
     assert process.wait(timeout=120) == 0
     shown = shown.decode()
     assert "Baking flow: 100%" in shown and "5/5" in shown and ("frame/s" in shown or "s/frame" in shown)
-    assert "Fra:" not in shown and "\nframe " not in shown
+    assert "Saved: " not in shown and "\nframe " not in shown
     assert re.search(r"Flow for 5 frames written to .*bar in [\d.]+ s: forward flow and backward flow with masks, "
                      r"as hdf5, npy\.", shown)
     quiet = run("demo", str(tmp_path / "lines"), "--resolution", "16x12")
     assert [line.split()[:3] for line in quiet.stdout.splitlines()[:5]] == [["frame", str(f), f"{f}/5"] for f in range(1, 6)]
-    assert "Fra:" not in quiet.stdout and "%|" not in quiet.stdout
+    assert "Saved: " not in quiet.stdout and "%|" not in quiet.stdout
     verbose = run("demo", str(tmp_path / "verbose"), "--resolution", "16x12", "--verbose")
-    assert "Fra:" in verbose.stdout and "\nframe     5  5/5" in verbose.stdout
+    assert "Saved: " in verbose.stdout and "\nframe     5  5/5" in verbose.stdout
