@@ -46,3 +46,15 @@ def test_resume_after_kill_gives_the_same_files_as_one_bake(tmp_path):
     assert other.returncode == 1
     assert (f"error: Cannot resume the bake in {resumed}: its resolution differs from this bake's. Bake with the same "
             "settings, or add --overwrite to replace it.") in stderr
+
+
+def test_chunks_baked_one_after_another_with_resume_give_the_files_of_one_bake(tmp_path):
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    assert start_bake(tmp_path, whole, *FORMATS, frames=10).wait(timeout=600) == 0
+    for chunk in ("1-4", "5-7", "8-10"):
+        process = start_bake(tmp_path, chunked, *FORMATS, "--frames", chunk, "--resume", frames=10)
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    expected, got = files(whole), files(chunked)
+    assert json.loads(got.pop("manifest.json")) == json.loads(expected.pop("manifest.json"))
+    assert sorted(got) == sorted(expected) and [n for n in expected if got[n] != expected[n]] == []

@@ -6,7 +6,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import bpy
@@ -88,6 +88,18 @@ def check_scene(scene: bpy.types.Scene | None) -> None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
 
 
+def resumed_frames(scene: bpy.types.Scene, options: BakeOptions, writer: FrameWriter, other_frames: list[dict],
+                   resolution: tuple[int, int]) -> tuple[list[dict], list[dict]]:
+    """Resuming: records of this bake's frames already whole, and those of the sequence's other chunks that the
+    earlier manifest lists and whose files are still whole."""
+    whole = set(writer.whole_frames(options.frames + [record["frame"] for record in other_frames], *resolution))
+    kept = []
+    for frame in (f for f in options.frames if f in whole):
+        scene.frame_set(frame)
+        kept.append(camera_record(scene, frame, options.flows_at(frame)))
+    return kept, [record for record in other_frames if record["frame"] in whole]
+
+
 def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False) -> Iterator[BakeProgress]:
     """Bake frame by frame, yielding after each frame's files are written.
 
@@ -99,17 +111,14 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     """
     check_scene(scene)
     frames = options.frames
-    records: list[dict] = []
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
     # The writer starts first: missing modules are reported before any file or setting changes.
     with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
             render_folder(memory_folder(*resolution)) as exr_dir:
-        kept = set(writer.whole_frames(frames, *resolution) if resume else [])
-        for frame in sorted(kept):
-            scene.frame_set(frame)
-            records.append(camera_record(scene, frame, options.flows_at(frame)))
         view_layer, own_shading = configure_render(scene, guard, Path(exr_dir))
+        records, others = resumed_frames(scene, options, writer, folder.other_frames, resolution) if resume else ([], [])
+        kept = {record["frame"] for record in records}
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         notes += folder.notes + frame_step_notes(scene)
         if resume:
@@ -150,7 +159,10 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             if records:
                 stopped_by = sys.exc_info()[1]
                 try:
-                    write_manifest(options, resolution, sorted(records, key=lambda r: r["frame"]), versions)
+                    listed = sorted(records + others, key=lambda r: r["frame"])
+                    span = replace(options, frame_start=min(options.frame_start, listed[0]["frame"]),
+                                   frame_end=max(options.frame_end, listed[-1]["frame"]))
+                    write_manifest(span, resolution, listed, versions)
                 except FlowError:
                     if stopped_by is None:
                         raise  # else the error that stopped the bake is the one to report (a full disk, say)

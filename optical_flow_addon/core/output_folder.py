@@ -188,16 +188,18 @@ def disk_full_error(folder: Path, frame: int, bytes_per_frame: int) -> FlowError
                      "Free some space or choose another folder.")
 
 
-def check_same_bake(options: BakeOptions, width: int, height: int) -> None:
-    """A bake resumes only what a bake of the same settings began, as its manifest (if it got one) says."""
+def check_same_bake(options: BakeOptions, width: int, height: int) -> list[dict]:
+    """A bake resumes only what a bake of the same settings began, as its manifest (if it got one) says.
+    Returns the manifest's records of frames outside this bake's range (other chunks of the sequence)."""
     path = options.output_dir / "manifest.json"
     if not path.is_file():
-        return  # a killed bake writes none: each frame's files are checked instead
+        return []  # a killed bake writes none: each frame's files are checked instead
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
         held = {"resolution": (earlier["resolution"]["width"], earlier["resolution"]["height"]),
                 "coordinate style": earlier["blender_image_coordinate_style"],
                 "sequence": tuple(earlier["sequence_range"]), "formats": set(earlier["formats"])}
+        records = [r for r in earlier["frames"] if not options.frame_start <= r["frame"] <= options.frame_end]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise FlowError(f"Cannot resume from {path}: it cannot be read ({error}).") from error
     wanted = {"resolution": (width, height), "coordinate style": options.blender_image_coordinate_style,
@@ -207,6 +209,7 @@ def check_same_bake(options: BakeOptions, width: int, height: int) -> None:
         raise FlowError(f"Cannot resume the bake in {options.output_dir}: its {' and '.join(differ)} "
                         f"{'differs' if len(differ) == 1 else 'differ'} from this bake's. Bake with the same settings, "
                         "or turn on Overwrite to replace it.")
+    return records
 
 
 class BakeFolder:
@@ -217,6 +220,7 @@ class BakeFolder:
         self.options, self.size, self.resume = options, (width, height), resume
         self.lock = FolderLock(options.output_dir)
         self.notes: list[str] = []
+        self.other_frames: list[dict] = []  # resuming: the manifest's records of the sequence's other chunks
 
     def __enter__(self) -> BakeFolder:
         folder = self.options.output_dir
@@ -225,7 +229,7 @@ class BakeFolder:
         try:
             remove_dead_leftovers(folder)
             if self.resume:
-                check_same_bake(self.options, *self.size)
+                self.other_frames = check_same_bake(self.options, *self.size)
             else:
                 prepare_output_dir(self.options)
             if self.options.overwrite and not self.resume:
