@@ -58,3 +58,24 @@ def test_chunks_baked_one_after_another_with_resume_give_the_files_of_one_bake(t
     expected, got = files(whole), files(chunked)
     assert json.loads(got.pop("manifest.json")) == json.loads(expected.pop("manifest.json"))
     assert sorted(got) == sorted(expected) and [n for n in expected if got[n] != expected[n]] == []
+
+
+def test_a_resumed_bake_gives_the_scene_back(tmp_path):
+    """Kept frames are visited for their camera records; the scene's frame and settings come back all the same."""
+    from blender_state import snapshot, user_scene
+
+    from optical_flow_addon.blender.bake import bake_flow
+    from optical_flow_addon.core.options import BakeOptions
+
+    scene = user_scene()
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5, overwrite=True)
+    bake = bake_flow(scene, options)
+    assert [next(bake).frame, next(bake).frame, next(bake).frame] == [1, 2, 3]
+    bake.close()
+    scene.frame_set(2)
+    before = snapshot(scene)
+    progress = list(bake_flow(scene, options, resume=True))
+    assert [p.frame for p in progress] == [4, 5] and progress[0].done == 4
+    assert snapshot(scene) == before
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [f["frame"] for f in manifest["frames"]] == [1, 2, 3, 4, 5]
