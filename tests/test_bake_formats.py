@@ -38,15 +38,15 @@ def test_bake_writes_every_format_with_the_npy_numbers(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_a_second_bake_needs_overwrite_and_then_replaces_sequence_frames(tmp_path):
+def test_a_second_bake_needs_overwrite_and_then_replaces_the_sequence_file(tmp_path):
     scenes.camera_motion_scene()
     assert bake(tmp_path, frame_start=1, frame_end=3) == {"FINISHED"}
     before = FORMATS["HDF5_SEQUENCE"].read(tmp_path, 2)
     with pytest.raises(RuntimeError, match="already holds flow files"):
         bake(tmp_path, frame_start=2, frame_end=4)
     assert bake(tmp_path, frame_start=2, frame_end=4, overwrite=True) == {"FINISHED"}
-    with h5py.File(tmp_path / "flow_sequence.hdf5") as file:
-        assert list(file["forward_flow_frames"]) == [1, 2, 3, 4] and list(file["backward_flow_frames"]) == [2, 3, 4]
+    with h5py.File(tmp_path / "flow_sequence.hdf5") as file:  # the earlier bake's frame 1 is gone with it
+        assert list(file["forward_flow_frames"]) == [2, 3, 4] and list(file["backward_flow_frames"]) == [2, 3, 4]
     after = FORMATS["HDF5_SEQUENCE"].read(tmp_path, 2)
     assert sorted(after) == sorted(before)  # frame 2 rewritten by the second bake, with the same numbers
     for name in before:

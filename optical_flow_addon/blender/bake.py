@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import bpy
 
 from .. import __version__
 from ..core.errors import FlowError
-from ..core.frame import prepare_output_dir
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
+from ..core.output_folder import BakeFolder, render_folder
 from .camera import blender_camera
 from .render_settings import (SettingsGuard, configure_flow_render, configure_image_render, flow_view_layer,
                               keep_frame, shading_override)
@@ -82,32 +82,56 @@ def memory_folder(width: int, height: int) -> str | None:
         return None
 
 
+def frame_step_notes(scene: bpy.types.Scene) -> list[str]:
+    """The Vector pass holds motion to the neighbouring frames only, so flow is always baked frame by frame."""
+    if scene.frame_step == 1:
+        return []
+    return [f"The scene's Frame Step is {scene.frame_step}, but flow is motion to the next and previous frame, "
+            "so every frame was baked."]
+
+
 def check_scene(scene: bpy.types.Scene | None) -> None:
     if scene is None or scene.camera is None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
 
 
-def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProgress]:
+def resumed_frames(scene: bpy.types.Scene, options: BakeOptions, writer: FrameWriter, other_frames: list[dict],
+                   resolution: tuple[int, int]) -> tuple[list[dict], list[dict]]:
+    """Resuming: records of this bake's frames already whole, and those of the sequence's other chunks that the
+    earlier manifest lists and whose files are still whole."""
+    whole = set(writer.whole_frames(options.frames + [record["frame"] for record in other_frames], *resolution))
+    kept = []
+    for frame in (f for f in options.frames if f in whole):
+        scene.frame_set(frame)
+        kept.append(camera_record(scene, frame, options))
+    return kept, [record for record in other_frames if record["frame"] in whole]
+
+
+def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False) -> Iterator[BakeProgress]:
     """Bake frame by frame, yielding after each frame's files are written.
 
     While Cycles renders frame t+1, a worker process converts and writes frame t, so the
     add-on's own work hides behind the render and at most two frames are in memory. At every
     yield no file is being written, so closing the generator (cancel) or an error stops
     cleanly: the manifest lists the frames written and every changed setting is restored.
+    ``resume`` keeps the frames an interrupted bake of the same settings wrote whole and bakes the rest.
     """
     check_scene(scene)
-    prepare_output_dir(options)
     frames = options.frames
-    records: list[dict] = []
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
-    # The writer starts first: missing modules are reported before any setting changes.
-    with FrameWriter(options) as writer, SettingsGuard() as guard, \
-            tempfile.TemporaryDirectory(prefix="optical_flow_", dir=memory_folder(*resolution)) as render_dir:
+    # The writer starts first: missing modules are reported before any file or setting changes.
+    with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
+            render_folder(memory_folder(*resolution)) as render_dir:
         keep_frame(scene, guard)
         override, own_shading = shading_override(scene, guard)
         view_layer = flow_view_layer(scene).name
+        records, others = resumed_frames(scene, options, writer, folder.other_frames, resolution) if resume else ([], [])
+        kept = {record["frame"] for record in records}
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
+        notes += folder.notes + frame_step_notes(scene)
+        if resume:
+            notes.append(f"Resumed: kept the {len(kept)} frames already whole, baked the other {len(frames) - len(kept)}.")
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
         configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
@@ -136,7 +160,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
 
         pending: dict | None = None
         try:
-            for frame in frames:
+            for frame in (f for f in frames if f not in kept):
                 renders = render(frame)
                 record = camera_record(scene, frame, options)
                 if pending:
@@ -154,4 +178,12 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
                 except (FlowError, RuntimeError):
                     pass  # the render error is the one to report
             if records:
-                write_manifest(options, resolution, records, versions)
+                stopped_by = sys.exc_info()[1]
+                try:
+                    listed = sorted(records + others, key=lambda r: r["frame"])
+                    span = replace(options, frame_start=min(options.frame_start, listed[0]["frame"]),
+                                   frame_end=max(options.frame_end, listed[-1]["frame"]))
+                    write_manifest(span, resolution, listed, versions)
+                except FlowError:
+                    if stopped_by is None:
+                        raise  # else the error that stopped the bake is the one to report (a full disk, say)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,12 @@ from .exr import read_vector_and_depth
 from .flow import backward_flow, forward_flow, surface_hit, validity_mask
 from .flow_files import IMAGE_FILES, WRITERS
 from .formats.common import read_bytes
+from .formats.hdf5 import SEQUENCE_NAME
 from .formats.png import decode_png
 from .options import BakeOptions
+from .products import PRODUCTS
 
+NUMBER = re.compile(r"-?\d+")  # a frame number in a file name
 FLOW_CONVERSIONS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
 
 
@@ -65,9 +69,22 @@ def check_modules(options: BakeOptions) -> None:
     require("OpenEXR", *(["h5py"] if any(fmt.startswith("HDF5") for fmt in options.formats) else []))
 
 
-def prepare_output_dir(options: BakeOptions) -> None:
-    """Create the folder, prove it is writable and refuse to overwrite unless asked."""
-    folder = options.output_dir
+def own_files(folder: Path) -> list[Path]:
+    """Files in ``folder`` named as the add-on names its outputs (any frame, any format): the files of a bake."""
+    fixed = {"manifest.json", SEQUENCE_NAME, f".{SEQUENCE_NAME}.adding"}
+    found = []
+    for path in sorted(folder.iterdir()):
+        frames = {int(number) for number in NUMBER.findall(path.name)}
+        if path.is_file() and (path.name in fixed or any(path in writer.paths(folder, frame, list(PRODUCTS))
+                                                        for frame in frames for writer in (*WRITERS.values(), IMAGE_FILES))):
+            found.append(path)
+    return found
+
+
+def create_folder(folder: Path) -> None:
+    """Create the output folder and prove it is writable."""
+    if folder.is_file():
+        raise FlowError(f"Output folder {folder} is a file, not a folder: choose a folder.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write_test.{os.getpid()}"
@@ -75,8 +92,14 @@ def prepare_output_dir(options: BakeOptions) -> None:
         probe.unlink()
     except OSError as error:
         raise FlowError(f"Cannot write to output folder {folder}: {error.strerror or error}") from error
+
+
+def prepare_output_dir(options: BakeOptions) -> None:
+    """Create the folder and refuse to add to another bake's files unless asked to replace them."""
+    folder = options.output_dir
+    create_folder(folder)
     if not options.overwrite:
-        existing = [p for p in planned_paths(options) if p.exists()]
+        existing = own_files(folder)
         if existing:
             names = ", ".join(p.name for p in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
             raise FlowError(f"{folder} already holds flow files ({names}); turn on Overwrite or choose another folder.")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import traceback
@@ -20,6 +22,8 @@ from pathlib import Path
 from .errors import FlowError
 from .frame import check_modules, convert_frame
 from .options import BakeOptions
+from .output_folder import disk_full_error, is_disk_full
+from .resume import whole_frames
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # glibc hands each frame's big arrays back to the system and faults fresh pages in for the next
@@ -72,6 +76,11 @@ class FrameWriter:
         self._frame = frame
         self._send({"renders": {kind: str(path) for kind, path in renders.items()}, "view_layer": view_layer, "frame": frame})
 
+    def whole_frames(self, frames: list[int], width: int, height: int) -> list[int]:
+        """The frames whose files are all there and whole (for resuming a bake)."""
+        self._send({"whole": frames, "width": width, "height": height})
+        return self._reply()["whole"]
+
     def result(self) -> list[Path]:
         """Wait for the submitted frame; raise its error if writing failed."""
         return [Path(p) for p in self._reply()["written"]]
@@ -121,18 +130,41 @@ def answer(work) -> dict:
         return {"error": traceback.format_exc()}
 
 
+def write_frame(renders: dict[str, Path], request: dict, options: BakeOptions, bytes_per_frame: list[int]) -> dict:
+    """Convert one frame; a full disk is said in those words, with what a frame needs."""
+    folder, frame = options.output_dir, request["frame"]
+    used = shutil.disk_usage(folder).used
+    try:
+        written = convert_frame(renders, request["view_layer"], frame, options)
+    except Exception as error:
+        if is_disk_full(error):
+            raise disk_full_error(folder, frame, max(bytes_per_frame, default=0)) from error
+        raise
+    bytes_per_frame.append(shutil.disk_usage(folder).used - used)
+    return {"written": [str(p) for p in written]}
+
+
 def serve() -> None:
-    """Worker side: the first line sets up the bake (modules are checked), each further line is one frame."""
+    """Worker side: the first line sets up the bake (modules are checked), each further line is one frame.
+
+    Signals are for the bake process, which stops after the frame in hand; the worker ends when its input does."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(10)  # Cycles keeps the cores; writing fits into the gaps of the next render
     options = options_from_json(json.loads(sys.stdin.readline())["options"])
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
+    bytes_per_frame: list[int] = []
     for line in sys.stdin:
         request = json.loads(line)
-        renders = {kind: Path(path) for kind, path in request["renders"].items()}
-        reply = answer(lambda: {"written": [str(p) for p in convert_frame(renders, request["view_layer"], request["frame"], options)]})
-        for path in renders.values():
-            path.unlink(missing_ok=True)
+        if "whole" in request:
+            reply = answer(lambda: {"whole": whole_frames(options, request["whole"], request["height"], request["width"])})
+        else:
+            renders = {kind: Path(path) for kind, path in request["renders"].items()}
+            reply = answer(lambda: write_frame(renders, request, options, bytes_per_frame))
+            for path in renders.values():
+                path.unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 
 

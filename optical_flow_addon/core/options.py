@@ -61,6 +61,11 @@ class BakeOptions:
             raise FlowError(f"Unknown HDF5 compression {self.hdf5_compression!r}; choose from {', '.join(HDF5_COMPRESSIONS)}.")
         if self.image_motion_blur not in IMAGE_MOTION_BLUR:
             raise FlowError(f"Unknown image motion blur {self.image_motion_blur!r}; choose from {', '.join(IMAGE_MOTION_BLUR)}.")
+        if not self.frames:
+            missing = "forward" if self.frame_start == self.sequence_end else "backward"
+            raise FlowError(f"Frames {self.frame_start}–{self.frame_end} give no flow: frame {self.frame_start} has no "
+                            f"{missing} flow inside the sequence {self.sequence_start}–{self.sequence_end}, and the "
+                            f"other flow is turned off.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(

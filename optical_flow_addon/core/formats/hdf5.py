@@ -1,7 +1,9 @@
 """HDF5: BlenderProc's one container per frame, and one appendable file for a whole sequence."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,9 +97,18 @@ class SequenceFile:
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
         path = folder / SEQUENCE_NAME
         working = path.with_name(f".{path.name}.adding")
+        if shutil.disk_usage(folder).free < sum(array.nbytes for array in arrays.values()):
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # HDF5 may crash on a full disk: never let it fill
+            raise FlowError(f"Cannot add frame {frame} to {path}: {full.strerror}") from full
         put_back(path, working)
         if path.exists():
-            os.replace(path, working)
+            problem = unreadable(path)
+            if problem and not options.overwrite:
+                raise FlowError(f"{path} cannot be read ({problem}): move it away, or turn on Overwrite to start it afresh.")
+            if problem:
+                path.unlink()
+            else:
+                os.replace(path, working)
         try:
             mode = "a" if fits(working, path, arrays, options) else "w"
             with h5py.File(working, mode) as file:
@@ -144,13 +155,21 @@ def put_back(path: Path, working: Path) -> None:
         return
     if path.exists():
         raise FlowError(f"Both {path} and {working.name} exist; keep the one you want as {path.name} and remove the other.")
-    try:
-        with h5py.File(working, "r") as file:
-            frame_lists(file, working)
-    except Exception as error:
+    problem = unreadable(working)
+    if problem:
         raise FlowError(f"{working} was left by a bake that stopped while adding a frame to {path.name} and cannot "
-                        f"be read ({error}). Move it away or delete it to start {path.name} afresh.") from error
+                        f"be read ({problem}). Move it away or delete it to start {path.name} afresh.")
     os.replace(working, path)
+
+
+def unreadable(path: Path) -> str | None:
+    """Why a sequence file cannot be read, or None if it reads."""
+    try:
+        with h5py.File(path, "r") as file:
+            frame_lists(file, path)
+    except Exception as error:  # h5py raises OSError, KeyError or ValueError on damaged files
+        return str(error)
+    return None
 
 
 def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) -> bool:
