@@ -166,13 +166,6 @@ def window_steps():
     pointer.rest()
     yield 0.5
     screenshot("panel")
-    xdotool("mousemove", sidebar.x + 40, top + sidebar.height // 2, "click", "--repeat", 20, "--delay", 30, 5)  # wheel: the rest
-    yield 0.5
-    screenshot("panel_scrolled")
-    xdotool("click", "--repeat", 20, "--delay", 30, 4)
-    pointer.rest()
-    yield 0.5
-
     results["settings_before"] = user_settings(scene)
     yield from pointer.find("bpy.ops.optical_flow.render_flow")
     pointer.click("bpy.ops.optical_flow.render_flow")
