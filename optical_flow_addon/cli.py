@@ -87,8 +87,8 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              help="flow length at the colour wheel's rim in flow pictures, one scale for the "
                              "whole sequence (default: each picture its own longest vector)")
         command.add_argument("--hdf5-compression", type=str.upper, default="NONE", choices=list(HDF5_COMPRESSIONS),
-                             help="of the HDF5 files: none is fastest, lzf about 4.7x smaller (h5py reads it), "
-                             "gzip smallest (every HDF5 reader) (default: none)")
+                             help="of the HDF5 files: none is fastest, lzf smaller (h5py reads it), gzip smallest "
+                             "(every HDF5 reader); the README has sizes and times (default: none)")
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--images", action="store_true",

@@ -28,9 +28,9 @@ IMAGE_MOTION_BLUR_ITEMS = [
 
 HDF5_COMPRESSION_ITEMS = [
     ("NONE", "None", "Fastest; every HDF5 reader opens the files"),
-    ("LZF", "LZF", "About 4.7× smaller, costs about 55 ms per 1280×720 frame; h5py and PyTables read it, "
+    ("LZF", "LZF", "Smaller files for some processor time; h5py and PyTables read it, "
      "C and MATLAB readers need the LZF filter plugin"),
-    ("GZIP", "GZIP", "Smallest (about 6.4× smaller), costs about 85 ms per 1280×720 frame; every HDF5 reader opens it"),
+    ("GZIP", "GZIP", "Smallest files, the most processor time; every HDF5 reader opens it"),
 ]
 
 
