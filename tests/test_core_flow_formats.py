@@ -130,9 +130,13 @@ def test_png_reader_undoes_every_filter(pixels):
     np.testing.assert_array_equal(decode_png(data, "x.png"), pixels)
 
 
-def test_png_writer_output_reads_with_the_reference_decoder():
-    pixels = np.random.default_rng(6).integers(0, 65536, (9, 11, 3), dtype=np.uint16)
-    decoded, _ = png_reference.decode(encode_png(pixels))
+@pytest.mark.parametrize("pixels", [
+    np.random.default_rng(6).integers(0, 65536, (9, 11, 3), dtype=np.uint16),
+    np.random.default_rng(7).integers(0, 256, (9, 11, 4), dtype=np.uint8),
+    np.random.default_rng(8).integers(0, 256, (9, 11), dtype=np.uint8)[..., None],
+], ids=["rgb16", "rgba8", "grey8"])
+def test_png_writer_output_reads_with_the_reference_decoder(pixels):
+    decoded, _ = png_reference.decode(encode_png(pixels[..., 0] if pixels.shape[2] == 1 else pixels))
     np.testing.assert_array_equal(decoded, pixels)
 
 

@@ -32,11 +32,11 @@ def _paeth(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
-    """PNG bytes of an H×W (grey) or H×W×3 (RGB) uint8 or uint16 array."""
-    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
-        raise ValueError(f"PNG needs H×W or H×W×3 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
+    """PNG bytes of an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 or uint16 array."""
+    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
+        raise ValueError(f"PNG needs H×W, H×W×3 or H×W×4 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
     height, width = pixels.shape[:2]
-    colour_type = 2 if pixels.ndim == 3 else 0
+    colour_type = {2: 0, 3: 2, 4: 6}[pixels.ndim if pixels.ndim == 2 else pixels.shape[2]]
     depth = pixels.dtype.itemsize * 8
     raw = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder(">")).view(np.uint8)
     bpp = raw.size // max(height * width, 1)  # bytes per pixel
