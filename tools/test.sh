@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite: the pure core without bpy and the window test (Debian's blender under Xvfb),
-# then everything else on Blender 4.2, 4.5 and 5.0.
+# then everything else on Blender 4.2, 4.5 and 5.0, then the training layouts loaded with torchvision and ptlflow.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,9 +16,12 @@ if missing_packages && [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
     blender xvfb xdotool imagemagick python3-numpy python3-h5py > /dev/null
 fi
 status=0
-for name in core 4.2 4.5 5.0; do
+loaders=tests/test_layouts_loaders.py  # needs torch: only in its own environment
+for name in core 4.2 4.5 5.0 torch; do
   # The window test drives Debian's blender, not the bpy module: it runs once, with the pure core.
-  label="bpy $name"; only=(-m "not window"); [[ $name == core ]] && { label="no bpy (pure core) + window test"; only=(); }
+  label="bpy $name"; only=(-m "not window" --ignore="$loaders")
+  [[ $name == core ]] && { label="no bpy (pure core) + window test"; only=(--ignore="$loaders"); }
+  [[ $name == torch ]] && { label="training layouts with torchvision and ptlflow"; only=("$loaders"); }
   echo "=== tests with $label ==="
   python="$("$root/tools/venv.sh" "$name")" || { status=1; continue; }
   "$python" -m pytest -q "${only[@]}" "$@" || status=1
