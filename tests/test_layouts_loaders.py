@@ -64,8 +64,22 @@ class Frames:
 
 
 def expected_pairs(directions=(FORWARD,)):
-    return {(name, frame, d) for name, (frames, _) in SEQUENCES.items() for d in directions
-            for frame in (frames[:-1] if d == FORWARD else frames[1:])}
+    return sorted((name, frame, d) for name, (frames, _) in SEQUENCES.items() for d in directions
+                  for frame in (frames[:-1] if d == FORWARD else frames[1:]))
+
+
+def loaded_pairs(dataset, frames, images=lambda sample: sample[:2]):
+    """(sequence, first frame, direction, sample) of every sample, sorted; found by the sample's images."""
+    pairs = []
+    for sample in dataset:
+        first, second = images(sample)
+        name, frame = frames.which(first)
+        pairs.append((name, frame, frames.direction(first, second), sample))
+    return sorted(pairs, key=lambda pair: pair[:3])
+
+
+def ptlflow_images(sample):
+    return [bgr[..., ::-1] for bgr in sample["images"]]
 
 
 def assert_flow_exact(loaded, flow, valid):
@@ -77,32 +91,22 @@ def assert_flow_exact(loaded, flow, valid):
 def test_torchvision_sintel(baked, motion_blur):
     root, products = baked[motion_blur]
     frames = Frames(products)
-    dataset = torchvision.datasets.Sintel(root, pass_name="final" if motion_blur else "clean")
-    assert len(dataset) == 3 + 2
-    pairs = set()
-    for first, second, flow in dataset:
-        name, frame = frames.which(first)
-        assert frames.direction(first, second) == FORWARD
-        forward, valid, _ = frames.flow(name, frame, FORWARD)
+    pairs = loaded_pairs(torchvision.datasets.Sintel(root, pass_name="final" if motion_blur else "clean"), frames)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, (_, _, flow) in pairs:
+        forward, valid, _ = frames.flow(name, frame, direction)
         assert_flow_exact(flow.transpose(1, 2, 0), forward, valid)
-        pairs.add((name, frame, FORWARD))
-    assert pairs == expected_pairs()
 
 
 def test_torchvision_kitti(baked):
     root, products = baked[False]
     frames = Frames(products)
-    dataset = torchvision.datasets.KittiFlow(root)
-    assert len(dataset) == 3 + 2
-    pairs = set()
-    for first, second, flow, valid in dataset:
-        name, frame = frames.which(first)
-        assert frames.direction(first, second) == FORWARD
-        forward, ours, _ = frames.flow(name, frame, FORWARD)
+    pairs = loaded_pairs(torchvision.datasets.KittiFlow(root), frames)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, (_, _, flow, valid) in pairs:
+        forward, ours, _ = frames.flow(name, frame, direction)
         np.testing.assert_array_equal(valid, ours)
         assert np.abs(flow.transpose(1, 2, 0)[ours] - forward[ours]).max() <= 1 / 128
-        pairs.add((name, frame, FORWARD))
-    assert pairs == expected_pairs()
 
 
 @pytest.mark.parametrize("motion_blur", [False, True], ids=["clean", "final"])
@@ -110,37 +114,24 @@ def test_torchvision_flyingthings3d_loads_every_pair_both_ways(baked, motion_blu
     root, products = baked[motion_blur]
     frames = Frames(products)
     dataset = torchvision.datasets.FlyingThings3D(root, pass_name="final" if motion_blur else "clean")
-    assert len(dataset) == 2 * (3 + 2)
-    pairs = set()
-    for first, second, flow in dataset:
-        name, frame = frames.which(first)
-        direction = frames.direction(first, second)
+    pairs = loaded_pairs(dataset, frames)
+    assert [pair[:3] for pair in pairs] == expected_pairs((FORWARD, BACKWARD))
+    for name, frame, direction, (_, _, flow) in pairs:
         expected, valid, _ = frames.flow(name, frame, direction)
         assert_flow_exact(flow.transpose(1, 2, 0), expected, valid)
-        pairs.add((name, frame, direction))
-    assert pairs == expected_pairs((FORWARD, BACKWARD))
-
-
-def rgb(bgr):
-    return bgr[..., ::-1]
 
 
 def test_ptlflow_sintel_with_occlusions(baked):
     root, products = baked[False]
     frames = Frames(products)
     dataset = ptlflow_datasets.SintelDataset(str(root / "Sintel"), split="trainval", pass_names="clean")
-    assert len(dataset) == 3 + 2
-    pairs = set()
-    for sample in dataset:
-        first, second = map(rgb, sample["images"])
-        name, frame = frames.which(first)
-        assert frames.direction(first, second) == FORWARD
-        forward, valid, occluded = frames.flow(name, frame, FORWARD)
+    pairs = loaded_pairs(dataset, frames, ptlflow_images)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, sample in pairs:
+        forward, valid, occluded = frames.flow(name, frame, direction)
         np.testing.assert_array_equal(sample["flows"][0][valid], forward[valid])
         np.testing.assert_array_equal(sample["valids"][0][..., 0], np.where(valid, 255, 0))
         np.testing.assert_array_equal(sample["occs"][0][..., 0], np.where(occluded, 255, 0))
-        pairs.add((name, frame, FORWARD))
-    assert pairs == expected_pairs()
 
 
 def test_ptlflow_kitti_occlusions_from_flow_noc(baked):
@@ -148,19 +139,14 @@ def test_ptlflow_kitti_occlusions_from_flow_noc(baked):
     frames = Frames(products)
     dataset = ptlflow_datasets.KittiDataset(root_dir_2015=str(root / "KittiFlow"), split="trainval",
                                             versions="2015", get_occlusion_mask=True)
-    assert len(dataset) == 3 + 2
-    pairs = set()
-    for sample in dataset:
-        first, second = map(rgb, sample["images"])
-        name, frame = frames.which(first)
-        assert frames.direction(first, second) == FORWARD
-        forward, valid, occluded = frames.flow(name, frame, FORWARD)
+    pairs = loaded_pairs(dataset, frames, ptlflow_images)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, sample in pairs:
+        forward, valid, occluded = frames.flow(name, frame, direction)
         np.testing.assert_array_equal(sample["valids"][0][..., 0], np.where(valid, 255, 0))
         assert np.abs(sample["flows"][0][valid] - forward[valid]).max() <= 1 / 128
         # ptlflow's occlusion: valid in flow_occ but not in flow_noc
         np.testing.assert_array_equal(sample["occs"][0][..., 0], np.where(valid & occluded, 255, 0))
-        pairs.add((name, frame, FORWARD))
-    assert pairs == expected_pairs()
 
 
 @pytest.mark.parametrize("motion_blur", [False, True], ids=["clean", "final"])
@@ -169,17 +155,12 @@ def test_ptlflow_flyingthings3d_both_ways_with_occlusions(baked, motion_blur):
     frames = Frames(products)
     dataset = ptlflow_datasets.FlyingThings3DDataset(str(root / "FlyingThings3D"),
                                                      pass_names="final" if motion_blur else "clean")
-    assert len(dataset) == 2 * (3 + 2)
-    pairs = set()
-    for sample in dataset:
-        first, second = map(rgb, sample["images"])
-        name, frame = frames.which(first)
-        direction = frames.direction(first, second)
-        _, other = frames.which(second)
+    pairs = loaded_pairs(dataset, frames, ptlflow_images)
+    assert [pair[:3] for pair in pairs] == expected_pairs((FORWARD, BACKWARD))
+    for name, frame, direction, sample in pairs:
+        other = SEQUENCES[name][0][SEQUENCES[name][0].index(frame) + direction]
         for key, (at, towards) in (("", (frame, direction)), ("_b", (other, -direction))):
             flow, valid, occluded = frames.flow(name, at, towards)
             np.testing.assert_array_equal(sample[f"flows{key}"][0][valid], flow[valid])
             np.testing.assert_array_equal(sample[f"valids{key}"][0][..., 0], np.where(valid, 255, 0))
             np.testing.assert_array_equal(sample[f"occs{key}"][0][..., 0], np.where(occluded, 255, 0))
-        pairs.add((name, frame, direction))
-    assert pairs == expected_pairs((FORWARD, BACKWARD))
