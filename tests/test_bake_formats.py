@@ -20,7 +20,7 @@ def bake(folder, **arguments):
 
 def test_bake_writes_every_format_with_the_npy_numbers(tmp_path):
     scenes.camera_motion_scene()
-    assert bake(tmp_path, frame_start=1, frame_end=3) == {"FINISHED"}
+    assert bake(tmp_path, frame_start=1, frame_end=3, occlusion=False) == {"FINISHED"}  # masks only in some formats
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["formats"] == sorted(WRITERS)
     for frame in (1, 2, 3):

@@ -41,8 +41,9 @@ def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
                  "--frames", "2-3", "--formats", "npy")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "backward_flow_0002.npy", "backward_flow_0003.npy", "backward_flow_valid_0002.npy",
-        "backward_flow_valid_0003.npy", "forward_flow_0002.npy", "forward_flow_valid_0002.npy", "manifest.json"]
+        "backward_flow_0002.npy", "backward_flow_0003.npy", "backward_flow_occluded_0002.npy",
+        "backward_flow_occluded_0003.npy", "backward_flow_valid_0002.npy", "backward_flow_valid_0003.npy",
+        "forward_flow_0002.npy", "forward_flow_occluded_0002.npy", "forward_flow_valid_0002.npy", "manifest.json"]
     assert np.all(np.load(out / "forward_flow_0002.npy")[..., 0] < 0)
 
 

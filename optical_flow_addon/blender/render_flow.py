@@ -50,6 +50,9 @@ def bake_options(scene: bpy.types.Scene, setting: Callable[[str], Any], custom_r
         overwrite=setting("overwrite"),
         picture_max_radius=setting("picture_max_radius"),
         hdf5_compression=setting("hdf5_compression"),
+        frame_gap=setting("frame_gap"),
+        occlusion=setting("occlusion"),
+        scene_flow=setting("scene_flow"),
     )
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import bpy
 
+from .surface_motion import add_motion_passes, motion_material
+
 # Settings that make the vector pass exact and the render cheap. Cycles property names.
 CYCLES_SETTINGS = {
     "samples": 1,
@@ -138,8 +140,9 @@ def unshaded_material() -> bpy.types.Material:
     return material
 
 
-def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: Path) -> tuple[str, list[str]]:
-    """Apply the bake settings.
+def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: Path,
+                     vector_pass: bool = True) -> tuple[str, list[str]]:
+    """Apply the bake settings; without ``vector_pass`` the override carries the surface motion passes instead.
 
     Returns the rendered view layer's name and the materials that kept their own shading
     (when there are any, no material override is used).
@@ -156,12 +159,14 @@ def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: P
     # cannot write the second frame's EXR ("Each part should have a unique name").
     for layer in scene.view_layers:
         guard.set(layer, "use", layer == view_layer)
-    guard.set(view_layer, "use_pass_vector", True)
+    guard.set(view_layer, "use_pass_vector", vector_pass)
     guard.set(view_layer, "use_pass_z", True)
     guard.set(view_layer, "use_pass_combined", False)
     own_shading = materials_needing_own_shading(scene)
     if not own_shading:
-        override = unshaded_material()
+        override = unshaded_material() if vector_pass else motion_material()
+        if not vector_pass:
+            add_motion_passes(view_layer, guard)
         guard.on_restore(lambda: bpy.data.materials.remove(override))
         guard.set(view_layer, "material_override", override)
     frame, subframe = scene.frame_current, scene.frame_subframe

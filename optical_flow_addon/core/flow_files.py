@@ -15,6 +15,7 @@ from .errors import FlowError
 from .formats import hdf5
 from .formats.exr import load_exr, save_exr
 from .formats.flo import load_flo, save_flo
+from .formats.common import ALL_DATASET_NAMES
 from .formats.kitti import load_kitti, save_kitti
 from .formats.layout import PerDatasetFiles, PerFlowFiles, PerFrameFile
 from .formats.npy import load_npy, save_npy
@@ -43,7 +44,7 @@ class FlowFormat(FlowWriter, Protocol):
 
 
 FORMATS: dict[str, FlowFormat] = {
-    "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy),
+    "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy, ALL_DATASET_NAMES),
     "NPZ": PerFrameFile("NumPy .npz", "flow_{frame:04d}.npz", save_npz, load_npz),
     "FLO": PerFlowFiles("Middlebury .flo", ".flo", save_flo, load_flo),
     "KITTI": PerFlowFiles("KITTI flow PNG", ".png", save_kitti, load_kitti),
@@ -54,11 +55,6 @@ FORMATS: dict[str, FlowFormat] = {
 }
 WRITERS: dict[str, FlowWriter] = {**FORMATS, "PICTURE": FlowPictures()}
 BY_SUFFIX = {".npy": "NPY", ".npz": "NPZ", ".flo": "FLO", ".png": "KITTI", ".pfm": "PFM", ".exr": "EXR"}
-
-
-def dataset_names(flow_names: tuple[str, ...]) -> list[str]:
-    """Each flow is stored with its validity mask next to it."""
-    return [name for flow in flow_names for name in (flow, f"{flow}_valid")]
 
 
 def read_flow_file(path: Path, frame: int | None = None) -> dict[str, np.ndarray]:

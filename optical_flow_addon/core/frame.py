@@ -8,7 +8,7 @@ from .dependencies import require
 from .errors import FlowError
 from .exr import read_vector_and_depth
 from .flow import backward_flow, forward_flow, surface_hit, validity_mask
-from .flow_files import WRITERS, dataset_names
+from .flow_files import WRITERS
 from .options import BakeOptions
 
 FLOWS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
@@ -31,7 +31,7 @@ def planned_paths(options: BakeOptions) -> list[Path]:
     """Every file the bake will write, so existing ones are found before anything is rendered."""
     paths = [options.output_dir / "manifest.json"]
     for frame in options.frames:
-        names = dataset_names(options.flows_at(frame))
+        names = options.datasets_at(frame)
         paths += [p for fmt in sorted(options.formats) for p in WRITERS[fmt].paths(options.output_dir, frame, names)]
     return list(dict.fromkeys(paths))  # a sequence file is named once, not per frame
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from .errors import FlowError
 from .frame import check_modules, convert_frame
+from .frame_window import FrameWindow, read_frame
 from .options import BakeOptions
+from .surface_motion import View
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # glibc hands each frame's big arrays back to the system and faults fresh pages in for the next
@@ -67,14 +69,15 @@ class FrameWriter:
         code = self._process.wait()
         return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while writing frame {self._frame}.")
 
-    def submit(self, exr_path: Path, view_layer: str, frame: int) -> None:
-        """Start writing a frame's files; the EXR is deleted once read."""
+    def submit(self, exr_path: Path, view_layer: str, frame: int, view: dict | None = None) -> None:
+        """Start writing a frame's files; the EXR is deleted once read. With the camera ``view``
+        (intrinsics, camera_to_world) the EXR holds surface motion passes instead of the Vector pass."""
         self._frame = frame
-        self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame})
+        self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame, "view": view})
 
-    def result(self) -> list[Path]:
-        """Wait for the submitted frame; raise its error if writing failed."""
-        return [Path(p) for p in self._reply()["written"]]
+    def result(self) -> list[tuple[int, list[Path]]]:
+        """Wait for the submitted frame; return the frames it completed with their files, or raise its error."""
+        return [(frame, [Path(p) for p in paths]) for frame, paths in self._reply()["written"]]
 
     def _reply(self) -> dict:
         line = self._process.stdout.readline()
@@ -127,10 +130,18 @@ def serve() -> None:
         os.nice(10)  # Cycles keeps the cores; writing fits into the gaps of the next render
     options = options_from_json(json.loads(sys.stdin.readline())["options"])
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
+    window = FrameWindow(options)
+
+    def written(request: dict) -> dict:
+        exr_path, view_layer, frame, view = Path(request["exr"]), request["view_layer"], request["frame"], request["view"]
+        done = window.add(frame, read_frame(exr_path, view_layer, View.from_lists(**view))) if view \
+            else [(frame, convert_frame(exr_path, view_layer, frame, options))]
+        return {"written": [(f, [str(p) for p in paths]) for f, paths in done]}
+
     for line in sys.stdin:
         request = json.loads(line)
         exr_path = Path(request["exr"])
-        reply = answer(lambda: {"written": [str(p) for p in convert_frame(exr_path, request["view_layer"], request["frame"], options)]})
+        reply = answer(lambda: written(request))
         exr_path.unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 

@@ -30,6 +30,9 @@ class BakeOptions:
     overwrite: bool = False
     picture_max_radius: float = 0.0  # flow length (px) at the colour wheel's rim; 0: each picture its own
     hdf5_compression: str = "NONE"  # a key of HDF5_COMPRESSIONS
+    frame_gap: int = 1  # K: forward flow is t → t+K, backward flow t → t−K
+    occlusion: bool = True  # forward_flow_occluded / backward_flow_occluded masks
+    scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
@@ -38,11 +41,16 @@ class BakeOptions:
             object.__setattr__(self, "sequence_end", self.frame_end)
         if not (self.get_forward_flow or self.get_backward_flow):
             raise FlowError("Nothing to bake: turn on forward flow, backward flow or both.")
+        if isinstance(self.frame_gap, bool) or not isinstance(self.frame_gap, int) or self.frame_gap < 1:
+            raise FlowError(f"Frame gap {self.frame_gap!r} is not a whole number of frames of 1 or more.")
         if self.sequence_end <= self.sequence_start:
             raise FlowError(
                 f"Frame range {self.sequence_start}–{self.sequence_end} is too short: "
                 "flow needs at least two frames (end must be greater than start)."
             )
+        if self.frame_gap > self.sequence_end - self.sequence_start:
+            raise FlowError(f"Frame gap {self.frame_gap} reaches past the frame range {self.sequence_start}–"
+                            f"{self.sequence_end}: no frame has a partner that far away.")
         if not self.sequence_start <= self.frame_start <= self.frame_end <= self.sequence_end:
             raise FlowError(
                 f"Frames {self.frame_start}–{self.frame_end} must lie inside the scene's frame range "
@@ -61,9 +69,9 @@ class BakeOptions:
     def flows_at(self, frame: int) -> tuple[str, ...]:
         """Names of the flows written at ``frame``: none point outside the sequence."""
         names = []
-        if self.get_forward_flow and frame < self.sequence_end:
+        if self.get_forward_flow and frame + self.frame_gap <= self.sequence_end:
             names.append("forward_flow")
-        if self.get_backward_flow and frame > self.sequence_start:
+        if self.get_backward_flow and frame - self.frame_gap >= self.sequence_start:
             names.append("backward_flow")
         return tuple(names)
 
@@ -71,3 +79,21 @@ class BakeOptions:
     def frames(self) -> list[int]:
         """Frames that must be rendered (each gives forward and backward flow at once)."""
         return [f for f in range(self.frame_start, self.frame_end + 1) if self.flows_at(f)]
+
+    def datasets_at(self, frame: int) -> list[str]:
+        """Every dataset written at ``frame``: each flow with its validity mask, occlusion mask and scene flow."""
+        names = []
+        for flow in self.flows_at(frame):
+            names += [flow, f"{flow}_valid"]
+            names += [f"{flow}_occluded"] * self.occlusion
+            names += [flow.replace("_flow", "_scene_flow")] * self.scene_flow
+        return names
+
+    @property
+    def frames_to_render(self) -> list[int]:
+        """Frames written, and the frames their flows point to: each is rendered once, in order."""
+        frames = set(self.frames)
+        for frame in self.frames:
+            frames.update(frame + step for step in (self.frame_gap, -self.frame_gap)
+                          if self.sequence_start <= frame + step <= self.sequence_end)
+        return sorted(frames)

@@ -11,6 +11,13 @@ from ..errors import FlowError
 
 FLOW_NAMES = ("forward_flow", "backward_flow")
 DATASET_NAMES = ("forward_flow", "forward_flow_valid", "backward_flow", "backward_flow_valid")
+# Occlusion masks and scene flow: in the .npy, .npz and HDF5 files.
+MOTION_NAMES = ("forward_flow_occluded", "forward_scene_flow", "backward_flow_occluded", "backward_scene_flow")
+ALL_DATASET_NAMES = DATASET_NAMES + MOTION_NAMES
+
+
+def is_mask(name: str) -> bool:
+    return name.endswith(("_valid", "_occluded"))
 
 
 @contextmanager
@@ -34,11 +41,12 @@ def read_bytes(path: Path) -> bytes:
 
 
 def check_dataset(path: Path, name: str, array: np.ndarray) -> np.ndarray:
-    """Flow must be float32 H×W×2 and a validity mask bool H×W; anything else is named and refused."""
+    """Flow must be float32 H×W×2, scene flow float32 H×W×3 and a mask bool H×W; anything else is named and refused."""
     array = np.asarray(array)
-    mask = name.endswith("_valid")
-    dtype, what = (np.dtype(bool), "bool H×W") if mask else (np.dtype(np.float32), "float32 H×W×2")
-    shape_ok = array.ndim == 2 if mask else array.ndim == 3 and array.shape[2] == 2
+    mask = is_mask(name)
+    channels = 3 if name.endswith("_scene_flow") else 2
+    dtype, what = (np.dtype(bool), "bool H×W") if mask else (np.dtype(np.float32), f"float32 H×W×{channels}")
+    shape_ok = array.ndim == 2 if mask else array.ndim == 3 and array.shape[2] == channels
     if array.dtype != dtype or not shape_ok or 0 in array.shape:
         raise FlowError(f"{path}: {name} should be {what}, found {array.dtype} with shape {array.shape}.")
     return array

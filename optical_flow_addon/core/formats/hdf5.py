@@ -11,7 +11,7 @@ from ..atomic import flush_to_disk
 from ..dependencies import LazyModule
 from ..errors import FlowError
 from ..flow import coordinate_metadata
-from .common import DATASET_NAMES, FLOW_NAMES, check_frame, reading
+from .common import ALL_DATASET_NAMES, FLOW_NAMES, check_frame, reading
 
 h5py = LazyModule("h5py")
 
@@ -41,10 +41,15 @@ def save_frame(path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) 
 def load_frame(path: Path) -> dict[str, np.ndarray]:
     """Flow and masks of a per-frame container; other datasets (BlenderProc's colors, depth, ...) are skipped."""
     with h5py.File(path, "r") as file:
-        arrays = {name: file[name][()] for name in DATASET_NAMES if isinstance(file.get(name), h5py.Dataset)}
+        arrays = {name: file[name][()] for name in ALL_DATASET_NAMES if isinstance(file.get(name), h5py.Dataset)}
         if not arrays:
             raise FlowError(f"{path} holds no forward_flow or backward_flow dataset (it holds: {', '.join(file) or 'nothing'}).")
     return arrays
+
+
+def flow_datasets(name: str) -> tuple[str, ...]:
+    """A flow's datasets in the sequence file: the flow, its masks and its scene flow."""
+    return name, f"{name}_valid", f"{name}_occluded", name.replace("_flow", "_scene_flow")
 
 
 def is_sequence(path: Path) -> bool:
@@ -117,7 +122,7 @@ class SequenceFile:
             for name, frames in lists.items():
                 if frame in frames:
                     index = frames.index(frame)
-                    arrays[name], arrays[f"{name}_valid"] = file[name][index], file[f"{name}_valid"][index]
+                    arrays.update({d: file[d][index] for d in flow_datasets(name) if d in file})
             if not arrays:
                 raise FlowError(f"{path} holds no flow for frame {frame}; it holds frames {held[0]}–{held[-1]}.")
             return check_frame(path, arrays)
@@ -171,12 +176,12 @@ def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndar
     file.attrs.update(coordinate_metadata(options.blender_image_coordinate_style))
     compression = HDF5_COMPRESSIONS[options.hdf5_compression]
     for name in (n for n in FLOW_NAMES if n in arrays):
-        flow, valid = arrays[name], arrays[f"{name}_valid"]
-        if name not in file:
-            file.create_dataset(name, shape=(0, *flow.shape), maxshape=(None, *flow.shape), chunks=(1, *flow.shape),
-                                dtype=np.float32, **compression)
-            file.create_dataset(f"{name}_valid", shape=(0, *valid.shape), maxshape=(None, *valid.shape),
-                                chunks=(1, *valid.shape), dtype=bool, **compression)
+        datasets = [d for d in flow_datasets(name) if d in arrays]
+        for dataset in (d for d in datasets if d not in file):
+            array = arrays[dataset]
+            file.create_dataset(dataset, shape=(0, *array.shape), maxshape=(None, *array.shape),
+                                chunks=(1, *array.shape), dtype=array.dtype, **compression)
+        if f"{name}_frames" not in file:
             file.create_dataset(f"{name}_frames", shape=(0,), maxshape=(None,), dtype=np.int64)
         frames = file[f"{name}_frames"]
         held = [int(f) for f in frames[()]]
@@ -185,7 +190,7 @@ def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndar
         index = held.index(frame) if frame in held else len(held)
         if index < len(held):
             frames[index] = REPLACING  # while its flow is rewritten: a crash cannot leave a half-replaced frame
-        for dataset, array in ((file[name], flow), (file[f"{name}_valid"], valid)):
+        for dataset, array in ((file[d], arrays[d]) for d in datasets):
             if dataset.shape[0] <= index:
                 dataset.resize(index + 1, axis=0)
             dataset[index] = array

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..atomic import atomic_path
-from .common import DATASET_NAMES, FLOW_NAMES, check_dataset, check_frame, reading
+from .common import DATASET_NAMES, FLOW_NAMES, check_dataset, check_frame, is_mask, reading
 
 if TYPE_CHECKING:
     from ..options import BakeOptions
@@ -54,8 +54,8 @@ class PerDatasetFiles(SideBySideFiles):
     """One file per flow and per mask (.npy, .pfm, .exr)."""
 
     def __init__(self, kind: str, suffix: str, save: Callable[[Path, np.ndarray], None],
-                 load: Callable[[Path, bool], np.ndarray]) -> None:
-        super().__init__(kind, suffix, DATASET_NAMES)
+                 load: Callable[[Path, bool], np.ndarray], names: tuple[str, ...] = DATASET_NAMES) -> None:
+        super().__init__(kind, suffix, names)
         self.save, self.load = save, load
 
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
@@ -68,7 +68,7 @@ class PerDatasetFiles(SideBySideFiles):
     def read_file(self, path: Path) -> dict[str, np.ndarray]:
         name = self.name_in_path(path)
         with reading(path, self.kind):
-            return {name: check_dataset(path, name, self.load(path, name.endswith("_valid")))}
+            return {name: check_dataset(path, name, self.load(path, is_mask(name)))}
 
 
 class PerFlowFiles(SideBySideFiles):
