@@ -5,7 +5,7 @@ import pytest
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.frame_window import FrameWindow
 from optical_flow_addon.core.options import BakeOptions
-from optical_flow_addon.core.surface_motion import Frame, View, flow_products, occluded
+from optical_flow_addon.core.surface_motion import UNKNOWN, Frame, View, flow_products, occluded
 
 H, W = 30, 40
 K = np.array([[50.0, 0, 19.5], [0, 50.0, 14.5], [0, 0, 1]])
@@ -18,6 +18,14 @@ def camera(position, yaw=0.0) -> View:
     matrix = np.eye(4)
     matrix[:3, :3], matrix[:3, 3] = rotation, position
     return View(K, matrix)
+
+
+def frame_of(depth, view, displacement=None, moved=np.eye(4)) -> Frame:
+    """One object (number 1) everywhere: at the identity here, ``moved`` at the partner frame of each flow."""
+    names = ("forward_flow", "backward_flow")
+    displacement = displacement or {name: np.zeros((H, W, 3), np.float32) for name in names}
+    matrices = {name: [[1, np.eye(4).tolist(), np.asarray(moved).tolist()]] for name in displacement}
+    return Frame.from_passes(depth, np.ones((H, W), np.float32), displacement, view, matrices)
 
 
 def wall_depth(view: View, wall_y: float) -> np.ndarray:
@@ -35,8 +43,11 @@ def test_rigid_wall_flow_scene_flow_and_visibility_match_a_pinhole_by_hand():
     here, there = camera((0, 0, 0)), camera((0.5, 1.0, 0.2), yaw=0.05)
     depth = wall_depth(here, 10.0).astype(np.float32)
     shift = np.array([0.3, 0.0, -0.1])
-    source = Frame(depth, {"forward_flow": np.broadcast_to(shift, (H, W, 3)).astype(np.float32)}, here)
-    target = Frame(wall_depth(there, 10.0).astype(np.float32), {}, there)
+    moved = np.eye(4)
+    moved[:3, 3] = [0.1, 0.0, -0.1]  # the object's own move; its vertices move 0.2 along x on top of it
+    vertices = np.broadcast_to([0.2, 0.0, 0.0], (H, W, 3)).astype(np.float32)
+    source = frame_of(depth, here, {"forward_flow": vertices}, moved)
+    target = frame_of(wall_depth(there, 10.0).astype(np.float32), there)
     arrays = flow_products(source, target, "forward_flow", False, occlusion=True, scene_flow=True)
     row, col = 7, 11
     x, y = (col - K[0, 2]) / K[0, 0] * depth[row, col], (row - K[1, 2]) / K[1, 1] * depth[row, col]
@@ -57,12 +68,14 @@ def test_unknown_motion_and_background_are_invalid_zero_and_never_occluded():
     view = camera((0, 0, 0))
     depth = wall_depth(view, 5.0).astype(np.float32)
     depth[:, :5] = 1e10  # sky
-    motion = np.zeros((H, W, 3), np.float32)
-    motion[10:20, 10:20] = np.nan  # a mesh whose topology changes
-    arrays = flow_products(Frame(depth, {"backward_flow": motion}, view), Frame(depth, {}, view),
-                           "backward_flow", False, occlusion=True, scene_flow=True)
+    displacement = np.zeros((H, W, 3), np.float32)
+    displacement[10:20, 10:20] = UNKNOWN  # a mesh whose topology changes
+    source = frame_of(depth, view, {"backward_flow": displacement})
+    source.objects[25:, 30:] = 0  # a surface without motion passes (not a mesh)
+    arrays = flow_products(source, frame_of(depth, view), "backward_flow", False, occlusion=True, scene_flow=True)
     invalid = ~arrays["backward_flow_valid"]
-    assert invalid[:, :5].all() and invalid[10:20, 10:20].all() and invalid.sum() == 5 * H + 100
+    assert invalid[:, :5].all() and invalid[10:20, 10:20].all() and invalid[25:, 30:].all()
+    assert invalid.sum() == 5 * H + 100 + 5 * 10
     assert not arrays["backward_flow"][invalid].any() and not arrays["backward_scene_flow"][invalid].any()
     assert not arrays["backward_flow_occluded"].any()
 
@@ -110,9 +123,8 @@ def test_frames_wait_for_their_partners_and_are_forgotten_once_passed(tmp_path):
     assert options.flows_at(7) == ("backward_flow",) and options.flows_at(2) == ("forward_flow",)
     view = camera((0, 0, 0))
     depth = wall_depth(view, 5.0).astype(np.float32)
-    still = {name: np.zeros((H, W, 3), np.float32) for name in ("forward_flow", "backward_flow")}
     window = FrameWindow(options)
-    done = {frame: [f for f, _ in window.add(frame, Frame(depth, still, view))] for frame in options.frames_to_render}
+    done = {frame: [f for f, _ in window.add(frame, frame_of(depth, view))] for frame in options.frames_to_render}
     assert done == {1: [], 2: [], 3: [], 4: [], 5: [3], 6: [4], 7: [5], 8: [6]}
     assert sorted(window.frames) == [7, 8]
     assert np.load(tmp_path / "forward_flow_0006.npy").shape == (H, W, 2)

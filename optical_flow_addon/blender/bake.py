@@ -164,15 +164,14 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
 
         try:
             for frame in (options.frames_to_render if motion else frames):
-                if motion:
-                    motion.prepare(frame)
+                matrices = motion.prepare(frame) if motion else None
                 exr_path = render_frame(scene, frame, Path(exr_dir))
                 if options.flows_at(frame) and options.frame_start <= frame <= options.frame_end:
                     waiting[frame] = camera_record(scene, frame, options.flows_at(frame))
-                view = None if vector_pass else camera_view(scene)
+                passes = {"view": camera_view(scene), "matrices": matrices} if motion else None
                 if in_flight:
                     yield from finish()
-                writer.submit(exr_path, view_layer, frame, view)
+                writer.submit(exr_path, view_layer, frame, passes)
                 in_flight = True
             if in_flight:
                 yield from finish()

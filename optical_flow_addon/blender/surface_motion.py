@@ -15,20 +15,21 @@ import numpy as np
 
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
-from ..core.surface_motion import KNOWN, MOTION_PASSES
+from ..core.surface_motion import MOTION_PASSES, OBJECT_PASS, UNKNOWN
 
 if TYPE_CHECKING:
     from .render_settings import SettingsGuard
 
-# Point attributes per flow, named for the passes they feed.
-ATTRIBUTES = {name: f"optical_flow_{motion}" for name, (motion, _) in MOTION_PASSES.items()}
+# Point attributes, named for the passes they feed.
+ATTRIBUTES = {name: f"optical_flow_{aov}" for name, aov in MOTION_PASSES.items()}
+OBJECT_ATTRIBUTE = f"optical_flow_{OBJECT_PASS}"
 STEPS = {"forward_flow": 1, "backward_flow": -1}
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 
 
 def motion_material() -> bpy.types.Material:
     """The override: a black diffuse surface (Cycles drops a black closure, so it runs no lighting and
-    casts no shadow rays) and, per flow, Attribute → AOV Output for the motion and whether it is known.
+    casts no shadow rays) and Attribute → AOV Output for each motion pass and the object pass.
     A surface socket left empty would make Cycles treat the object as see-through once the
     attribute nodes are there: the Depth pass then showed no surface at all."""
     material = bpy.data.materials.new("Optical Flow Motion")
@@ -42,54 +43,60 @@ def motion_material() -> bpy.types.Material:
     surface = nodes.new("ShaderNodeBsdfDiffuse")
     surface.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
     links.new(surface.outputs[0], output.inputs["Surface"])
-    for name, (motion, known) in MOTION_PASSES.items():
+    passes = [(ATTRIBUTES[name], aov, "Color") for name, aov in MOTION_PASSES.items()]
+    for attribute_name, aov_name, socket in passes + [(OBJECT_ATTRIBUTE, OBJECT_PASS, "Fac")]:
         attribute = nodes.new("ShaderNodeAttribute")
-        attribute.attribute_name = ATTRIBUTES[name]
-        for socket, aov_name in (("Color", motion), ("Alpha", known)):
-            aov = nodes.new("ShaderNodeOutputAOV")
-            aov.aov_name = aov_name
-            links.new(attribute.outputs[socket], aov.inputs["Color" if socket == "Color" else "Value"])
+        attribute.attribute_name = attribute_name
+        aov = nodes.new("ShaderNodeOutputAOV")
+        aov.aov_name = aov_name
+        links.new(attribute.outputs[socket], aov.inputs["Color" if socket == "Color" else "Value"])
     return material
 
 
 def add_motion_passes(view_layer: bpy.types.ViewLayer, guard: SettingsGuard) -> None:
     """The view layer's AOVs for the motion passes, removed again afterwards."""
     taken = {aov.name for aov in view_layer.aovs}
-    for motion, known in MOTION_PASSES.values():
-        for name, kind in ((motion, "COLOR"), (known, "VALUE")):
-            if name in taken:
-                raise FlowError(f"View layer {view_layer.name} already has a shader AOV named {name}; rename or remove it.")
-            aov = view_layer.aovs.add()
-            aov.name, aov.type = name, kind
-            guard.on_restore(lambda name=name: view_layer.aovs.remove(view_layer.aovs[name]))
+    for name, kind in [(aov, "COLOR") for aov in MOTION_PASSES.values()] + [(OBJECT_PASS, "VALUE")]:
+        if name in taken:
+            raise FlowError(f"View layer {view_layer.name} already has a shader AOV named {name}; rename or remove it.")
+        aov = view_layer.aovs.add()
+        aov.name, aov.type = name, kind
+        guard.on_restore(lambda name=name: view_layer.aovs.remove(view_layer.aovs[name]))
 
 
-def world_positions(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> np.ndarray:
-    evaluated = obj.evaluated_get(depsgraph)
-    mesh = evaluated.data
+def local_positions(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> np.ndarray:
+    """The evaluated mesh's vertices in the object's own axes."""
+    mesh = obj.evaluated_get(depsgraph).data
     local = np.empty(len(mesh.vertices) * 3, np.float32)
     mesh.vertices.foreach_get("co", local)
-    matrix = np.array(evaluated.matrix_world, np.float64)
-    return local.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+    return local.reshape(-1, 3)
 
 
 class SurfaceMotion:
-    """Writes, before each frame t renders, every mapped mesh's vertex motion to t+K and t−K."""
+    """Before each frame t renders, writes the vertex displacement to t+K and t−K of every mapped mesh
+    whose vertices move (rigid meshes keep zero), and gives the objects' matrices for the writer."""
 
     def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, guard: SettingsGuard,
                  options: BakeOptions) -> None:
         self.scene, self.options = scene, options
         self.unknown: dict[str, str] = {}  # object -> why its pixels are unknown
         self.topology_changes: dict[str, list[int]] = {}  # object -> frames whose motion it cannot map
-        self._positions: dict[int, dict[str, np.ndarray]] = {}
+        self._frames: dict[int, tuple[dict, dict]] = {}  # frame -> (matrices, local positions of deforming meshes)
         self._written: dict[tuple[str, str], np.ndarray] = {}
         self.objects = self._mapped_objects(view_layer)
-        for obj in self.objects:
-            for attribute in ATTRIBUTES.values():
-                if attribute in obj.data.attributes:
-                    raise FlowError(f"Mesh {obj.data.name} already has an attribute {attribute}; rename or remove it.")
-                obj.data.attributes.new(attribute, "FLOAT_COLOR", "POINT")
-                guard.on_restore(lambda mesh=obj.data, attribute=attribute: mesh.attributes.remove(mesh.attributes[attribute]))
+        # Frame handlers may change meshes in ways no modifier shows: then every mesh counts as deforming.
+        handlers = bool(bpy.app.handlers.frame_change_pre or bpy.app.handlers.frame_change_post)
+        self.deforming = [obj for obj in self.objects if handlers or obj.modifiers or obj.data.shape_keys]
+        for number, obj in enumerate(self.objects, start=1):
+            mesh = obj.data
+            for attribute, kind in [(a, "FLOAT_COLOR") for a in ATTRIBUTES.values()] + [(OBJECT_ATTRIBUTE, "FLOAT")]:
+                if attribute in mesh.attributes:
+                    raise FlowError(f"Mesh {mesh.name} already has an attribute {attribute}; rename or remove it.")
+                mesh.attributes.new(attribute, kind, "POINT")  # invalidates earlier attribute references
+                guard.on_restore(lambda mesh=mesh, attribute=attribute: mesh.attributes.remove(mesh.attributes[attribute]))
+            mesh.attributes[OBJECT_ATTRIBUTE].data.foreach_set("value", np.full(len(mesh.vertices), number, np.float32))
+            for attribute in ATTRIBUTES.values():  # new colour attributes are not zero
+                self._write(obj, attribute, np.zeros((len(mesh.vertices), 3), np.float32))
 
     def _mapped_objects(self, view_layer: bpy.types.ViewLayer) -> list[bpy.types.Object]:
         """Mesh objects rendered in the layer whose vertices the evaluated mesh keeps one to one."""
@@ -124,38 +131,47 @@ class SurfaceMotion:
             return "its modifiers change the number of vertices"
         return None
 
-    def positions(self, frame: int) -> dict[str, np.ndarray]:
-        """World positions of every mapped object's evaluated vertices; cached per frame."""
-        if frame not in self._positions:
+    def state(self, frame: int) -> tuple[dict, dict]:
+        """Every mapped object's matrix and every deforming mesh's local vertices at ``frame``; cached."""
+        if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            self._positions[frame] = {obj.name: world_positions(obj, depsgraph) for obj in self.objects}
-        return self._positions[frame]
+            matrices = {obj.name: [list(row) for row in obj.evaluated_get(depsgraph).matrix_world] for obj in self.objects}
+            self._frames[frame] = matrices, {obj.name: local_positions(obj, depsgraph) for obj in self.deforming}
+        return self._frames[frame]
 
-    def prepare(self, frame: int) -> None:
-        """Set the motion attributes for rendering ``frame``."""
+    def prepare(self, frame: int) -> dict[str, list]:
+        """Set the displacement attributes for rendering ``frame``; return, per flow whose partner frame exists,
+        [object number, matrix here, matrix there] for the writer."""
         gap = self.options.frame_gap
-        for old in [f for f in self._positions if f < frame - gap]:
-            del self._positions[old]
-        here = self.positions(frame)
+        for old in [f for f in self._frames if f < frame - gap]:
+            del self._frames[old]
+        matrices, here = self.state(frame)
+        rows = {}
         for name, attribute in ATTRIBUTES.items():
             other = frame + STEPS[name] * gap
-            there = self.positions(other) if self.options.sequence_start <= other <= self.options.sequence_end else None
-            for obj in self.objects:
-                start, end = here[obj.name], None if there is None else there[obj.name]
-                motion = np.zeros((len(obj.data.vertices), 4), np.float32)  # unknown unless mapped
-                if end is not None and len(start) == len(end) == len(motion):
-                    motion[:, :3] = end - start
-                    motion[:, 3] = KNOWN
-                elif end is not None:
+            if not self.options.sequence_start <= other <= self.options.sequence_end:
+                continue
+            there_matrices, there = self.state(other)
+            rows[name] = [[number, matrices[obj.name], there_matrices[obj.name]]
+                          for number, obj in enumerate(self.objects, start=1)]
+            for obj in self.deforming:
+                start, end = here[obj.name], there[obj.name]
+                if len(start) == len(end) == len(obj.data.vertices):
+                    displacement = end - start
+                else:
+                    displacement = np.full((len(obj.data.vertices), 3), UNKNOWN, np.float32)
                     self.topology_changes.setdefault(obj.name, []).append(frame)
-                self._write(obj, attribute, motion)
+                self._write(obj, attribute, displacement)
+        return rows
 
-    def _write(self, obj: bpy.types.Object, attribute: str, motion: np.ndarray) -> None:
+    def _write(self, obj: bpy.types.Object, attribute: str, displacement: np.ndarray) -> None:
         """Only changed values are written: an untouched mesh is not synced to Cycles again."""
         key = (obj.name, attribute)
-        if key in self._written and np.array_equal(self._written[key], motion):
+        if key in self._written and np.array_equal(self._written[key], displacement):
             return
-        obj.data.attributes[attribute].data.foreach_set("color", motion.ravel())
+        colours = np.ones((len(displacement), 4), np.float32)
+        colours[:, :3] = displacement
+        obj.data.attributes[attribute].data.foreach_set("color", colours.ravel())
         obj.data.update()
-        self._written[key] = motion
+        self._written[key] = displacement

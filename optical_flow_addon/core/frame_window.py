@@ -9,16 +9,15 @@ import numpy as np
 from .exr import read_depth_and_passes
 from .flow_files import WRITERS
 from .options import BakeOptions
-from .surface_motion import MOTION_PASSES, Frame, View, flow_products, known_motion
+from .surface_motion import MOTION_PASSES, OBJECT_PASS, Frame, View, flow_products
 
 STEPS = {"forward_flow": 1, "backward_flow": -1}
 
 
-def read_frame(exr_path: Path, view_layer: str, view: View) -> Frame:
-    passes = read_depth_and_passes(exr_path, view_layer, [m for m, _ in MOTION_PASSES.values()],
-                                   [k for _, k in MOTION_PASSES.values()])
-    motion = {name: known_motion(passes[m], passes[k]) for name, (m, k) in MOTION_PASSES.items()}
-    return Frame(passes["Depth"], motion, view)
+def read_frame(exr_path: Path, view_layer: str, view: View, matrices: dict[str, list]) -> Frame:
+    passes = read_depth_and_passes(exr_path, view_layer, list(MOTION_PASSES.values()), [OBJECT_PASS])
+    displacement = {name: passes[aov] for name, aov in MOTION_PASSES.items()}
+    return Frame.from_passes(passes["Depth"], passes[OBJECT_PASS], displacement, view, matrices)
 
 
 class FrameWindow:

@@ -69,11 +69,12 @@ class FrameWriter:
         code = self._process.wait()
         return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while writing frame {self._frame}.")
 
-    def submit(self, exr_path: Path, view_layer: str, frame: int, view: dict | None = None) -> None:
-        """Start writing a frame's files; the EXR is deleted once read. With the camera ``view``
-        (intrinsics, camera_to_world) the EXR holds surface motion passes instead of the Vector pass."""
+    def submit(self, exr_path: Path, view_layer: str, frame: int, motion: dict | None = None) -> None:
+        """Start writing a frame's files; the EXR is deleted once read. With ``motion`` (the camera ``view``
+        and the objects' ``matrices``, see ``surface_motion.Frame``) the EXR holds the surface motion passes
+        instead of the Vector pass."""
         self._frame = frame
-        self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame, "view": view})
+        self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame, "motion": motion})
 
     def result(self) -> list[tuple[int, list[Path]]]:
         """Wait for the submitted frame; return the frames it completed with their files, or raise its error."""
@@ -133,9 +134,12 @@ def serve() -> None:
     window = FrameWindow(options)
 
     def written(request: dict) -> dict:
-        exr_path, view_layer, frame, view = Path(request["exr"]), request["view_layer"], request["frame"], request["view"]
-        done = window.add(frame, read_frame(exr_path, view_layer, View.from_lists(**view))) if view \
-            else [(frame, convert_frame(exr_path, view_layer, frame, options))]
+        exr_path, view_layer, frame, motion = Path(request["exr"]), request["view_layer"], request["frame"], request["motion"]
+        if motion:
+            data = read_frame(exr_path, view_layer, View.from_lists(**motion["view"]), motion["matrices"])
+            done = window.add(frame, data)
+        else:
+            done = [(frame, convert_frame(exr_path, view_layer, frame, options))]
         return {"written": [(f, [str(p) for p in paths]) for f, paths in done]}
 
     for line in sys.stdin:

@@ -18,12 +18,12 @@ from .flow import BACKGROUND_DEPTH
 # Two surfaces closer than this share of their depth, plus one pixel's change of depth, count as one: the
 # depth at a spot between pixel centres is predicted from a neighbour's, exact on planes, close on curved meshes.
 SAME_SURFACE = 5e-3
-# Render passes (AOVs) per flow: the surface motion to frame t+K or t−K (colour: world-space x, y, z) and
-# whether it is known (value: KNOWN where known). Cycles gives 1 for an object without the motion
-# attribute and the bake writes 0 where a mesh's topology changes, so both read as unknown.
-MOTION_PASSES = {"forward_flow": ("OpticalFlowForwardMotion", "OpticalFlowForwardKnown"),
-                 "backward_flow": ("OpticalFlowBackwardMotion", "OpticalFlowBackwardKnown")}
-KNOWN = 2.0
+# Render passes (AOVs): per flow, each surface point's displacement to frame t+K or t−K in its object's
+# own axes (colour; zero on rigid objects, so their meshes never change during a bake), and the number
+# of the object it belongs to (value; 0 for surfaces whose motion is unknown, such as non-mesh objects).
+MOTION_PASSES = {"forward_flow": "OpticalFlowForwardMotion", "backward_flow": "OpticalFlowBackwardMotion"}
+OBJECT_PASS = "OpticalFlowObject"
+UNKNOWN = 1e30  # displacement of a mesh whose vertices cannot be mapped to the other frame (topology change)
 
 
 @dataclass(frozen=True)
@@ -125,17 +125,46 @@ def occluded(position: np.ndarray, depth: np.ndarray, target_depth: np.ndarray) 
 
 @dataclass
 class Frame:
-    """What one rendered frame gives: planar depth, the surface motion to the frame K before and after
-    (world space; NaN where the motion is unknown) and the camera."""
+    """What one rendered frame gives: planar depth, each pixel's object number and displacement per flow,
+    the camera, and per flow the objects' matrices at this frame and at the partner frame."""
 
     depth: np.ndarray
-    motion: dict[str, np.ndarray]  # "forward_flow" / "backward_flow" -> H×W×3 float32
+    objects: np.ndarray  # H×W object numbers, 0 where the motion is unknown
+    displacement: dict[str, np.ndarray]  # flow name -> H×W×3, object axes
     view: View
+    matrices: dict[str, tuple[np.ndarray, np.ndarray]]  # flow name -> object_to_world here and there, (n + 1)×4×4
+
+    @classmethod
+    def from_passes(cls, depth: np.ndarray, objects: np.ndarray, displacement: dict[str, np.ndarray], view: View,
+                    matrices: dict[str, list]) -> Frame:
+        """``matrices``: per flow, [object number, object_to_world here, there] rows as the bake sends them."""
+        stacked = {}
+        for name, rows in matrices.items():
+            here, there = np.full((2, len(rows) + 1, 4, 4), np.nan)
+            for number, matrix_here, matrix_there in rows:
+                here[number], there[number] = matrix_here, matrix_there
+            stacked[name] = (here, there)
+        return cls(depth, np.rint(objects).astype(np.int32), displacement, view, stacked)
 
 
-def known_motion(motion: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """World-space motion (H×W×3 float32) from the motion passes; NaN where it is unknown."""
-    return np.where((known > (KNOWN + 1) / 2)[..., None], motion, np.nan).astype(np.float32)
+def world_motion(points: np.ndarray, frame: Frame, name: str) -> np.ndarray:
+    """World-space motion (H×W×3) of the surface points to the partner frame; NaN where unknown.
+
+    A point's place in its object's axes, plus its displacement there, carried by the object's matrix
+    at the partner frame: exact for rigid motion (parents, constraints) and for vertex motion alike."""
+    motion = np.full(points.shape, np.nan)
+    if name not in frame.matrices:
+        return motion
+    here, there = frame.matrices[name]
+    displacement = frame.displacement[name].astype(np.float64)
+    for number in np.unique(frame.objects):
+        if not 0 < number < len(here) or not np.isfinite(there[number]).all():
+            continue
+        chosen = (frame.objects == number) & (np.abs(displacement) < UNKNOWN / 2).all(axis=-1)
+        inverse = np.linalg.inv(here[number])
+        local = points[chosen] @ inverse[:3, :3].T + inverse[:3, 3] + displacement[chosen]
+        motion[chosen] = local @ there[number][:3, :3].T + there[number][:3, 3] - points[chosen]
+    return motion
 
 
 def flow_products(source: Frame, target: Frame, name: str, blender_image_coordinate_style: bool,
@@ -143,10 +172,11 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
     """The flow ``name`` from ``source`` to ``target`` with its validity mask, and, if asked, its occlusion
     mask and scene flow. Valid: a surface with known motion whose target lands inside the image, in front
     of the camera. Occlusion is decided where the flow is valid, False elsewhere."""
-    motion = source.motion[name].astype(np.float64)
+    points = surface_points(source.depth, source.view)
+    motion = world_motion(points, source, name)
     known = (source.depth < BACKGROUND_DEPTH) & np.isfinite(motion).all(axis=-1)
     motion[~known] = 0.0
-    targets = surface_points(source.depth, source.view) + motion
+    targets = points + motion
     position, depth = project(targets, target.view)
     height, width = source.depth.shape
     flow = position - pixel_centres(height, width)
