@@ -69,6 +69,12 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--hdf5-compression", type=str.upper, default="NONE", choices=list(HDF5_COMPRESSIONS),
                              help="of the HDF5 files: none is fastest, lzf about 4.7x smaller (h5py reads it), "
                              "gzip smallest (every HDF5 reader) (default: none)")
+        command.add_argument("--frame-gap", type=int, default=1, metavar="K",
+                             help="forward flow goes from frame t to t+K, backward flow to t-K (default 1)")
+        command.add_argument("--no-occlusion", dest="occlusion", action="store_false",
+                             help="no occlusion masks (True where the pixel's surface point is hidden in the other frame)")
+        command.add_argument("--scene-flow", action="store_true",
+                             help="also write each pixel's 3-D motion in metres, in frame t's camera axes")
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
@@ -160,6 +166,7 @@ def run(args: argparse.Namespace) -> None:
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
         overwrite=args.overwrite, picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
+        frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow,
     )
     for progress in bake_flow(scene, options):
         print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "

@@ -78,6 +78,9 @@ def test_unknown_motion_and_background_are_invalid_zero_and_never_occluded():
     assert invalid.sum() == 5 * H + 100 + 5 * 10
     assert not arrays["backward_flow"][invalid].any() and not arrays["backward_scene_flow"][invalid].any()
     assert not arrays["backward_flow_occluded"].any()
+    sky = np.full((H, W), 1e10, np.float32)
+    arrays = flow_products(frame_of(sky, view), frame_of(depth, view), "forward_flow", False, occlusion=True, scene_flow=True)
+    assert not any(array.any() for array in arrays.values())  # nothing but sky: nothing valid, no error
 
 
 def sphere_depth(centre_depth: float, radius: float, centre_px=(20.0, 15.0)) -> np.ndarray:
@@ -95,15 +98,15 @@ def sphere_depth(centre_depth: float, radius: float, centre_px=(20.0, 15.0)) -> 
 def test_occlusion_behind_a_square_in_front_of_a_wall_between_pixel_centres():
     target = np.full((H, W), 10.0, np.float32)
     target[10:20, 10:20] = 5.0
-    spots = np.array([[[15.2, 15.7], [30.3, 5.5], [15.0, 15.0], [10.9, 12.0], [9.6, 12.0]]])  # x, y
-    depth = np.array([[10.0, 10.0, 4.0, 10.0, 10.0]])
+    spots = np.array([[15.2, 15.7], [30.3, 5.5], [15.0, 15.0], [10.9, 12.0], [9.6, 12.0]])  # x, y
+    depth = np.array([10.0, 10.0, 4.0, 10.0, 10.0])
     # behind the square; beside it; in front of it; just inside its left edge (x = 10); just outside it
-    assert occluded(spots, depth, target).tolist() == [[True, False, False, True, False]]
+    assert occluded(spots, depth, target).tolist() == [True, False, False, True, False]
 
 
 def test_points_on_a_slanted_plane_and_a_sphere_between_pixel_centres_are_visible():
     slanted = 1.0 / (0.1 + 0.004 * np.arange(W))[None, :].repeat(H, 0)  # 1/depth is linear on a plane
-    spots = np.stack(np.meshgrid(np.linspace(1.2, 38.8, 17), np.linspace(1.2, 28.8, 13)), axis=-1)
+    spots = np.stack(np.meshgrid(np.linspace(1.2, 38.8, 17), np.linspace(1.2, 28.8, 13)), axis=-1).reshape(-1, 2)
     truth = 1.0 / (0.1 + 0.004 * (spots[..., 0] - 0.5))
     assert not occluded(spots, truth, slanted).any()
     assert occluded(spots, truth * 1.05, slanted).all()  # 5 % behind the plane: hidden by it
@@ -113,8 +116,8 @@ def test_points_on_a_slanted_plane_and_a_sphere_between_pixel_centres_are_visibl
     spots = inside[:, ::-1] + 0.5 + 0.37  # x, y between the centres
     fine = sphere_depth(8.0, 3.0, centre_px=(20.0 - 0.37, 15.0 - 0.37))  # the sphere's depth at those spots
     on_sphere = fine[inside[:, 0], inside[:, 1]]
-    assert not occluded(spots[None], on_sphere[None], sphere).any()
-    assert occluded(spots[None], on_sphere[None] + 2.0, sphere).all()  # the back of the sphere: self-occlusion
+    assert not occluded(spots, on_sphere, sphere).any()
+    assert occluded(spots, on_sphere + 2.0, sphere).all()  # the back of the sphere: self-occlusion
 
 
 def test_frames_wait_for_their_partners_and_are_forgotten_once_passed(tmp_path):
@@ -135,3 +138,15 @@ def test_frames_wait_for_their_partners_and_are_forgotten_once_passed(tmp_path):
 def test_frame_gap_must_be_a_whole_number_inside_the_range(tmp_path, gap):
     with pytest.raises(FlowError, match="Frame gap"):
         BakeOptions(tmp_path, 1, 6, frame_gap=gap)
+
+
+def test_overview_shows_the_occlusion_masks_next_to_the_validity_masks():
+    from optical_flow_addon.core.formats.picture import overview
+
+    occluded = np.zeros((H, W), bool)
+    occluded[5:10, 5:10] = True
+    arrays = {"forward_flow": np.ones((H, W, 2), np.float32), "forward_flow_valid": np.ones((H, W), bool),
+              "forward_flow_occluded": occluded}
+    picture, _, labels = overview(arrays)
+    assert labels == ["forward flow", "forward flow mask", "forward flow occluded", "colour wheel"]
+    assert picture.shape[1] > 3 * W

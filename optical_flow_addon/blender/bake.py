@@ -181,5 +181,9 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
                     finish()
                 except (FlowError, RuntimeError):
                     pass  # the render error is the one to report
+            if motion and motion.topology_changes:
+                notes.append("Pixels left unknown (invalid) where the mesh's vertices change between the frames: "
+                             + ", ".join(f"{name} (frames {', '.join(map(str, frames_))})"
+                                         for name, frames_ in motion.topology_changes.items()) + ".")
             if records:
                 write_manifest(options, resolution, records, {**versions, **motion_record(options, motion, vector_pass)})

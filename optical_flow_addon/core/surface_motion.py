@@ -39,17 +39,14 @@ class View:
         return cls(np.asarray(intrinsics, np.float64), np.asarray(camera_to_world, np.float64))
 
 
-def surface_points(depth: np.ndarray, view: View) -> np.ndarray:
-    """World position (H×W×3, float64) of the surface under each pixel centre, from the planar depth."""
+def surface_points(depth: np.ndarray, rows: np.ndarray, columns: np.ndarray, view: View) -> np.ndarray:
+    """World position (N×3, float64) of the surface under the given pixel centres, from their planar depth."""
     (fx, _, cx), (_, fy, cy) = view.intrinsics[:2]
-    height, width = depth.shape
-    x = (np.arange(width, dtype=np.float64) - cx) / fx
-    y = -(np.arange(height, dtype=np.float64) - cy) / fy
-    local = np.empty((height, width, 3))
-    local[..., 0] = x[None, :]
-    local[..., 1] = y[:, None]
-    local[..., 2] = -1.0
-    local *= depth.astype(np.float64)[..., None]
+    local = np.empty((len(depth), 3))
+    local[:, 0] = (columns - cx) / fx
+    local[:, 1] = -(rows - cy) / fy
+    local[:, 2] = -1.0
+    local *= depth.astype(np.float64)[:, None]
     rotation, origin = view.camera_to_world[:3, :3], view.camera_to_world[:3, 3]
     return local @ rotation.T + origin
 
@@ -63,13 +60,6 @@ def project(points: np.ndarray, view: View) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):  # points on the camera plane project nowhere
         position = np.stack([cx + 0.5 + fx * local[..., 0] / depth, cy + 0.5 - fy * local[..., 1] / depth], axis=-1)
     return position, depth
-
-
-def pixel_centres(height: int, width: int) -> np.ndarray:
-    centres = np.empty((height, width, 2))
-    centres[..., 0] = np.arange(width) + 0.5
-    centres[..., 1] = (np.arange(height) + 0.5)[:, None]
-    return centres
 
 
 def inverse_depth_slopes(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,34 +82,36 @@ def inverse_depth_slopes(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def occluded(position: np.ndarray, depth: np.ndarray, target_depth: np.ndarray) -> np.ndarray:
-    """True where a point landing at ``position`` (image coordinates) with planar ``depth`` is hidden in
-    the frame whose depth map is ``target_depth``.
+    """True where a point landing at ``position`` (N×2 image coordinates) with planar ``depth`` (N) is hidden
+    in the frame whose depth map is ``target_depth``.
 
     Each of the four pixel centres around the landing spot predicts the depth of its own surface there
     (1/depth extended along its slope) and votes, weighted by its closeness to the spot: for visible if
     the point lies on that surface, for hidden if that surface is nearer. A surface farther than the
     point does not vote: there the point's own surface ends between the pixel centres. Ties are visible."""
     height, width = target_depth.shape
-    inverse = np.where(target_depth < BACKGROUND_DEPTH, 1.0 / target_depth.astype(np.float64), 0.0)
+    # float32 throughout: its 1e-7 steps are far below the tolerances, and it halves the memory traffic.
+    inverse = np.where(target_depth < BACKGROUND_DEPTH, 1.0 / target_depth, 0.0).astype(np.float32)
     slope_x, slope_y = inverse_depth_slopes(target_depth)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        point = np.where(depth > 0, 1.0 / depth, np.inf)
-    x = np.nan_to_num(position[..., 0] - 0.5, nan=-2.0)  # pixel centres at whole numbers
-    y = np.nan_to_num(position[..., 1] - 0.5, nan=-2.0)
+    tolerance = np.abs(slope_x) + np.abs(slope_y)  # a pixel's change of 1/depth
+    slope_x, slope_y, tolerance = (a.astype(np.float32) for a in (slope_x, slope_y, tolerance))
+    inverse, slope_x, slope_y, tolerance = (a.ravel() for a in (inverse, slope_x, slope_y, tolerance))
+    point = (1.0 / depth).astype(np.float32)
+    x = (position[:, 0] - 0.5).astype(np.float32)  # pixel centres at whole numbers
+    y = (position[:, 1] - 0.5).astype(np.float32)
     left, top = np.floor(x), np.floor(y)
-    votes = np.zeros(depth.shape)
+    votes = np.zeros(len(depth), np.float32)
     for dx in (0, 1):
         for dy in (0, 1):
-            column = np.clip(left + dx, 0, width - 1).astype(np.intp)
-            row = np.clip(top + dy, 0, height - 1).astype(np.intp)
+            column, row = np.clip(left + dx, 0, width - 1), np.clip(top + dy, 0, height - 1)
             weight = (1 - np.abs(x - left - dx)) * (1 - np.abs(y - top - dy))
-            seen = inverse[row, column]
-            sx, sy = slope_x[row, column], slope_y[row, column]
-            predicted = seen + sx * (x - column) + sy * (y - row)
-            tolerance = SAME_SURFACE * point + np.abs(sx) + np.abs(sy)  # a pixel's change of 1/depth
+            index = (row * width + column).astype(np.intp)
+            seen = inverse[index]
+            predicted = seen + slope_x[index] * (x - column) + slope_y[index] * (y - row)
+            allowed = SAME_SURFACE * point + tolerance[index]
             surface = seen > 0
-            votes += weight * (surface & (np.abs(predicted - point) <= tolerance))
-            votes -= weight * (surface & (predicted > point + tolerance))
+            votes += weight * (surface & (np.abs(predicted - point) <= allowed))
+            votes -= weight * (surface & (predicted > point + allowed))
     return votes < 0
 
 
@@ -137,33 +129,38 @@ class Frame:
     @classmethod
     def from_passes(cls, depth: np.ndarray, objects: np.ndarray, displacement: dict[str, np.ndarray], view: View,
                     matrices: dict[str, list]) -> Frame:
-        """``matrices``: per flow, [object number, object_to_world here, there] rows as the bake sends them."""
+        """``matrices``: per flow, [object number, object_to_world here, there] rows as the bake sends them;
+        number 0 (no motion known) keeps the identity."""
         stacked = {}
         for name, rows in matrices.items():
-            here, there = np.full((2, len(rows) + 1, 4, 4), np.nan)
+            here, there = np.tile(np.eye(4), (2, len(rows) + 1, 1, 1))
             for number, matrix_here, matrix_there in rows:
                 here[number], there[number] = matrix_here, matrix_there
             stacked[name] = (here, there)
-        return cls(depth, np.rint(objects).astype(np.int32), displacement, view, stacked)
+        return cls(depth, np.rint(objects).astype(np.int64), displacement, view, stacked)
 
 
-def world_motion(points: np.ndarray, frame: Frame, name: str) -> np.ndarray:
-    """World-space motion (H×W×3) of the surface points to the partner frame; NaN where unknown.
+def world_motion(points: np.ndarray, numbers: np.ndarray, displacement: np.ndarray,
+                 here: np.ndarray, there: np.ndarray) -> np.ndarray:
+    """World-space motion (N×3) of surface points of the objects ``numbers`` to the partner frame; NaN where unknown.
 
     A point's place in its object's axes, plus its displacement there, carried by the object's matrix
     at the partner frame: exact for rigid motion (parents, constraints) and for vertex motion alike."""
+    carry = there @ np.linalg.inv(here)
     motion = np.full(points.shape, np.nan)
-    if name not in frame.matrices:
-        return motion
-    here, there = frame.matrices[name]
-    displacement = frame.displacement[name].astype(np.float64)
-    for number in np.unique(frame.objects):
-        if not 0 < number < len(here) or not np.isfinite(there[number]).all():
+    numbers = np.where((numbers > 0) & (numbers < len(here)), numbers, 0).astype(np.int32)
+    order = np.argsort(numbers, kind="stable")  # each object's pixels in one run
+    for run in np.split(order, np.flatnonzero(np.diff(numbers[order])) + 1):
+        if not len(run) or numbers[run[0]] == 0:  # no surface at all, or motion unknown
             continue
-        chosen = (frame.objects == number) & (np.abs(displacement) < UNKNOWN / 2).all(axis=-1)
-        inverse = np.linalg.inv(here[number])
-        local = points[chosen] @ inverse[:3, :3].T + inverse[:3, 3] + displacement[chosen]
-        motion[chosen] = local @ there[number][:3, :3].T + there[number][:3, 3] - points[chosen]
+        number = numbers[run[0]]
+        on_object = points[run]
+        moved = on_object @ carry[number, :3, :3].T + carry[number, :3, 3]
+        shift = displacement[run]
+        if shift.any():  # vertices that move within the object
+            moved += shift.astype(np.float64) @ there[number, :3, :3].T
+            moved[np.abs(shift).max(axis=-1) >= UNKNOWN / 2] = np.nan
+        motion[run] = moved - on_object
     return motion
 
 
@@ -171,27 +168,42 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
                   occlusion: bool, scene_flow: bool) -> dict[str, np.ndarray]:
     """The flow ``name`` from ``source`` to ``target`` with its validity mask, and, if asked, its occlusion
     mask and scene flow. Valid: a surface with known motion whose target lands inside the image, in front
-    of the camera. Occlusion is decided where the flow is valid, False elsewhere."""
-    points = surface_points(source.depth, source.view)
-    motion = world_motion(points, source, name)
-    known = (source.depth < BACKGROUND_DEPTH) & np.isfinite(motion).all(axis=-1)
-    motion[~known] = 0.0
-    targets = points + motion
-    position, depth = project(targets, target.view)
+    of the camera. Occlusion is decided where the flow is valid, False elsewhere. Only pixels with a
+    surface are worked on."""
     height, width = source.depth.shape
-    flow = position - pixel_centres(height, width)
+    pixels = np.flatnonzero(source.depth < BACKGROUND_DEPTH)
+    if name in source.matrices:
+        rows, columns = np.divmod(pixels, width)
+        points = surface_points(source.depth.ravel()[pixels], rows, columns, source.view)
+        motion = world_motion(points, source.objects.ravel()[pixels],
+                              source.displacement[name].reshape(-1, 3)[pixels], *source.matrices[name])
+        known = np.isfinite(motion[:, 0])
+        if not known.all():
+            pixels, rows, columns, points, motion = (a[known] for a in (pixels, rows, columns, points, motion))
+    else:
+        pixels = pixels[:0]
+        rows = columns = pixels
+        points = motion = np.zeros((0, 3))
+    position, depth = project(points + motion, target.view)
     with np.errstate(invalid="ignore"):
-        inside = (depth > 0) & (position[..., 0] >= 0) & (position[..., 0] < width) \
-            & (position[..., 1] >= 0) & (position[..., 1] < height)
-    valid = known & inside
-    flow[~known] = 0.0
+        inside = (depth > 0) & (position[:, 0] >= 0) & (position[:, 0] < width) \
+            & (position[:, 1] >= 0) & (position[:, 1] < height)
+    flow = np.zeros((height * width, 2), np.float32)
+    flow[pixels, 0] = position[:, 0] - (columns + 0.5)
+    flow[pixels, 1] = position[:, 1] - (rows + 0.5)
     if blender_image_coordinate_style:
-        flow[..., 1] *= -1
-    arrays = {name: flow.astype(np.float32), f"{name}_valid": valid}
+        flow[:, 1] *= -1
+    valid = np.zeros(height * width, bool)
+    valid[pixels] = inside
+    arrays = {name: flow.reshape(height, width, 2), f"{name}_valid": valid.reshape(height, width)}
     if occlusion:
-        arrays[f"{name}_occluded"] = valid & occluded(position, depth, target.depth)
+        hidden = np.zeros(height * width, bool)
+        hidden[pixels[inside]] = occluded(position[inside], depth[inside], target.depth)
+        arrays[f"{name}_occluded"] = hidden.reshape(height, width)
     if scene_flow:
-        arrays[scene_flow_name(name)] = camera_axes(motion, source.view, blender_image_coordinate_style)
+        moved = np.zeros((height * width, 3), np.float32)
+        moved[pixels] = camera_axes(motion, source.view, blender_image_coordinate_style)
+        arrays[scene_flow_name(name)] = moved.reshape(height, width, 3)
     return arrays
 
 
