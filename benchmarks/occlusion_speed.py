@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from statistics import median
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bpy  # noqa: E402
 
-from bake_speed import floor_ms, heavy_scene, set_resolution, silence_blender, table  # noqa: E402
+from bake_speed import floor_ms, heavy_scene, run_and_exit, set_resolution, silence_blender, table  # noqa: E402
 from optical_flow_addon.blender.bake import bake_flow  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
@@ -102,12 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    status = 0
-    try:
-        main()
-    except Exception:  # noqa: BLE001  print it, then leave without Blender's teardown (it can hang)
-        traceback.print_exc()
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    run_and_exit(main)

@@ -1,4 +1,6 @@
 """Occlusion masks, frame gaps and scene flow against the triangle ray caster, on real Cycles renders."""
+import json
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 import triangle_ground_truth  # noqa: E402
-from ground_truth import OFFSETS, compare_candidates  # noqa: E402
+from ground_truth import OFFSETS, compare_candidates, pixel_rays  # noqa: E402
 
 TOLERANCE_PX = 0.001
 TOLERANCE_M = 1e-4
@@ -67,3 +69,54 @@ def test_occlusion_flow_and_scene_flow_match_the_ray_caster(tmp_path, gap):
     assert occluded > 0.02 * judged  # the scene really hides things
     assert agree_away >= 0.998 * away
     assert agree >= 0.99 * judged
+
+
+def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_path):
+    """A remeshed box (its vertex count is not the mesh's) and a sphere whose pole rings are welded from
+    frame 3 on (a topology change between frames) are invalid where they show; the manifest names them."""
+    scene, objects = scenes.deforming_scene()
+    remeshed = scenes.add_box((-0.5, -3, -2), scale=(0.5, 0.5, 0.5))
+    remeshed.modifiers.new("Remesh", "REMESH")
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=16, ring_count=8, radius=0.6, location=(1.5, -3, 1.2))
+    decimated = bpy.context.object
+    weld = decimated.modifiers.new("Weld", "WELD")
+    weld.mode = "CONNECTED"
+    for frame, distance in ((1, 0.0), (2, 0.0), (3, 0.1)):  # the rings next to the poles have 0.09 long edges
+        weld.merge_threshold = distance
+        weld.keyframe_insert("merge_threshold", frame=frame)
+    scene.frame_set(1)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), frame_gap=1) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["frame_gap"] == 1 and manifest["method"] == "surface motion"
+    assert manifest["unknown_objects"] == {remeshed.name: "its modifiers change the number of vertices"}
+    assert manifest["topology_changes"] == {decimated.name: [2, 3, 4]}  # 2 → 3, 3 → 2 and 3 → 4, 4 → 3
+    camera = scenes.scene_camera(scene)
+    for name, other, frame in (("forward_flow", 2, 1), ("forward_flow", 3, 2), ("backward_flow", 2, 3)):
+        parts = [scenes.world_triangles(scene, [obj])(frame) for obj in [*objects, remeshed, decimated]]
+        _, index, _, _ = triangle_ground_truth.first_hits(*pixel_rays(camera, frame), np.concatenate(parts))
+        starts = np.cumsum([0, *map(len, parts)])
+        on_remeshed = (index >= starts[-3]) & (index < starts[-2])
+        on_decimated = index >= starts[-2]
+        valid = np.load(out / f"{name}_valid_{frame:04d}.npy")
+        assert on_remeshed.sum() > 20 and not valid[on_remeshed].any()
+        assert on_decimated.sum() > 20
+        assert valid[on_decimated].any() == ((frame, other) == (1, 2)), (name, frame)
+        assert not np.load(out / f"{name}_occluded_{frame:04d}.npy")[~valid].any()
+    for obj in scene.objects:  # the bake's attributes and passes are gone again
+        if obj.type == "MESH":
+            assert not [a.name for a in obj.data.attributes if a.name.startswith("optical_flow")]
+    assert len(bpy.context.view_layer.aovs) == 0 and not [m for m in bpy.data.materials if m.name.startswith("Optical")]
+
+
+def test_own_shading_falls_back_to_the_vector_pass_without_occlusion_and_refuses_a_gap(tmp_path):
+    scene, _ = scenes.moving_object_scene()
+    veil = scenes.add_plane(1, location=(5, -5, 5))
+    veil.data.materials.append(scenes.see_through_material("Veil"))
+    with pytest.raises(RuntimeError, match="frame gap above 1 and scene flow need .* materials Veil keep their own"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "gap"), frame_gap=2)
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "flow")) == {"FINISHED"}
+    names = sorted(p.name for p in (tmp_path / "flow").iterdir())
+    assert "forward_flow_0001.npy" in names and not [n for n in names if "occluded" in n]
+    manifest = json.loads((tmp_path / "flow" / "manifest.json").read_text())
+    assert manifest["method"] == "vector pass" and not manifest["occlusion"]

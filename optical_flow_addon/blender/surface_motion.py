@@ -161,7 +161,8 @@ class SurfaceMotion:
                     displacement = end - start
                 else:
                     displacement = np.full((len(obj.data.vertices), 3), UNKNOWN, np.float32)
-                    self.topology_changes.setdefault(obj.name, []).append(frame)
+                    frames = self.topology_changes.setdefault(obj.name, [])
+                    frames += [frame] if frame not in frames else []
                 self._write(obj, attribute, displacement)
         return rows
 
