@@ -48,7 +48,7 @@ def motion_material() -> bpy.types.Material:
         attribute = nodes.new("ShaderNodeAttribute")
         attribute.attribute_name = attribute_name
         aov = nodes.new("ShaderNodeOutputAOV")
-        aov.aov_name = aov_name
+        setattr(aov, "aov_name" if hasattr(aov, "aov_name") else "name", aov_name)  # "name" before Blender 4.0
         links.new(attribute.outputs[socket], aov.inputs["Color" if socket == "Color" else "Value"])
     return material
 
@@ -61,7 +61,17 @@ def add_motion_passes(view_layer: bpy.types.ViewLayer, guard: SettingsGuard) -> 
             raise FlowError(f"View layer {view_layer.name} already has a shader AOV named {name}; rename or remove it.")
         aov = view_layer.aovs.add()
         aov.name, aov.type = name, kind
-        guard.on_restore(lambda name=name: view_layer.aovs.remove(view_layer.aovs[name]))
+        guard.on_restore(lambda name=name: remove_aov(view_layer, name))
+
+
+def remove_aov(view_layer: bpy.types.ViewLayer, name: str) -> None:
+    if hasattr(view_layer.aovs, "remove"):
+        view_layer.aovs.remove(view_layer.aovs[name])
+        return
+    # Blender 3.x: only an operator removes an AOV, the layer's active one.
+    view_layer.active_aov_index = list(view_layer.aovs).index(view_layer.aovs[name])
+    with bpy.context.temp_override(scene=view_layer.id_data, view_layer=view_layer):
+        bpy.ops.scene.view_layer_remove_aov()
 
 
 def local_positions(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> np.ndarray:
