@@ -26,11 +26,12 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from optical_flow_addon.blender.bake import bake_flow, memory_folder, render_frame  # noqa: E402
-from optical_flow_addon.blender.render_settings import SettingsGuard, configure_render  # noqa: E402
+from optical_flow_addon.blender.render_settings import (SettingsGuard, configure_flow_render,  # noqa: E402
+                                                        flow_view_layer, shading_override)
 from optical_flow_addon.core import flow  # noqa: E402
 from optical_flow_addon.core.exr import read_vector_and_depth  # noqa: E402
 from optical_flow_addon.core.flow_files import WRITERS  # noqa: E402
-from optical_flow_addon.core.frame import FLOWS  # noqa: E402
+from optical_flow_addon.core.frame import FLOW_CONVERSIONS  # noqa: E402
 from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
@@ -105,7 +106,8 @@ def floor_ms(scene, frames, own_materials: bool = False) -> float:
     Like a bake, it starts from the user's settings, so both pay the first frame's scene sync.
     """
     with SettingsGuard() as guard, tempfile.TemporaryDirectory() as folder:
-        configure_render(scene, guard, Path(folder))
+        configure_flow_render(scene, guard, shading_override(scene, guard)[0])
+        guard.set(scene.render, "filepath", str(Path(folder) / "frame"))
         if own_materials:
             guard.set(scene.view_layers[0], "material_override", None)
             guard.set(scene.render, "use_persistent_data", False)
@@ -134,17 +136,18 @@ def stage_ms(scene, frames, folder: Path) -> dict[str, float]:
     folder.mkdir(parents=True, exist_ok=True)
     size = (scene.render.resolution_x, scene.render.resolution_y)
     with SettingsGuard() as guard, tempfile.TemporaryDirectory(dir=memory_folder(*size)) as exr_folder:  # as a bake
-        view_layer, _ = configure_render(scene, guard, Path(exr_folder))
-        render_frame(scene, frames[0], Path(exr_folder))
+        configure_flow_render(scene, guard, shading_override(scene, guard)[0])
+        view_layer = flow_view_layer(scene).name
+        render_frame(scene, frames[0], Path(exr_folder) / "first.exr", guard)
         for frame in frames:
             marks = [time.perf_counter()]
-            exr = render_frame(scene, frame, Path(exr_folder))
+            exr = render_frame(scene, frame, Path(exr_folder) / f"flow_{frame}.exr", guard)
             marks.append(time.perf_counter())
             vector, depth = read_vector_and_depth(exr, view_layer)
             marks.append(time.perf_counter())
             hit = flow.surface_hit(depth)
             arrays = {}
-            for name, convert in FLOWS.items():
+            for name, convert in FLOW_CONVERSIONS.items():
                 arrays[name] = convert(vector, False)
                 arrays[f"{name}_valid"] = flow.validity_mask(arrays[name], hit, False)
             marks.append(time.perf_counter())

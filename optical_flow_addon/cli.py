@@ -3,18 +3,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import time
+import traceback
 import webbrowser
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
-from .core.options import BakeOptions
-from .core.poses import FORMATS as POSE_FORMATS
+from .core.options import IMAGE_MOTION_BLUR, BakeOptions
+from .core.poses import POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 
+if TYPE_CHECKING:
+    from .blender.bake import BakeProgress
+
+BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
+# The settings a message names, as the command line spells them.
+FLAGS = {"turn on Overwrite": "add --overwrite", "turn on forward flow, backward flow or both": "leave out --no-forward-flow or --no-backward-flow",
+         "the other flow is turned off": "the other flow is turned off (--no-forward-flow or --no-backward-flow)",
+         "Picture max radius": "--picture-max-radius",
+         "Frames ": "--frames "}
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+MESH_SCENE_SAMPLES = 64
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import", ".abc": "alembic_import"}
 
@@ -35,8 +52,8 @@ def resolution(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from None
 
 
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="python -m optical_flow_addon", description=__doc__)
+def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
     bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
     bake.add_argument("scene", type=Path, help=".blend file, or a mesh file (" + ", ".join(MESH_IMPORTERS) + ")")
@@ -53,6 +70,9 @@ def parser() -> argparse.ArgumentParser:
                              help="the file's up axis: z, y, or neg_y (y down)")
     conventions.add_argument("--pose-scale", type=float, default=1.0, metavar="UNITS",
                              help="Blender units per unit of the pose file (default: 1)")
+    bake.add_argument("--first-frame", type=int, metavar="N",
+                      help="frame number of the first pose (default: 0 for a mesh file, as BlenderProc numbers its "
+                      "frames; the scene's start frame for a .blend)")
     demo = commands.add_parser("demo", help="build a small scene with BlenderProc's five example poses and bake it")
     demo.add_argument("output", type=Path, nargs="?", default=Path("demo_output"), help="output folder (demo_output)")
     for command in (bake, demo):
@@ -77,7 +97,17 @@ def parser() -> argparse.ArgumentParser:
                              help="also write each pixel's 3-D motion in metres, in frame t's camera axes")
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
-        command.add_argument("--overwrite", action="store_true", help="replace existing flow files")
+        command.add_argument("--images", action="store_true",
+                             help="also render each frame as the scene looks: colors_%%04d.png and colors in the HDF5 files")
+        command.add_argument("--depth", action="store_true", help="also write depth (metres along the view axis)")
+        command.add_argument("--image-motion-blur", type=str.upper, default="OFF", choices=list(IMAGE_MOTION_BLUR),
+                             help="off: sharp images aligned with the flow; scene: the scene's own motion blur")
+        again = command.add_mutually_exclusive_group()
+        again.add_argument("--overwrite", action="store_true",
+                           help="replace the bake in the output folder (its flow files are removed first)")
+        again.add_argument("--resume", action="store_true",
+                           help="continue an interrupted bake with the same settings: frames whose files are all "
+                           "there and whole are kept, the others are baked")
     vis = commands.add_parser("vis", help="picture of a flow file: forward, backward, masks and the colour wheel")
     vis.add_argument("path", type=Path, help="flow file: .npy, .npz, .flo, KITTI .png, .pfm, .exr, .hdf5")
     vis.add_argument("--output", type=Path, help="PNG to write (default: show the picture in the image viewer)")
@@ -85,7 +115,19 @@ def parser() -> argparse.ArgumentParser:
     vis.add_argument("--max-radius", type=float, metavar="PX",
                      help="flow length at the colour wheel's rim (default: the longest valid vector)")
     vis.add_argument("--overwrite", action="store_true", help="replace the output PNG if it exists")
+    for command in (bake, demo, vis):
+        command.add_argument("--verbose", action="store_true", help="show Blender's render log and the details of unexpected errors")
     return main
+
+
+def check_resolution(width: int, height: int) -> None:
+    """Blender would silently clamp a size outside its limits (0x10 renders 4x10)."""
+    import bpy
+
+    limits = bpy.types.RenderSettings.bl_rna.properties["resolution_x"]
+    if not all(limits.hard_min <= size <= limits.hard_max for size in (width, height)):
+        raise FlowError(f"--resolution {width}x{height}: Blender renders widths and heights from {limits.hard_min} "
+                        f"to {limits.hard_max} pixels.")
 
 
 def load_scene(path: Path) -> None:
@@ -94,14 +136,37 @@ def load_scene(path: Path) -> None:
     if not path.is_file():
         raise FlowError(f"Scene file {path} does not exist.")
     if path.suffix.lower() == ".blend":
-        bpy.ops.wm.open_mainfile(filepath=str(path))
+        with path.open("rb") as file:
+            start = file.read(7)
+        if not start.startswith(BLEND_STARTS):
+            raise FlowError(f"{path} is not a Blender file: it does not start as a .blend file does.")
+        try:
+            bpy.ops.wm.open_mainfile(filepath=str(path))
+        except RuntimeError as error:
+            raise FlowError(f"{path} is not a Blender file Blender can open, or it is damaged: {error}") from None
         return
     importer = MESH_IMPORTERS.get(path.suffix.lower())
     if importer is None:
         raise FlowError(f"Cannot open {path}: expected a .blend file or one of {', '.join(MESH_IMPORTERS)}.")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     operator = getattr(bpy.ops.import_scene, importer) if importer in {"gltf", "fbx"} else getattr(bpy.ops.wm, importer)
-    operator(filepath=str(path))
+    try:
+        operator(filepath=str(path))
+    except RuntimeError as error:
+        raise FlowError(f"Blender cannot import {path}: {error}") from None
+    light_mesh_scene(bpy.context.scene)
+
+
+def light_mesh_scene(scene) -> None:
+    """A mesh file brings no light or renderer: light and render it as BlenderProc's optical-flow example does
+    (Cycles, a 1000 W point light at (5, -5, 5)), with MESH_SCENE_SAMPLES samples."""
+    import bpy
+
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = MESH_SCENE_SAMPLES
+    light = bpy.data.objects.new("Light", bpy.data.lights.new("Light", "POINT"))
+    light.data.energy, light.location = 1000.0, (5.0, -5.0, 5.0)
+    scene.collection.objects.link(light)
 
 
 def visualize(args: argparse.Namespace) -> None:
@@ -130,32 +195,64 @@ def visualize(args: argparse.Namespace) -> None:
         raise FlowError(f"No image viewer opened {output}: write the picture with --output picture.png.")
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int | None:
     if args.command == "vis":
         return visualize(args)
+    with own_output(args.verbose) as out:
+        return bake(args, out)
+
+
+@contextmanager
+def own_output(verbose: bool) -> Iterator[TextIO]:
+    """The stream for this tool's own lines. Blender's render log (written by its C code to the standard
+    output, about 37 lines a frame) goes nowhere unless ``verbose``."""
+    if verbose:
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    real = os.dup(1)
+    with open(os.devnull, "wb") as nowhere:
+        os.dup2(nowhere.fileno(), 1)
+    try:
+        with os.fdopen(os.dup(real), "w", buffering=1, encoding="utf-8") as out:
+            yield out
+    finally:
+        sys.stdout.flush()
+        os.dup2(real, 1)
+        os.close(real)
+
+
+def bake(args: argparse.Namespace, out: TextIO) -> int:
+    """``bake`` and ``demo``: load or build the scene, bake it, report to ``out``; returns the exit status."""
     import bpy
 
     from . import register
     from .blender.bake import bake_flow
     from .blender.camera_poses import import_poses
+    from .core.frame import create_folder
 
     if args.command == "demo":
         from .blender.demo_scene import DEMO_POSES, build_demo_scene
 
         scene = build_demo_scene()
-        args.output.mkdir(parents=True, exist_ok=True)
+        create_folder(args.output)
         pose_file = args.output / "camera_positions"
         pose_file.write_text(DEMO_POSES, encoding="utf-8")
         poses = read_camera_poses(pose_file)
+        first_frame = scene.frame_start
     else:
         load_scene(args.scene)
         scene = bpy.context.scene
         poses = read_camera_poses(args.poses, args.pose_format, args.camera_axes, args.pose_direction, args.world_up,
                                   args.pose_scale) if args.poses else None
+        first_frame = args.first_frame
+        if first_frame is None:
+            first_frame = scene.frame_start if args.scene.suffix.lower() == ".blend" else 0
     register()
     if poses:
-        import_poses(scene, poses, frame_start=scene.frame_start)
+        import_poses(scene, poses, frame_start=first_frame)
     if args.resolution:  # after the poses: an explicit size wins over a pose file's
+        check_resolution(*args.resolution)
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100
     start, end = args.frames or (scene.frame_start, scene.frame_end)
@@ -165,25 +262,145 @@ def run(args: argparse.Namespace) -> None:
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
-        overwrite=args.overwrite, picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
+        overwrite=args.overwrite or args.resume,  # resumed frames replace what the interrupted bake left of them
+        picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
+        render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
+        image_motion_blur=args.image_motion_blur,
         frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow,
     )
-    for progress in bake_flow(scene, options):
-        print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "
-              f"{len(progress.written)} files", flush=True)
-    for note in progress.notes:
-        print(f"note: {note}")
-    print(f"Flow for {progress.total} frames written to {options.output_dir}")
+    with StopRequest() as stop:
+        status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=out.isatty() and not args.verbose)
+    if args.command == "demo" and status == 0:
+        write_overview(options, out)
+    return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def write_overview(options: BakeOptions, out: TextIO) -> None:
+    """The demo's figure: images above forward and backward flow, as in BlenderProc's example."""
+    from .core.atomic import atomic_path
+    from .core.formats.png import encode_png
+    from .core.overview import overview_picture
+
+    path = options.output_dir / "overview.png"
+    picture = overview_picture(options.output_dir, options.frames, sorted(options.formats),
+                               options.blender_image_coordinate_style)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(encode_png(picture))
+    print(f"Overview picture: {path}", file=out)
+
+
+class StopRequest:
+    """Ctrl-C, SIGTERM and SIGHUP stop the bake after the frame in hand (its files, the manifest and the
+    scene stay whole, the temporary files go); a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopRequest:
+        for name in STOP_SIGNALS:
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                self.previous[number] = signal.signal(number, self.stop)
+        return self
+
+    def stop(self, number: int, _frame: object) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = number
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+class FrameReport:
+    """Frames done, rate and time left: a progress bar on a terminal (tqdm), else one line per frame."""
+
+    def __init__(self, total: int, out: TextIO, bar: bool) -> None:
+        self.out, self.bar = out, None
+        if bar:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # pip install . brings tqdm; without it, lines
+                return
+            self.bar = tqdm(total=total, unit="frame", desc="Baking flow", file=out)
+
+    def frame(self, progress: BakeProgress) -> None:
+        if self.bar is None:
+            print(f"frame {progress.frame:>5}  {progress.done}/{progress.total}  {progress.seconds * 1000:7.0f} ms  "
+                  f"{len(progress.written)} files", file=self.out)
+        else:
+            self.bar.set_postfix_str(f"frame {progress.frame}", refresh=False)
+            self.bar.update(progress.done - self.bar.n)  # a resumed bake starts with the frames it kept
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO, bar: bool) -> int:
+    """Show the frames as they are done and a summary; stop after the frame in hand when asked. Returns the exit status."""
+    from .blender.render_flow import duration
+
+    started = time.perf_counter()
+    shown = FrameReport(len(options.frames), out, bar)
+    progress = None
     try:
-        run(args)
-    except FlowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        for progress in frames:
+            shown.frame(progress)
+            if stop.signal is not None:
+                frames.close()
+                break
+    finally:
+        shown.close()
+    if stop.signal is not None:
+        done = progress.done if progress else 0
+        print(f"Stopped by {signal.Signals(stop.signal).name} after {done} of {len(options.frames)} frames; their files "
+              f"in {options.output_dir} are complete{' and manifest.json lists them' if done else ''}.", file=out)
+        return 128 + stop.signal
+    if progress is None:
+        print(f"All {len(options.frames)} frames in {options.output_dir} were already whole: nothing to bake.", file=out)
+        return 0
+    for note in progress.notes:
+        print(f"note: {note}", file=out)
+    flows = " and ".join(name.replace("_", " ") for name in ("forward_flow", "backward_flow")
+                         if getattr(options, f"get_{name}"))
+    others = [label for label, on in (("images", options.render_images), ("depth", options.render_depth)) if on]
+    print(f"Flow for {progress.total} frames written to {options.output_dir} in {duration(time.perf_counter() - started)}: "
+          f"{', '.join([*others, f'{flows} with masks'])}, as {', '.join(sorted(f.lower() for f in options.formats))}.",
+          file=out)
     return 0
+
+
+def in_flags(message: str) -> str:
+    for setting, flag in FLAGS.items():
+        message = message.replace(setting, flag)
+    return message
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m optical_flow_addon") -> int:
+    """Run a command; every way it ends is one clear line and an exit status (never a hang in Blender's teardown)."""
+    args = parser(prog).parse_args(argv)
+    try:
+        return run(args) or 0
+    except FlowError as error:
+        print(f"error: {in_flags(str(error))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Stopped by Ctrl-C.", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001  a bug: say so in one line, the details on request
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: unexpected {type(error).__name__}: {error}. This is a bug: run again with --verbose and "
+              "report what it prints.", file=sys.stderr)
+        return 1
+
+
+def console() -> None:
+    """The ``optical-flow`` command that ``pip install .`` makes."""
+    exit_now(main(prog="optical-flow"))
 
 
 def exit_now(status: int) -> None:

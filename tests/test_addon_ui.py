@@ -9,7 +9,7 @@ from optical_flow_addon.blender import panels, render_flow  # noqa: E402
 from optical_flow_addon.blender.render_flow import BakeJob  # noqa: E402
 from optical_flow_addon.core.errors import FlowError  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
-from optical_flow_addon.core.poses import FORMATS  # noqa: E402
+from optical_flow_addon.core.poses import POSE_FORMATS  # noqa: E402
 
 PANELS = panels.classes
 OPERATORS = ("render_flow", "cancel_render_flow", "show_flow", "import_camera_poses")
@@ -145,7 +145,7 @@ def test_defaults_are_stored_on_the_scene_and_saved_with_the_blend(tmp_path):
     operator = bpy.ops.optical_flow.render_flow.get_rna_type().properties
     for name in ("output_dir", "get_forward_flow", "get_backward_flow", "blender_image_coordinate_style", "overwrite"):
         assert operator[name].default == settings.bl_rna.properties[name].default, name
-    assert [item.identifier for item in settings.bl_rna.properties["pose_format"].enum_items] == ["AUTO", *FORMATS]
+    assert [item.identifier for item in settings.bl_rna.properties["pose_format"].enum_items] == ["AUTO", *POSE_FORMATS]
 
     settings.output_dir, settings.output_formats, settings.blender_image_coordinate_style = "//flow/", {"HDF5"}, True
     settings.pose_file, settings.last_bake, settings.last_bake_frames = "//poses.txt", "CANCELLED", 3
@@ -168,7 +168,9 @@ def test_pose_import_tells_the_panel_what_it_keyframed(tmp_path):
     settings = scene.optical_flow
     settings.pose_file = str(poses)
     # as the panel's Import button: the file and format chosen in the panel, no file browser
-    assert bpy.ops.optical_flow.import_camera_poses(filepath=settings.pose_file, format=settings.pose_format) == {"FINISHED"}
-    assert (settings.imported_poses, settings.imported_camera, settings.imported_first_frame) == (3, "camera_positions", 4)
+    result = bpy.ops.optical_flow.import_camera_poses(filepath=settings.pose_file, format=settings.pose_format)
+    assert result == {"FINISHED"}
+    imported = (settings.imported_poses, settings.imported_camera, settings.imported_first_frame)
+    assert imported == (3, "camera_positions", 4)
     assert scene.camera.name == "camera_positions" and (scene.frame_start, scene.frame_end) == (4, 6)
     assert tuple(scene.camera.matrix_world.translation) == (0, -12, 4)  # the viewport shows frame 5's pose

@@ -21,9 +21,10 @@ def options(folder, **changes):
 
 
 def exr_folders() -> set:
-    """The bakes' temporary EXR folders, in memory and in the system's temp folder."""
+    """This process's bakes' temporary EXR folders, in memory and in the system's temp folder (other processes
+    on the machine bake at the same time)."""
     parents = [Path("/dev/shm"), Path(tempfile.gettempdir())]
-    return {p for parent in parents if parent.is_dir() for p in parent.glob("optical_flow_*")}
+    return {p for parent in parents if parent.is_dir() for p in parent.glob(f"optical_flow_{os.getpid()}_*")}
 
 
 def test_rendered_exrs_stay_in_memory_when_there_is_room():

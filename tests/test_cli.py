@@ -1,5 +1,7 @@
 """``python -m optical_flow_addon`` as users run it, in a fresh process."""
 import json
+import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -11,6 +13,18 @@ import pytest
 pytest.importorskip("bpy")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_png(path: Path) -> np.ndarray:
+    """RGB pixels by Blender's own image loader, top row first."""
+    import bpy
+
+    image = bpy.data.images.load(str(path))
+    values = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
+    image.pixels.foreach_get(values)
+    pixels = values.reshape(image.size[1], image.size[0], image.channels)[::-1, :, :3]
+    bpy.data.images.remove(image)
+    return np.round(pixels * 255).astype(np.uint8)
 
 
 def run(*arguments, timeout=300):
@@ -29,6 +43,14 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     flow, valid = np.load(tmp_path / "forward_flow_0002.npy"), np.load(tmp_path / "forward_flow_valid_0002.npy")
     assert np.median(flow[valid][:, 0]) < -1
     np.testing.assert_allclose(manifest["frames"][2]["camera_to_world"][0][3], 2.0, atol=1e-6)
+    assert manifest["products"] == ["colors", "depth", "forward_flow", "forward_flow_valid", "backward_flow",
+                                    "backward_flow_valid"]
+    overview = read_png(tmp_path / "overview.png")
+    from optical_flow_addon.core.overview import GAP, HEADER, LABEL_WIDTH
+    assert overview.shape == (HEADER + 3 * (60 + GAP), LABEL_WIDTH + 5 * (80 + GAP), 3)  # images, forward, backward
+    for column, frame in enumerate(range(1, 6)):
+        left = LABEL_WIDTH + column * (80 + GAP)
+        np.testing.assert_array_equal(overview[HEADER:HEADER + 60, left:left + 80], read_png(tmp_path / f"colors_{frame:04d}.png"))
 
 
 def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
@@ -38,13 +60,12 @@ def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
     poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n1 -5 0 1.5707963 0 0\n")
     out = tmp_path / "out"
     result = run("bake", str(mesh), str(out), "--poses", str(poses), "--resolution", "32x24",
-                 "--frames", "2-3", "--formats", "npy")
+                 "--frames", "1-2", "--formats", "npy")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == [
-        "backward_flow_0002.npy", "backward_flow_0003.npy", "backward_flow_occluded_0002.npy",
-        "backward_flow_occluded_0003.npy", "backward_flow_valid_0002.npy", "backward_flow_valid_0003.npy",
-        "forward_flow_0002.npy", "forward_flow_occluded_0002.npy", "forward_flow_valid_0002.npy", "manifest.json"]
-    assert np.all(np.load(out / "forward_flow_0002.npy")[..., 0] < 0)
+    assert sorted(p.name for p in out.iterdir()) == [  # a mesh file's poses are frames 0-2, as BlenderProc numbers them
+        "backward_flow_0001.npy", "backward_flow_0002.npy", "backward_flow_valid_0001.npy",
+        "backward_flow_valid_0002.npy", "forward_flow_0001.npy", "forward_flow_valid_0001.npy", "manifest.json"]
+    assert np.all(np.load(out / "forward_flow_0001.npy")[..., 0] < 0)
 
 
 def test_pose_conventions_from_the_command_line(tmp_path):
@@ -70,7 +91,7 @@ def test_pose_conventions_from_the_command_line(tmp_path):
         pose = np.array(frame["camera_to_world"])
         np.testing.assert_allclose(pose[:3, 3], (x, -5, 0), atol=1e-5)
         np.testing.assert_allclose(pose[:3, :3], blender_axes, atol=1e-5)
-    assert np.all(np.load(out / "forward_flow_0002.npy")[..., 0] < 0)  # camera moves right: the wall moves left
+    assert np.all(np.load(out / "forward_flow_0001.npy")[..., 0] < 0)  # camera moves right: the wall moves left
     result = run("bake", str(mesh), str(out), "--poses", str(poses), "--pose-direction", "sideways")
     assert result.returncode == 2 and "invalid choice: 'SIDEWAYS'" in result.stderr
 
@@ -96,3 +117,85 @@ def test_versions_agree():
     bl_info_version = (ROOT / "__init__.py").read_text().split('"version": ')[1].split(")")[0] + ")"
     assert manifest["version"] == optical_flow_addon.__version__
     assert eval(bl_info_version) == tuple(int(p) for p in optical_flow_addon.__version__.split("."))
+
+
+def test_inputs_are_checked_before_anything_renders(tmp_path):
+    mesh = tmp_path / "m.obj"
+    mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("".join(f"{i} -5 0 1.5707963 0 0\n" for i in range(5)))
+    bake = ("bake", str(mesh), str(tmp_path / "out"), "--poses", str(poses))
+    for size in ("0x10", "-5x10", "16x70000"):
+        result = run(*bake, f"--resolution={size}")
+        assert result.returncode == 1, result.stdout
+        assert f"error: --resolution {size}: Blender renders widths and heights from 4 to 65536 pixels." in result.stderr
+    result = run(*bake, "--frames", "4-4", "--no-backward-flow")  # a mesh file's five poses are frames 0-4
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert ("error: --frames 4–4 give no flow: frame 4 has no forward flow inside the sequence 0–4, and the other "
+            "flow is turned off (--no-forward-flow or --no-backward-flow).") in result.stderr
+    (tmp_path / "file").write_text("")
+    result = run("bake", str(mesh), str(tmp_path / "file"), "--poses", str(poses), "--resolution", "16x12")
+    assert result.returncode == 1 and f"error: Output folder {tmp_path / 'file'} is a file, not a folder" in result.stderr
+    result = run("demo", str(tmp_path / "file"), "--resolution", "16x12")
+    assert result.returncode == 1 and f"error: Output folder {tmp_path / 'file'} is a file, not a folder" in result.stderr
+    broken = tmp_path / "broken.glb"
+    broken.write_text("not a glTF file")
+    result = run("bake", str(broken), str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stderr.startswith(f"error: Blender cannot import {broken}: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_frame_step_is_said_not_silently_ignored(tmp_path):
+    scene = tmp_path / "stepped.blend"
+    build = ("import bpy, sys; sys.path.insert(0, %r); from optical_flow_addon.blender.demo_scene import build_demo_scene\n"
+             "scene = build_demo_scene(); scene.frame_end = 4; scene.frame_step = 2\n"
+             "bpy.ops.wm.save_as_mainfile(filepath=%r)") % (str(ROOT), str(scene))
+    subprocess.run([sys.executable, "-c", build], check=True, capture_output=True, timeout=120)
+    result = run("bake", str(scene), str(tmp_path / "out"), "--resolution", "16x12", "--formats", "npy")
+    assert result.returncode == 0, result.stderr
+    assert "note: The scene's Frame Step is 2, but flow is motion to the next and previous frame, so every frame was baked." in result.stdout
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["forward_flow_frames"] == [1, 2, 3]
+
+
+def test_an_unexpected_error_is_one_line_and_a_prompt_exit(tmp_path):
+    """A bug (here: one put in on purpose) still ends with a line that says so and exit status 1."""
+    code = ("import sys; from optical_flow_addon import cli\n"
+            "def broken(args, out): raise KeyError('frame')\n"
+            "cli.bake = broken; cli.exit_now(cli.main(sys.argv[1:]))")
+    for verbose in ((), ("--verbose",)):
+        result = subprocess.run([sys.executable, "-c", code, "demo", str(tmp_path), *verbose], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert result.stderr.endswith("error: unexpected KeyError: 'frame'. This is a bug: run again with --verbose "
+                                      "and report what it prints.\n")
+        assert ("Traceback" in result.stderr) == bool(verbose)
+
+
+def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_when_verbose(tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "optical_flow_addon", "demo", str(tmp_path / "bar"),
+                                "--resolution", "16x12"], cwd=ROOT, stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=120) == 0
+    shown = shown.decode()
+    assert "Baking flow: 100%" in shown and "5/5" in shown and ("frame/s" in shown or "s/frame" in shown)
+    assert "Saved: " not in shown and "\nframe " not in shown
+    assert re.search(r"Flow for 5 frames written to .*bar in [\d.]+ s: images, depth, forward flow and backward flow "
+                     r"with masks, "
+                     r"as hdf5, npy\.", shown)
+    quiet = run("demo", str(tmp_path / "lines"), "--resolution", "16x12")
+    assert [line.split()[:3] for line in quiet.stdout.splitlines()[:5]] == [["frame", str(f), f"{f}/5"] for f in range(1, 6)]
+    assert "Saved: " not in quiet.stdout and "%|" not in quiet.stdout
+    verbose = run("demo", str(tmp_path / "verbose"), "--resolution", "16x12", "--verbose")
+    assert "Saved: " in verbose.stdout and "\nframe     5  5/5" in verbose.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-import png_reference
+import png_files
 from optical_flow_addon.core.flow_files import WRITERS
 from optical_flow_addon.core.formats.picture import GAP
 from optical_flow_addon.core.options import BakeOptions
@@ -38,7 +38,7 @@ def bake_files(folder, fmt, blender_style=False):
 
 
 def panels(path):
-    picture, _ = png_reference.decode(path.read_bytes())
+    picture = png_files.read(path.read_bytes())
     tile = W * 4
     assert picture.shape == (240, 4 * tile + 240 + 4 * GAP, 3)
     return [picture[:, i * (tile + GAP):i * (tile + GAP) + tile] for i in range(4)] + [picture[:, -240:]]

@@ -63,7 +63,8 @@ def test_unreadable_exr_is_a_flow_error(tmp_path):
 
 
 def options(tmp_path, **changes):
-    return BakeOptions(**{"output_dir": tmp_path, "frame_start": 3, "frame_end": 5, **changes})
+    """Options of a flow-only bake, the one that converts the Vector pass."""
+    return BakeOptions(**{"output_dir": tmp_path, "frame_start": 3, "frame_end": 5, "occlusion": False, **changes})
 
 
 def test_frame_conversion_writes_blenderproc_layout(tmp_path):
@@ -71,7 +72,7 @@ def test_frame_conversion_writes_blenderproc_layout(tmp_path):
     write_blender_exr(tmp_path / "f.exr", vector, depth)
     out = tmp_path / "out"
     out.mkdir()
-    written = convert_frame(tmp_path / "f.exr", "ViewLayer", 4, options(out))
+    written = convert_frame({"flow": tmp_path / "f.exr"}, "ViewLayer", 4, options(out))
     assert sorted(p.name for p in written) == ["4.hdf5", "backward_flow_0004.npy", "backward_flow_valid_0004.npy",
                                               "forward_flow_0004.npy", "forward_flow_valid_0004.npy"]
     forward = np.load(out / "forward_flow_0004.npy")
@@ -173,12 +174,12 @@ def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
     writer = FrameWriter(options(out, formats=frozenset({"NPY"})))
     try:
         write_blender_exr(tmp_path / "f.exr", vector, depth)
-        writer.submit(tmp_path / "f.exr", "ViewLayer", 3)
+        writer.submit({"flow": tmp_path / "f.exr"}, "ViewLayer", 3)
         assert [(f, [p.name for p in paths]) for f, paths in writer.result()] == \
             [(3, ["forward_flow_0003.npy", "forward_flow_valid_0003.npy"])]
         assert not (tmp_path / "f.exr").exists()  # the rendered EXR is removed once read
         np.testing.assert_array_equal(np.load(out / "forward_flow_0003.npy")[..., 0], -vector[..., 2])
-        writer.submit(tmp_path / "missing.exr", "ViewLayer", 4)
+        writer.submit({"flow": tmp_path / "missing.exr"}, "ViewLayer", 4)
         with pytest.raises(FlowError, match="Cannot read the rendered EXR file .*missing.exr"):
             writer.result()
     finally:
@@ -193,5 +194,5 @@ def test_frame_writer_that_dies_is_a_clear_error(tmp_path):
     writer._process.kill()
     writer._process.wait()
     with pytest.raises(FlowError, match="writer stopped unexpectedly .* while writing frame 3"):
-        writer.submit(tmp_path / "f.exr", "ViewLayer", 3)
+        writer.submit({"flow": tmp_path / "f.exr"}, "ViewLayer", 3)
         writer.result()

@@ -7,7 +7,7 @@ import numpy as np
 import OpenEXR
 import pytest
 
-import png_reference
+import png_files
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS, read_flow_file
 from optical_flow_addon.core.formats.pfm import load_pfm
@@ -34,7 +34,8 @@ def sample_frame(seed=0, height=H, width=W):
 
 
 def options(folder, **changes):
-    return BakeOptions(**{"output_dir": folder, "frame_start": 1, "frame_end": 20, "formats": frozenset(WRITERS), **changes})
+    return BakeOptions(**{"output_dir": folder, "frame_start": 1, "frame_end": 20, "formats": frozenset(WRITERS),
+                          **changes})
 
 
 def write(fmt, folder, arrays=None, frame=FRAME, **changes):
@@ -102,7 +103,7 @@ def test_kitti_keeps_flow_to_its_quantisation(tmp_path):
 def test_kitti_png_bytes_follow_the_devkit(tmp_path):
     arrays = sample_frame()
     write("KITTI", tmp_path, arrays)
-    pixels, _ = png_reference.decode((tmp_path / f"forward_flow_{FRAME:04d}.png").read_bytes())
+    pixels = png_files.read((tmp_path / f"forward_flow_{FRAME:04d}.png").read_bytes())
     assert pixels.dtype == np.uint16 and pixels.shape == (H, W, 3)
     valid = pixels[..., 2] == 1
     flow = arrays["forward_flow"]
@@ -113,27 +114,66 @@ def test_kitti_png_bytes_follow_the_devkit(tmp_path):
 
 def test_kitti_written_elsewhere_reads_like_the_devkit(tmp_path):
     pixels = np.array([[[32768 + 64, 32768 - 32, 1], [40000, 20000, 0]]], np.uint16)
-    (tmp_path / "000000_10.png").write_bytes(png_reference.encode(pixels, [4]))
+    (tmp_path / "000000_10.png").write_bytes(png_files.write(pixels))
     arrays = read_flow_file(tmp_path / "000000_10.png")
     np.testing.assert_array_equal(arrays["flow"], [[[1.0, -0.5], [0, 0]]])
     np.testing.assert_array_equal(arrays["flow_valid"], [[True, False]])
 
 
-@pytest.mark.parametrize("pixels", [
-    np.arange(4 * 6 * 3, dtype=np.uint16).reshape(4, 6, 3) * 911,
-    np.random.default_rng(3).integers(0, 256, (5, 4, 3), dtype=np.uint8),
-    np.random.default_rng(4).integers(0, 256, (3, 5, 4), dtype=np.uint8),
-    np.random.default_rng(5).integers(0, 65536, (6, 3, 1), dtype=np.uint16),
-], ids=["rgb16", "rgb8", "rgba8", "grey16"])
-def test_png_reader_undoes_every_filter(pixels):
-    data = png_reference.encode(pixels, kinds=[0, 1, 2, 3, 4, 4, 3, 1])
+def test_kitti_as_libpng_writes_it_reads_like_the_devkit(tmp_path):
+    """libpng (the KITTI devkit, OpenCV) mixes None, Sub and Up rows on flow with an invalid sky."""
+    rows, cols = np.mgrid[0:60, 0:200]
+    flow = np.dstack([(cols - 100) * 0.05 - (rows - 30) * 0.01, (rows - 30) * 0.05])
+    flow += np.random.default_rng(0).normal(0, 0.3, flow.shape)
+    pixels = np.zeros((60, 200, 3), np.uint16)
+    pixels[..., :2], pixels[..., 2] = np.rint(flow * 64 + 2 ** 15), 1
+    pixels[:20] = 0  # no lidar points: invalid
+    data = png_files.with_filter(png_files.write(pixels), png_files.LIBPNG_CHOICE)
+    assert set(png_files.row_filters(data)) == {0, 1, 2}
+    (tmp_path / "000000_10.png").write_bytes(data)
+    arrays = read_flow_file(tmp_path / "000000_10.png")
+    np.testing.assert_array_equal(arrays["flow_valid"], rows >= 20)
+    np.testing.assert_array_equal(arrays["flow"][:20], 0)
+    assert np.abs(arrays["flow"][20:] - flow[20:]).max() <= 1 / 128
+
+
+PNG_PIXELS = {f"{name}{bits}": np.random.default_rng(channels * bits).integers(
+    0, 1 << bits, (9, 11, channels), dtype=np.uint8 if bits == 8 else np.uint16)
+    for name, channels in (("grey", 1), ("grey_alpha", 2), ("rgb", 3), ("rgba", 4)) for bits in (8, 16)}
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4, png_files.LIBPNG_CHOICE],
+                         ids=["none", "sub", "up", "average", "paeth", "libpng_choice"])
+@pytest.mark.parametrize("name", PNG_PIXELS)
+def test_png_reader_undoes_every_filter_of_libpng(name, kind):
+    pixels = PNG_PIXELS[name]
+    data = png_files.with_filter(png_files.write(pixels), kind)
+    filters = png_files.row_filters(data)
+    assert set(filters) == {kind} if kind != png_files.LIBPNG_CHOICE else len(set(filters)) > 1
     np.testing.assert_array_equal(decode_png(data, "x.png"), pixels)
 
 
-def test_png_writer_output_reads_with_the_reference_decoder():
-    pixels = np.random.default_rng(6).integers(0, 65536, (9, 11, 3), dtype=np.uint16)
-    decoded, _ = png_reference.decode(encode_png(pixels))
-    np.testing.assert_array_equal(decoded, pixels)
+def test_png_reader_undoes_filters_that_change_from_row_to_row():
+    """Bands of three rows that suit different filters, so libpng mixes them down the picture."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:120, 0:300]
+    ramp = (cols * 97 + rows * 5000) % 65536  # a steady step from the left: Sub
+    same = np.broadcast_to(rng.integers(0, 65536, 300), rows.shape)  # like the row above: Up
+    curved = (rows - 60) ** 2 * 3 + (cols - 150) ** 2  # curved both ways: Average or Paeth
+    noise = rng.integers(0, 65536, rows.shape)  # nothing to predict: None
+    values = np.choose((rows // 3) % 4, [ramp, same, curved, noise]).astype(np.uint16)
+    pixels = np.dstack([values, values[::-1], values[:, ::-1]])
+    data = png_files.with_filter(png_files.write(pixels), png_files.LIBPNG_CHOICE)
+    filters = set(png_files.row_filters(data))
+    assert len(filters) >= 3 and filters & {3, 4}
+    np.testing.assert_array_equal(decode_png(data, "x.png"), pixels)
+
+
+@pytest.mark.parametrize("pixels", [PNG_PIXELS["grey8"][..., 0], PNG_PIXELS["grey16"][..., 0],
+                                    PNG_PIXELS["rgb8"], PNG_PIXELS["rgb16"]], ids=["grey8", "grey16", "rgb8", "rgb16"])
+def test_png_writer_output_reads_with_a_library(pixels):
+    assert set(png_files.row_filters(encode_png(pixels))) == {1}  # Sub
+    np.testing.assert_array_equal(png_files.read(encode_png(pixels)).reshape(pixels.shape), pixels)
 
 
 def test_pfm_rows_are_bottom_up(tmp_path):
@@ -196,13 +236,14 @@ def test_hdf5_compression_is_the_one_asked_for_and_loses_nothing(tmp_path, fmt):
     assert sizes["NONE"] > smooth.nbytes and max(sizes["LZF"], sizes["GZIP"]) < sizes["NONE"] / 2
 
 
-def test_blenderproc_hdf5_with_other_datasets_reads_its_flow(tmp_path):
+def test_blenderproc_hdf5_with_other_datasets_reads_its_products(tmp_path):
     flow = sample_frame()["forward_flow"]
     with h5py.File(tmp_path / "0.hdf5", "w") as file:
         file["colors"] = np.zeros((H, W, 3), np.uint8)
         file["forward_flow"] = flow
+        file["normals"] = np.zeros((H, W, 3), np.float32)
     arrays = read_flow_file(tmp_path / "0.hdf5")
-    assert list(arrays) == ["forward_flow"]
+    assert list(arrays) == ["colors", "forward_flow"]
     np.testing.assert_array_equal(arrays["forward_flow"], flow)
 
 
@@ -289,10 +330,10 @@ def test_corrupt_bytes_read_as_flow_or_fail_by_name(tmp_path, suffix):
     ("a.pfm", b"Pf\n2 2\n-1.0\n" + bytes(16), r"has 1 channel\(s\); a flow PFM has 3"),
     ("a.pfm", b"PF\ntwo 2\n-1.0\n", r"broken PFM header"),
     ("a.png", b"GIF89a" + bytes(30), r"not a PNG file"),
-    ("a.png", png_reference.encode(np.zeros((2, 2, 3), np.uint8), [0]),
+    ("a.png", png_files.write(np.zeros((2, 2, 3), np.uint8)),
      r"8-bit samples and 3 channel\(s\); KITTI flow is a 16-bit RGB PNG"),
-    ("a.png", png_reference.encode(np.zeros((2, 2, 3), np.uint16), [0]).replace(b"\x00\x00\x00\x02\x00\x00\x00\x02",
-                                                                               b"\x00\x00\x00\x03\x00\x00\x00\x02"),
+    ("a.png", png_files.write(np.zeros((2, 2, 3), np.uint16)).replace(b"\x00\x00\x00\x02\x00\x00\x00\x02",
+                                                                     b"\x00\x00\x00\x03\x00\x00\x00\x02"),
      r"checksum of its IHDR chunk"),
     ("a.npz", b"not a zip file", r"not a \.npz file"),
     ("a.txt", b"", r"expected one of \.npy"),
@@ -305,7 +346,7 @@ def test_bad_files_are_explained(tmp_path, name, content, message):
 
 
 def test_corrupt_png_checksum_is_named(tmp_path):
-    data = bytearray(png_reference.encode(np.zeros((2, 2, 3), np.uint16), [0]))
+    data = bytearray(png_files.write(np.zeros((2, 2, 3), np.uint16)))
     data[-20] ^= 0xFF  # inside the IDAT chunk
     (tmp_path / "a.png").write_bytes(bytes(data))
     with pytest.raises(FlowError, match=r"a\.png is corrupt: the checksum of its IDAT chunk does not match"):
@@ -400,7 +441,7 @@ def test_frame_conversion_writes_every_format_with_the_npy_numbers(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     bake = BakeOptions(output_dir=out, frame_start=3, frame_end=5, formats=frozenset(WRITERS), occlusion=False)
-    written = [p for frame in (3, 4, 5) for p in convert_frame(tmp_path / "f.exr", "ViewLayer", frame, bake)]
+    written = [p for frame in (3, 4, 5) for p in convert_frame({"flow": tmp_path / "f.exr"}, "ViewLayer", frame, bake)]
     assert sorted({p.name for p in written}) == sorted(p.name for p in out.iterdir())
     assert [p.name for p in planned_paths(bake)].count("flow_sequence.hdf5") == 1
     assert {p.name for p in planned_paths(bake)} == {p.name for p in written} | {"manifest.json"}
@@ -413,7 +454,7 @@ def test_frame_conversion_writes_every_format_with_the_npy_numbers(tmp_path):
 def test_png_that_unpacks_to_more_than_its_size_is_refused_without_unpacking_it(tmp_path):
     header = struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0)
     bomb = zlib.compress(bytes(50_000_000), 9)  # 50 MB of zeros in about 50 kB
-    data = b"\x89PNG\r\n\x1a\n" + png_reference.chunk(b"IHDR", header) + png_reference.chunk(b"IDAT", bomb)
-    (tmp_path / "bomb.png").write_bytes(data + png_reference.chunk(b"IEND", b""))
+    data = b"\x89PNG\r\n\x1a\n" + png_files.chunk(b"IHDR", header) + png_files.chunk(b"IDAT", bomb)
+    (tmp_path / "bomb.png").write_bytes(data + png_files.chunk(b"IEND", b""))
     with pytest.raises(FlowError, match=r"bomb\.png holds more than 27 bytes of image data; a 2×2 PNG needs 26"):
         read_flow_file(tmp_path / "bomb.png")

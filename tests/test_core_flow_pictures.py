@@ -1,9 +1,14 @@
 """Colour-coded flow pictures and the overview that ``vis`` writes (no bpy), checked by known colours."""
-import numpy as np
+import json
 
-import png_reference
+import numpy as np
+import pytest
+
+import png_files
+from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import WRITERS
 from optical_flow_addon.core.formats.picture import GAP, overview
+from optical_flow_addon.core.frame_picture import baked_flow_picture
 from optical_flow_addon.core.options import BakeOptions
 
 RED, WHITE, BLACK, GREY = [255, 0, 0], [255, 255, 255], [0, 0, 0], [128, 128, 128]
@@ -18,13 +23,14 @@ def flow_of(*vectors):
 
 
 def pictures(tmp_path, flows, frame=1, **changes):
-    """Write forward flow pictures for ``flows`` (one per frame) and decode them with the reference decoder."""
+    """Write forward flow pictures for ``flows`` (one per frame) and read them with a PNG library."""
     options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=9, formats=frozenset({"PICTURE"}), **changes)
     decoded = []
     for offset, (flow, valid) in enumerate(flows):
-        [path] = WRITERS["PICTURE"].write(tmp_path, frame + offset, {"forward_flow": flow, "forward_flow_valid": valid}, options)
+        arrays = {"forward_flow": flow, "forward_flow_valid": valid}
+        [path] = WRITERS["PICTURE"].write(tmp_path, frame + offset, arrays, options)
         assert path.name == f"forward_flow_picture_{frame + offset:04d}.png"
-        pixels, _ = png_reference.decode(path.read_bytes())
+        pixels = png_files.read(path.read_bytes())
         assert pixels.dtype == np.uint8 and pixels.shape == (*flow.shape[:2], 3)
         decoded.append(pixels[0])
     return decoded
@@ -32,7 +38,8 @@ def pictures(tmp_path, flows, frame=1, **changes):
 
 def test_picture_colours_follow_the_middlebury_wheel(tmp_path):
     [row] = pictures(tmp_path, [flow_of((0, 0), (2, 0), (-2, 0), (4, 0), (1, 0))], picture_max_radius=2.0)
-    np.testing.assert_array_equal(row, [WHITE, RED, [0, 209, 255], [191, 0, 0], BLACK])  # still, right, left, beyond, invalid
+    # still, right, left, beyond the rim, invalid
+    np.testing.assert_array_equal(row, [WHITE, RED, [0, 209, 255], [191, 0, 0], BLACK])
 
 
 def test_a_fixed_max_radius_gives_the_sequence_one_scale(tmp_path):
@@ -92,3 +99,56 @@ def test_overview_of_a_single_flow_without_mask_and_a_fixed_scale():
     assert labels == ["flow", "colour wheel"] and radius == 2.0
     assert picture.shape == (300, 2 + GAP + 300, 3)  # no enlarging above 240 px
     np.testing.assert_array_equal(picture[0, 0], [255, 127, 127])
+
+
+def bake_folder(folder, flow, valid, frames=(3,), **changes):
+    """A bake folder as the bake leaves it: forward flow .npy files and manifest.json."""
+    options = BakeOptions(output_dir=folder, frame_start=1, frame_end=9, formats=frozenset({"NPY"}), **changes)
+    folder.mkdir(exist_ok=True)
+    for frame in frames:
+        WRITERS["NPY"].write(folder, frame, {"forward_flow": flow, "forward_flow_valid": valid}, options)
+    manifest = {"formats": ["NPY"], "forward_flow_frames": list(frames),
+                "blender_image_coordinate_style": options.blender_image_coordinate_style}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_the_picture_of_a_baked_frame_turns_blender_style_flow_to_the_screen(tmp_path):
+    flow, valid = flow_of((3, 4), (0, 0), (30, 40))  # the last one is invalid: it does not set the scale
+    bake_folder(tmp_path / "opencv", flow, valid)
+    bake_folder(tmp_path / "blender", flow * np.float32([1, -1]), valid, blender_image_coordinate_style=True)
+    for style in ("opencv", "blender"):
+        picture, longest = baked_flow_picture(tmp_path / style, "forward_flow", 3)
+        assert longest == 5.0
+        np.testing.assert_array_equal(picture[0, 1:], [WHITE, BLACK])  # still, invalid
+        assert picture[0, 0][0] == 255 and picture[0, 0][2] == 0  # right and down on screen: red to yellow
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ("{not json", r"manifest\.json cannot be read as JSON"),
+    ("[1, 2]", r"manifest\.json holds a JSON list, not the object a manifest is"),
+    ('{"formats": ["NPY"]}', r"manifest\.json does not say blender_image_coordinate_style"),
+])
+def test_a_broken_manifest_is_named_not_ignored(tmp_path, manifest, message):
+    bake_folder(tmp_path, *flow_of((1, 0), (0, 0)))
+    (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(FlowError, match=message):
+        baked_flow_picture(tmp_path, "forward_flow", 3)
+    if "cannot be read" in message:  # also when it is read to say why a frame has no flow
+        with pytest.raises(FlowError, match=message):
+            baked_flow_picture(tmp_path, "forward_flow", 4)
+
+
+def test_a_baked_frame_goes_through_the_cores_checks_of_npy_files(tmp_path):
+    bake_folder(tmp_path, *flow_of((1, 0), (0, 0)))
+    np.save(tmp_path / "forward_flow_0003.npy", np.zeros((1, 2, 2), np.float64))
+    with pytest.raises(FlowError, match=r"forward_flow should be float32 H×W×2, found float64"):
+        baked_flow_picture(tmp_path, "forward_flow", 3)
+    np.save(tmp_path / "forward_flow_0003.npy", np.zeros((1, 3, 2), np.float32))
+    with pytest.raises(FlowError, match=r"the products of one frame differ in size"):
+        baked_flow_picture(tmp_path, "forward_flow", 3)
+
+
+def test_a_frame_without_flow_says_which_frames_have_it(tmp_path):
+    bake_folder(tmp_path, *flow_of((1, 0), (0, 0)), frames=(2, 3, 4))
+    with pytest.raises(FlowError, match=r"No forward flow for frame 7 .*forward flow exists for frames 2–4"):
+        baked_flow_picture(tmp_path, "forward_flow", 7)

@@ -6,7 +6,8 @@ import pytest
 
 from optical_flow_addon.core.camera import BlenderCamera, Intrinsics
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.core.poses import FORMATS, CameraPoses, detect_format, read_camera_poses, write_camera_poses
+from optical_flow_addon.core.poses import (POSE_FORMATS, CameraPoses, detect_format, read_camera_poses,
+                                           write_camera_poses)
 from optical_flow_addon.core.transforms import Convention
 
 S = math.sqrt(0.5)
@@ -26,7 +27,8 @@ def read_one(tmp_path, name, text, *args, **kwargs):
 
 
 def test_blenderproc_file_with_comments(tmp_path):
-    poses = read_one(tmp_path, "camera_positions", "# x y z rx ry rz\n0 -10 4 1.3 0 0 # start\n\n1 2 3 0 0 1.5707963267948966\n")
+    text = "# x y z rx ry rz\n0 -10 4 1.3 0 0 # start\n\n1 2 3 0 0 1.5707963267948966\n"
+    poses = read_one(tmp_path, "camera_positions", text)
     assert len(poses.matrices) == 2
     np.testing.assert_allclose(poses.matrices[0][:3, 3], [0, -10, 4])
     # 90° about z maps the camera's x axis to world y
@@ -34,7 +36,8 @@ def test_blenderproc_file_with_comments(tmp_path):
 
 
 def test_tum_is_camera_to_world_with_scalar_last_quaternion_in_opencv_axes(tmp_path):
-    poses = read_one(tmp_path, "groundtruth.txt", f"# timestamp tx ty tz qx qy qz qw\n1.5 1 2 3 0 0 {S} {S}\n2.0 0 0 0 0 0 0 1\n")
+    text = f"# timestamp tx ty tz qx qy qz qw\n1.5 1 2 3 0 0 {S} {S}\n2.0 0 0 0 0 0 0 1\n"
+    poses = read_one(tmp_path, "groundtruth.txt", text)
     rz90 = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]])
     np.testing.assert_allclose(poses.matrices[0], pose(rz90 @ FLIP, [1, 2, 3]), atol=1e-12)
     np.testing.assert_allclose(poses.matrices[1], pose(FLIP, [0, 0, 0]), atol=1e-12)
@@ -98,7 +101,8 @@ def test_image_names_sort_by_their_numbers_whatever_the_characters(tmp_path):
 
 
 def test_nerf_camera_angle_x_alone_is_a_field_of_view(tmp_path):
-    text = '{"camera_angle_x": 0.6911112070083618, "frames": [{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}'
+    text = ('{"camera_angle_x": 0.6911112070083618, '
+            '"frames": [{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}')
     poses = read_one(tmp_path, "transforms.json", text)
     assert poses.intrinsics is None and poses.field_of_view == pytest.approx(0.6911112070083618)
     with_size = read_one(tmp_path, "t.json", text.replace('"frames"', '"w": 800, "h": 800, "frames"'))
@@ -133,7 +137,8 @@ def test_conventions_invert_each_other():
                          [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
                          [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
     matrix = pose(rotation, rng.normal(size=3))
-    for convention in (Convention("OPENCV", "WORLD_TO_CAMERA", "Y", 0.01), Convention("BLENDER", "CAMERA_TO_WORLD", "NEG_Y", 3)):
+    for convention in (Convention("OPENCV", "WORLD_TO_CAMERA", "Y", 0.01),
+                       Convention("BLENDER", "CAMERA_TO_WORLD", "NEG_Y", 3)):
         np.testing.assert_allclose(convention.from_blender(convention.to_blender(matrix)), matrix, atol=1e-12)
     with pytest.raises(FlowError, match="Scale must be a positive number"):
         Convention(scale=0.0)
@@ -196,10 +201,14 @@ FRAME = '{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}'
     ("TUM", "t.txt", "2 0 0 0 0 0 0 1\n1 0 0 0 0 0 0 1\n", r"t.txt, line 2: timestamp 1 is not after the previous one"),
     ("KITTI", "k.txt", "1 0 0 0 0 1 0 0 0 0 1\n", r"k.txt, line 1: expected 12 numbers .*found 11"),
     ("KITTI", "k.txt", "1 0 0 0 0 1 0 0 0 0.5 1 0\n", r"k.txt, line 1: the rotation part is not orthonormal"),
-    ("COLMAP", "images.txt", "1 1 0 0 0 0 0 0 1\n", r"images.txt, line 1: expected IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME"),
-    ("COLMAP", "images.txt", "x 1 0 0 0 0 0 0 1 a.png\n\n", r"images.txt, line 1: IMAGE_ID must be a whole number, found 'x'"),
-    ("COLMAP", "images.txt", "1 1 0 0 0 0 0 0 0.5 a.png\n\n", r"images.txt, line 1: CAMERA_ID must be a whole number, found '0.5'"),
-    ("COLMAP", "images.txt", "1 1 0 0 z 0 0 0 1 a.png\n\n", r"images.txt, line 1: expected 7 numbers \(QW QX QY QZ TX TY TZ\)"),
+    ("COLMAP", "images.txt", "1 1 0 0 0 0 0 0 1\n",
+     r"images.txt, line 1: expected IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME"),
+    ("COLMAP", "images.txt", "x 1 0 0 0 0 0 0 1 a.png\n\n",
+     r"images.txt, line 1: IMAGE_ID must be a whole number, found 'x'"),
+    ("COLMAP", "images.txt", "1 1 0 0 0 0 0 0 0.5 a.png\n\n",
+     r"images.txt, line 1: CAMERA_ID must be a whole number, found '0.5'"),
+    ("COLMAP", "images.txt", "1 1 0 0 z 0 0 0 1 a.png\n\n",
+     r"images.txt, line 1: expected 7 numbers \(QW QX QY QZ TX TY TZ\)"),
     ("COLMAP", "images.txt", "1 2 0 0 0 0 0 0 1 a.png\n\n", r"images.txt, line 1: the quaternion must have length 1"),
     ("COLMAP", "images.txt", "1 1 0 0 0 0 0 0 1 a.png\n2 1 0 0 0 0 0 0 1 b.png\n\n",
      r"images.txt, line 2: expected the 2D points of image 'a.png'"),
@@ -211,7 +220,8 @@ FRAME = '{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}'
     ("NERF", "t.json", '{"frames": [', r"t.json, line 1, column 13: not valid JSON"),
     ("NERF", "t.json", '[1, 2]', r"t.json: expected a JSON object with \"frames\""),
     ("NERF", "t.json", '{"frames": []}', r"t.json contains no camera poses"),
-    ("NERF", "t.json", '{"frames": [{"file_path": "a"}]}', r"t.json, frames\[0\].transform_matrix: expected 4 rows of 4 numbers, found no transform_matrix"),
+    ("NERF", "t.json", '{"frames": [{"file_path": "a"}]}',
+     r"t.json, frames\[0\].transform_matrix: expected 4 rows of 4 numbers, found no transform_matrix"),
     ("NERF", "t.json", '{"frames": [' + FRAME + ', {"transform_matrix": [[1,0,0],[0,1,0],[0,0,1]]}]}',
      r"t.json, frames\[1\].transform_matrix: expected 4 rows of 4 numbers, found 3 rows of 3 items"),
     ("NERF", "t.json", '{"frames": [{"transform_matrix": [[1,0,0,0],[0,1,0,"0"],[0,0,1,0],[0,0,0,1]]}]}',
@@ -224,7 +234,8 @@ FRAME = '{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}'
      r"t.json, top level: image width must be a whole number of pixels"),
     ("NERF", "t.json", '{"w": 10, "h": 10, "fl_x": -10, "frames": [' + FRAME + ']}',
      r"t.json, top level: focal length fx must be a positive number"),
-    ("NERF", "t.json", '{"camera_angle_x": 4, "frames": [' + FRAME + ']}', r"\"camera_angle_x\" must be an angle between 0 and pi"),
+    ("NERF", "t.json", '{"camera_angle_x": 4, "frames": [' + FRAME + ']}',
+     r"\"camera_angle_x\" must be an angle between 0 and pi"),
 ])
 def test_bad_files_name_the_file_line_and_what_was_expected(tmp_path, format_name, name, text, message):
     path = tmp_path / name
@@ -235,7 +246,8 @@ def test_bad_files_name_the_file_line_and_what_was_expected(tmp_path, format_nam
 
 
 @pytest.mark.parametrize("cameras, message", [
-    ("1 PINHOLE 640 480 500 500 320\n", r"cameras.txt, line 1: expected 4 numbers \(the 4 parameters of a PINHOLE camera\)"),
+    ("1 PINHOLE 640 480 500 500 320\n",
+     r"cameras.txt, line 1: expected 4 numbers \(the 4 parameters of a PINHOLE camera\)"),
     ("1 PINHOLE 640 480 500 500 320 x\n", r"cameras.txt, line 1: expected 4 numbers"),
     ("1 PINHOLE 640.5 480 500 500 320 240\n", r"cameras.txt, line 1: WIDTH must be a whole number, found '640.5'"),
     ("1 PINHOLE 0 480 500 500 320 240\n", r"cameras.txt, line 1: image width must be a whole number of pixels ≥ 1"),
@@ -244,7 +256,8 @@ def test_bad_files_name_the_file_line_and_what_was_expected(tmp_path, format_nam
     ("1 PINHOLE 640\n", r"cameras.txt, line 1: expected CAMERA_ID MODEL WIDTH HEIGHT PARAMS"),
     ("1 PINHOL 640 480 500 500 320 240\n", r"cameras.txt, line 1: unknown camera model 'PINHOL'; expected one of"),
     ("1 PINHOLE 640 480 500 500 320 240\n1 PINHOLE 640 480 500 500 320 240\n", r"line 2: camera 1 is defined twice"),
-    ("2 PINHOLE 640 480 500 500 320 240\n", r"images.txt, line 1: image 'a.png' uses camera 1, which .*cameras.txt does not define"),
+    ("2 PINHOLE 640 480 500 500 320 240\n",
+     r"images.txt, line 1: image 'a.png' uses camera 1, which .*cameras.txt does not define"),
 ])
 def test_bad_colmap_cameras(tmp_path, cameras, message):
     (tmp_path / "cameras.txt").write_text(cameras)
@@ -286,12 +299,13 @@ def random_poses(seed: int, count: int = 6) -> list[np.ndarray]:
     return matrices
 
 
-@pytest.mark.parametrize("format_name", FORMATS)
-@pytest.mark.parametrize("options", [{}, {"camera_axes": "OPENCV", "direction": "WORLD_TO_CAMERA", "world_up": "Y", "scale": 0.01}])
+@pytest.mark.parametrize("format_name", POSE_FORMATS)
+@pytest.mark.parametrize("options", [
+    {}, {"camera_axes": "OPENCV", "direction": "WORLD_TO_CAMERA", "world_up": "Y", "scale": 0.01}])
 def test_write_then_read_gives_the_same_poses(tmp_path, format_name, options):
     matrices = random_poses(len(format_name))
     k = Intrinsics(640, 480, 500.25, 498.5, 321.0, 239.0)
-    path = tmp_path / FORMATS[format_name].FILE_NAME
+    path = tmp_path / POSE_FORMATS[format_name].FILE_NAME
     poses = CameraPoses(path, matrices, times=[0.5 * i for i in range(6)], names=[f"img{i}.png" for i in range(6)],
                         intrinsics=k)
     write_camera_poses(path, poses, format_name, **options)

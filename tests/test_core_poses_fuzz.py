@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 
 from optical_flow_addon.core.camera import Intrinsics
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.core.poses import FORMATS, CameraPoses, read_camera_poses, write_camera_poses
+from optical_flow_addon.core.poses import POSE_FORMATS, CameraPoses, read_camera_poses, write_camera_poses
 
 settings.register_profile("pose_fuzz", max_examples=150, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings.get_profile("pose_fuzz")
 FOLDER = Path(tempfile.mkdtemp(prefix="pose_fuzz_"))
 NAMES = ("camera_positions", "poses.txt", "images.txt", "transforms.json", "poses.csv")
-FORMAT_CHOICES = ("AUTO", *FORMATS)
+FORMAT_CHOICES = ("AUTO", *POSE_FORMATS)
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
@@ -32,24 +32,28 @@ token_text = st.lists(lines, max_size=12).map("\n".join)
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.floats(), st.integers(-10**400, 10**400), st.text(max_size=5)),
-    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(st.text(max_size=5), children, max_size=4)),
+    lambda children: st.one_of(st.lists(children, max_size=5),
+                               st.dictionaries(st.text(max_size=5), children, max_size=4)),
     max_leaves=20,
 )
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
-matrix_like = st.one_of(st.just(IDENTITY), st.just(IDENTITY), st.lists(st.lists(json_values, min_size=3, max_size=5), min_size=3, max_size=5),
-                        st.lists(st.lists(st.floats(-2, 2), min_size=4, max_size=4), min_size=4, max_size=4), json_values)
+matrix_like = st.one_of(st.just(IDENTITY), st.just(IDENTITY),
+                        st.lists(st.lists(json_values, min_size=3, max_size=5), min_size=3, max_size=5),
+                        st.lists(st.lists(st.floats(-2, 2), min_size=4, max_size=4), min_size=4, max_size=4),
+                        json_values)
 # Well-formed frames, so that the code after the matrix checks (name order, intrinsics) is reached too.
 intrinsics_values = st.one_of(st.floats(-1e4, 1e4), st.integers(-5, 5000), json_values)
 well_formed_nerf = st.fixed_dictionaries(
     {"frames": st.lists(st.fixed_dictionaries({"transform_matrix": st.just(IDENTITY),
-                                               "file_path": st.text("019²١_a./", max_size=8)}), min_size=1, max_size=4)},
+                                               "file_path": st.text("019²١_a./", max_size=8)}),
+                        min_size=1, max_size=4)},
     optional={key: intrinsics_values for key in ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "k1")},
 )
 nerf_documents = st.fixed_dictionaries(
-    {"frames": st.lists(st.one_of(st.fixed_dictionaries({"transform_matrix": matrix_like},
-                                                        optional={"file_path": st.one_of(st.text("019²١_a.", max_size=8), json_values),
-                                                                  "fl_x": json_values}),
-                                  json_values), max_size=4)},
+    {"frames": st.lists(st.one_of(st.fixed_dictionaries(
+        {"transform_matrix": matrix_like},
+        optional={"file_path": st.one_of(st.text("019²١_a.", max_size=8), json_values), "fl_x": json_values}),
+        json_values), max_size=4)},
     optional={key: st.one_of(json_values, st.floats(-1e4, 1e4)) for key in
               ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y", "k1", "p1")},
 )
@@ -70,7 +74,7 @@ def valid_file(format_name: str, seed: int) -> Path:
         matrices.append(matrix)
     folder = FOLDER / f"valid_{format_name}_{seed}"
     folder.mkdir(exist_ok=True)
-    path = folder / FORMATS[format_name].FILE_NAME
+    path = folder / POSE_FORMATS[format_name].FILE_NAME
     write_camera_poses(path, CameraPoses(path, matrices, intrinsics=Intrinsics(64, 48, 50.0, 51.0, 31.0, 24.0)),
                        format_name, overwrite=True)
     return path
@@ -107,7 +111,7 @@ def test_any_bytes_read_or_raise_flow_error(content, name, format_name):
 
 
 @FUZZ
-@given(format_name=st.sampled_from(list(FORMATS)), seed=st.integers(0, 3), data=st.data())
+@given(format_name=st.sampled_from(list(POSE_FORMATS)), seed=st.integers(0, 3), data=st.data())
 def test_mutated_valid_files_read_or_raise_flow_error(format_name, seed, data):
     path = valid_file(format_name, seed)
     target = data.draw(st.sampled_from([path, path.with_name("cameras.txt")])) if format_name == "COLMAP" else path
@@ -136,7 +140,8 @@ def test_format_shaped_text_reads_or_raises_flow_error(format_name, data):
     counts = st.sampled_from(SHAPES[format_name]).flatmap(lambda n: st.sampled_from([n, n, n, max(n - 1, 0), n + 1]))
     rows = data.draw(st.lists(counts.flatmap(lambda n: st.lists(small, min_size=n, max_size=n)), max_size=10))
     name = data.draw(st.sampled_from(["poses.txt", "images.txt"]))
-    read_or_flow_error(write(name, "\n".join(map(" ".join, rows)).encode()), data.draw(st.sampled_from([format_name, "AUTO"])))
+    chosen = data.draw(st.sampled_from([format_name, "AUTO"]))
+    read_or_flow_error(write(name, "\n".join(map(" ".join, rows)).encode()), chosen)
 
 
 @FUZZ
@@ -161,12 +166,14 @@ def test_any_colmap_cameras_file_reads_or_raises_flow_error(cameras):
     read_or_flow_error(folder / "images.txt", "COLMAP")
 
 
-@pytest.mark.parametrize("format_name", FORMATS)
+@pytest.mark.parametrize("format_name", POSE_FORMATS)
 @settings(max_examples=60, deadline=None, database=None)
 @given(data=st.data())
 def test_any_rigid_poses_round_trip(format_name, data):
-    """Random rotations (including awkward ones: 180° turns, gimbal lock) and translations survive a write and a read."""
-    angle = st.one_of(st.floats(-math.pi, math.pi), st.sampled_from([0.0, math.pi, -math.pi, math.pi / 2, -math.pi / 2]))
+    """Random rotations (including awkward ones: 180° turns, gimbal lock) and translations survive a write
+    and a read."""
+    awkward = st.sampled_from([0.0, math.pi, -math.pi, math.pi / 2, -math.pi / 2])
+    angle = st.one_of(st.floats(-math.pi, math.pi), awkward)
     matrices = []
     for _ in range(data.draw(st.integers(1, 4))):
         rx, ry, rz = (data.draw(angle) for _ in range(3))
@@ -180,6 +187,6 @@ def test_any_rigid_poses_round_trip(format_name, data):
         matrices.append(matrix)
     folder = FOLDER / f"round_trip_{format_name}"
     folder.mkdir(exist_ok=True)
-    path = folder / FORMATS[format_name].FILE_NAME
+    path = folder / POSE_FORMATS[format_name].FILE_NAME
     write_camera_poses(path, CameraPoses(path, matrices), format_name, overwrite=True)
     np.testing.assert_allclose(read_camera_poses(path, format_name).matrices, matrices, atol=1e-9)

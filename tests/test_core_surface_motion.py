@@ -122,12 +122,13 @@ def test_points_on_a_slanted_plane_and_a_sphere_between_pixel_centres_are_visibl
 
 def test_frames_wait_for_their_partners_and_are_forgotten_once_passed(tmp_path):
     options = BakeOptions(tmp_path, 3, 6, 1, 8, frame_gap=2, formats=frozenset({"NPY"}), occlusion=False)
-    assert options.frames_to_render == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert options.partners(options.frames) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert options.flows_at(7) == ("backward_flow",) and options.flows_at(2) == ("forward_flow",)
     view = camera((0, 0, 0))
     depth = wall_depth(view, 5.0).astype(np.float32)
     window = FrameWindow(options)
-    done = {frame: [f for f, _ in window.add(frame, frame_of(depth, view))] for frame in options.frames_to_render}
+    done = {frame: [f for f, _ in window.add(frame, frame_of(depth, view), {}, None, frame in options.frames)]
+            for frame in options.partners(options.frames)}
     assert done == {1: [], 2: [], 3: [], 4: [], 5: [3], 6: [4], 7: [5], 8: [6]}
     assert sorted(window.frames) == [7, 8]
     assert np.load(tmp_path / "forward_flow_0006.npy").shape == (H, W, 2)

@@ -19,7 +19,8 @@ bpy_spec = pytest.importorskip("bpy").__spec__  # the extension tool comes from 
 pytestmark = pytest.mark.packaging
 
 ROOT = Path(__file__).resolve().parents[1]
-BLENDER_EXT = sorted(Path(bpy_spec.submodule_search_locations[0]).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))[0]
+BLENDER_EXT = sorted(Path(bpy_spec.submodule_search_locations[0]).glob(
+    "*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))[0]
 PLATFORM_TAGS = {  # Blender platform -> pattern of the wheel platform tags it may carry
     "linux_x64": r"manylinux_\d+_\d+_x86_64|manylinux2014_x86_64",
     "linux_arm64": r"manylinux_\d+_\d+_aarch64|manylinux2014_aarch64",
@@ -32,8 +33,8 @@ PLATFORM_TAGS = {  # Blender platform -> pattern of the wheel platform tags it m
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("dist")
-    result = subprocess.run([sys.executable, "tools/build.py", "--dist", str(folder), "--blender-ext", str(BLENDER_EXT)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=900)
+    build = [sys.executable, "tools/build.py", "--dist", str(folder), "--blender-ext", str(BLENDER_EXT)]
+    result = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
 
@@ -53,7 +54,8 @@ def test_source_manifest_validates_and_declares_the_files_permission():
 def test_validation_catches_a_broken_manifest(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "blender_manifest.toml").write_text((ROOT / "blender_manifest.toml").read_text().replace('id = "optical_flow"', 'id = "optical flow"'))
+    manifest = (ROOT / "blender_manifest.toml").read_text()
+    (broken / "blender_manifest.toml").write_text(manifest.replace('id = "optical_flow"', 'id = "optical flow"'))
     assert validate(broken).returncode != 0
 
 
@@ -77,7 +79,7 @@ def test_one_validated_zip_per_platform_with_both_pythons_wheels(dist):
             assert re.fullmatch(tags, tag), f"{wheel} is not a {platform} wheel"
             found.add((name.lower(), python))
         assert found == {(n, p) for n in ("openexr", "h5py") for p in ("cp311", "cp313")}, platform
-        assert "__init__.py" in names and "optical_flow_addon/blender/preferences.py" in names
+        assert "__init__.py" in names and "optical_flow_addon/blender/preferences.py" in names and "LICENSE" in names
         assert not any(n.startswith(("tests/", "tools/")) for n in names)
 
 
@@ -86,7 +88,7 @@ def test_legacy_zip_is_one_folder_with_bl_info_for_blender_3_4(dist):
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         init = archive.read("optical_flow/__init__.py").decode()
-    assert {n.split("/")[0] for n in names} == {"optical_flow"}
+    assert {n.split("/")[0] for n in names} == {"optical_flow"} and "optical_flow/LICENSE" in names
     assert not any(n.endswith((".whl", ".toml")) or "__pycache__" in n for n in names)
     bl_info = next(ast.literal_eval(node.value) for node in ast.parse(init).body
                    if isinstance(node, ast.Assign) and node.targets[0].id == "bl_info")
@@ -134,7 +136,8 @@ def isolated_site(tmp_path: Path) -> Path:
     return site
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine != "x86_64", reason="installs the linux-x64 zip")
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine != "x86_64",
+                    reason="installs the linux-x64 zip")
 def test_extension_zip_installs_into_a_clean_blender_and_bakes(dist, tmp_path):
     home, out = tmp_path / "home", tmp_path / "flow"
     home.mkdir()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
-ADDON_FILES = ("__init__.py", "optical_flow_addon")
+ADDON_FILES = ("__init__.py", "optical_flow_addon", "LICENSE")  # every zip carries the licence text
 BUNDLED = ("OpenEXR", "h5py")  # versions pinned in tools/requirements.txt
 SHIPPED_WITH_BLENDER = {"numpy"}
 PYTHON_VERSIONS = ("3.11", "3.13")

@@ -5,15 +5,16 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # The real-Blender tests (Debian's blender 3.4, headless and in a window on a virtual screen) need
-# these Debian packages; Debian's blender uses Debian's numpy and h5py.
+# these Debian packages; Debian's blender uses Debian's numpy and h5py. optipng (libpng) writes the
+# PNG files with every row filter that the PNG reader's tests read.
 missing_packages() {
-  for tool in blender Xvfb xdotool import; do command -v "$tool" > /dev/null || return 0; done
+  for tool in blender Xvfb xdotool import optipng; do command -v "$tool" > /dev/null || return 0; done
   ! dpkg -s python3-numpy python3-h5py > /dev/null 2>&1
 }
 if missing_packages && [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
   apt-get update -qq -o DPkg::Lock::Timeout=600
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-    blender xvfb xdotool imagemagick python3-numpy python3-h5py > /dev/null
+    blender xvfb xdotool imagemagick optipng python3-numpy python3-h5py > /dev/null
 fi
 status=0
 for name in core 4.2 4.5 5.0; do

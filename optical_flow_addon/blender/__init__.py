@@ -8,9 +8,9 @@ if not_installed(("numpy",)):  # a Blender on a system Python without numpy: onl
     print("Optical Flow: numpy is missing; install it in Preferences › Add-ons › Optical Flow", file=sys.stderr)
     MODULES = (preferences,)
 else:
-    from . import camera_poses, panels, render_flow, settings, show_flow
+    from . import panels, pose_operators, render_flow, settings, show_flow
 
-    MODULES = (preferences, settings, render_flow, show_flow, camera_poses, panels)
+    MODULES = (preferences, settings, render_flow, show_flow, pose_operators, panels)
 
 
 def register() -> None:

@@ -1,9 +1,10 @@
-"""The bake loop: render each frame's vector pass, hand the EXR to the core, restore the scene."""
+"""The bake loop: render each frame (the scene's image, the flow's passes), hand the renders to the core,
+restore the scene."""
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -13,16 +14,18 @@ import bpy
 
 from .. import __version__
 from ..core.errors import FlowError
-from ..core.frame import prepare_output_dir
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
-from .camera_poses import blender_camera
-from .render_settings import SettingsGuard, configure_render, materials_needing_own_shading
+from ..core.output_folder import BakeFolder, render_folder
+from .camera import blender_camera
+from .render_settings import (SettingsGuard, configure_flow_render, configure_image_render, flow_view_layer,
+                              keep_frame, materials_needing_own_shading, shading_override)
 from .surface_motion import SurfaceMotion
 
-
-EXR_BYTES_PER_PIXEL = 9 * 4  # Combined (RGBA), Vector (4) and Depth, 32-bit floats
+# The flow EXR's Vector (4) and Depth (1) channels as 32-bit floats, and at most an 8-bit RGBA image PNG
+RENDER_BYTES_PER_PIXEL = 5 * 4 + 4
+RENDER_SUFFIX = {"image": ".png", "flow": ".exr"}
 
 
 @dataclass
@@ -37,12 +40,13 @@ class BakeProgress:
     notes: list[str] = field(default_factory=list)
 
 
-def camera_record(scene: bpy.types.Scene, frame: int, flows: tuple[str, ...]) -> dict:
-    """Pose and intrinsics of the scene camera at the current frame, for the manifest."""
+def camera_record(scene: bpy.types.Scene, frame: int, options: BakeOptions) -> dict:
+    """Products, pose and intrinsics of the scene camera at the current frame, for the manifest."""
     camera = scene.camera
     record = {
         "frame": frame,
-        "flows": list(flows),
+        "flows": list(options.flows_at(frame)),
+        "products": options.products_at(frame),
         "camera": camera.name,
         "camera_to_world": [list(row) for row in camera.matrix_world],
     }
@@ -90,29 +94,40 @@ def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pas
     }
 
 
-def render_frame(scene: bpy.types.Scene, frame: int, exr_folder: Path) -> Path:
-    """Render one frame into a multilayer EXR and return its path."""
+def render_frame(scene: bpy.types.Scene, frame: int, path: Path, guard: SettingsGuard) -> Path:
+    """Render one frame into ``path`` with the scene's current settings (its suffix must match the file format)."""
     scene.frame_set(frame)
-    exr_path = exr_folder / f"frame_{frame}.exr"
-    scene.render.filepath = str(exr_path.with_suffix(""))
-    with bpy.context.temp_override(scene=scene):
-        result = bpy.ops.render.render(write_still=True)
-    if result != {"FINISHED"} or not exr_path.exists():
-        raise FlowError(f"Blender did not render frame {frame} (render returned {', '.join(result)}).")
-    return exr_path
+    guard.set(scene.render, "filepath", str(path.with_suffix("")))
+    try:
+        with bpy.context.temp_override(scene=scene):
+            result = bpy.ops.render.render(write_still=True)
+    except RuntimeError as error:  # the engine reported an error (EEVEE without a GPU, a broken engine, ...)
+        raise FlowError(f"The {scene.render.engine} render engine could not render frame {frame}: {str(error).strip()}. "
+                        "Switch the scene to an engine that renders here (Cycles), or turn Images off.") from error
+    if result != {"FINISHED"} or not path.exists():
+        raise FlowError(f"Blender did not render frame {frame} with the {scene.render.engine} engine "
+                        f"(render returned {', '.join(result)}).")
+    return path
 
 
 def memory_folder(width: int, height: int) -> str | None:
-    """Linux's shared-memory folder if it has room for the rendered EXRs, else None (the system's temp folder).
+    """Linux's shared-memory folder if it has room for the renders, else None (the system's temp folder).
 
-    In memory, the EXRs (33 MB per 1280×720 frame, deleted once read) never reach the disk, and
-    Blender's EXR writes never wait for it."""
+    In memory, the renders (deleted once read) never reach the disk, and Blender's writes never wait for it."""
     folder = Path("/dev/shm")
-    room = 8 * width * height * EXR_BYTES_PER_PIXEL  # two EXRs in flight, with room to spare
+    room = 8 * width * height * RENDER_BYTES_PER_PIXEL  # two frames in flight, with room to spare
     try:
         return str(folder) if os.access(folder, os.W_OK) and shutil.disk_usage(folder).free > room else None
     except OSError:
         return None
+
+
+def frame_step_notes(scene: bpy.types.Scene) -> list[str]:
+    """The Vector pass holds motion to the neighbouring frames only, so flow is always baked frame by frame."""
+    if scene.frame_step == 1:
+        return []
+    return [f"The scene's Frame Step is {scene.frame_step}, but flow is motion to the next and previous frame, "
+            "so every frame was baked."]
 
 
 def check_scene(scene: bpy.types.Scene | None) -> None:
@@ -120,33 +135,64 @@ def check_scene(scene: bpy.types.Scene | None) -> None:
         raise FlowError("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses.")
 
 
-def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProgress]:
+def resumed_frames(scene: bpy.types.Scene, options: BakeOptions, writer: FrameWriter, other_frames: list[dict],
+                   resolution: tuple[int, int]) -> tuple[list[dict], list[dict]]:
+    """Resuming: records of this bake's frames already whole, and those of the sequence's other chunks that the
+    earlier manifest lists and whose files are still whole."""
+    whole = set(writer.whole_frames(options.frames + [record["frame"] for record in other_frames], *resolution))
+    kept = []
+    for frame in (f for f in options.frames if f in whole):
+        scene.frame_set(frame)
+        kept.append(camera_record(scene, frame, options))
+    return kept, [record for record in other_frames if record["frame"] in whole]
+
+
+def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False) -> Iterator[BakeProgress]:
     """Bake frame by frame, yielding after each frame's files are written.
 
     While Cycles renders frame t+1, a worker process converts and writes frame t, so the
     add-on's own work hides behind the render and at most two frames are in memory. At every
     yield no file is being written, so closing the generator (cancel) or an error stops
     cleanly: the manifest lists the frames written and every changed setting is restored.
+    ``resume`` keeps the frames an interrupted bake of the same settings wrote whole and bakes the rest.
     """
     check_scene(scene)
     asked = options
     options, vector_pass = surface_motion_or_vector_pass(scene, options)
-    prepare_output_dir(options)
     frames = options.frames
-    records: list[dict] = []
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
-    # The writer starts first: missing modules are reported before any setting changes.
-    with FrameWriter(options) as writer, SettingsGuard() as guard, \
-            tempfile.TemporaryDirectory(prefix="optical_flow_", dir=memory_folder(*resolution)) as exr_dir:
-        view_layer, own_shading = configure_render(scene, guard, Path(exr_dir), vector_pass=bool(vector_pass))
-        motion = None if vector_pass else SurfaceMotion(scene, scene.view_layers[view_layer], guard, options)
+    # The writer starts first: missing modules are reported before any file or setting changes.
+    with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
+            render_folder(memory_folder(*resolution)) as render_dir:
+        keep_frame(scene, guard)
+        override, own_shading = shading_override(scene, guard, surface_motion=not vector_pass)
+        view_layer = flow_view_layer(scene).name
+        motion = None if vector_pass else SurfaceMotion(scene, flow_view_layer(scene), guard, options)
+        records, others = resumed_frames(scene, options, writer, folder.other_frames, resolution) if resume else ([], [])
+        kept = {record["frame"] for record in records}
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
         notes += [f"No occlusion masks: {vector_pass}."] if asked.occlusion and not options.occlusion else []
         notes += [f"No flow for {name}: {why}." for name, why in (motion.unknown.items() if motion else ())]
+        notes += folder.notes + frame_step_notes(scene)
+        if resume:
+            notes.append(f"Resumed: kept the {len(kept)} frames already whole, baked the other {len(frames) - len(kept)}.")
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
+        configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
+                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, bool(vector_pass))}
         last_yield = time.perf_counter()
+
+        def render(frame: int, kinds: list[str]) -> dict[str, Path]:
+            """Each render the frame needs, each with its own settings, restored right after it."""
+            renders = {}
+            for kind in kinds:
+                with SettingsGuard() as frame_guard:
+                    configure[kind](frame_guard)
+                    path = Path(render_dir) / f"{kind}_{frame}{RENDER_SUFFIX[kind]}"
+                    renders[kind] = render_frame(scene, frame, path, frame_guard)
+            return renders
+
         waiting: dict[int, dict] = {}  # records of rendered frames whose files are not written yet
         in_flight = False
 
@@ -162,16 +208,18 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
                 last_yield = now
             return progress
 
+        baked = [f for f in frames if f not in kept]
         try:
-            for frame in (options.frames_to_render if motion else frames):
+            # With surface motion, the frames the flows point to are rendered too (once, in order).
+            for frame in options.partners(baked) if motion else baked:
                 matrices = motion.prepare(frame) if motion else None
-                exr_path = render_frame(scene, frame, Path(exr_dir))
-                if options.flows_at(frame) and options.frame_start <= frame <= options.frame_end:
-                    waiting[frame] = camera_record(scene, frame, options.flows_at(frame))
+                renders = render(frame, options.renders_at(frame) if frame in baked else ["flow"])
+                if frame in baked:
+                    waiting[frame] = camera_record(scene, frame, options)
                 passes = {"view": camera_view(scene), "matrices": matrices} if motion else None
                 if in_flight:
                     yield from finish()
-                writer.submit(exr_path, view_layer, frame, passes)
+                writer.submit(renders, view_layer, frame, passes, write=frame in baked)
                 in_flight = True
             if in_flight:
                 yield from finish()
@@ -182,8 +230,16 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions) -> Iterator[BakeProg
                 except (FlowError, RuntimeError):
                     pass  # the render error is the one to report
             if motion and motion.topology_changes:
-                notes.append("Pixels left unknown (invalid) where the mesh's vertices change between the frames: "
-                             + ", ".join(f"{name} (frames {', '.join(map(str, frames_))})"
-                                         for name, frames_ in motion.topology_changes.items()) + ".")
+                notes.append("Pixels left unknown (invalid) where a mesh's vertices change between the frames: "
+                             + ", ".join(f"{name} (frames {', '.join(map(str, changed))})"
+                                         for name, changed in motion.topology_changes.items()) + ".")
             if records:
-                write_manifest(options, resolution, records, {**versions, **motion_record(options, motion, vector_pass)})
+                stopped_by = sys.exc_info()[1]
+                try:
+                    listed = sorted(records + others, key=lambda r: r["frame"])
+                    span = replace(options, frame_start=min(options.frame_start, listed[0]["frame"]),
+                                   frame_end=max(options.frame_end, listed[-1]["frame"]))
+                    write_manifest(span, resolution, listed, {**versions, **motion_record(options, motion, vector_pass)})
+                except FlowError:
+                    if stopped_by is None:
+                        raise  # else the error that stopped the bake is the one to report (a full disk, say)

@@ -13,6 +13,9 @@ DEMO_POSES = """\
 """
 
 
+DEMO_SAMPLES = 16  # enough for a clean picture at the demo's size, quick on a laptop's processor
+
+
 def checker_material(name: str, scale: float) -> bpy.types.Material:
     material = bpy.data.materials.new(name)
     if bpy.app.version < (5, 0, 0):  # 5.0 materials always use nodes
@@ -41,7 +44,13 @@ def build_demo_scene(width: int = 320, height: int = 240) -> bpy.types.Scene:
     for obj in scene.objects:
         if not obj.data.materials:
             obj.data.materials.append(checker_material(f"{obj.name} Checker", 6))
-    bpy.ops.object.light_add(type="SUN", location=(0, 0, 10))
+    bpy.ops.object.light_add(type="SUN", location=(0, 0, 10), rotation=(0.4, 0.2, 0))
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = DEMO_SAMPLES
+    scene.world = bpy.data.worlds.new("Sky")
+    if bpy.app.version < (5, 0, 0):
+        scene.world.use_nodes = True
+    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.45, 0.6, 0.85, 1.0)
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(camera)
     scene.camera = camera

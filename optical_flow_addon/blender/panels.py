@@ -7,9 +7,10 @@ from pathlib import Path
 import bpy
 
 from ..core.errors import FlowError
+from ..core.frame_picture import flow_path
 from . import render_flow
 from .camera_poses import keyed_frames_text
-from .show_flow import FLOWS, flow_path
+from .show_flow import FLOW_CHOICES
 
 
 class SidebarPanel:
@@ -183,7 +184,7 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
         layout.operator("wm.path_open", text="Open Folder", icon="FILEBROWSER").filepath = str(folder)
         layout.label(text=f"Show flow of frame {frame}:")
         row = layout.row(align=True)
-        available = {name: flow_path(folder, flow, frame).exists() for name, flow in FLOWS.items()}
+        available = {name: flow_path(folder, flow, frame).exists() for name, flow in FLOW_CHOICES.items()}
         for name, exists in available.items():
             button = row.row(align=True)
             button.enabled = exists

@@ -69,12 +69,10 @@ class SettingsGuard:
         self.restore()
 
 
-def set_multilayer_exr(guard: SettingsGuard, image_settings: Any) -> None:
-    """32-bit multilayer EXR; Blender 5.0 chooses it through ``media_type``.
-
-    Restored in one step because the allowed ``file_format`` values depend on ``media_type``.
-    """
-    names = [n for n in ("media_type", "file_format", "color_depth", "exr_codec") if hasattr(image_settings, n)]
+def set_image_format(guard: SettingsGuard, image_settings: Any, **values: str) -> None:
+    """Set the render's file format, restored in one step because the allowed ``file_format`` values depend on
+    ``media_type`` (Blender 5.0; older versions have no ``media_type`` and skip it)."""
+    names = [n for n in ("media_type", "file_format", "color_depth", "color_mode", "exr_codec") if hasattr(image_settings, n)]
     old = {name: getattr(image_settings, name) for name in names}
 
     def restore() -> None:
@@ -82,11 +80,9 @@ def set_multilayer_exr(guard: SettingsGuard, image_settings: Any) -> None:
             setattr(image_settings, name, old[name])
 
     guard.on_restore(restore)
-    if "media_type" in old:
-        image_settings.media_type = "MULTI_LAYER_IMAGE"  # its only file format is multilayer EXR
-    image_settings.file_format = "OPEN_EXR_MULTILAYER"
-    image_settings.color_depth = "32"
-    image_settings.exr_codec = "NONE"  # a temporary file: no time spent compressing
+    for name, value in values.items():
+        if name in old:
+            setattr(image_settings, name, value)
 
 
 def material_needs_own_shading(material: bpy.types.Material | None) -> bool:
@@ -140,20 +136,37 @@ def unshaded_material() -> bpy.types.Material:
     return material
 
 
-def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: Path,
-                     vector_pass: bool = True) -> tuple[str, list[str]]:
-    """Apply the bake settings; without ``vector_pass`` the override carries the surface motion passes instead.
+def shading_override(scene: bpy.types.Scene, guard: SettingsGuard,
+                     surface_motion: bool = False) -> tuple[bpy.types.Material | None, list[str]]:
+    """The flow render's material override, made once per bake, and the materials that keep their own
+    shading instead (when there are any, no override is used). With ``surface_motion`` the override
+    carries the motion passes, which the view layer gets for the bake."""
+    own_shading = materials_needing_own_shading(scene)
+    if own_shading:
+        return None, own_shading
+    override = motion_material() if surface_motion else unshaded_material()
+    if surface_motion:
+        add_motion_passes(flow_view_layer(scene), guard)
+    guard.on_restore(lambda: bpy.data.materials.remove(override))
+    return override, own_shading
 
-    Returns the rendered view layer's name and the materials that kept their own shading
-    (when there are any, no material override is used).
-    """
+
+def flow_view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    return bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
+
+
+def configure_flow_render(scene: bpy.types.Scene, guard: SettingsGuard, override: bpy.types.Material | None,
+                          vector_pass: bool = True) -> None:
+    """Settings for the Vector (unless the override's motion passes replace it) and Depth passes: exact at the
+    pixel centre, cheap, into a multilayer EXR."""
     for name, value in RENDER_SETTINGS.items():
         guard.set(scene.render, name, value)
     for name, value in CYCLES_SETTINGS.items():
         guard.set(scene.cycles, name, value)
-    set_multilayer_exr(guard, scene.render.image_settings)
-    guard.set(scene.render, "filepath", str(exr_folder / "frame"))
-    view_layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
+    # 32-bit multilayer EXR (Blender 5.0's only multilayer format), uncompressed: a temporary file
+    set_image_format(guard, scene.render.image_settings, media_type="MULTI_LAYER_IMAGE",
+                     file_format="OPEN_EXR_MULTILAYER", color_depth="32", exr_codec="NONE")
+    view_layer = flow_view_layer(scene)
     # Only the flow's view layer renders. With others enabled, Blender 4.2 with persistent data writes a wrong
     # Vector pass for a layer that is not the first (forward flow -(x + 0.5) along every row), and Blender 5.0
     # cannot write the second frame's EXR ("Each part should have a unique name").
@@ -162,13 +175,24 @@ def configure_render(scene: bpy.types.Scene, guard: SettingsGuard, exr_folder: P
     guard.set(view_layer, "use_pass_vector", vector_pass)
     guard.set(view_layer, "use_pass_z", True)
     guard.set(view_layer, "use_pass_combined", False)
-    own_shading = materials_needing_own_shading(scene)
-    if not own_shading:
-        override = unshaded_material() if vector_pass else motion_material()
-        if not vector_pass:
-            add_motion_passes(view_layer, guard)
-        guard.on_restore(lambda: bpy.data.materials.remove(override))
+    if override is not None:
         guard.set(view_layer, "material_override", override)
+
+
+def configure_image_render(scene: bpy.types.Scene, guard: SettingsGuard, image_motion_blur: str) -> None:
+    """The scene's own render, saved as Blender saves it to an 8-bit PNG (RGBA when the film is transparent).
+
+    Only the file format changes, plus motion blur when the images should be sharp like the flow, and persistent
+    data, which changes no pixel and lets the flow render reuse what this render built."""
+    set_image_format(guard, scene.render.image_settings, media_type="IMAGE", file_format="PNG", color_depth="8",
+                     color_mode="RGBA" if scene.render.film_transparent else "RGB")
+    guard.set(scene.render, "use_file_extension", True)
+    guard.set(scene.render, "use_persistent_data", True)
+    if image_motion_blur == "OFF":
+        guard.set(scene.render, "use_motion_blur", False)
+
+
+def keep_frame(scene: bpy.types.Scene, guard: SettingsGuard) -> None:
+    """Put the scene back on the frame it showed before the bake."""
     frame, subframe = scene.frame_current, scene.frame_subframe
     guard.on_restore(lambda: scene.frame_set(frame, subframe=subframe))
-    return view_layer.name, own_shading

@@ -6,7 +6,7 @@ from typing import Any
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from ..core.poses import FORMATS
+from ..core.poses import POSE_FORMATS
 
 FORMAT_ITEMS = [
     ("NPY", "NumPy .npy", "forward_flow_%04d.npy and backward_flow_%04d.npy, as BlenderProc writes them"),
@@ -19,6 +19,11 @@ FORMAT_ITEMS = [
     ("HDF5_SEQUENCE", "HDF5 Sequence", "One flow_sequence.hdf5 for all frames (frames × H × W × 2), "
      "added to frame by frame"),
     ("PICTURE", "Flow Pictures", "forward_flow_picture_%04d.png: flow colour-coded with the Middlebury colour wheel"),
+]
+
+IMAGE_MOTION_BLUR_ITEMS = [
+    ("OFF", "Sharp", "Sharp images aligned with the flow, like Sintel's clean pass"),
+    ("SCENE", "Scene's", "The scene's own motion blur settings, like Sintel's final pass"),
 ]
 
 HDF5_COMPRESSION_ITEMS = [
@@ -90,6 +95,19 @@ def flow_properties() -> dict[str, Any]:
             name="End", default=250,
             description="Last frame to write; bake a long shot in chunks with identical results",
         ),
+        "render_images": BoolProperty(
+            name="Images", default=False,
+            description="Also render each frame as the scene looks (its engine, samples, materials, lights, colour "
+            "management) into colors_%04d.png and the colors of the HDF5 files",
+        ),
+        "render_depth": BoolProperty(
+            name="Depth", default=False,
+            description="Also write the depth of the surface under each pixel centre, in metres along the view axis",
+        ),
+        "image_motion_blur": EnumProperty(
+            name="Image Motion Blur", items=IMAGE_MOTION_BLUR_ITEMS, default="OFF",
+            description="Motion blur of the images; the flow is always sharp and exact",
+        ),
         "overwrite": BoolProperty(
             name="Overwrite", default=False, description="Replace flow files already in the output folder",
         ),
@@ -100,7 +118,7 @@ def pose_format_items(with_auto: bool) -> list[tuple[str, str, str]]:
     """Pose file formats for the panel, the import and the export, named the same everywhere."""
     auto = [("AUTO", "Detect", "Detect the format from the file name and content")] if with_auto else []
     return auto + [(name, module.LABEL, module.__doc__.strip().splitlines()[0].rstrip("."))
-                   for name, module in FORMATS.items()]
+                   for name, module in POSE_FORMATS.items()]
 
 
 BAKE_RESULT_ITEMS = [

@@ -1,66 +1,21 @@
-"""Show the flow of the current frame as a colour picture in an Image Editor."""
+"""Show the flow of the current frame as a colour picture in an Image Editor.
+
+The picture comes from the core (``core/frame_picture.py``); this module puts it into a Blender image
+and shows that."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import bpy
 import numpy as np
 from bpy.props import EnumProperty
 
-from ..core.colour_wheel import flow_to_rgb
 from ..core.errors import FlowError
-from ..core.flow_files import WRITERS
+from ..core.frame_picture import baked_flow_picture
 
 IMAGE_NAME = "Optical Flow"
 IMAGE_TAG = "optical_flow_picture"
-FLOWS = {"FORWARD": "forward_flow", "BACKWARD": "backward_flow"}
-
-
-def flow_path(folder: Path, flow: str, frame: int) -> Path:
-    """The .npy of one flow at one frame (the NumPy format always has one file per flow and frame)."""
-    return WRITERS["NPY"].paths(folder, frame, [flow])[0]
-
-
-def read_manifest(folder: Path) -> dict:
-    try:
-        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def missing_flow_message(folder: Path, flow: str, frame: int) -> str:
-    """Say why there is no picture and what to do about it."""
-    label = flow.replace("_", " ")
-    manifest = read_manifest(folder)
-    if manifest and "NPY" not in manifest.get("formats", []):
-        return (f"The flow in {folder} was written without NumPy .npy files, which Show Flow reads: "
-                "turn on NumPy .npy in Output and render again.")
-    frames = manifest.get(f"{flow}_frames", [])
-    where = f" ({label} exists for frames {frames[0]}–{frames[-1]})" if frames else ""
-    return f"No {label} for frame {frame} in {folder}{where}: go to a frame that has one, or render flow first."
-
-
-def flow_picture(folder: Path, flow: str, frame: int) -> tuple[np.ndarray, float]:
-    """Colour picture (H×W×3 uint8, top row first) of one flow and its longest valid motion in pixels.
-
-    Colours always mean the same direction on screen: Blender-style files (y up) are turned to y down.
-    """
-    path = flow_path(folder, flow, frame)
-    if not path.exists():
-        raise FlowError(missing_flow_message(folder, flow, frame))
-    valid_path = flow_path(folder, f"{flow}_valid", frame)
-    try:
-        vectors = np.load(path)
-        valid = np.load(valid_path).astype(bool) if valid_path.exists() else np.ones(vectors.shape[:2], bool)
-    except (OSError, ValueError) as error:
-        raise FlowError(f"Cannot read {path}: {error}") from error
-    if vectors.ndim != 3 or vectors.shape[2] != 2 or valid.shape != vectors.shape[:2]:
-        raise FlowError(f"{path} is not a flow file: expected H×W×2 values with an H×W mask, found {vectors.shape}.")
-    if read_manifest(folder).get("blender_image_coordinate_style"):
-        vectors = vectors * np.array([1, -1], vectors.dtype)
-    lengths = np.hypot(vectors[..., 0], vectors[..., 1])[valid]
-    return flow_to_rgb(vectors, valid), float(lengths.max()) if lengths.size else 0.0
+FLOW_CHOICES = {"FORWARD": "forward_flow", "BACKWARD": "backward_flow"}  # the operator's choice → the flow shown
 
 
 def flow_image(picture: np.ndarray) -> bpy.types.Image:
@@ -133,7 +88,7 @@ of motion, its strength the speed; black pixels have no valid flow"""
         scene = context.scene
         folder, frame = Path(scene.optical_flow.last_bake_folder), scene.frame_current
         try:
-            picture, longest = flow_picture(folder, FLOWS[self.flow], frame)
+            picture, longest = baked_flow_picture(folder, FLOW_CHOICES[self.flow], frame)
         except FlowError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}

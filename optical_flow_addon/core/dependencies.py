@@ -51,8 +51,8 @@ def require(*names: str) -> None:
     if not problems:
         return
     listed = "; ".join(f"{name} (for {MODULES[name]}: {reason})" for name, reason in problems.items())
-    not_installed = [name for name, reason in problems.items() if reason.startswith(("ModuleNotFound", "ImportError"))]
-    hint = " " + HOW_TO_INSTALL.format(names=" ".join(not_installed)) if not_installed else ""
+    to_install = [name for name, reason in problems.items() if reason.startswith(("ModuleNotFound", "ImportError"))]
+    hint = " " + HOW_TO_INSTALL.format(names=" ".join(to_install)) if to_install else ""
     raise FlowError(f"Python modules the bake needs are missing or unusable: {listed}.{hint}")
 
 

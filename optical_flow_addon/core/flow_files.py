@@ -1,8 +1,8 @@
-"""Flow file formats by name: the files each writes for a frame, and reading them back.
+"""File formats by name: the files each writes for a frame, the products it stores, and reading them back.
 
 Each format's bytes are in one module of ``formats/``; ``formats/layout.py`` says how a frame's
-datasets (``forward_flow``, ``forward_flow_valid``, ``backward_flow``, ``backward_flow_valid``) map to
-files. NPY and HDF5 match BlenderProc: ``forward_flow_%04d.npy`` and one ``%d.hdf5`` per frame.
+products (``products.py``) map to files. NPY and HDF5 match BlenderProc: ``forward_flow_%04d.npy``
+and one ``%d.hdf5`` per frame with ``colors``, ``depth`` and the flows.
 """
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from .errors import FlowError
 from .formats import hdf5
 from .formats.exr import load_exr, save_exr
 from .formats.flo import load_flo, save_flo
-from .formats.common import ALL_DATASET_NAMES
+from .formats.image import ImageFiles
 from .formats.kitti import load_kitti, save_kitti
 from .formats.layout import PerDatasetFiles, PerFlowFiles, PerFrameFile
 from .formats.npy import load_npy, save_npy
 from .formats.npz import load_npz, save_npz
 from .formats.pfm import load_pfm, save_pfm
 from .formats.picture import FlowPictures
+from .products import FLOW, OCCLUSION, SCENE_FLOWS, kind_of
 
 if TYPE_CHECKING:
     from .options import BakeOptions
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 class FlowWriter(Protocol):
     kind: str
+    stores: frozenset[str]  # the products it can hold; it is given only those
 
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]: ...
 
@@ -44,7 +46,7 @@ class FlowFormat(FlowWriter, Protocol):
 
 
 FORMATS: dict[str, FlowFormat] = {
-    "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy, ALL_DATASET_NAMES),
+    "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy, extra=("depth", *OCCLUSION, *SCENE_FLOWS)),
     "NPZ": PerFrameFile("NumPy .npz", "flow_{frame:04d}.npz", save_npz, load_npz),
     "FLO": PerFlowFiles("Middlebury .flo", ".flo", save_flo, load_flo),
     "KITTI": PerFlowFiles("KITTI flow PNG", ".png", save_kitti, load_kitti),
@@ -54,10 +56,19 @@ FORMATS: dict[str, FlowFormat] = {
     "HDF5_SEQUENCE": hdf5.SequenceFile(),
 }
 WRITERS: dict[str, FlowWriter] = {**FORMATS, "PICTURE": FlowPictures()}
+IMAGE_FILES = ImageFiles()  # written whenever images are rendered, whatever the formats
 BY_SUFFIX = {".npy": "NPY", ".npz": "NPZ", ".flo": "FLO", ".png": "KITTI", ".pfm": "PFM", ".exr": "EXR"}
 
 
 def read_flow_file(path: Path, frame: int | None = None) -> dict[str, np.ndarray]:
+    """Flow and masks (and any other products the file holds) from any supported file; see ``read_products``."""
+    arrays = read_products(path, frame)
+    if not any(kind_of(name) == FLOW for name in arrays):
+        raise FlowError(f"{path} holds no forward_flow or backward_flow dataset (it holds: {', '.join(arrays) or 'nothing'}).")
+    return arrays
+
+
+def read_products(path: Path, frame: int | None = None) -> dict[str, np.ndarray]:
     """Flow and masks from any supported file. A file named like the bake's (``forward_flow_0003.flo``)
     brings the rest of its frame from the same folder; other files give ``flow`` (and ``flow_valid``).
     ``frame`` picks a frame of a sequence file."""

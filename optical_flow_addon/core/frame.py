@@ -1,38 +1,70 @@
-"""One rendered frame on disk → flow files, and the checks made before a bake starts."""
+"""One frame's renders on disk → its products → files, and the checks made before a bake starts."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+import numpy as np
 
 from .dependencies import require
 from .errors import FlowError
 from .exr import read_vector_and_depth
 from .flow import backward_flow, forward_flow, surface_hit, validity_mask
-from .flow_files import WRITERS
+from .flow_files import IMAGE_FILES, WRITERS
+from .formats.common import read_bytes
+from .formats.hdf5 import SEQUENCE_NAME
+from .formats.png import decode_png
 from .options import BakeOptions
+from .products import PRODUCTS
 
-FLOWS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
+NUMBER = re.compile(r"-?\d+")  # a frame number in a file name
+FLOW_CONVERSIONS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
 
 
-def convert_frame(exr_path: Path, view_layer: str, frame: int, options: BakeOptions) -> list[Path]:
-    """Read the Vector and Depth passes of one frame and write its flows and masks."""
-    vector, depth = read_vector_and_depth(exr_path, view_layer)
-    hit = surface_hit(depth)
-    style = options.blender_image_coordinate_style
+def frame_products(renders: dict[str, Path], view_layer: str, frame: int, options: BakeOptions) -> dict[str, np.ndarray]:
+    """The products of one frame from its renders: ``image`` (Blender's PNG) and ``flow`` (the multilayer EXR)."""
+    wanted = options.products_at(frame)
     arrays = {}
-    for name in options.flows_at(frame):
-        flow = FLOWS[name](vector, style)
-        arrays[name] = flow
-        arrays[f"{name}_valid"] = validity_mask(flow, hit, style)
-    return [path for fmt in sorted(options.formats) for path in WRITERS[fmt].write(options.output_dir, frame, arrays, options)]
+    if "image" in renders:
+        arrays["colors"] = decode_png(read_bytes(renders["image"]), renders["image"])
+    if "flow" in renders:
+        vector, depth = read_vector_and_depth(renders["flow"], view_layer)
+        if "depth" in wanted:
+            arrays["depth"] = depth
+        hit = surface_hit(depth)
+        style = options.blender_image_coordinate_style
+        for name in options.flows_at(frame):
+            flow = FLOW_CONVERSIONS[name](vector, style)
+            arrays[name] = flow
+            arrays[f"{name}_valid"] = validity_mask(flow, hit, style)
+    return arrays
+
+
+def convert_frame(renders: dict[str, Path], view_layer: str, frame: int, options: BakeOptions) -> list[Path]:
+    """Turn one frame's renders into its products and write each format the products it stores."""
+    return write_products(frame_products(renders, view_layer, frame, options), renders.get("image"), frame, options)
+
+
+def write_products(arrays: dict[str, np.ndarray], image: Path | None, frame: int, options: BakeOptions) -> list[Path]:
+    """Write a frame's products, each format those it stores, and copy the rendered ``image`` next to them."""
+    written = IMAGE_FILES.keep(image, options.output_dir, frame) if image else []
+    for fmt in sorted(options.formats):
+        writer = WRITERS[fmt]
+        stored = {name: array for name, array in arrays.items() if name in writer.stores}
+        if stored:
+            written += writer.write(options.output_dir, frame, stored, options)
+    return written
 
 
 def planned_paths(options: BakeOptions) -> list[Path]:
     """Every file the bake will write, so existing ones are found before anything is rendered."""
     paths = [options.output_dir / "manifest.json"]
     for frame in options.frames:
-        names = options.datasets_at(frame)
-        paths += [p for fmt in sorted(options.formats) for p in WRITERS[fmt].paths(options.output_dir, frame, names)]
+        names = options.products_at(frame)
+        paths += IMAGE_FILES.paths(options.output_dir, frame, names)
+        paths += [p for fmt in sorted(options.formats)
+                  for p in WRITERS[fmt].paths(options.output_dir, frame, [n for n in names if n in WRITERS[fmt].stores])]
     return list(dict.fromkeys(paths))  # a sequence file is named once, not per frame
 
 
@@ -41,9 +73,22 @@ def check_modules(options: BakeOptions) -> None:
     require("OpenEXR", *(["h5py"] if any(fmt.startswith("HDF5") for fmt in options.formats) else []))
 
 
-def prepare_output_dir(options: BakeOptions) -> None:
-    """Create the folder, prove it is writable and refuse to overwrite unless asked."""
-    folder = options.output_dir
+def own_files(folder: Path) -> list[Path]:
+    """Files in ``folder`` named as the add-on names its outputs (any frame, any format): the files of a bake."""
+    fixed = {"manifest.json", SEQUENCE_NAME, f".{SEQUENCE_NAME}.adding"}
+    found = []
+    for path in sorted(folder.iterdir()):
+        frames = {int(number) for number in NUMBER.findall(path.name)}
+        if path.is_file() and (path.name in fixed or any(path in writer.paths(folder, frame, list(PRODUCTS))
+                                                        for frame in frames for writer in (*WRITERS.values(), IMAGE_FILES))):
+            found.append(path)
+    return found
+
+
+def create_folder(folder: Path) -> None:
+    """Create the output folder and prove it is writable."""
+    if folder.is_file():
+        raise FlowError(f"Output folder {folder} is a file, not a folder: choose a folder.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write_test.{os.getpid()}"
@@ -51,8 +96,14 @@ def prepare_output_dir(options: BakeOptions) -> None:
         probe.unlink()
     except OSError as error:
         raise FlowError(f"Cannot write to output folder {folder}: {error.strerror or error}") from error
+
+
+def prepare_output_dir(options: BakeOptions) -> None:
+    """Create the folder and refuse to add to another bake's files unless asked to replace them."""
+    folder = options.output_dir
+    create_folder(folder)
     if not options.overwrite:
-        existing = [p for p in planned_paths(options) if p.exists()]
+        existing = own_files(folder)
         if existing:
             names = ", ".join(p.name for p in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
             raise FlowError(f"{folder} already holds flow files ({names}); turn on Overwrite or choose another folder.")

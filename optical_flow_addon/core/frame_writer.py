@@ -1,4 +1,4 @@
-"""A separate process that turns rendered EXRs into flow files while Blender renders the next frame.
+"""A separate process that turns a frame's renders into its files while Blender renders the next frame.
 
 A plain Python process rather than a thread in Blender, because:
 - Blender 4.2 corrupts Python state when Python code runs in another thread during a render;
@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import traceback
@@ -21,7 +23,8 @@ from .errors import FlowError
 from .frame import check_modules, convert_frame
 from .frame_window import FrameWindow, read_frame
 from .options import BakeOptions
-from .surface_motion import View
+from .output_folder import disk_full_error, is_disk_full
+from .resume import whole_frames
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # glibc hands each frame's big arrays back to the system and faults fresh pages in for the next
@@ -72,12 +75,20 @@ class FrameWriter:
         code = self._process.wait()
         return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while writing frame {self._frame}.")
 
-    def submit(self, exr_path: Path, view_layer: str, frame: int, motion: dict | None = None) -> None:
-        """Start writing a frame's files; the EXR is deleted once read. With ``motion`` (the camera ``view``
-        and the objects' ``matrices``, see ``surface_motion.Frame``) the EXR holds the surface motion passes
-        instead of the Vector pass."""
+    def submit(self, renders: dict[str, Path], view_layer: str, frame: int, motion: dict | None = None,
+               write: bool = True) -> None:
+        """Start writing a frame's files from its renders (by kind: ``image``, ``flow``); they are deleted once read.
+        With ``motion`` (the camera ``view`` and the objects' ``matrices``, see ``surface_motion.Frame``) the flow
+        render holds the surface motion passes instead of the Vector pass, and the frame's files wait for the
+        frames its flows point to; ``write`` False renders a frame only as such a partner."""
         self._frame = frame
-        self._send({"exr": str(exr_path), "view_layer": view_layer, "frame": frame, "motion": motion})
+        self._send({"renders": {kind: str(path) for kind, path in renders.items()}, "view_layer": view_layer,
+                    "frame": frame, "motion": motion, "write": write})
+
+    def whole_frames(self, frames: list[int], width: int, height: int) -> list[int]:
+        """The frames whose files are all there and whole (for resuming a bake)."""
+        self._send({"whole": frames, "width": width, "height": height})
+        return self._reply()["whole"]
 
     def result(self) -> list[tuple[int, list[Path]]]:
         """Wait for the submitted frame; return the frames it completed with their files, or raise its error."""
@@ -128,28 +139,50 @@ def answer(work) -> dict:
         return {"error": traceback.format_exc()}
 
 
+def write_frame(renders: dict[str, Path], request: dict, options: BakeOptions, bytes_per_frame: list[int],
+                window: FrameWindow) -> dict:
+    """Convert one frame (with surface motion: every frame it completes); a full disk is said in those words,
+    with what a frame needs."""
+    folder, frame, view_layer, motion = options.output_dir, request["frame"], request["view_layer"], request["motion"]
+    used = shutil.disk_usage(folder).used
+    try:
+        if motion:
+            data, others = read_frame(renders, view_layer, motion, frame, options)
+            done = window.add(frame, data, others, renders.get("image"), request["write"])
+        else:
+            done = [(frame, convert_frame(renders, view_layer, frame, options))]
+    except Exception as error:
+        if is_disk_full(error):
+            raise disk_full_error(folder, frame, max(bytes_per_frame, default=0)) from error
+        raise
+    if done:
+        bytes_per_frame += [(shutil.disk_usage(folder).used - used) // len(done)] * len(done)
+    return {"written": [(f, [str(p) for p in paths]) for f, paths in done]}
+
+
 def serve() -> None:
-    """Worker side: the first line sets up the bake (modules are checked), each further line is one frame."""
+    """Worker side: the first line sets up the bake (modules are checked), each further line is one frame.
+
+    Signals are for the bake process, which stops after the frame in hand; the worker ends when its input does."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(10)  # Cycles keeps the cores; writing fits into the gaps of the next render
     options = options_from_json(json.loads(sys.stdin.readline())["options"])
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
+    bytes_per_frame: list[int] = []
     window = FrameWindow(options)
-
-    def written(request: dict) -> dict:
-        exr_path, view_layer, frame, motion = Path(request["exr"]), request["view_layer"], request["frame"], request["motion"]
-        if motion:
-            data = read_frame(exr_path, view_layer, View.from_lists(**motion["view"]), motion["matrices"])
-            done = window.add(frame, data)
-        else:
-            done = [(frame, convert_frame(exr_path, view_layer, frame, options))]
-        return {"written": [(f, [str(p) for p in paths]) for f, paths in done]}
-
     for line in sys.stdin:
         request = json.loads(line)
-        exr_path = Path(request["exr"])
-        reply = answer(lambda: written(request))
-        exr_path.unlink(missing_ok=True)
+        if "whole" in request:
+            reply = answer(lambda: {"whole": whole_frames(options, request["whole"], request["height"], request["width"])})
+        else:
+            renders = {kind: Path(path) for kind, path in request["renders"].items()}
+            reply = answer(lambda: write_frame(renders, request, options, bytes_per_frame, window))
+            for kind, path in renders.items():
+                if not (request["motion"] and kind == "image"):  # a waiting frame's image is copied when it completes
+                    path.unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 
 

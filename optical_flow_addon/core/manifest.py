@@ -24,6 +24,8 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
         "frame_range": [options.frame_start, options.frame_end],
         "sequence_range": [options.sequence_start, options.sequence_end],
         "formats": sorted(options.formats),
+        "products": list(dict.fromkeys(name for f in frames for name in options.products_at(f["frame"]))),
+        "image_motion_blur": options.image_motion_blur if options.render_images else None,
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],
         "backward_flow_frames": [f["frame"] for f in frames if "backward_flow" in f["flows"]],
         "frames": frames,
@@ -34,13 +36,25 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
     return path
 
 
+def read_manifest(folder: Path) -> dict:
+    """The manifest of the bake in ``folder``: empty if there is none, a FlowError naming it if it is broken."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise FlowError(f"{path} cannot be read as JSON ({error}); fix or remove it.") from error
+    if not isinstance(manifest, dict):
+        raise FlowError(f"{path} holds a JSON {type(manifest).__name__}, not the object a manifest is; "
+                        "fix or remove it.")
+    return manifest
+
+
 def baked_coordinate_style(folder: Path) -> bool:
     """Whether the flow in ``folder`` was baked in Blender style, as its manifest says.
     Without a manifest the flow is taken as OpenCV style (y down), as in most flow datasets."""
-    path = folder / "manifest.json"
-    if not path.is_file():
-        return False
-    try:
-        return bool(json.loads(path.read_text(encoding="utf-8"))["blender_image_coordinate_style"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise FlowError(f"{path} does not say blender_image_coordinate_style ({error}); fix or remove it.") from error
+    manifest = read_manifest(folder)
+    if manifest and "blender_image_coordinate_style" not in manifest:
+        raise FlowError(f"{folder / 'manifest.json'} does not say blender_image_coordinate_style; fix or remove it.")
+    return bool(manifest.get("blender_image_coordinate_style", False))

@@ -7,6 +7,10 @@ from pathlib import Path
 from .errors import FlowError
 from .flow_files import WRITERS
 from .formats.hdf5 import HDF5_COMPRESSIONS
+from .products import RENDER_OF, RENDERS, flow_products
+
+# ``image_motion_blur``: sharp images aligned with the flow (Sintel's clean pass), or the scene's own blur (final pass).
+IMAGE_MOTION_BLUR = ("OFF", "SCENE")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class BakeOptions:
     overwrite: bool = False
     picture_max_radius: float = 0.0  # flow length (px) at the colour wheel's rim; 0: each picture its own
     hdf5_compression: str = "NONE"  # a key of HDF5_COMPRESSIONS
+    render_images: bool = False  # the scene's own render of each frame, as it looks with its own settings
+    render_depth: bool = False
+    image_motion_blur: str = "OFF"  # one of IMAGE_MOTION_BLUR
     frame_gap: int = 1  # K: forward flow is t → t+K, backward flow t → t−K
     occlusion: bool = True  # forward_flow_occluded / backward_flow_occluded masks
     scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes
@@ -60,6 +67,13 @@ class BakeOptions:
             raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: use 0 (automatic) or more.")
         if self.hdf5_compression not in HDF5_COMPRESSIONS:
             raise FlowError(f"Unknown HDF5 compression {self.hdf5_compression!r}; choose from {', '.join(HDF5_COMPRESSIONS)}.")
+        if self.image_motion_blur not in IMAGE_MOTION_BLUR:
+            raise FlowError(f"Unknown image motion blur {self.image_motion_blur!r}; choose from {', '.join(IMAGE_MOTION_BLUR)}.")
+        if not self.frames:
+            missing = "forward" if self.frame_start == self.sequence_end else "backward"
+            raise FlowError(f"Frames {self.frame_start}–{self.frame_end} give no flow: frame {self.frame_start} has no "
+                            f"{missing} flow inside the sequence {self.sequence_start}–{self.sequence_end}, and the "
+                            f"other flow is turned off.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
@@ -75,25 +89,21 @@ class BakeOptions:
             names.append("backward_flow")
         return tuple(names)
 
+    def products_at(self, frame: int) -> list[str]:
+        """Names of everything written at ``frame``: the image and depth of every frame, flows where they exist."""
+        wanted = [name for name, on in (("colors", self.render_images), ("depth", self.render_depth)) if on]
+        return wanted + flow_products(self.flows_at(frame), self.occlusion, self.scene_flow)
+
+    def renders_at(self, frame: int) -> list[str]:
+        """The renders that make ``frame``'s products, in the order they run: the scene's image, then the flow's."""
+        return sorted({RENDER_OF[name] for name in self.products_at(frame)}, key=RENDERS.index)
+
     @property
     def frames(self) -> list[int]:
-        """Frames that must be rendered (each gives forward and backward flow at once)."""
-        return [f for f in range(self.frame_start, self.frame_end + 1) if self.flows_at(f)]
+        """Frames that must be rendered (one flow render gives forward and backward flow at once)."""
+        return [f for f in range(self.frame_start, self.frame_end + 1) if self.products_at(f)]
 
-    def datasets_at(self, frame: int) -> list[str]:
-        """Every dataset written at ``frame``: each flow with its validity mask, occlusion mask and scene flow."""
-        names = []
-        for flow in self.flows_at(frame):
-            names += [flow, f"{flow}_valid"]
-            names += [f"{flow}_occluded"] * self.occlusion
-            names += [flow.replace("_flow", "_scene_flow")] * self.scene_flow
-        return names
-
-    @property
-    def frames_to_render(self) -> list[int]:
-        """Frames written, and the frames their flows point to: each is rendered once, in order."""
-        frames = set(self.frames)
-        for frame in self.frames:
-            frames.update(frame + step for step in (self.frame_gap, -self.frame_gap)
-                          if self.sequence_start <= frame + step <= self.sequence_end)
-        return sorted(frames)
+    def partners(self, frames: list[int]) -> list[int]:
+        """``frames`` and the frames their flows point to, in order: each is rendered once."""
+        steps = {"forward_flow": self.frame_gap, "backward_flow": -self.frame_gap}
+        return sorted({*frames, *(f + steps[name] for f in frames for name in self.flows_at(f))})

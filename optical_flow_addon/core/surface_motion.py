@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .flow import BACKGROUND_DEPTH
+from .products import scene_flow_name
 
 # Two surfaces closer than this share of their depth, plus one pixel's change of depth, count as one: the
 # depth at a spot between pixel centres is predicted from a neighbour's, exact on planes, close on curved meshes.
@@ -205,10 +206,6 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         moved[pixels] = camera_axes(motion, source.view, blender_image_coordinate_style)
         arrays[scene_flow_name(name)] = moved.reshape(height, width, 3)
     return arrays
-
-
-def scene_flow_name(flow_name: str) -> str:
-    return flow_name.replace("_flow", "_scene_flow")
 
 
 def camera_axes(motion: np.ndarray, view: View, blender_image_coordinate_style: bool) -> np.ndarray:

@@ -1,7 +1,9 @@
 """HDF5: BlenderProc's one container per frame, and one appendable file for a whole sequence."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +13,8 @@ from ..atomic import flush_to_disk
 from ..dependencies import LazyModule
 from ..errors import FlowError
 from ..flow import coordinate_metadata
-from .common import ALL_DATASET_NAMES, FLOW_NAMES, check_frame, reading
+from ..products import PRODUCTS, flow_of
+from .common import check_frame, reading
 
 h5py = LazyModule("h5py")
 
@@ -39,37 +42,35 @@ def save_frame(path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) 
 
 
 def load_frame(path: Path) -> dict[str, np.ndarray]:
-    """Flow and masks of a per-frame container; other datasets (BlenderProc's colors, depth, ...) are skipped."""
+    """The products of a per-frame container; other datasets (BlenderProc's normals, segmaps, ...) are skipped."""
     with h5py.File(path, "r") as file:
-        arrays = {name: file[name][()] for name in ALL_DATASET_NAMES if isinstance(file.get(name), h5py.Dataset)}
+        arrays = {name: file[name][()] for name in PRODUCTS if isinstance(file.get(name), h5py.Dataset)}
         if not arrays:
-            raise FlowError(f"{path} holds no forward_flow or backward_flow dataset (it holds: {', '.join(file) or 'nothing'}).")
+            raise FlowError(f"{path} holds no forward_flow, backward_flow, colors or depth dataset "
+                            f"(it holds: {', '.join(file) or 'nothing'}).")
     return arrays
-
-
-def flow_datasets(name: str) -> tuple[str, ...]:
-    """A flow's datasets in the sequence file: the flow, its masks and its scene flow."""
-    return name, f"{name}_valid", f"{name}_occluded", name.replace("_flow", "_scene_flow")
 
 
 def is_sequence(path: Path) -> bool:
     with reading(path, "HDF5"), h5py.File(path, "r") as file:
-        return any(f"{name}_frames" in file for name in FLOW_NAMES)
+        return any(key.endswith("_frames") for key in file)
 
 
 def frame_lists(file: h5py.File, path: Path) -> dict[str, list[int]]:
-    """Frame number of every slot of each flow in a sequence file; a slot counts once its number is there."""
+    """Frame numbers of every slot of each product group (a flow with its masks, the colors, the depth) in a
+    sequence file; a slot counts once its number is there."""
     lists = {}
-    for name in FLOW_NAMES:
-        if f"{name}_frames" not in file:
+    for key in file:
+        if not key.endswith("_frames"):
             continue
-        frames, flow, valid = file[f"{name}_frames"], file.get(name), file.get(f"{name}_valid")
-        if flow is None or valid is None or frames.ndim != 1 or frames.dtype.kind != "i":
-            raise FlowError(f"{path}: {name}_frames needs 1-D integer frame numbers and the datasets {name} and {name}_valid.")
-        if flow.ndim != 4 or valid.ndim != 3 or min(flow.shape[0], valid.shape[0]) < frames.shape[0]:
-            raise FlowError(f"{path}: {name} {flow.shape} and {name}_valid {valid.shape} should hold "
-                            f"{frames.shape[0]} frames of H×W×2 and H×W.")
-        lists[name] = [int(f) for f in frames[()]]
+        group, frames = key[: -len("_frames")], file[key]
+        members = [name for name in PRODUCTS if flow_of(name) == group and name in file]
+        if group not in file or frames.ndim != 1 or frames.dtype.kind != "i":
+            raise FlowError(f"{path}: {key} needs 1-D integer frame numbers and the dataset {group}.")
+        short = [f"{name} {file[name].shape}" for name in members if file[name].shape[0] < frames.shape[0]]
+        if short:
+            raise FlowError(f"{path}: {' and '.join(short)} should hold {frames.shape[0]} frames, as {key} says.")
+        lists[group] = [int(f) for f in frames[()]]
     if not lists:
         raise FlowError(f"{path} is not a flow sequence: it has no forward_flow_frames or backward_flow_frames.")
     return lists
@@ -77,7 +78,8 @@ def frame_lists(file: h5py.File, path: Path) -> dict[str, list[int]]:
 
 class SequenceFile:
     """``flow_sequence.hdf5``: per flow, ``<flow>`` (frames × H × W × 2), ``<flow>_valid`` (frames × H × W)
-    and ``<flow>_frames`` (their frame numbers), chunked per frame; the coordinate style as attributes.
+    and ``<flow>_frames`` (their frame numbers); likewise ``colors``/``colors_frames`` and ``depth``/``depth_frames``;
+    chunked per frame; the coordinate style as attributes.
 
     A frame is added while the file is renamed to ``.flow_sequence.hdf5.adding`` and gets its name back
     once it is closed, so ``flow_sequence.hdf5`` is always a complete, closed file. Inside, a frame
@@ -87,6 +89,7 @@ class SequenceFile:
     """
 
     kind = "HDF5 sequence"
+    stores = frozenset(PRODUCTS)
 
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
         return [folder / SEQUENCE_NAME] if names else []
@@ -94,9 +97,18 @@ class SequenceFile:
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
         path = folder / SEQUENCE_NAME
         working = path.with_name(f".{path.name}.adding")
+        if shutil.disk_usage(folder).free < sum(array.nbytes for array in arrays.values()):
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # HDF5 may crash on a full disk: never let it fill
+            raise FlowError(f"Cannot add frame {frame} to {path}: {full.strerror}") from full
         put_back(path, working)
         if path.exists():
-            os.replace(path, working)
+            problem = unreadable(path)
+            if problem and not options.overwrite:
+                raise FlowError(f"{path} cannot be read ({problem}): move it away, or turn on Overwrite to start it afresh.")
+            if problem:
+                path.unlink()
+            else:
+                os.replace(path, working)
         try:
             mode = "a" if fits(working, path, arrays, options) else "w"
             with h5py.File(working, mode) as file:
@@ -111,7 +123,7 @@ class SequenceFile:
         return [path]
 
     def read_file(self, path: Path, frame: int | None = None) -> dict[str, np.ndarray]:
-        """Flow and masks of ``frame`` (by default the first one the file holds)."""
+        """The products of ``frame`` (by default the first one the file holds)."""
         with reading(path, self.kind), h5py.File(path, "r") as file:
             lists = frame_lists(file, path)
             held = sorted({f for frames in lists.values() for f in frames if f != REPLACING})
@@ -119,10 +131,10 @@ class SequenceFile:
                 raise FlowError(f"{path} holds no frames yet.")
             frame = held[0] if frame is None else frame
             arrays = {}
-            for name, frames in lists.items():
+            for group, frames in lists.items():
                 if frame in frames:
                     index = frames.index(frame)
-                    arrays.update({d: file[d][index] for d in flow_datasets(name) if d in file})
+                    arrays.update({name: file[name][index] for name in PRODUCTS if flow_of(name) == group and name in file})
             if not arrays:
                 raise FlowError(f"{path} holds no flow for frame {frame}; it holds frames {held[0]}–{held[-1]}.")
             return check_frame(path, arrays)
@@ -143,13 +155,21 @@ def put_back(path: Path, working: Path) -> None:
         return
     if path.exists():
         raise FlowError(f"Both {path} and {working.name} exist; keep the one you want as {path.name} and remove the other.")
-    try:
-        with h5py.File(working, "r") as file:
-            frame_lists(file, working)
-    except Exception as error:
+    problem = unreadable(working)
+    if problem:
         raise FlowError(f"{working} was left by a bake that stopped while adding a frame to {path.name} and cannot "
-                        f"be read ({error}). Move it away or delete it to start {path.name} afresh.") from error
+                        f"be read ({problem}). Move it away or delete it to start {path.name} afresh.")
     os.replace(working, path)
+
+
+def unreadable(path: Path) -> str | None:
+    """Why a sequence file cannot be read, or None if it reads."""
+    try:
+        with h5py.File(path, "r") as file:
+            frame_lists(file, path)
+    except Exception as error:  # h5py raises OSError, KeyError or ValueError on damaged files
+        return str(error)
+    return None
 
 
 def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) -> bool:
@@ -159,7 +179,7 @@ def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: Bake
     height, width = next(iter(arrays.values())).shape[:2]
     style = options.blender_image_coordinate_style
     with h5py.File(working, "r") as file:
-        sizes = {file[name].shape[1:3] for name in frame_lists(file, path)}
+        sizes = {file[group].shape[1:3] for group in frame_lists(file, path)}
         held_style = bool(file.attrs.get("blender_image_coordinate_style", style))
     if sizes == {(height, width)} and held_style == style:
         return True
@@ -172,28 +192,29 @@ def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: Bake
 
 
 def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> None:
-    """Append the frame's flows, or replace them if the file already holds them and Overwrite is on."""
+    """Append the frame's products, or replace them if the file already holds them and Overwrite is on."""
     file.attrs.update(coordinate_metadata(options.blender_image_coordinate_style))
     compression = HDF5_COMPRESSIONS[options.hdf5_compression]
-    for name in (n for n in FLOW_NAMES if n in arrays):
-        datasets = [d for d in flow_datasets(name) if d in arrays]
-        for dataset in (d for d in datasets if d not in file):
-            array = arrays[dataset]
-            file.create_dataset(dataset, shape=(0, *array.shape), maxshape=(None, *array.shape),
-                                chunks=(1, *array.shape), dtype=array.dtype, **compression)
-        if f"{name}_frames" not in file:
-            file.create_dataset(f"{name}_frames", shape=(0,), maxshape=(None,), dtype=np.int64)
-        frames = file[f"{name}_frames"]
+    for group in dict.fromkeys(flow_of(name) for name in arrays):
+        members = [name for name in arrays if flow_of(name) == group]
+        for name in members:
+            if name not in file:
+                array = arrays[name]
+                file.create_dataset(name, shape=(0, *array.shape), maxshape=(None, *array.shape),
+                                    chunks=(1, *array.shape), dtype=array.dtype, **compression)
+        if f"{group}_frames" not in file:
+            file.create_dataset(f"{group}_frames", shape=(0,), maxshape=(None,), dtype=np.int64)
+        frames = file[f"{group}_frames"]
         held = [int(f) for f in frames[()]]
         if frame in held and not options.overwrite:
-            raise FlowError(f"{path} already holds {name} for frame {frame}; turn on Overwrite to replace it.")
+            raise FlowError(f"{path} already holds {group} for frame {frame}; turn on Overwrite to replace it.")
         index = held.index(frame) if frame in held else len(held)
         if index < len(held):
-            frames[index] = REPLACING  # while its flow is rewritten: a crash cannot leave a half-replaced frame
-        for dataset, array in ((file[d], arrays[d]) for d in datasets):
-            if dataset.shape[0] <= index:
-                dataset.resize(index + 1, axis=0)
-            dataset[index] = array
+            frames[index] = REPLACING  # while its products are rewritten: a crash cannot leave a half-replaced frame
+        for name in members:
+            if file[name].shape[0] <= index:
+                file[name].resize(index + 1, axis=0)
+            file[name][index] = arrays[name]
         if index == len(held):
             frames.resize(index + 1, axis=0)
         frames[index] = frame

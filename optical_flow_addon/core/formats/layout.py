@@ -1,7 +1,8 @@
-"""How one frame's datasets map to files: one file per dataset, one per flow, or one per frame.
+"""How one frame's products map to files: one file per product, one per flow, or one per frame.
 
-``arrays`` maps dataset names (``forward_flow``, ``forward_flow_valid``, ``backward_flow``,
-``backward_flow_valid``) to numpy arrays. Every file is written under a temporary name and renamed.
+``arrays`` maps product names (``colors``, ``depth``, ``forward_flow``, ``forward_flow_valid``, ...; see
+``products.py``) to numpy arrays. Each layout's ``stores`` says which products it can hold; it is given only those.
+Every file is written under a temporary name and renamed.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..atomic import atomic_path
-from .common import DATASET_NAMES, FLOW_NAMES, check_dataset, check_frame, is_mask, reading
+from ..products import FLOW_NAMES, MASK, PRODUCTS, flow_products, kind_of
+from .common import check_dataset, check_frame, reading
 
 if TYPE_CHECKING:
     from ..options import BakeOptions
@@ -51,11 +53,12 @@ class SideBySideFiles:
 
 
 class PerDatasetFiles(SideBySideFiles):
-    """One file per flow and per mask (.npy, .pfm, .exr)."""
+    """One file per product (.npy, .pfm, .exr): flows and masks, and for some formats ``extra`` products too."""
 
     def __init__(self, kind: str, suffix: str, save: Callable[[Path, np.ndarray], None],
-                 load: Callable[[Path, bool], np.ndarray], names: tuple[str, ...] = DATASET_NAMES) -> None:
-        super().__init__(kind, suffix, names)
+                 load: Callable[[Path, bool], np.ndarray], extra: tuple[str, ...] = ()) -> None:
+        super().__init__(kind, suffix, (*extra, *flow_products(FLOW_NAMES)))
+        self.stores = frozenset(self.names)
         self.save, self.load = save, load
 
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
@@ -68,7 +71,7 @@ class PerDatasetFiles(SideBySideFiles):
     def read_file(self, path: Path) -> dict[str, np.ndarray]:
         name = self.name_in_path(path)
         with reading(path, self.kind):
-            return {name: check_dataset(path, name, self.load(path, is_mask(name)))}
+            return {name: check_dataset(path, name, self.load(path, kind_of(name) == MASK))}
 
 
 class PerFlowFiles(SideBySideFiles):
@@ -77,6 +80,7 @@ class PerFlowFiles(SideBySideFiles):
     def __init__(self, kind: str, suffix: str, save: Callable[[Path, np.ndarray, np.ndarray], None],
                  load: Callable[[Path], tuple[np.ndarray, np.ndarray]]) -> None:
         super().__init__(kind, suffix, FLOW_NAMES)
+        self.stores = frozenset(flow_products(FLOW_NAMES))
         self.save, self.load = save, load
 
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
@@ -94,7 +98,9 @@ class PerFlowFiles(SideBySideFiles):
 
 
 class PerFrameFile:
-    """One file per frame holding every dataset, as BlenderProc's ``%d.hdf5``."""
+    """One file per frame holding every product, as BlenderProc's ``%d.hdf5``."""
+
+    stores = frozenset(PRODUCTS)
 
     def __init__(self, kind: str, pattern: str, save: Callable[[Path, dict[str, np.ndarray], BakeOptions], None],
                  load: Callable[[Path], dict[str, np.ndarray]]) -> None:

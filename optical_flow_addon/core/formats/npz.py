@@ -1,4 +1,4 @@
-"""NumPy ``.npz``: every flow and mask of a frame in one uncompressed zip (np.load reads it).
+"""NumPy ``.npz``: every product of a frame in one uncompressed zip (np.load reads it).
 
 Uncompressed because zip-compressing float flow is slow (measured 15× the write time at 640×480)
 and HDF5 and EXR already offer compressed files.
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import FlowError
-from .common import ALL_DATASET_NAMES
+from ..products import PRODUCTS
 
 if TYPE_CHECKING:
     from ..options import BakeOptions
@@ -28,7 +28,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         if file.read(4) != b"PK\x03\x04":
             raise FlowError(f"{path} is not a .npz file (it does not start with the zip signature PK).")
     with np.load(path, allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in ALL_DATASET_NAMES if name in archive.files}
+        arrays = {name: archive[name] for name in PRODUCTS if name in archive.files}
         if not arrays:
             raise FlowError(f"{path} holds no forward_flow or backward_flow (it holds: {', '.join(archive.files) or 'nothing'}).")
     return arrays

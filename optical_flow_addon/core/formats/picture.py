@@ -12,7 +12,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..colour_wheel import flow_to_rgb
-from .common import FLOW_NAMES
+from ..products import FLOW_NAMES, flow_products
 from .png import encode_png
 
 if TYPE_CHECKING:
@@ -26,6 +26,12 @@ MIN_HEIGHT = 240  # small flows are enlarged (whole pixels) to at least this hei
 def on_screen(flow: np.ndarray, blender_image_coordinate_style: bool) -> np.ndarray:
     """Flow with y pointing down, the direction the colour wheel is drawn in."""
     return flow * np.array([1, -1], np.float32) if blender_image_coordinate_style else flow
+
+
+def flow_picture(flow: np.ndarray, valid: np.ndarray | None, blender_image_coordinate_style: bool,
+                 max_radius: float | None = None) -> np.ndarray:
+    """Colour picture of one flow; ``max_radius`` (px) at the wheel's rim, by default its longest valid vector."""
+    return flow_to_rgb(on_screen(flow, blender_image_coordinate_style), valid, max_radius)
 
 
 def longest_vector(flow: np.ndarray, valid: np.ndarray | None) -> float:
@@ -73,6 +79,7 @@ class FlowPictures:
     """``<flow>_picture_%04d.png`` per flow, scaled to ``picture_max_radius`` (0: each picture's own longest vector)."""
 
     kind = "flow picture"
+    stores = frozenset(flow_products(FLOW_NAMES, occlusion=True))
 
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
         return [folder / f"{name}_picture_{frame:04d}.png" for name in FLOW_NAMES if name in names]
@@ -80,8 +87,8 @@ class FlowPictures:
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
         paths = self.paths(folder, frame, list(arrays))
         for path, name in zip(paths, [n for n in FLOW_NAMES if n in arrays]):
-            flow = on_screen(arrays[name], options.blender_image_coordinate_style)
-            picture = flow_to_rgb(flow, arrays[f"{name}_valid"], options.picture_max_radius or None)
+            picture = flow_picture(arrays[name], arrays[f"{name}_valid"], options.blender_image_coordinate_style,
+                                   options.picture_max_radius or None)
             if f"{name}_occluded" in arrays:  # hidden in the other frame: half as bright
                 picture[arrays[f"{name}_occluded"]] //= 2
             with atomic_path(path) as temporary:

@@ -3,10 +3,13 @@
 None of the add-on's dependencies writes 16-bit RGB PNG (KITTI flow), and Pillow cannot either, so this
 module keeps it to the few lines the format needs. Writing uses the Sub filter on every row (on flow it
 packs smaller and faster than None, Up or Paeth); reading undoes all five PNG filters, so files from
-libpng, OpenCV or the KITTI devkit read as well.
+libpng, OpenCV or the KITTI devkit read as well. Reading is plain numpy, as Blender ships nothing else:
+no PNG library on PyPI reads 16-bit RGB into numpy without a compiled wheel per platform (OpenCV) or
+pure-Python loops (pypng).
 """
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from pathlib import Path
@@ -17,23 +20,17 @@ from ..errors import FlowError
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type → samples per pixel (grey, RGB, grey+alpha, RGBA)
-SUB, PAETH = 1, 4
+SUB, UP, AVERAGE, PAETH = 1, 2, 3, 4  # PNG row filters
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _paeth(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """The PNG Paeth predictor: whichever of left, above, above-left is closest to left + above − above-left."""
-    p = a + b - c
-    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-    return np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-
-
 def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
     """PNG bytes of an H×W (grey) or H×W×3 (RGB) uint8 or uint16 array."""
-    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+    grey_or_rgb = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
+    if pixels.dtype not in (np.uint8, np.uint16) or not grey_or_rgb:
         raise ValueError(f"PNG needs H×W or H×W×3 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
     height, width = pixels.shape[:2]
     colour_type = 2 if pixels.ndim == 3 else 0
@@ -44,24 +41,72 @@ def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
     filtered = np.diff(x, axis=1, prepend=np.uint8(0)).reshape(height, width * bpp)  # uint8 wraps mod 256
     rows = np.hstack([np.full((height, 1), SUB, np.uint8), filtered])
     header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + _chunk(b"IEND", b"")
+    data = zlib.compress(rows.tobytes(), level)
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
-def _unfilter(filtered: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-    """Undo the row filters of H×W×bpp bytes. A byte depends on its left, upper and upper-left
-    neighbours only, so every pixel on one anti-diagonal is decoded at once: H + W numpy steps."""
-    height, width, _ = filtered.shape
-    if not kinds.any():
-        return filtered
-    x = filtered.astype(np.int32)
-    out = np.zeros((height + 1, width + 1, x.shape[2]), np.int32)  # zero row above, zero column left
-    for diagonal in range(height + width - 1):
-        rows = np.arange(max(0, diagonal - width + 1), min(height, diagonal + 1))
-        cols = diagonal - rows
-        a, b, c = out[rows + 1, cols], out[rows, cols + 1], out[rows, cols]
-        predictor = np.choose(kinds[rows][:, None], [np.zeros_like(a), a, b, (a + b) // 2, _paeth(a, b, c)])
-        out[rows + 1, cols + 1] = (x[rows, cols] + predictor) & 0xFF
-    return out[1:, 1:].astype(np.uint8)
+@functools.cache
+def _predictions() -> np.ndarray:
+    """What Sub, Up, Average and Paeth predict, less the upper-left byte c, for every a − c and b − c.
+
+    All four predictors depend on the neighbours' differences only (Average: ⌊(a + b) / 2⌋ = c + ⌊(a − c + b − c) / 2⌋),
+    so one table look-up replaces a dozen numpy calls per decoding step."""
+    left, up = np.meshgrid(*[np.arange(-255, 256, dtype=np.int16)] * 2, indexing="ij")  # a − c, b − c
+    near_left, near_up, near_corner = np.abs(up), np.abs(left), np.abs(left + up)  # |p − a|, |p − b|, |p − c|
+    paeth = np.where((near_left <= near_up) & (near_left <= near_corner), left, np.where(near_up <= near_corner, up, 0))
+    return np.stack([left, up, (left + up) >> 1, paeth]).astype(np.int32).reshape(-1)
+
+
+def _diagonals(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A writable height×width view of a T×height×… array: element (r, j) is array[r + j, r]."""
+    strides = (array.strides[0] + array.strides[1], array.strides[0], *array.strides[2:])
+    return np.lib.stride_tricks.as_strided(array, (height, width, *array.shape[2:]), strides)
+
+
+def _unfilter_sums(filtered: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """Undo None, Sub and Up rows at once: Sub is a running sum along the row, Up one down the column."""
+    out = filtered.copy()
+    sub = kinds == SUB
+    out[sub] = np.cumsum(filtered[sub], axis=1, dtype=np.uint8)  # uint8 sums wrap as PNG's bytes do
+    up = kinds == UP
+    if up.any():  # an Up row adds the rows above it, back to the last other row (or the top)
+        total = np.cumsum(out, axis=0, dtype=np.uint8)
+        above = np.concatenate([np.zeros_like(total[:1]), total[:-1]])
+        start = np.maximum.accumulate(np.where(up, 0, np.arange(len(kinds))))
+        out = total - above[start]
+    return out
+
+
+def _unfilter_diagonals(filtered: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """Undo rows of any filter. A byte waits for its left, upper and upper-left neighbours, so all the
+    pixels of one anti-diagonal are decoded together: H + W − 1 numpy steps, on arrays skewed so that
+    each step reads and writes plain slices."""
+    height, width, bpp = filtered.shape
+    flat = filtered.copy()
+    none = kinds == 0
+    flat[none, 1:] = np.diff(filtered[none], axis=1)  # a None row decodes as the Sub row of these bytes
+    span = 511  # a − c and b − c lie in −255…255
+    table_start = ((np.maximum(kinds, SUB).astype(np.int32) - SUB) * span + 255) * span + 255
+    base = np.repeat(table_start[:, None], bpp, axis=1)
+    steps = height + width - 1
+    skewed = np.zeros((steps, height, bpp), np.uint8)
+    _diagonals(skewed, height, width)[...] = flat  # skewed[t, r]: pixel (r, t − r)
+    decoded = np.zeros((steps + 2, height + 1, bpp), np.int32)  # pixel (r, t − r) at [t + 2, r + 1]; zeros around
+    index, prediction = np.empty((height, bpp), np.int32), np.empty((height, bpp), np.int32)
+    predictions = _predictions()
+    for t in range(steps):
+        top, bottom = max(0, t - width + 1), min(height, t + 1)
+        left, up, corner = decoded[t + 1, top + 1:bottom + 1], decoded[t + 1, top:bottom], decoded[t, top:bottom]
+        i = np.subtract(left, corner, out=index[:bottom - top])
+        i *= span
+        i += up
+        i -= corner
+        i += base[top:bottom]
+        p = predictions.take(i, out=prediction[:bottom - top])
+        p += corner
+        p += skewed[t, top:bottom]
+        np.bitwise_and(p, 0xFF, out=decoded[t + 2, top + 1:bottom + 1])
+    return _diagonals(decoded[2:, 1:], height, width).astype(np.uint8)
 
 
 def decode_png(data: bytes, path: Path) -> np.ndarray:
@@ -105,7 +150,8 @@ def decode_png(data: bytes, path: Path) -> np.ndarray:
     kinds = rows[:, 0]
     if kinds.max() > PAETH:
         raise FlowError(f"{path} is corrupt: row {int(np.argmax(kinds > PAETH))} has unknown PNG filter {kinds.max()}.")
-    pixels = _unfilter(rows[:, 1:].reshape(height, width, channels * sample_bytes), kinds)
+    filtered = rows[:, 1:].reshape(height, width, channels * sample_bytes)
+    pixels = (_unfilter_sums if kinds.max() < AVERAGE else _unfilter_diagonals)(filtered, kinds)
     dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
     samples = pixels.reshape(height, stride).view(dtype).reshape(height, width, channels)
     return samples.astype(dtype.newbyteorder("="))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..transforms import Convention, euler_xyz_to_matrix, matrix_to_euler_xyz, pose_matrix
-from . import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
+from .common import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
 
 NAME = "BLENDERPROC"
 LABEL = "BlenderProc"
@@ -21,7 +21,8 @@ def looks_like(path: Path, text: str) -> bool:
 def read(path: Path, text: str) -> CameraPoses:
     matrices = []
     for number, line in data_lines(text):
-        x, y, z, rx, ry, rz = parse_numbers(path, number, line, 6, "x y z rx ry rz: location and Euler XYZ rotation in radians")
+        x, y, z, rx, ry, rz = parse_numbers(path, number, line, 6,
+                                            "x y z rx ry rz: location and Euler XYZ rotation in radians")
         matrices.append(checked_pose(path, f"line {number}", pose_matrix(euler_xyz_to_matrix(rx, ry, rz), (x, y, z))))
     return CameraPoses(path, matrices)
 

@@ -8,8 +8,8 @@ import numpy as np
 from ..camera import Intrinsics
 from ..errors import FlowError
 from ..transforms import Convention, matrix_to_quaternion, pose_matrix, quaternion_problem, quaternion_to_matrix
-from . import (CameraPoses, checked_intrinsics, checked_pose, format_number, natural_key, parse_numbers, read_text,
-               shown)
+from .common import (CameraPoses, checked_intrinsics, checked_pose, format_number, natural_key, parse_numbers,
+                     read_text, shown)
 
 NAME = "COLMAP"
 LABEL = "COLMAP Text"
@@ -54,18 +54,22 @@ def read_cameras(path: Path) -> dict[int, tuple[int, str, Intrinsics, list[float
             continue
         fields = line.split()
         if len(fields) < 4:
-            raise FlowError(f"{path}, line {number}: expected CAMERA_ID MODEL WIDTH HEIGHT PARAMS[], found {shown(line)}.")
+            raise FlowError(f"{path}, line {number}: expected CAMERA_ID MODEL WIDTH HEIGHT PARAMS[], "
+                            f"found {shown(line)}.")
         camera_id = whole_number(path, number, fields[0], "CAMERA_ID")
         model = fields[1]
         if model not in MODELS:
-            raise FlowError(f"{path}, line {number}: unknown camera model {shown(model)}; expected one of {', '.join(MODELS)}.")
+            raise FlowError(f"{path}, line {number}: unknown camera model {shown(model)}; "
+                            f"expected one of {', '.join(MODELS)}.")
         count, focals, _ = MODELS[model]
-        width, height = (whole_number(path, number, value, name) for value, name in zip(fields[2:4], ("WIDTH", "HEIGHT")))
+        width, height = (whole_number(path, number, value, name)
+                         for value, name in zip(fields[2:4], ("WIDTH", "HEIGHT")))
         params = parse_numbers(path, number, " ".join(fields[4:]), count, f"the {count} parameters of a {model} camera")
         fx, fy = (params[0], params[0]) if focals == 1 else params[:2]
         cx, cy = params[focals:focals + 2]
         if camera_id in cameras:
-            raise FlowError(f"{path}, line {number}: camera {camera_id} is defined twice (also on line {cameras[camera_id][0]}).")
+            raise FlowError(f"{path}, line {number}: camera {camera_id} is defined twice "
+                            f"(also on line {cameras[camera_id][0]}).")
         cameras[camera_id] = (number, model, checked_intrinsics(path, f"line {number}", width, height, fx, fy,
                                                                   cx - 0.5, cy - 0.5), params[focals + 2:])
     return cameras
@@ -92,9 +96,11 @@ def read(path: Path, text: str) -> CameraPoses:
         if problem:
             raise FlowError(f"{path}, line {number}: {problem} (QW QX QY QZ are numbers 2-5).")
         if image_id in image_ids:
-            raise FlowError(f"{path}, line {number}: image id {image_id} is used twice (also on line {image_ids[image_id]}).")
+            raise FlowError(f"{path}, line {number}: image id {image_id} is used twice "
+                            f"(also on line {image_ids[image_id]}).")
         if name in images:
-            raise FlowError(f"{path}, line {number}: image name {shown(name)} is used twice (also on line {images[name][0]}).")
+            raise FlowError(f"{path}, line {number}: image name {shown(name)} is used twice "
+                            f"(also on line {images[name][0]}).")
         norm = float(np.linalg.norm((qw, qx, qy, qz)))
         rotation = quaternion_to_matrix(qw / norm, qx / norm, qy / norm, qz / norm)
         images[name] = (number, checked_pose(path, f"line {number}", pose_matrix(rotation, (tx, ty, tz))), camera_id)
@@ -109,7 +115,8 @@ def read(path: Path, text: str) -> CameraPoses:
     poses = CameraPoses(path, [images[name][1] for name in names], names=names)
     cameras_path = path.with_name("cameras.txt")
     if not cameras_path.exists():
-        poses.notes.append(f"No cameras.txt next to {path.name}: the camera's lens and the resolution were not changed.")
+        poses.notes.append(f"No cameras.txt next to {path.name}: "
+                           "the camera's lens and the resolution were not changed.")
         return poses
     cameras = read_cameras(cameras_path)
     for name in names:
@@ -120,7 +127,8 @@ def read(path: Path, text: str) -> CameraPoses:
     used = sorted({images[name][2] for name in names})
     if len({cameras[camera_id][2] for camera_id in used}) > 1:
         poses.notes.append(f"The images use {len(used)} cameras with different intrinsics (ids "
-                           f"{', '.join(map(str, used))}); one Blender camera cannot follow them, so its lens was not changed.")
+                           f"{', '.join(map(str, used))}); one Blender camera cannot follow them, "
+                           "so its lens was not changed.")
         return poses
     _, model, intrinsics, distortion = cameras[used[0]]
     if MODELS[model][2]:
@@ -128,8 +136,8 @@ def read(path: Path, text: str) -> CameraPoses:
                            "its lens was not changed. Undistort the images (colmap image_undistorter) first.")
         return poses
     if any(distortion):
-        poses.notes.append(f"Camera {used[0]} ({model}) has lens distortion that a Blender camera cannot have; only its "
-                           "focal length and principal point were used. Undistort the images for exact flow.")
+        poses.notes.append(f"Camera {used[0]} ({model}) has lens distortion that a Blender camera cannot have; "
+                           "only its focal length and principal point were used. Undistort the images for exact flow.")
     poses.intrinsics = intrinsics
     return poses
 
@@ -141,7 +149,8 @@ def write(path: Path, poses: CameraPoses, convention: Convention) -> dict[Path, 
         if not name.strip() or "\n" in name or "\r" in name:
             raise FlowError(f"Cannot write image name {name!r} to COLMAP's images.txt: it must be one non-empty line.")
     lines = ["# Image list with two lines of data per image:", f"#   {', '.join(IMAGE_FIELDS.split())}",
-             "#   POINTS2D[] as (X, Y, POINT3D_ID)", f"# Number of images: {len(names)}, mean observations per image: 0"]
+             "#   POINTS2D[] as (X, Y, POINT3D_ID)",
+             f"# Number of images: {len(names)}, mean observations per image: 0"]
     for image_id, (name, m) in enumerate(zip(names, poses.matrices), start=1):
         numbers = (*matrix_to_quaternion(m[:3, :3]), *m[:3, 3])
         lines += [f"{image_id} {' '.join(map(format_number, numbers))} 1 {name}", ""]

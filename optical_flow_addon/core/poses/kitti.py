@@ -1,4 +1,6 @@
-"""KITTI odometry poses: 12 numbers per line, a row-major 3×4 camera-to-world matrix (OpenCV axes, world = first camera)."""
+"""KITTI odometry poses: 12 numbers per line, a row-major 3×4 camera-to-world matrix.
+
+OpenCV camera axes; the world is the first camera."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..transforms import Convention
-from . import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
+from .common import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
 
 NAME = "KITTI"
 LABEL = "KITTI Odometry"

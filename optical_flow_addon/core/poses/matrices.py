@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import FlowError
 from ..transforms import Convention
-from . import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
+from .common import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
 
 NAME = "MATRICES"
 LABEL = "4×4 Matrices"

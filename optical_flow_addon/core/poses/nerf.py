@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import FlowError
 from ..transforms import Convention
-from . import CameraPoses, checked_intrinsics, checked_pose, natural_key, shown
+from .common import CameraPoses, checked_intrinsics, checked_pose, natural_key, shown
 
 NAME = "NERF"
 LABEL = "NeRF transforms.json"
@@ -96,8 +96,8 @@ def read(path: Path, text: str) -> CameraPoses:
 
 def read_intrinsics(path: Path, data: dict, poses: CameraPoses) -> None:
     """instant-ngp's fl_x/fl_y/cx/cy/w/h (image corner at 0, 0), or the original NeRF's camera_angle_x."""
-    w, h, fl_x, fl_y, cx, cy, angle_x, angle_y = (number(path, data, key) for key in
-                                                   ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y"))
+    keys = ("w", "h", "fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y")
+    w, h, fl_x, fl_y, cx, cy, angle_x, angle_y = (number(path, data, key) for key in keys)
     for key, angle in (("camera_angle_x", angle_x), ("camera_angle_y", angle_y)):
         if angle is not None and not 0 < angle < math.pi:
             raise FlowError(f"{path}: \"{key}\" must be an angle between 0 and pi radians, found {angle:g}.")
@@ -106,8 +106,9 @@ def read_intrinsics(path: Path, data: dict, poses: CameraPoses) -> None:
     if fl_y is None and angle_y is not None and h is not None:
         fl_y = h / 2 / math.tan(angle_y / 2)
     if w is not None and h is not None and fl_x is not None:
+        centre = ((cx if cx is not None else w / 2) - 0.5, (cy if cy is not None else h / 2) - 0.5)
         poses.intrinsics = checked_intrinsics(path, "top level", w, h, fl_x, fl_y if fl_y is not None else fl_x,
-                                              (cx if cx is not None else w / 2) - 0.5, (cy if cy is not None else h / 2) - 0.5)
+                                              *centre)
     elif angle_x is not None:
         poses.field_of_view = angle_x
     elif fl_x is not None:
@@ -123,7 +124,8 @@ def write(path: Path, poses: CameraPoses, convention: Convention) -> dict[Path, 
     data: dict = {}
     k = poses.intrinsics
     if k:
-        data = {"camera_angle_x": 2 * math.atan(k.width / 2 / k.fx), "camera_angle_y": 2 * math.atan(k.height / 2 / k.fy),
+        data = {"camera_angle_x": 2 * math.atan(k.width / 2 / k.fx),
+                "camera_angle_y": 2 * math.atan(k.height / 2 / k.fy),
                 "fl_x": k.fx, "fl_y": k.fy, "cx": k.cx + 0.5, "cy": k.cy + 0.5, "w": k.width, "h": k.height}
     elif poses.field_of_view is not None:
         data["camera_angle_x"] = poses.field_of_view

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import FlowError
 from ..transforms import Convention, matrix_to_quaternion, pose_matrix, quaternion_problem, quaternion_to_matrix
-from . import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
+from .common import CameraPoses, checked_pose, data_lines, first_line_has, format_number, parse_numbers
 
 NAME = "TUM"
 LABEL = "TUM RGB-D"

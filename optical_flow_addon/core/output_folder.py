@@ -1,0 +1,249 @@
+"""One bake per output folder, a folder that holds one bake only, and nothing left behind by dead bakes.
+
+A bake holds a lock on its output folder for its whole run (``.optical_flow.lock``, held by the
+operating system, so a killed bake cannot leave a lock behind). Temporary folders and files carry
+the owning process's ID, so the next bake can tell those of dead bakes and remove them.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import FlowError
+from .frame import create_folder, own_files, prepare_output_dir
+from .options import BakeOptions
+
+LOCK_NAME = ".optical_flow.lock"
+TEMPORARY_PREFIX = "optical_flow_"
+# Temporary names: ``optical_flow_<pid>_...`` folders, ``.<name>.<pid>.part`` and ``.write_test.<pid>`` files.
+OWNED_TEMPORARY = re.compile(r"(?:optical_flow_(\d+)_.*|\..+\.(\d+)\.part|\.write_test\.(\d+))")
+# Bytes per pixel of one flow with its mask in the formats that store them uncompressed; the
+# compressed ones (EXR, KITTI, pictures, compressed HDF5) need less, by how much depends on the scene.
+UNCOMPRESSED_BYTES = {"NPY": 9, "NPZ": 9, "FLO": 8, "PFM": 16, "HDF5": 9, "HDF5_SEQUENCE": 9}
+DISK_FULL_TEXT = ("No space left on device", "requested and")  # the operating system's and numpy's words
+MB = 1e6
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this ID runs; on Windows every process counts as alive (nothing is removed)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:  # on Linux, a killed process nobody has reaped yet still answers: it is a zombie ("Z")
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def dead_owner(name: str) -> bool:
+    match = OWNED_TEMPORARY.fullmatch(name)
+    return bool(match) and not process_alive(int(next(group for group in match.groups() if group)))
+
+
+def remove_dead_leftovers(folder: Path) -> list[str]:
+    """Remove the temporary folders and files of bakes whose process is gone; return their names."""
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not dead_owner(entry.name):
+            continue
+        try:
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry.name)
+        except OSError:
+            pass  # another bake removed it first, or it is not ours to remove
+    return removed
+
+
+@contextmanager
+def render_folder(parent: str | None) -> Iterator[Path]:
+    """A temporary folder for the rendered EXRs, named with this process's ID, removed afterwards.
+    Folders left by killed bakes in the same place are removed first."""
+    remove_dead_leftovers(Path(parent or tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}_", dir=parent) as folder:
+        yield Path(folder)
+
+
+def lock_descriptor(descriptor: int) -> None:
+    """Take the operating system's lock on an open file without waiting; OSError if another process has it."""
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+class FolderLock:
+    """The output folder's lock: a second bake into the same folder stops before rendering and names the first."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_NAME
+        self.descriptor: int | None = None
+
+    def __enter__(self) -> FolderLock:
+        while True:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                lock_descriptor(descriptor)
+            except OSError:
+                holder = self.holder()
+                os.close(descriptor)
+                raise FlowError(f"Another bake is writing to {self.path.parent} ({holder}). Wait for it to end, "
+                                "or choose another folder.") from None
+            try:  # a bake that ended meanwhile removed the file: lock the one now there
+                if os.stat(self.path).st_ino == os.fstat(descriptor).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(descriptor)
+        self.descriptor = descriptor
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, json.dumps(holder).encode())
+        return self
+
+    def holder(self) -> str:
+        try:
+            holder = json.loads(self.path.read_text(encoding="utf-8"))
+            return f"process {holder['pid']} on {holder['host']}, started {holder['started']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "a process that is just starting"
+
+    def __exit__(self, *exc_info: object) -> None:
+        if os.name != "nt":  # removed while still locked, so no other bake can lock the old file meanwhile
+            self.path.unlink(missing_ok=True)
+        os.close(self.descriptor)
+        if os.name == "nt":
+            self.path.unlink(missing_ok=True)
+
+
+def replace_earlier_bake(folder: Path) -> list[str]:
+    """With Overwrite, a bake replaces the one in its folder: every file of the earlier bake goes, so a
+    cancelled bake never leaves old frames next to new ones. Returns the names removed."""
+    removed = []
+    for path in own_files(folder):
+        try:
+            path.unlink()
+        except OSError as error:
+            raise FlowError(f"Cannot remove {path} of the earlier bake: {error.strerror or error}") from error
+        removed.append(path.name)
+    return removed
+
+
+def uncompressed_bytes_per_frame(options: BakeOptions, width: int, height: int) -> int:
+    """The least a frame takes on disk: its uncompressed formats (compressed ones add an unknown amount)."""
+    flows = max(len(options.flows_at(frame)) for frame in options.frames)
+    formats = [f for f in options.formats if not (f.startswith("HDF5") and options.hdf5_compression != "NONE")]
+    return flows * width * height * sum(UNCOMPRESSED_BYTES.get(f, 0) for f in formats)
+
+
+def check_free_space(options: BakeOptions, width: int, height: int) -> None:
+    """Refuse a bake that cannot fit before rendering anything."""
+    per_frame = uncompressed_bytes_per_frame(options, width, height)
+    free = shutil.disk_usage(options.output_dir).free
+    frames = len(options.frames)
+    if free < per_frame * frames:
+        raise FlowError(f"The disk is too full for this bake: {free / MB:.1f} MB free in {options.output_dir}, about "
+                        f"{per_frame / MB:.1f} MB needed per frame for {frames} frames. Free some space or choose another folder.")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` or one of its causes says the disk is full (h5py and numpy wrap the system's error)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return True
+        if any(text in str(error) for text in DISK_FULL_TEXT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def disk_full_error(folder: Path, frame: int, bytes_per_frame: int) -> FlowError:
+    free = shutil.disk_usage(folder).free
+    need = f", about {bytes_per_frame / MB:.1f} MB needed per frame" if bytes_per_frame else ""
+    return FlowError(f"The disk is full ({free / MB:.1f} MB free in {folder}{need}): frame {frame} was not written. "
+                     "Free some space or choose another folder.")
+
+
+def check_same_bake(options: BakeOptions, width: int, height: int) -> list[dict]:
+    """A bake resumes only what a bake of the same settings began, as its manifest (if it got one) says.
+    Returns the manifest's records of frames outside this bake's range (other chunks of the sequence)."""
+    path = options.output_dir / "manifest.json"
+    if not path.is_file():
+        return []  # a killed bake writes none: each frame's files are checked instead
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        held = {"resolution": (earlier["resolution"]["width"], earlier["resolution"]["height"]),
+                "coordinate style": earlier["blender_image_coordinate_style"],
+                "sequence": tuple(earlier["sequence_range"]), "formats": set(earlier["formats"])}
+        records = [r for r in earlier["frames"] if not options.frame_start <= r["frame"] <= options.frame_end]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FlowError(f"Cannot resume from {path}: it cannot be read ({error}).") from error
+    wanted = {"resolution": (width, height), "coordinate style": options.blender_image_coordinate_style,
+              "sequence": (options.sequence_start, options.sequence_end), "formats": set(options.formats)}
+    differ = [name for name in wanted if wanted[name] != held[name]]
+    if differ:
+        raise FlowError(f"Cannot resume the bake in {options.output_dir}: its {' and '.join(differ)} "
+                        f"{'differs' if len(differ) == 1 else 'differ'} from this bake's. Bake with the same settings, "
+                        "or turn on Overwrite to replace it.")
+    return records
+
+
+class BakeFolder:
+    """The output folder for the length of one bake: locked, checked, cleared of dead bakes' leftovers,
+    and with Overwrite emptied of the earlier bake. ``notes`` says what was removed."""
+
+    def __init__(self, options: BakeOptions, width: int, height: int, resume: bool = False) -> None:
+        self.options, self.size, self.resume = options, (width, height), resume
+        self.lock = FolderLock(options.output_dir)
+        self.notes: list[str] = []
+        self.other_frames: list[dict] = []  # resuming: the manifest's records of the sequence's other chunks
+
+    def __enter__(self) -> BakeFolder:
+        folder = self.options.output_dir
+        create_folder(folder)
+        self.lock.__enter__()
+        try:
+            remove_dead_leftovers(folder)
+            if self.resume:
+                self.other_frames = check_same_bake(self.options, *self.size)
+            else:
+                prepare_output_dir(self.options)
+            if self.options.overwrite and not self.resume:
+                removed = replace_earlier_bake(folder)
+                if removed:
+                    self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "
+                                      "every flow file there now belongs to this bake.")
+            if not self.resume:  # a resumed bake keeps frames, which ones only the writer can tell
+                check_free_space(self.options, *self.size)
+        except BaseException:
+            self.lock.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.__exit__()
+

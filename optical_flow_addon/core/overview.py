@@ -1,0 +1,64 @@
+"""One picture of a whole bake, like the figure of BlenderProc's optical-flow example: a row of the
+frames' images above a row of forward flow and a row of backward flow, all flows on one colour scale."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .colour_wheel import flow_to_rgb
+from .errors import FlowError
+from .flow_files import FORMATS, IMAGE_FILES
+from .formats.common import read_bytes
+from .formats.picture import GREY, longest_vector, on_screen
+from .formats.png import decode_png
+from .products import FLOW_NAMES
+
+LABEL_WIDTH = 110
+HEADER = 18
+GAP = 4
+
+
+def row_pictures(folder: Path, frames: list[int], formats: list[str], blender_image_coordinate_style: bool) -> dict[str, list]:
+    """Per row (``images``, then each flow), one H×W×3 picture per frame, or None where the frame has none.
+    The flow is read from the first of ``formats`` that can be read back (NPY first)."""
+    images = []
+    for frame in frames:
+        path = IMAGE_FILES.paths(folder, frame, ["colors"])[0]
+        images.append(decode_png(read_bytes(path), path)[..., :3] if path.exists() else None)
+    readable = sorted((name for name in formats if name in FORMATS), key=lambda name: name != "NPY")
+    products = [FORMATS[readable[0]].read(folder, frame) if readable else {} for frame in frames]
+    flows = {name: [on_screen(p[name], blender_image_coordinate_style) if name in p else None for p in products]
+             for name in FLOW_NAMES}
+    radius = max((longest_vector(f, p[f"{name}_valid"]) for name in FLOW_NAMES
+                  for f, p in zip(flows[name], products) if f is not None), default=0.0) or 1.0
+    rows = {"images": images}
+    for name in FLOW_NAMES:
+        rows[name.replace("_", " ")] = [None if f is None else flow_to_rgb(f, p[f"{name}_valid"], radius)
+                                        for f, p in zip(flows[name], products)]
+    return {label: pictures for label, pictures in rows.items() if any(p is not None for p in pictures)}
+
+
+def overview_picture(folder: Path, frames: list[int], formats: list[str],
+                     blender_image_coordinate_style: bool = False) -> np.ndarray:
+    """The labelled grid (H×W×3 uint8) of the bake in ``folder``; frames without a picture stay grey."""
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError as error:
+        raise FlowError("The overview picture needs Pillow for its labels: python -m pip install pillow.") from error
+    rows = row_pictures(folder, frames, formats, blender_image_coordinate_style)
+    if not rows:
+        raise FlowError(f"{folder} holds no images or readable flow for frames {frames[0]}–{frames[-1]}.")
+    height, width = next(p for pictures in rows.values() for p in pictures if p is not None).shape[:2]
+    canvas = Image.new("RGB", (LABEL_WIDTH + len(frames) * (width + GAP), HEADER + len(rows) * (height + GAP)),
+                       (GREY,) * 3)
+    draw = ImageDraw.Draw(canvas)
+    for column, frame in enumerate(frames):
+        draw.text((LABEL_WIDTH + column * (width + GAP), 3), f"frame {frame}", fill=(255, 255, 255))
+    for row, (label, pictures) in enumerate(rows.items()):
+        top = HEADER + row * (height + GAP)
+        draw.text((4, top + height // 2 - 6), label, fill=(255, 255, 255))
+        for column, picture in enumerate(pictures):
+            if picture is not None:
+                canvas.paste(Image.fromarray(picture), (LABEL_WIDTH + column * (width + GAP), top))
+    return np.asarray(canvas)

@@ -1,0 +1,66 @@
+"""What a bake makes for a frame, by the names used in memory, in HDF5 datasets and in file names alike.
+
+``colors`` and ``depth`` are BlenderProc's keys. Each flow has masks named after it (``forward_flow_valid``,
+``forward_flow_occluded``) and its scene flow (``forward_scene_flow``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOW_NAMES = ("forward_flow", "backward_flow")
+
+
+@dataclass(frozen=True)
+class ProductKind:
+    """Dtype and per-pixel shape of a product: ``()`` for H×W, ``(2,)`` for H×W×2; ``colors`` allow 3 or 4."""
+
+    description: str
+    dtype: np.dtype
+    channels: tuple[tuple[int, ...], ...]
+
+    def fits(self, array: np.ndarray) -> bool:
+        return array.dtype == self.dtype and array.ndim >= 2 and array.shape[2:] in self.channels and 0 not in array.shape
+
+
+FLOW = ProductKind("float32 H×W×2", np.dtype(np.float32), ((2,),))
+MASK = ProductKind("bool H×W", np.dtype(bool), ((),))
+SCENE_FLOW = ProductKind("float32 H×W×3 (metres, camera axes)", np.dtype(np.float32), ((3,),))
+
+
+def scene_flow_name(flow: str) -> str:
+    """``forward_flow`` → ``forward_scene_flow``."""
+    return flow.replace("_flow", "_scene_flow")
+
+
+PRODUCTS: dict[str, ProductKind] = {
+    "colors": ProductKind("uint8 H×W×3 (H×W×4 with a transparent film)", np.dtype(np.uint8), ((3,), (4,))),
+    "depth": ProductKind("float32 H×W (metres along the view axis)", np.dtype(np.float32), ((),)),
+    **{name: kind for flow in FLOW_NAMES for name, kind in ((flow, FLOW), (f"{flow}_valid", MASK),
+                                                             (f"{flow}_occluded", MASK), (scene_flow_name(flow), SCENE_FLOW))},
+}
+# Occlusion masks and scene flow: options of the bake, stored by the formats that hold any product (.npy, .npz, HDF5).
+OCCLUSION = tuple(f"{flow}_occluded" for flow in FLOW_NAMES)
+SCENE_FLOWS = tuple(scene_flow_name(flow) for flow in FLOW_NAMES)
+
+# The renders of a frame in the order they run: the scene's own image render, then the flow bake's render
+# (Vector and Depth passes), and which of them makes each product.
+RENDERS = ("image", "flow")
+RENDER_OF = {name: "image" if name == "colors" else "flow" for name in PRODUCTS}
+
+
+def kind_of(name: str) -> ProductKind:
+    """A name outside the bake's own (a plain ``flow`` file from elsewhere) is flow, or a mask if named ``*_valid``."""
+    return PRODUCTS.get(name) or (MASK if name.endswith(("_valid", "_occluded")) else FLOW)
+
+
+def flow_of(name: str) -> str:
+    """The flow a product belongs to (``forward_flow_valid`` → ``forward_flow``); other products stand alone."""
+    return next((flow for flow in FLOW_NAMES if name.startswith(f"{flow}_") or name == scene_flow_name(flow)), name)
+
+
+def flow_products(flows: tuple[str, ...], occlusion: bool = False, scene_flow: bool = False) -> list[str]:
+    """Each flow with its validity mask, and if asked its occlusion mask and scene flow."""
+    left_out = (() if occlusion else OCCLUSION) + (() if scene_flow else SCENE_FLOWS)
+    return [name for name in PRODUCTS if flow_of(name) in flows and name not in left_out]

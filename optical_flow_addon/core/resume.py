@@ -1,0 +1,38 @@
+"""Resume: which frames an interrupted bake already wrote whole, so that only the rest are baked.
+
+Runs in the writer process, the only one that may load ``h5py`` and ``OpenEXR``.
+"""
+from __future__ import annotations
+
+from .errors import FlowError
+from .flow_files import FORMATS, IMAGE_FILES, WRITERS
+from .formats import hdf5
+from .formats.png import decode_png
+from .options import BakeOptions
+
+
+def whole_frame(options: BakeOptions, frame: int, height: int, width: int) -> bool:
+    """Whether every file of ``frame`` is there and reads back with this bake's products, shapes and types."""
+    folder, names = options.output_dir, options.products_at(frame)
+    try:
+        pictures = IMAGE_FILES.paths(folder, frame, names)  # images and flow pictures: they must decode, at this size
+        if "PICTURE" in options.formats:
+            pictures += WRITERS["PICTURE"].paths(folder, frame, names)
+        if not all(p.is_file() and decode_png(p.read_bytes(), p).shape[:2] == (height, width) for p in pictures):
+            return False
+        for fmt in sorted(set(options.formats) & set(FORMATS)):
+            stored = [name for name in names if name in FORMATS[fmt].stores]
+            arrays = FORMATS[fmt].read(folder, frame) if stored else {}  # checks each product's dtype and shape
+            if sorted(arrays) != sorted(stored) or {a.shape[:2] for a in arrays.values()} - {(height, width)}:
+                return False
+    except FlowError:  # missing or damaged
+        return False
+    return True
+
+
+def whole_frames(options: BakeOptions, frames: list[int], height: int, width: int) -> list[int]:
+    """The frames to keep. A sequence file a killed bake left under its working name is put back first."""
+    if "HDF5_SEQUENCE" in options.formats:
+        path = options.output_dir / hdf5.SEQUENCE_NAME
+        hdf5.put_back(path, path.with_name(f".{path.name}.adding"))
+    return [frame for frame in frames if whole_frame(options, frame, height, width)]

@@ -1,0 +1,81 @@
+"""--resume after a bake killed with SIGKILL (the whole process group): the same files as a bake never interrupted."""
+import json
+import os
+import signal
+
+import pytest
+
+from test_cli_signals import FRAMES, render_folders, start_bake, wait_for_frames
+
+pytest.importorskip("bpy")
+FORMATS = ("--formats", "npy,hdf5,flo,picture,hdf5_sequence")
+
+
+def files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_resume_after_kill_gives_the_same_files_as_one_bake(tmp_path):
+    whole = tmp_path / "whole"
+    assert start_bake(tmp_path, whole, *FORMATS).wait(timeout=600) == 0
+    resumed = tmp_path / "resumed"
+    killed = start_bake(tmp_path, resumed, *FORMATS)
+    wait_for_frames(killed, FRAMES // 2)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.communicate(timeout=60)
+    assert render_folders(killed.pid) and not (resumed / "manifest.json").exists()
+    frames_left = len(list(resumed.glob("forward_flow_[0-9]*.npy")))
+    assert FRAMES // 2 <= frames_left < FRAMES - 1
+
+    again = start_bake(tmp_path, resumed, *FORMATS, "--resume")
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr
+    kept = int(stdout.split("note: Resumed: kept the ")[1].split()[0])
+    assert FRAMES // 2 - 1 <= kept <= frames_left
+    assert render_folders(killed.pid) == []
+    expected, got = files(whole), files(resumed)
+    assert sorted(got) == sorted(expected)  # nothing temporary, nothing missing
+    assert json.loads(got.pop("manifest.json")) == json.loads(expected.pop("manifest.json"))
+    assert [name for name in expected if got[name] != expected[name]] == []  # every file byte for byte, flow_sequence.hdf5 too
+    done = start_bake(tmp_path, resumed, *FORMATS, "--resume")
+    stdout, _ = done.communicate(timeout=600)
+    assert done.returncode == 0 and f"All {FRAMES} frames in {resumed} were already whole: nothing to bake." in stdout
+    assert files(resumed) == files(whole)
+    other = start_bake(tmp_path, resumed, *FORMATS, "--resume", "--resolution", "32x24")
+    _, stderr = other.communicate(timeout=600)
+    assert other.returncode == 1
+    assert (f"error: Cannot resume the bake in {resumed}: its resolution differs from this bake's. Bake with the same "
+            "settings, or add --overwrite to replace it.") in stderr
+
+
+def test_chunks_baked_one_after_another_with_resume_give_the_files_of_one_bake(tmp_path):
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    assert start_bake(tmp_path, whole, *FORMATS, frames=10).wait(timeout=600) == 0
+    for chunk in ("1-4", "5-7", "8-10"):
+        process = start_bake(tmp_path, chunked, *FORMATS, "--frames", chunk, "--resume", frames=10)
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    expected, got = files(whole), files(chunked)
+    assert json.loads(got.pop("manifest.json")) == json.loads(expected.pop("manifest.json"))
+    assert sorted(got) == sorted(expected) and [n for n in expected if got[n] != expected[n]] == []
+
+
+def test_a_resumed_bake_gives_the_scene_back(tmp_path):
+    """Kept frames are visited for their camera records; the scene's frame and settings come back all the same."""
+    from blender_state import snapshot, user_scene
+
+    from optical_flow_addon.blender.bake import bake_flow
+    from optical_flow_addon.core.options import BakeOptions
+
+    scene = user_scene()
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5, overwrite=True)
+    bake = bake_flow(scene, options)
+    assert [next(bake).frame, next(bake).frame, next(bake).frame] == [1, 2, 3]
+    bake.close()
+    scene.frame_set(2)
+    before = snapshot(scene)
+    progress = list(bake_flow(scene, options, resume=True))
+    assert [p.frame for p in progress] == [4, 5] and progress[0].done == 4
+    assert snapshot(scene) == before
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [f["frame"] for f in manifest["frames"]] == [1, 2, 3, 4, 5]
