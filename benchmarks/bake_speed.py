@@ -253,13 +253,18 @@ def main() -> None:
     print(table(memory), file=report)
 
 
-if __name__ == "__main__":
+def run_and_exit(main) -> None:
+    """Run ``main``, print any error, then leave without Blender's teardown (it can hang)."""
     status = 0
     try:
         main()
-    except Exception:  # noqa: BLE001  print it, then leave without Blender's teardown (it can hang)
+    except Exception:  # noqa: BLE001
         traceback.print_exc()
         status = 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+if __name__ == "__main__":
+    run_and_exit(main)

@@ -89,6 +89,12 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
         command.add_argument("--hdf5-compression", type=str.upper, default="NONE", choices=list(HDF5_COMPRESSIONS),
                              help="of the HDF5 files: none is fastest, lzf smaller (h5py reads it), gzip smallest "
                              "(every HDF5 reader); the README has sizes and times (default: none)")
+        command.add_argument("--frame-gap", type=int, default=1, metavar="K",
+                             help="forward flow goes from frame t to t+K, backward flow to t-K (default 1)")
+        command.add_argument("--no-occlusion", dest="occlusion", action="store_false",
+                             help="no occlusion masks (True where the pixel's surface point is hidden in the other frame)")
+        command.add_argument("--scene-flow", action="store_true",
+                             help="also write each pixel's 3-D motion in metres, in frame t's camera axes")
         command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--images", action="store_true",
@@ -260,6 +266,7 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
         picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
         render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
         image_motion_blur=args.image_motion_blur,
+        frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow,
     )
     with StopRequest() as stop:
         status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=out.isatty() and not args.verbose)

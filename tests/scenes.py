@@ -138,7 +138,7 @@ def scene_camera(scene) -> Camera:
     for frame in frames:
         scene.frame_set(frame)
         matrices[frame] = np.array(scene.camera.matrix_world)
-    return Camera.default_sensor(matrices, scene.camera.data.lens, WIDTH, HEIGHT)
+    return Camera.default_sensor(matrices, scene.camera.data.lens, scene.render.resolution_x, scene.render.resolution_y)
 
 
 def add_shape_key_sphere(location, frames: tuple[int, int]) -> bpy.types.Object:
@@ -204,4 +204,21 @@ def deforming_scene(frames: int = 4) -> tuple[bpy.types.Scene, list]:
     sphere = add_shape_key_sphere((0.2, 0.5, 0.6), (1, frames))
     cylinder = add_bent_cylinder((2.2, 0, -1.5), (1, frames))
     add_camera(scene, [((0, -9, 0.5), (math.pi / 2, 0, 0))] * frames)
+    return scene, [wall, box, sphere, cylinder]
+
+
+def occlusion_scene(frames: int = 6) -> tuple[bpy.types.Scene, list]:
+    """The camera translates and rotates; a rigid box passes in front of a shape-key sphere and an
+    armature-bent cylinder, which deform in front of a wall that leaves open sky at the top."""
+    scene = empty_scene()
+    # Twice the other scenes' size: occlusion is decided between pixel centres, so a pixel along an
+    # occluding edge may take either label; at 64×48 these pixels are a large share of the image.
+    scene.render.resolution_x, scene.render.resolution_y = 2 * WIDTH, 2 * HEIGHT
+    wall = add_plane(14, location=(0, 4, -3.5), rotation=(math.pi / 2, 0, 0))
+    box = add_box((-4, -2, 0), scale=(0.7, 0.7, 0.7), keys={1: ((-4, -2, 0.2), (0, 0, 0)),
+                                                               frames: ((3.5, -2.5, -0.3), (0.4, 0.9, 0.3))})
+    sphere = add_shape_key_sphere((0.2, 0.5, 0.6), (1, frames))
+    cylinder = add_bent_cylinder((2.2, 0, -1.5), (1, frames))
+    add_camera(scene, [((0.3 * math.sin(f), -9 + 0.15 * f, 0.5 + 0.1 * f), (math.pi / 2 - 0.02 * f, 0.01 * f, 0.03 * f))
+                       for f in range(frames)])
     return scene, [wall, box, sphere, cylinder]

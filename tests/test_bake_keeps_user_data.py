@@ -66,8 +66,9 @@ def test_cancel_leaves_valid_files_and_restored_scene(tmp_path):
     bake.close()
     assert snapshot(scene) == before and exr_folders() == exrs
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["1.hdf5", "2.hdf5", "backward_flow_0002.npy", "backward_flow_valid_0002.npy",
-                     "forward_flow_0001.npy", "forward_flow_0002.npy", "forward_flow_valid_0001.npy",
+    assert names == ["1.hdf5", "2.hdf5", "backward_flow_0002.npy", "backward_flow_occluded_0002.npy",
+                     "backward_flow_valid_0002.npy", "forward_flow_0001.npy", "forward_flow_0002.npy",
+                     "forward_flow_occluded_0001.npy", "forward_flow_occluded_0002.npy", "forward_flow_valid_0001.npy",
                      "forward_flow_valid_0002.npy", "manifest.json"]
 
 
@@ -103,8 +104,8 @@ def test_scene_settings_are_used_and_operator_arguments_win(tmp_path):
     settings.frame_start, settings.frame_end = 2, 3
     assert bpy.ops.optical_flow.render_flow() == {"FINISHED"}
     assert sorted(p.name for p in (tmp_path / "from_scene").iterdir()) == [
-        "forward_flow_0002.npy", "forward_flow_0003.npy", "forward_flow_valid_0002.npy",
-        "forward_flow_valid_0003.npy", "manifest.json"]
+        "forward_flow_0002.npy", "forward_flow_0003.npy", "forward_flow_occluded_0002.npy",
+        "forward_flow_occluded_0003.npy", "forward_flow_valid_0002.npy", "forward_flow_valid_0003.npy", "manifest.json"]
     assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "argument"), get_backward_flow=True) == {"FINISHED"}
     assert (tmp_path / "argument" / "backward_flow_0003.npy").exists()
 
@@ -131,7 +132,7 @@ def test_chunks_give_the_same_files_as_one_bake(tmp_path):
     bpy.ops.optical_flow.render_flow(output_dir=str(chunks / "b"), frame_start=3, frame_end=5)
     chunk_files = {p.name: p for p in chunks.glob("*/*.npy")}
     assert sorted(chunk_files) == sorted(p.name for p in whole.glob("*.npy"))
-    assert len(chunk_files) == 16
+    assert len(chunk_files) == 24  # flows, validity and occlusion masks
     for name, path in chunk_files.items():
         assert path.read_bytes() == (whole / name).read_bytes(), name
     manifest_b = json.loads((chunks / "b" / "manifest.json").read_text())

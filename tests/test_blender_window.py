@@ -165,7 +165,7 @@ def flow_files_are_complete(folder: Path, frames: list[int]) -> None:
     expected = {"manifest.json"} | {f"{frame}.hdf5" for frame in frames}
     for frame in frames:
         flows = ["forward_flow"] * (frame < last) + ["backward_flow"] * (frame > manifest["frame_range"][0])
-        expected |= {f"{name}_{frame:04d}.npy" for flow in flows for name in (flow, f"{flow}_valid")}
+        expected |= {f"{name}_{frame:04d}.npy" for flow in flows for name in (flow, f"{flow}_valid", f"{flow}_occluded")}
     assert sorted(p.name for p in folder.iterdir()) == sorted(expected)
     for path in folder.glob("*_flow_????.npy"):
         assert np.load(path).shape == (48, 64, 2)

@@ -63,7 +63,8 @@ def test_unreadable_exr_is_a_flow_error(tmp_path):
 
 
 def options(tmp_path, **changes):
-    return BakeOptions(**{"output_dir": tmp_path, "frame_start": 3, "frame_end": 5, **changes})
+    """Options of a flow-only bake, the one that converts the Vector pass."""
+    return BakeOptions(**{"output_dir": tmp_path, "frame_start": 3, "frame_end": 5, "occlusion": False, **changes})
 
 
 def test_frame_conversion_writes_blenderproc_layout(tmp_path):
@@ -174,7 +175,8 @@ def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
     try:
         write_blender_exr(tmp_path / "f.exr", vector, depth)
         writer.submit({"flow": tmp_path / "f.exr"}, "ViewLayer", 3)
-        assert [p.name for p in writer.result()] == ["forward_flow_0003.npy", "forward_flow_valid_0003.npy"]
+        assert [(f, [p.name for p in paths]) for f, paths in writer.result()] == \
+            [(3, ["forward_flow_0003.npy", "forward_flow_valid_0003.npy"])]
         assert not (tmp_path / "f.exr").exists()  # the rendered EXR is removed once read
         np.testing.assert_array_equal(np.load(out / "forward_flow_0003.npy")[..., 0], -vector[..., 2])
         writer.submit({"flow": tmp_path / "missing.exr"}, "ViewLayer", 4)

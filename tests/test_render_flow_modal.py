@@ -64,9 +64,10 @@ def test_cancel_button_mid_bake_leaves_complete_files_and_the_scene_restored(run
     assert bpy.ops.optical_flow.cancel_render_flow() == {"FINISHED"}
     assert job.result == "CANCELLED" and not job.step()
     assert snapshot(scene) == before
-    assert files(tmp_path) == ["1.hdf5", "2.hdf5", "backward_flow_0002.npy", "backward_flow_valid_0002.npy",
-                               "forward_flow_0001.npy", "forward_flow_0002.npy", "forward_flow_valid_0001.npy",
-                               "forward_flow_valid_0002.npy", "manifest.json"]
+    assert files(tmp_path) == ["1.hdf5", "2.hdf5", "backward_flow_0002.npy", "backward_flow_occluded_0002.npy",
+                               "backward_flow_valid_0002.npy", "forward_flow_0001.npy", "forward_flow_0002.npy",
+                               "forward_flow_occluded_0001.npy", "forward_flow_occluded_0002.npy",
+                               "forward_flow_valid_0001.npy", "forward_flow_valid_0002.npy", "manifest.json"]
     assert frames_in_manifest(tmp_path) == [1, 2]
     assert np.load(tmp_path / "forward_flow_0002.npy").shape == (scenes.HEIGHT, scenes.WIDTH, 2)
     assert (scene.optical_flow.last_bake, scene.optical_flow.last_bake_frames) == ("CANCELLED", 2)

@@ -62,9 +62,10 @@ def camera_axes_motion(camera: Camera, frame: int, world_motion: np.ndarray) -> 
     return world_motion @ camera.matrices[frame][:3, :3]
 
 
-def surface_motion(triangles_at, camera: Camera, frame: int, other: int, offset=(0.0, 0.0), blender_style=False):
+def surface_motion(triangles_at, camera: Camera, frame: int, other: int, offset=(0.0, 0.0), blender_style=False,
+                   with_occlusion=True):
     """For the ray through each pixel (plus ``offset``): triangle index (-1: sky), flow, occlusion at ``other``
-    and the 3-D motion of the surface point in world space."""
+    (None without ``with_occlusion``) and the 3-D motion of the surface point in world space."""
     here, there = triangles_at(frame), triangles_at(other)
     origins, directions = pixel_rays(camera, frame, offset)
     t, index, u, v = first_hits(origins, directions, here)
@@ -74,12 +75,13 @@ def surface_motion(triangles_at, camera: Camera, frame: int, other: int, offset=
     flow = project(camera, other, end) - np.stack([cols + 0.5, rows + 0.5], axis=-1)
     if blender_style:
         flow[..., 1] *= -1
-    occluded = hit & hidden_from(camera, other, np.where(hit[..., None], end, 0.0), there)
+    occluded = hit & hidden_from(camera, other, np.where(hit[..., None], end, 0.0), there) if with_occlusion else None
     return index, np.where(hit[..., None], flow, 0.0), occluded, np.where(hit[..., None], end - start, 0.0)
 
 
 def flow_candidates(triangles_at, camera: Camera, frame: int, other: int, blender_style=False):
     """(flow, hit, differs) for the centre ray and the rays beside it, as ground_truth.compare_candidates takes them."""
-    results = [surface_motion(triangles_at, camera, frame, other, offset, blender_style) for offset in OFFSETS]
+    results = [surface_motion(triangles_at, camera, frame, other, offset, blender_style, with_occlusion=False)
+               for offset in OFFSETS]
     centre = results[0][0]
     return [(flow, index >= 0, index != centre) for index, flow, _, _ in results]

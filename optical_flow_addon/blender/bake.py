@@ -20,7 +20,8 @@ from ..core.options import BakeOptions
 from ..core.output_folder import BakeFolder, render_folder
 from .camera import blender_camera
 from .render_settings import (SettingsGuard, configure_flow_render, configure_image_render, flow_view_layer,
-                              keep_frame, shading_override)
+                              keep_frame, materials_needing_own_shading, shading_override)
+from .surface_motion import SurfaceMotion
 
 # The flow EXR's Vector (4) and Depth (1) channels as 32-bit floats, and at most an 8-bit RGBA image PNG
 RENDER_BYTES_PER_PIXEL = 5 * 4 + 4
@@ -52,6 +53,45 @@ def camera_record(scene: bpy.types.Scene, frame: int, options: BakeOptions) -> d
     if camera.data.type == "PERSP":
         record["K"] = blender_camera(scene, camera.data).intrinsics().tolist()
     return record
+
+
+def camera_view(scene: bpy.types.Scene) -> dict:
+    """The scene camera at the current frame, as the writer projects with it."""
+    camera = scene.camera
+    return {"intrinsics": blender_camera(scene, camera.data).intrinsics().tolist(),
+            "camera_to_world": [list(row) for row in camera.matrix_world]}
+
+
+def surface_motion_or_vector_pass(scene: bpy.types.Scene, options: BakeOptions) -> tuple[BakeOptions, str]:
+    """Options for the method used, and why it is Cycles' Vector pass ("" for surface motion).
+
+    Flow alone to the neighbouring frames comes from the Vector pass, as BlenderProc's does. Occlusion,
+    other frame gaps and scene flow need the surface motion passes, which need the material override
+    (it carries them) and a perspective camera."""
+    if options.frame_gap == 1 and not options.occlusion and not options.scene_flow:
+        return options, "flow only, to the neighbouring frames"
+    own_shading = materials_needing_own_shading(scene)
+    if not own_shading and scene.camera.data.type == "PERSP":
+        return options, ""
+    because = (f"materials {', '.join(own_shading)} keep their own shading" if own_shading
+               else f"the camera is {scene.camera.data.type.lower()}, not perspective")
+    if options.frame_gap != 1 or options.scene_flow:
+        raise FlowError(f"A frame gap above 1 and scene flow need the surface motion passes, which this scene cannot "
+                        f"render because {because}. Use frame gap 1 without scene flow, or change that.")
+    return replace(options, occlusion=False), because
+
+
+def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pass: str) -> dict:
+    """What the manifest says about the frame gap, the masks and the pixels left unknown."""
+    return {
+        "frame_gap": options.frame_gap,
+        "occlusion": options.occlusion,
+        "scene_flow": options.scene_flow,
+        "method": "vector pass" if vector_pass else "surface motion",
+        "method_note": vector_pass,
+        "unknown_objects": motion.unknown if motion else {},
+        "topology_changes": motion.topology_changes if motion else {},
+    }
 
 
 def render_frame(scene: bpy.types.Scene, frame: int, path: Path, guard: SettingsGuard) -> Path:
@@ -117,6 +157,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     ``resume`` keeps the frames an interrupted bake of the same settings wrote whole and bakes the rest.
     """
     check_scene(scene)
+    asked = options
+    options, vector_pass = surface_motion_or_vector_pass(scene, options)
     frames = options.frames
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
@@ -124,66 +166,80 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
             render_folder(memory_folder(*resolution)) as render_dir:
         keep_frame(scene, guard)
-        override, own_shading = shading_override(scene, guard)
+        override, own_shading = shading_override(scene, guard, surface_motion=not vector_pass)
         view_layer = flow_view_layer(scene).name
+        motion = None if vector_pass else SurfaceMotion(scene, flow_view_layer(scene), guard, options)
         records, others = resumed_frames(scene, options, writer, folder.other_frames, resolution) if resume else ([], [])
         kept = {record["frame"] for record in records}
         notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
+        notes += [f"No occlusion masks: {vector_pass}."] if asked.occlusion and not options.occlusion else []
+        notes += [f"No flow for {name}: {why}." for name, why in (motion.unknown.items() if motion else ())]
         notes += folder.notes + frame_step_notes(scene)
         if resume:
             notes.append(f"Resumed: kept the {len(kept)} frames already whole, baked the other {len(frames) - len(kept)}.")
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
         configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
-                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override)}
+                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, bool(vector_pass))}
         last_yield = time.perf_counter()
 
-        def render(frame: int) -> dict[str, Path]:
+        def render(frame: int, kinds: list[str]) -> dict[str, Path]:
             """Each render the frame needs, each with its own settings, restored right after it."""
             renders = {}
-            for kind in options.renders_at(frame):
+            for kind in kinds:
                 with SettingsGuard() as frame_guard:
                     configure[kind](frame_guard)
                     path = Path(render_dir) / f"{kind}_{frame}{RENDER_SUFFIX[kind]}"
                     renders[kind] = render_frame(scene, frame, path, frame_guard)
             return renders
 
-        def finish(record: dict) -> BakeProgress:
-            """Wait for a frame's files; only then does the frame count as written."""
-            nonlocal last_yield
-            written = writer.result()
-            records.append(record)
-            now = time.perf_counter()
-            progress = BakeProgress(len(records), len(frames), record["frame"], written, now - last_yield, notes)
-            last_yield = now
+        waiting: dict[int, dict] = {}  # records of rendered frames whose files are not written yet
+        in_flight = False
+
+        def finish() -> list[BakeProgress]:
+            """Wait for the frame in the writer; the frames it completes count as written."""
+            nonlocal last_yield, in_flight
+            in_flight = False
+            progress = []
+            for frame, written in writer.result():
+                records.append(waiting.pop(frame))
+                now = time.perf_counter()
+                progress.append(BakeProgress(len(records), len(frames), frame, written, now - last_yield, notes))
+                last_yield = now
             return progress
 
-        pending: dict | None = None
+        baked = [f for f in frames if f not in kept]
         try:
-            for frame in (f for f in frames if f not in kept):
-                renders = render(frame)
-                record = camera_record(scene, frame, options)
-                if pending:
-                    previous, pending = pending, None
-                    yield finish(previous)
-                writer.submit(renders, view_layer, frame)
-                pending = record
-            if pending:
-                previous, pending = pending, None
-                yield finish(previous)
+            # With surface motion, the frames the flows point to are rendered too (once, in order).
+            for frame in options.partners(baked) if motion else baked:
+                matrices = motion.prepare(frame) if motion else None
+                renders = render(frame, options.renders_at(frame) if frame in baked else ["flow"])
+                if frame in baked:
+                    waiting[frame] = camera_record(scene, frame, options)
+                passes = {"view": camera_view(scene), "matrices": matrices} if motion else None
+                if in_flight:
+                    yield from finish()
+                writer.submit(renders, view_layer, frame, passes, write=frame in baked)
+                in_flight = True
+            if in_flight:
+                yield from finish()
         finally:
-            if pending:  # rendering failed while the previous frame was being written: keep that frame
+            if in_flight:  # rendering failed while the previous frame was being written: keep that frame
                 try:
-                    finish(pending)
+                    finish()
                 except (FlowError, RuntimeError):
                     pass  # the render error is the one to report
+            if motion and motion.topology_changes:
+                notes.append("Pixels left unknown (invalid) where a mesh's vertices change between the frames: "
+                             + ", ".join(f"{name} (frames {', '.join(map(str, changed))})"
+                                         for name, changed in motion.topology_changes.items()) + ".")
             if records:
                 stopped_by = sys.exc_info()[1]
                 try:
                     listed = sorted(records + others, key=lambda r: r["frame"])
                     span = replace(options, frame_start=min(options.frame_start, listed[0]["frame"]),
                                    frame_end=max(options.frame_end, listed[-1]["frame"]))
-                    write_manifest(span, resolution, listed, versions)
+                    write_manifest(span, resolution, listed, {**versions, **motion_record(options, motion, vector_pass)})
                 except FlowError:
                     if stopped_by is None:
                         raise  # else the error that stopped the bake is the one to report (a full disk, say)

@@ -127,6 +127,12 @@ class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):
         hint = ("Origin bottom-left, y up: flow y has the opposite sign" if settings.blender_image_coordinate_style
                 else "Origin top-left, y down, as in most flow datasets")
         draw_text(layout, context, hint, icon="INFO")
+        layout.prop(settings, "frame_gap")
+        row = layout.row(align=True)
+        row.prop(settings, "occlusion", toggle=True)
+        row.prop(settings, "scene_flow", toggle=True)
+        if settings.occlusion:
+            draw_text(layout, context, "Occluded: the pixel's surface point is hidden in the other frame", icon="INFO")
         layout.label(text="With the Flow")
         layout.prop(settings, "render_images")
         if settings.render_images:

@@ -53,6 +53,9 @@ def bake_options(scene: bpy.types.Scene, setting: Callable[[str], Any], custom_r
         render_images=setting("render_images"),
         render_depth=setting("render_depth"),
         image_motion_blur=setting("image_motion_blur"),
+        frame_gap=setting("frame_gap"),
+        occlusion=setting("occlusion"),
+        scene_flow=setting("scene_flow"),
     )
 
 

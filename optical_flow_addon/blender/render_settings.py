@@ -7,6 +7,8 @@ from typing import Any
 
 import bpy
 
+from .surface_motion import add_motion_passes, motion_material
+
 # Settings that make the vector pass exact and the render cheap. Cycles property names.
 CYCLES_SETTINGS = {
     "samples": 1,
@@ -134,13 +136,17 @@ def unshaded_material() -> bpy.types.Material:
     return material
 
 
-def shading_override(scene: bpy.types.Scene, guard: SettingsGuard) -> tuple[bpy.types.Material | None, list[str]]:
+def shading_override(scene: bpy.types.Scene, guard: SettingsGuard,
+                     surface_motion: bool = False) -> tuple[bpy.types.Material | None, list[str]]:
     """The flow render's material override, made once per bake, and the materials that keep their own
-    shading instead (when there are any, no override is used)."""
+    shading instead (when there are any, no override is used). With ``surface_motion`` the override
+    carries the motion passes, which the view layer gets for the bake."""
     own_shading = materials_needing_own_shading(scene)
     if own_shading:
         return None, own_shading
-    override = unshaded_material()
+    override = motion_material() if surface_motion else unshaded_material()
+    if surface_motion:
+        add_motion_passes(flow_view_layer(scene), guard)
     guard.on_restore(lambda: bpy.data.materials.remove(override))
     return override, own_shading
 
@@ -149,8 +155,10 @@ def flow_view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
     return bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
 
 
-def configure_flow_render(scene: bpy.types.Scene, guard: SettingsGuard, override: bpy.types.Material | None) -> None:
-    """Settings for the Vector and Depth passes: exact at the pixel centre, cheap, into a multilayer EXR."""
+def configure_flow_render(scene: bpy.types.Scene, guard: SettingsGuard, override: bpy.types.Material | None,
+                          vector_pass: bool = True) -> None:
+    """Settings for the Vector (unless the override's motion passes replace it) and Depth passes: exact at the
+    pixel centre, cheap, into a multilayer EXR."""
     for name, value in RENDER_SETTINGS.items():
         guard.set(scene.render, name, value)
     for name, value in CYCLES_SETTINGS.items():
@@ -164,7 +172,7 @@ def configure_flow_render(scene: bpy.types.Scene, guard: SettingsGuard, override
     # cannot write the second frame's EXR ("Each part should have a unique name").
     for layer in scene.view_layers:
         guard.set(layer, "use", layer == view_layer)
-    guard.set(view_layer, "use_pass_vector", True)
+    guard.set(view_layer, "use_pass_vector", vector_pass)
     guard.set(view_layer, "use_pass_z", True)
     guard.set(view_layer, "use_pass_combined", False)
     if override is not None:

@@ -59,6 +59,18 @@ def flow_properties() -> dict[str, Any]:
             description="Off: OpenCV style, origin top-left, y down (as most flow datasets). "
             "On: Blender style, origin bottom-left, y up (the y component changes sign)",
         ),
+        "frame_gap": IntProperty(
+            name="Frame Gap", default=1, min=1, soft_max=10,
+            description="K: forward flow goes from frame t to t+K, backward flow to t−K",
+        ),
+        "occlusion": BoolProperty(
+            name="Occlusion Masks", default=True,
+            description="Mark the pixels whose surface point is hidden from the camera in the other frame",
+        ),
+        "scene_flow": BoolProperty(
+            name="Scene Flow", default=False,
+            description="Also write the 3-D motion of each pixel's surface point, in metres, in the camera axes of frame t",
+        ),
         "output_formats": EnumProperty(
             name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"NPY", "HDF5"},
             description="File formats to write",

@@ -43,8 +43,12 @@ def frame_products(renders: dict[str, Path], view_layer: str, frame: int, option
 
 def convert_frame(renders: dict[str, Path], view_layer: str, frame: int, options: BakeOptions) -> list[Path]:
     """Turn one frame's renders into its products and write each format the products it stores."""
-    arrays = frame_products(renders, view_layer, frame, options)
-    written = IMAGE_FILES.keep(renders["image"], options.output_dir, frame) if "image" in renders else []
+    return write_products(frame_products(renders, view_layer, frame, options), renders.get("image"), frame, options)
+
+
+def write_products(arrays: dict[str, np.ndarray], image: Path | None, frame: int, options: BakeOptions) -> list[Path]:
+    """Write a frame's products, each format those it stores, and copy the rendered ``image`` next to them."""
+    written = IMAGE_FILES.keep(image, options.output_dir, frame) if image else []
     for fmt in sorted(options.formats):
         writer = WRITERS[fmt]
         stored = {name: array for name, array in arrays.items() if name in writer.stores}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .errors import FlowError
 from .frame import check_modules, convert_frame
+from .frame_window import FrameWindow, read_frame
 from .options import BakeOptions
 from .output_folder import disk_full_error, is_disk_full
 from .resume import whole_frames
@@ -31,6 +32,9 @@ PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # heap reuses the same pages; the worker's memory stays at one frame's worth. Other C libraries
 # ignore these variables.
 KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
+# numpy's matrix products would start a thread per core and spin against Cycles' render threads: on 2 busy
+# cores, one frame's surface-motion maths took 1.8× as long with them.
+ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def options_to_json(options: BakeOptions) -> dict:
@@ -46,7 +50,7 @@ class FrameWriter:
     """Client side: start the worker, hand it one frame at a time, collect the written paths."""
 
     def __init__(self, options: BakeOptions) -> None:
-        environment = {**os.environ, **KEEP_FREED_MEMORY,
+        environment = {**os.environ, **KEEP_FREED_MEMORY, **ONE_THREAD,
                        "PYTHONPATH": os.pathsep.join([str(PACKAGE_PARENT), *sys.path])}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "optical_flow_addon.core.frame_writer"],
@@ -71,19 +75,24 @@ class FrameWriter:
         code = self._process.wait()
         return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while writing frame {self._frame}.")
 
-    def submit(self, renders: dict[str, Path], view_layer: str, frame: int) -> None:
-        """Start writing a frame's files from its renders (by kind: ``image``, ``flow``); they are deleted once read."""
+    def submit(self, renders: dict[str, Path], view_layer: str, frame: int, motion: dict | None = None,
+               write: bool = True) -> None:
+        """Start writing a frame's files from its renders (by kind: ``image``, ``flow``); they are deleted once read.
+        With ``motion`` (the camera ``view`` and the objects' ``matrices``, see ``surface_motion.Frame``) the flow
+        render holds the surface motion passes instead of the Vector pass, and the frame's files wait for the
+        frames its flows point to; ``write`` False renders a frame only as such a partner."""
         self._frame = frame
-        self._send({"renders": {kind: str(path) for kind, path in renders.items()}, "view_layer": view_layer, "frame": frame})
+        self._send({"renders": {kind: str(path) for kind, path in renders.items()}, "view_layer": view_layer,
+                    "frame": frame, "motion": motion, "write": write})
 
     def whole_frames(self, frames: list[int], width: int, height: int) -> list[int]:
         """The frames whose files are all there and whole (for resuming a bake)."""
         self._send({"whole": frames, "width": width, "height": height})
         return self._reply()["whole"]
 
-    def result(self) -> list[Path]:
-        """Wait for the submitted frame; raise its error if writing failed."""
-        return [Path(p) for p in self._reply()["written"]]
+    def result(self) -> list[tuple[int, list[Path]]]:
+        """Wait for the submitted frame; return the frames it completed with their files, or raise its error."""
+        return [(frame, [Path(p) for p in paths]) for frame, paths in self._reply()["written"]]
 
     def _reply(self) -> dict:
         line = self._process.stdout.readline()
@@ -130,18 +139,25 @@ def answer(work) -> dict:
         return {"error": traceback.format_exc()}
 
 
-def write_frame(renders: dict[str, Path], request: dict, options: BakeOptions, bytes_per_frame: list[int]) -> dict:
-    """Convert one frame; a full disk is said in those words, with what a frame needs."""
-    folder, frame = options.output_dir, request["frame"]
+def write_frame(renders: dict[str, Path], request: dict, options: BakeOptions, bytes_per_frame: list[int],
+                window: FrameWindow) -> dict:
+    """Convert one frame (with surface motion: every frame it completes); a full disk is said in those words,
+    with what a frame needs."""
+    folder, frame, view_layer, motion = options.output_dir, request["frame"], request["view_layer"], request["motion"]
     used = shutil.disk_usage(folder).used
     try:
-        written = convert_frame(renders, request["view_layer"], frame, options)
+        if motion:
+            data, others = read_frame(renders, view_layer, motion, frame, options)
+            done = window.add(frame, data, others, renders.get("image"), request["write"])
+        else:
+            done = [(frame, convert_frame(renders, view_layer, frame, options))]
     except Exception as error:
         if is_disk_full(error):
             raise disk_full_error(folder, frame, max(bytes_per_frame, default=0)) from error
         raise
-    bytes_per_frame.append(shutil.disk_usage(folder).used - used)
-    return {"written": [str(p) for p in written]}
+    if done:
+        bytes_per_frame += [(shutil.disk_usage(folder).used - used) // len(done)] * len(done)
+    return {"written": [(f, [str(p) for p in paths]) for f, paths in done]}
 
 
 def serve() -> None:
@@ -156,15 +172,17 @@ def serve() -> None:
     options = options_from_json(json.loads(sys.stdin.readline())["options"])
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
     bytes_per_frame: list[int] = []
+    window = FrameWindow(options)
     for line in sys.stdin:
         request = json.loads(line)
         if "whole" in request:
             reply = answer(lambda: {"whole": whole_frames(options, request["whole"], request["height"], request["width"])})
         else:
             renders = {kind: Path(path) for kind, path in request["renders"].items()}
-            reply = answer(lambda: write_frame(renders, request, options, bytes_per_frame))
-            for path in renders.values():
-                path.unlink(missing_ok=True)
+            reply = answer(lambda: write_frame(renders, request, options, bytes_per_frame, window))
+            for kind, path in renders.items():
+                if not (request["motion"] and kind == "image"):  # a waiting frame's image is copied when it completes
+                    path.unlink(missing_ok=True)
         print(json.dumps(reply), flush=True)
 
 

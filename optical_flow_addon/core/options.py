@@ -37,6 +37,9 @@ class BakeOptions:
     render_images: bool = False  # the scene's own render of each frame, as it looks with its own settings
     render_depth: bool = False
     image_motion_blur: str = "OFF"  # one of IMAGE_MOTION_BLUR
+    frame_gap: int = 1  # K: forward flow is t → t+K, backward flow t → t−K
+    occlusion: bool = True  # forward_flow_occluded / backward_flow_occluded masks
+    scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
@@ -45,11 +48,16 @@ class BakeOptions:
             object.__setattr__(self, "sequence_end", self.frame_end)
         if not (self.get_forward_flow or self.get_backward_flow):
             raise FlowError("Nothing to bake: turn on forward flow, backward flow or both.")
+        if isinstance(self.frame_gap, bool) or not isinstance(self.frame_gap, int) or self.frame_gap < 1:
+            raise FlowError(f"Frame gap {self.frame_gap!r} is not a whole number of frames of 1 or more.")
         if self.sequence_end <= self.sequence_start:
             raise FlowError(
                 f"Frame range {self.sequence_start}–{self.sequence_end} is too short: "
                 "flow needs at least two frames (end must be greater than start)."
             )
+        if self.frame_gap > self.sequence_end - self.sequence_start:
+            raise FlowError(f"Frame gap {self.frame_gap} reaches past the frame range {self.sequence_start}–"
+                            f"{self.sequence_end}: no frame has a partner that far away.")
         if not self.sequence_start <= self.frame_start <= self.frame_end <= self.sequence_end:
             raise FlowError(
                 f"Frames {self.frame_start}–{self.frame_end} must lie inside the scene's frame range "
@@ -75,16 +83,16 @@ class BakeOptions:
     def flows_at(self, frame: int) -> tuple[str, ...]:
         """Names of the flows written at ``frame``: none point outside the sequence."""
         names = []
-        if self.get_forward_flow and frame < self.sequence_end:
+        if self.get_forward_flow and frame + self.frame_gap <= self.sequence_end:
             names.append("forward_flow")
-        if self.get_backward_flow and frame > self.sequence_start:
+        if self.get_backward_flow and frame - self.frame_gap >= self.sequence_start:
             names.append("backward_flow")
         return tuple(names)
 
     def products_at(self, frame: int) -> list[str]:
         """Names of everything written at ``frame``: the image and depth of every frame, flows where they exist."""
         wanted = [name for name, on in (("colors", self.render_images), ("depth", self.render_depth)) if on]
-        return wanted + flow_products(self.flows_at(frame))
+        return wanted + flow_products(self.flows_at(frame), self.occlusion, self.scene_flow)
 
     def renders_at(self, frame: int) -> list[str]:
         """The renders that make ``frame``'s products, in the order they run: the scene's image, then the flow's."""
@@ -94,3 +102,8 @@ class BakeOptions:
     def frames(self) -> list[int]:
         """Frames that must be rendered (one flow render gives forward and backward flow at once)."""
         return [f for f in range(self.frame_start, self.frame_end + 1) if self.products_at(f)]
+
+    def partners(self, frames: list[int]) -> list[int]:
+        """``frames`` and the frames their flows point to, in order: each is rendered once."""
+        steps = {"forward_flow": self.frame_gap, "backward_flow": -self.frame_gap}
+        return sorted({*frames, *(f + steps[name] for f in frames for name in self.flows_at(f))})

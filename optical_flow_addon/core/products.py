@@ -1,6 +1,7 @@
 """What a bake makes for a frame, by the names used in memory, in HDF5 datasets and in file names alike.
 
-``colors`` and ``depth`` are BlenderProc's keys. Each flow has masks named after it (``forward_flow_valid``).
+``colors`` and ``depth`` are BlenderProc's keys. Each flow has masks named after it (``forward_flow_valid``,
+``forward_flow_occluded``) and its scene flow (``forward_scene_flow``).
 """
 from __future__ import annotations
 
@@ -25,11 +26,23 @@ class ProductKind:
 
 FLOW = ProductKind("float32 H×W×2", np.dtype(np.float32), ((2,),))
 MASK = ProductKind("bool H×W", np.dtype(bool), ((),))
+SCENE_FLOW = ProductKind("float32 H×W×3 (metres, camera axes)", np.dtype(np.float32), ((3,),))
+
+
+def scene_flow_name(flow: str) -> str:
+    """``forward_flow`` → ``forward_scene_flow``."""
+    return flow.replace("_flow", "_scene_flow")
+
+
 PRODUCTS: dict[str, ProductKind] = {
     "colors": ProductKind("uint8 H×W×3 (H×W×4 with a transparent film)", np.dtype(np.uint8), ((3,), (4,))),
     "depth": ProductKind("float32 H×W (metres along the view axis)", np.dtype(np.float32), ((),)),
-    **{name: kind for flow in FLOW_NAMES for name, kind in ((flow, FLOW), (f"{flow}_valid", MASK))},
+    **{name: kind for flow in FLOW_NAMES for name, kind in ((flow, FLOW), (f"{flow}_valid", MASK),
+                                                             (f"{flow}_occluded", MASK), (scene_flow_name(flow), SCENE_FLOW))},
 }
+# Occlusion masks and scene flow: options of the bake, stored by the formats that hold any product (.npy, .npz, HDF5).
+OCCLUSION = tuple(f"{flow}_occluded" for flow in FLOW_NAMES)
+SCENE_FLOWS = tuple(scene_flow_name(flow) for flow in FLOW_NAMES)
 
 # The renders of a frame in the order they run: the scene's own image render, then the flow bake's render
 # (Vector and Depth passes), and which of them makes each product.
@@ -39,14 +52,15 @@ RENDER_OF = {name: "image" if name == "colors" else "flow" for name in PRODUCTS}
 
 def kind_of(name: str) -> ProductKind:
     """A name outside the bake's own (a plain ``flow`` file from elsewhere) is flow, or a mask if named ``*_valid``."""
-    return PRODUCTS.get(name) or (MASK if name.endswith("_valid") else FLOW)
+    return PRODUCTS.get(name) or (MASK if name.endswith(("_valid", "_occluded")) else FLOW)
 
 
 def flow_of(name: str) -> str:
     """The flow a product belongs to (``forward_flow_valid`` → ``forward_flow``); other products stand alone."""
-    return next((flow for flow in FLOW_NAMES if name.startswith(f"{flow}_")), name)
+    return next((flow for flow in FLOW_NAMES if name.startswith(f"{flow}_") or name == scene_flow_name(flow)), name)
 
 
-def flow_products(flows: tuple[str, ...]) -> list[str]:
-    """Each flow with its masks."""
-    return [name for name in PRODUCTS if flow_of(name) in flows]
+def flow_products(flows: tuple[str, ...], occlusion: bool = False, scene_flow: bool = False) -> list[str]:
+    """Each flow with its validity mask, and if asked its occlusion mask and scene flow."""
+    left_out = (() if occlusion else OCCLUSION) + (() if scene_flow else SCENE_FLOWS)
+    return [name for name in PRODUCTS if flow_of(name) in flows and name not in left_out]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..atomic import atomic_path
-from ..products import FLOW_NAMES, PRODUCTS, flow_products
+from ..products import FLOW_NAMES, MASK, PRODUCTS, flow_products, kind_of
 from .common import check_dataset, check_frame, reading
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class PerDatasetFiles(SideBySideFiles):
     def read_file(self, path: Path) -> dict[str, np.ndarray]:
         name = self.name_in_path(path)
         with reading(path, self.kind):
-            return {name: check_dataset(path, name, self.load(path, name.endswith("_valid")))}
+            return {name: check_dataset(path, name, self.load(path, kind_of(name) == MASK))}
 
 
 class PerFlowFiles(SideBySideFiles):

@@ -51,26 +51,27 @@ def legend(size: int, max_radius: float) -> np.ndarray:
 
 
 def mask_picture(valid: np.ndarray) -> np.ndarray:
-    """White where the flow is valid, black where not."""
+    """White where the mask is True (valid, or occluded), black where not."""
     return np.repeat((valid * 255).astype(np.uint8)[..., None], 3, axis=-1)
 
 
 def overview(arrays: dict[str, np.ndarray], max_radius: float | None = None,
              blender_image_coordinate_style: bool = False) -> tuple[np.ndarray, float, list[str]]:
-    """Forward and backward flow, their masks and the colour wheel side by side, on one shared scale.
+    """Forward and backward flow, their validity (and occlusion) masks and the colour wheel side by side, on one
+    shared scale.
 
     Returns the picture, the flow length (px) at the wheel's rim and what each panel shows."""
     flows = [name for name in (*FLOW_NAMES, "flow") if name in arrays]
     screen = {name: on_screen(arrays[name], blender_image_coordinate_style) for name in flows}
     radius = max_radius or max(longest_vector(screen[n], arrays.get(f"{n}_valid")) for n in flows) or 1.0
     tiles = [flow_to_rgb(screen[n], arrays.get(f"{n}_valid"), radius) for n in flows]
-    masks = [n for n in flows if f"{n}_valid" in arrays]
-    tiles += [mask_picture(arrays[f"{n}_valid"]) for n in masks]
+    masks = [f"{n}_{kind}" for n in flows for kind in ("valid", "occluded") if f"{n}_{kind}" in arrays]
+    tiles += [mask_picture(arrays[n]) for n in masks]
     scale = max(1, MIN_HEIGHT // tiles[0].shape[0])
     tiles = [tile.repeat(scale, axis=0).repeat(scale, axis=1) for tile in tiles]
     tiles.append(legend(tiles[0].shape[0], radius))
     gap = np.full((tiles[0].shape[0], GAP, 3), GREY, np.uint8)
-    labels = [n.replace("_", " ") for n in flows] + [f"{n.replace('_', ' ')} mask" for n in masks] + ["colour wheel"]
+    labels = [n.replace("_", " ") for n in flows + [m.replace("_valid", "_mask") for m in masks]] + ["colour wheel"]
     return np.hstack([part for tile in tiles for part in (gap, tile)][1:]), radius, labels
 
 
@@ -78,7 +79,7 @@ class FlowPictures:
     """``<flow>_picture_%04d.png`` per flow, scaled to ``picture_max_radius`` (0: each picture's own longest vector)."""
 
     kind = "flow picture"
-    stores = frozenset(flow_products(FLOW_NAMES))
+    stores = frozenset(flow_products(FLOW_NAMES, occlusion=True))
 
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
         return [folder / f"{name}_picture_{frame:04d}.png" for name in FLOW_NAMES if name in names]
@@ -88,6 +89,8 @@ class FlowPictures:
         for path, name in zip(paths, [n for n in FLOW_NAMES if n in arrays]):
             picture = flow_picture(arrays[name], arrays[f"{name}_valid"], options.blender_image_coordinate_style,
                                    options.picture_max_radius or None)
+            if f"{name}_occluded" in arrays:  # hidden in the other frame: half as bright
+                picture[arrays[f"{name}_occluded"]] //= 2
             with atomic_path(path) as temporary:
                 temporary.write_bytes(encode_png(picture))
         return paths

@@ -1,0 +1,104 @@
+"""Cost of occlusion masks, frame gaps and scene flow against today's flow-only bake (Vector pass).
+
+Run with the bpy module:  "$(tools/venv.sh 4.5)" benchmarks/occlusion_speed.py
+Uses bake_speed.py's heavy scene (moving objects and camera), and the same scene with only the camera
+moving. Each round bakes every row once, in turn; the table gives medians of ms per frame and of each
+row's ratio to the flow-only bake of its round (.npy files only, so writing stays a small share).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bpy  # noqa: E402
+
+from bake_speed import floor_ms, heavy_scene, run_and_exit, set_resolution, silence_blender, table  # noqa: E402
+from optical_flow_addon.blender.bake import bake_flow  # noqa: E402
+from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+
+ROWS = {  # row name -> BakeOptions fields
+    "flow only, K=1 (Vector pass)": {"occlusion": False},
+    "occlusion, K=1 (default)": {},
+    "occlusion + scene flow, K=1": {"scene_flow": True},
+    "occlusion, K=3": {"frame_gap": 3},
+}
+
+
+def bake_ms(scene, frames: list[int], folder: Path, fields: dict) -> float:
+    options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True,
+                          formats=frozenset({"NPY"}), **fields)
+    started = time.perf_counter()
+    for _ in bake_flow(scene, options):
+        pass
+    return (time.perf_counter() - started) * 1000 / len(frames)
+
+
+def camera_only(scene) -> None:
+    """Stop every object but the camera: only the camera moves."""
+    for obj in scene.objects:
+        if obj != scene.camera:
+            obj.animation_data_clear()
+
+
+def peak_memory_mb(frames: int, resolution: str, fields: str) -> float:
+    result = subprocess.run([sys.executable, __file__, "--memory-run", str(frames), "--resolution", resolution,
+                             "--memory-row", fields], capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--resolution", default="640x480")
+    parser.add_argument("--memory-frames", default="10,100")
+    parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-row", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.resolution.split("x"))
+    report = silence_blender()
+    if args.memory_run:
+        scene, _ = heavy_scene(args.memory_run)
+        set_resolution(scene, width, height)
+        with tempfile.TemporaryDirectory() as folder:
+            bake_ms(scene, list(range(1, args.memory_run + 1)), Path(folder), ROWS[args.memory_row])
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=report)
+        return
+    frames = list(range(1, args.frames + 1))
+    print(f"Blender {bpy.app.version_string}, {args.resolution}, {args.frames} frames, {os.cpu_count()} CPU cores\n",
+          file=report)
+    rows = [["scene", "bake", "ms/frame", "ratio to flow only (lowest–highest)"]]
+    for motion in ("objects and camera move", "only the camera moves"):
+        scene, _ = heavy_scene(args.frames)
+        if motion.startswith("only"):
+            camera_only(scene)
+        set_resolution(scene, width, height)
+        floor_ms(scene, frames[:1])  # load Cycles' kernels once, outside every timing
+        times = {name: [] for name in ROWS}
+        with tempfile.TemporaryDirectory() as folder:
+            for _ in range(args.rounds):
+                for name, fields in ROWS.items():
+                    times[name].append(bake_ms(scene, frames, Path(folder) / str(len(times[name])), fields))
+        base = times[next(iter(ROWS))]
+        for name, ms in times.items():
+            ratios = sorted(m / b for m, b in zip(ms, base))
+            rows.append([motion, name, f"{median(ms):.0f}", f"{median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})"])
+    print(table(rows), "\n", file=report)
+    counts = [int(n) for n in args.memory_frames.split(",") if n]
+    memory = [["frames"] + [f"peak MB, {name}" for name in ROWS]]
+    memory += [[str(n)] + [f"{peak_memory_mb(n, args.resolution, name):.0f}" for name in ROWS] for n in counts]
+    print(table(memory), file=report)
+
+
+if __name__ == "__main__":
+    run_and_exit(main)
