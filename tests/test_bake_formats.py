@@ -20,7 +20,7 @@ def bake(folder, **arguments):
 
 def test_bake_writes_every_format_with_the_npy_numbers(tmp_path):
     scenes.camera_motion_scene()
-    assert bake(tmp_path, frame_start=1, frame_end=3) == {"FINISHED"}
+    assert bake(tmp_path, frame_start=1, frame_end=3, occlusion=False) == {"FINISHED"}  # masks only in some formats
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["formats"] == sorted(WRITERS)
     for frame in (1, 2, 3):
@@ -96,9 +96,11 @@ def test_picture_max_radius_setting_scales_every_picture(tmp_path):
     assert result == {"FINISHED"}
     flow, valid = np.load(tmp_path / "forward_flow_0001.npy"), np.load(tmp_path / "forward_flow_valid_0001.npy")
     picture = png_files.read((tmp_path / "forward_flow_picture_0001.png").read_bytes())
+    occluded = np.load(tmp_path / "forward_flow_occluded_0001.npy")
     beyond = valid & (np.hypot(flow[..., 0], flow[..., 1]) > 0.01)
-    assert beyond.sum() > 0.3 * beyond.size
-    assert np.all(picture[beyond].max(axis=-1) == 191)  # wheel colours darkened to 75 % beyond the rim
+    assert beyond.sum() > 0.3 * beyond.size and (beyond & occluded).any()
+    assert np.all(picture[beyond & ~occluded].max(axis=-1) == 191)  # wheel colours darkened to 75 % beyond the rim
+    assert np.all(picture[beyond & occluded].max(axis=-1) == 95)  # occluded pixels half as bright
 
 
 def test_command_line_bakes_new_formats_and_shows_them(tmp_path):

@@ -8,6 +8,7 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 import triangle_ground_truth  # noqa: E402
+from optical_flow_addon.core.flow_files import FORMATS  # noqa: E402
 from ground_truth import OFFSETS, compare_candidates, pixel_rays  # noqa: E402
 
 TOLERANCE_PX = 0.001
@@ -87,7 +88,17 @@ def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_p
         weld.keyframe_insert("merge_threshold", frame=frame)
     scene.frame_set(1)
     out = tmp_path / "flow"
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), frame_gap=1) == {"FINISHED"}
+    formats = {"NPY", "NPZ", "HDF5", "HDF5_SEQUENCE"}
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), frame_gap=1, scene_flow=True,
+                                            output_formats=formats) == {"FINISHED"}
+    for frame in (1, 2, 4):  # every format holds the masks and the scene flow with the .npy numbers
+        npy = FORMATS["NPY"].read(out, frame)
+        assert {"forward_flow_occluded", "forward_scene_flow"} & set(npy) or frame == 4
+        for fmt in formats:
+            held = FORMATS[fmt].read(out, frame)
+            assert sorted(held) == sorted(npy), fmt
+            for name, array in npy.items():
+                np.testing.assert_array_equal(held[name], array, err_msg=f"{fmt} {name}")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["frame_gap"] == 1 and manifest["method"] == "surface motion"
     assert manifest["unknown_objects"] == {remeshed.name: "its modifiers change the number of vertices"}
