@@ -78,9 +78,10 @@ def sequence_names(scenes: list[Path]) -> list[str]:
     suffix, with as many parent folders as it takes to tell scenes apart (``a/scene.blend``, ``b/scene.blend``
     are ``a_scene`` and ``b_scene``)."""
     paths = [scene.resolve() for scene in scenes]
-    twice = sorted({str(s) for s, p in zip(scenes, paths) if paths.count(p) > 1})
-    if twice:
-        raise FlowError(f"Scene {twice[0]} is given twice: give each scene once.")
+    for later, path in enumerate(paths):
+        if path in paths[:later]:
+            raise FlowError(f"Scenes {scenes[paths.index(path)]} and {scenes[later]} are the same file: give each "
+                            "scene once.")
     stems = [path.with_suffix("") for path in paths]
     for depth in range(1, max(len(stem.parts) for stem in stems)):
         names = ["_".join(stem.parts[-depth:]) for stem in stems]
@@ -119,6 +120,8 @@ def bake_scenes(args: argparse.Namespace) -> int:
         try:
             for chunk, manifest in run_tasks(run_chunk, chunks, shown.frame_done):
                 options, manifests = scenes[chunk.folder]
+                for record in manifest["frames"]:  # also those a killed try wrote without word reaching us
+                    shown.frame_done(chunk.name, record["frame"])
                 manifests.append(manifest)
                 merge_manifests(options, manifests)
         finally:
