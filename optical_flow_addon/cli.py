@@ -22,6 +22,8 @@ from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 
 if TYPE_CHECKING:
+    import bpy
+
     from .blender.bake import BakeProgress
 
 BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
@@ -257,7 +259,7 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
     return status
 
 
-def prepare_bake(args: argparse.Namespace):
+def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions]:
     """Load or build the scene and set it up as the arguments say; returns it with the bake's options."""
     import bpy
 
