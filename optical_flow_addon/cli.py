@@ -112,6 +112,8 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              "(every HDF5 reader); the README has sizes and times (default: none)")
         command.add_argument("--frame-gap", type=int, default=1, metavar="K",
                              help="forward flow goes from frame t to t+K, backward flow to t-K (default 1)")
+        command.add_argument("--no-verify", dest="verify", action="store_false",
+                             help="skip the self-check (forward and backward flow of each frame pair must agree)")
         command.add_argument("--no-occlusion", dest="occlusion", action="store_false",
                              help="no occlusion masks (True where the pixel's surface point is hidden in the other frame)")
         command.add_argument("--scene-flow", action="store_true",
@@ -310,7 +312,7 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
         render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
         image_motion_blur=args.image_motion_blur,
-        frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow,
+        frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow, verify=args.verify,
     )
     return scene, options
 

@@ -131,6 +131,7 @@ class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(settings, "occlusion", toggle=True)
         row.prop(settings, "scene_flow", toggle=True)
+        layout.prop(settings, "verify")
         if settings.occlusion:
             draw_text(layout, context, "Occluded: the pixel's surface point is hidden in the other frame", icon="INFO")
         layout.label(text="With the Flow")

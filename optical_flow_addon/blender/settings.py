@@ -71,6 +71,11 @@ def flow_properties() -> dict[str, Any]:
             name="Scene Flow", default=False,
             description="Also write the 3-D motion of each pixel's surface point, in metres, in the camera axes of frame t",
         ),
+        "verify": BoolProperty(
+            name="Self-Check", default=True,
+            description="Stop the bake when a frame's forward flow and its partner's backward flow disagree at most "
+            "pixels (a Blender bug); turn off only for scenes where you know better",
+        ),
         "output_formats": EnumProperty(
             name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"NPY", "HDF5"},
             description="File formats to write",

@@ -8,6 +8,7 @@ from pathlib import Path
 from .atomic import atomic_path
 from .errors import FlowError
 from .flow import coordinate_metadata
+from . import self_check
 from .options import BakeOptions
 
 MANIFEST_VERSION = 1
@@ -35,6 +36,7 @@ def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: l
         "formats": sorted(options.formats),
         "products": list(dict.fromkeys(name for f in frames for name in options.products_at(f["frame"]))),
         "image_motion_blur": options.image_motion_blur if options.render_images else None,
+        "self_check": self_check.summary(options.verify, options.occlusion, frames),
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],
         "backward_flow_frames": [f["frame"] for f in frames if "backward_flow" in f["flows"]],
         "frames": frames,
