@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
-from .core.options import IMAGE_MOTION_BLUR, BakeOptions
+from .core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, BakeOptions
 from .core.poses import POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
@@ -112,6 +112,12 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              "(every HDF5 reader); the README has sizes and times (default: none)")
         command.add_argument("--frame-gap", type=int, default=1, metavar="K",
                              help="forward flow goes from frame t to t+K, backward flow to t-K (default 1)")
+        command.add_argument("--layout", type=str.upper, default=BLENDERPROC, choices=list(LAYOUT_CHOICES),
+                             help="blenderproc: its files in --formats (default); sintel, kitti, flyingthings3d: the "
+                             "dataset's folders, which torchvision and ptlflow load unchanged")
+        command.add_argument("--sequence", metavar="NAME",
+                             help="the sequence's name in a training layout (default: the scene file's name; 'scene' "
+                             "for the demo)")
         command.add_argument("--no-verify", dest="verify", action="store_false",
                              help="skip the self-check (forward and backward flow of each frame pair must agree)")
         command.add_argument("--no-occlusion", dest="occlusion", action="store_false",
@@ -262,7 +268,7 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
     scene, options = prepare_bake(args)
     with StopRequest() as stop:
         status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=out.isatty() and not args.verbose)
-    if args.command == "demo" and status == 0:
+    if args.command == "demo" and status == 0 and options.layout == BLENDERPROC:
         write_overview(options, out)
     return status
 
@@ -313,6 +319,7 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
         image_motion_blur=args.image_motion_blur,
         frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow, verify=args.verify,
+        layout=args.layout, sequence=args.sequence or ("scene" if args.command == "demo" else args.scene.stem),
     )
     return scene, options
 

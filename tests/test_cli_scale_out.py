@@ -13,6 +13,7 @@ import pytest
 
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.scale_out import sequence_names, split
+from test_cli_signals import without_self_check
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("--formats", "npy,hdf5,picture")
@@ -69,6 +70,8 @@ def assert_same_bake(got: Path, expected: Path) -> None:
     """Every file byte for byte, nothing more (no working folders, no lock): the manifest too."""
     got_files, expected_files = files(got), files(expected)
     assert sorted(got_files) == sorted(expected_files)
+    manifests = [without_self_check(json.loads(found.pop("manifest.json"))) for found in (got_files, expected_files)]
+    assert manifests[0] == manifests[1]
     assert [name for name in expected_files if got_files[name] != expected_files[name]] == []
 
 

@@ -160,3 +160,11 @@ def test_not_a_blender_file(tmp_path):
                                 cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and f"error: {scene} is not a Blender file" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and time.monotonic() - started < 60
+
+
+def without_self_check(manifest: dict) -> dict:
+    """A manifest but for its self-check figures, which only the run that baked a frame has (a resumed bake's
+    kept frames and a killed chunk's redone ones carry none)."""
+    manifest = {key: value for key, value in manifest.items() if key != "self_check"}
+    manifest["frames"] = [{k: v for k, v in frame.items() if k != "self_check"} for frame in manifest["frames"]]
+    return manifest

@@ -15,6 +15,7 @@ import bpy
 from .. import __version__
 from ..core.errors import FlowError
 from ..core.frame_writer import FrameWriter
+from ..core.layouts import LAYOUTS
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
 from ..core.output_folder import BakeFolder, render_folder
@@ -147,6 +148,23 @@ def resumed_frames(scene: bpy.types.Scene, options: BakeOptions, writer: FrameWr
     return kept, [record for record in other_frames if record["frame"] in whole]
 
 
+def prepare_training_sequence(options: BakeOptions, vector_pass: str, resume: bool) -> None:
+    """Before rendering: refuse what a training layout cannot hold; with Overwrite, remove the files of an earlier
+    bake of the sequence that this one will not write (so loaders cannot pair them up)."""
+    sequence = options.training_sequence
+    if sequence is None:
+        return
+    if vector_pass:
+        raise FlowError(f"The {options.layout} layout needs occlusion masks, which this scene cannot have: {vector_pass}.")
+    if resume:
+        raise FlowError("Resume continues bakes of BlenderProc's files; bake the sequence again with Overwrite.")
+    layout = LAYOUTS[options.layout]
+    layout.check(sequence)
+    if options.overwrite:
+        for path in layout.stale_files(sequence):
+            path.unlink()
+
+
 def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False) -> Iterator[BakeProgress]:
     """Bake frame by frame, yielding after each frame's files are written.
 
@@ -159,6 +177,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     check_scene(scene)
     asked = options
     options, vector_pass = surface_motion_or_vector_pass(scene, options)
+    prepare_training_sequence(options, vector_pass, resume)
     frames = options.frames
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)

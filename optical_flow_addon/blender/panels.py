@@ -153,9 +153,14 @@ class VIEW3D_PT_optical_flow_output(SidebarPanel, bpy.types.Panel):
         layout, settings, scene = self.layout, context.scene.optical_flow, context.scene
         locked_while_baking(layout)
         layout.prop(settings, "output_dir", text="Folder")
-        layout.label(text="Formats")
-        layout.column(align=True).prop(settings, "output_formats", expand=True)  # one full name per row
-        if settings.output_formats & {"HDF5", "HDF5_SEQUENCE"}:
+        layout.prop(settings, "layout")
+        if settings.layout != "BLENDERPROC":
+            layout.prop(settings, "sequence")
+            draw_text(layout, context, "The layout turns on the images, depth and masks it needs", icon="INFO")
+        else:
+            layout.label(text="Formats")
+            layout.column(align=True).prop(settings, "output_formats", expand=True)  # one full name per row
+        if settings.layout == "BLENDERPROC" and settings.output_formats & {"HDF5", "HDF5_SEQUENCE"}:
             layout.label(text="HDF5 Compression")  # beside the menu, the label would be cut at the default width
             layout.prop(settings, "hdf5_compression", text="")
         layout.prop(settings, "use_scene_frame_range")

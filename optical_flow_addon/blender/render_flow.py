@@ -57,6 +57,8 @@ def bake_options(scene: bpy.types.Scene, setting: Callable[[str], Any], custom_r
         occlusion=setting("occlusion"),
         scene_flow=setting("scene_flow"),
         verify=setting("verify"),
+        layout=setting("layout"),
+        sequence=setting("sequence") or (Path(bpy.data.filepath).stem if bpy.data.filepath else "scene"),
     )
 
 

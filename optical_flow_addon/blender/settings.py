@@ -6,6 +6,7 @@ from typing import Any
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
+from ..core.options import LAYOUT_CHOICES
 from ..core.poses import POSE_FORMATS
 
 FORMAT_ITEMS = [
@@ -20,6 +21,13 @@ FORMAT_ITEMS = [
      "added to frame by frame"),
     ("PICTURE", "Flow Pictures", "forward_flow_picture_%04d.png: flow colour-coded with the Middlebury colour wheel"),
 ]
+
+LAYOUT_ITEMS = [(name, label, description) for name, (label, description) in {
+    "BLENDERPROC": ("BlenderProc", "BlenderProc's files: forward_flow_%04d.npy, %d.hdf5, ... in the formats below"),
+    "SINTEL": ("Sintel", "Sintel/training/clean|final, flow, occlusions, invalid, depth, camdata_left"),
+    "KITTI": ("KITTI 2015", "KittiFlow/training/image_2, flow_occ, flow_noc"),
+    "FLYINGTHINGS3D": ("FlyingThings3D", "FlyingThings3D/frames_cleanpass|finalpass, optical_flow, occlusions"),
+}.items() if name in LAYOUT_CHOICES]
 
 IMAGE_MOTION_BLUR_ITEMS = [
     ("OFF", "Sharp", "Sharp images aligned with the flow, like Sintel's clean pass"),
@@ -75,6 +83,16 @@ def flow_properties() -> dict[str, Any]:
             name="Self-Check", default=True,
             description="Stop the bake when a frame's forward flow and its partner's backward flow disagree at most "
             "pixels (a Blender bug); turn off only for scenes where you know better",
+        ),
+        "layout": EnumProperty(
+            name="Layout", items=LAYOUT_ITEMS, default="BLENDERPROC",
+            description="How the files are laid out: BlenderProc's files in the formats below, or a training "
+            "dataset's folders that torchvision and ptlflow load unchanged",
+        ),
+        "sequence": StringProperty(
+            name="Sequence", default="",
+            description="Name of this bake's sequence in a training layout (empty: the .blend file's name); "
+            "another sequence baked into the same folder is added next to it",
         ),
         "output_formats": EnumProperty(
             name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"NPY", "HDF5"},

@@ -15,6 +15,7 @@ from .flow_files import IMAGE_FILES, WRITERS
 from .formats.common import read_bytes
 from .formats.hdf5 import SEQUENCE_NAME
 from .formats.png import decode_png
+from .layouts import LAYOUTS
 from .options import BakeOptions
 from .products import PRODUCTS
 
@@ -46,8 +47,13 @@ def convert_frame(renders: dict[str, Path], view_layer: str, frame: int, options
     return write_products(frame_products(renders, view_layer, frame, options), renders.get("image"), frame, options)
 
 
-def write_products(arrays: dict[str, np.ndarray], image: Path | None, frame: int, options: BakeOptions) -> list[Path]:
-    """Write a frame's products, each format those it stores, and copy the rendered ``image`` next to them."""
+def write_products(arrays: dict[str, np.ndarray], image: Path | None, frame: int, options: BakeOptions,
+                   camera: dict[str, np.ndarray] | None = None) -> list[Path]:
+    """Write a frame's products: into a training layout's folders (with the ``camera``'s K and pose, which Sintel
+    keeps), or each format those it stores with the rendered ``image`` copied next to them."""
+    sequence = options.training_sequence
+    if sequence:
+        return LAYOUTS[options.layout].write(sequence, frame, {**arrays, **(camera or {})})
     written = IMAGE_FILES.keep(image, options.output_dir, frame) if image else []
     for fmt in sorted(options.formats):
         writer = WRITERS[fmt]

@@ -64,7 +64,9 @@ class FrameWindow:
             if all(f"{name}_valid" in arrays for name in flows):
                 check = self.round_trip(waiting) if options.verify else None
                 ordered = {key: arrays[key] for key in options.products_at(waiting)}  # the same order in every chunk
-                done.append((waiting, write_products(ordered, image, waiting, options), check))
+                view = self.frames[waiting].view
+                camera = {"K": view.intrinsics, "camera_to_world": view.camera_to_world}
+                done.append((waiting, write_products(ordered, image, waiting, options, camera), check))
                 if image:
                     image.unlink(missing_ok=True)
                 del self.waiting[waiting]

@@ -5,19 +5,29 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from . import self_check
 from .atomic import atomic_path
 from .errors import FlowError
 from .flow import coordinate_metadata
-from . import self_check
+from .layouts import LAYOUTS
 from .options import BakeOptions
 
 MANIFEST_VERSION = 1
 
 
+def manifest_path(options: BakeOptions) -> Path:
+    """``manifest.json`` next to BlenderProc's files; in a training layout one per sequence, beside the dataset's
+    folders (``Sintel/<sequence>.manifest.json``), where its loaders do not look."""
+    if options.training_sequence is None:
+        return options.output_dir / "manifest.json"
+    return options.output_dir / LAYOUTS[options.layout].folder / f"{options.sequence}.manifest.json"
+
+
 def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: list[dict], versions: dict) -> Path:
     """Write the manifest for the frames baked so far (also after a cancel or an error)."""
     manifest = manifest_fields(options, resolution, frames, versions)
-    path = options.output_dir / "manifest.json"
+    path = manifest_path(options)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return path
@@ -33,6 +43,8 @@ def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: l
         "camera_axes": "Blender (x right, y up, looking along -z), camera-to-world",
         "frame_range": [options.frame_start, options.frame_end],
         "sequence_range": [options.sequence_start, options.sequence_end],
+        "layout": options.layout,
+        "sequence": options.sequence if options.training_sequence else None,
         "formats": sorted(options.formats),
         "products": list(dict.fromkeys(name for f in frames for name in options.products_at(f["frame"]))),
         "image_motion_blur": options.image_motion_blur if options.render_images else None,

@@ -7,10 +7,15 @@ from pathlib import Path
 from .errors import FlowError
 from .flow_files import WRITERS
 from .formats.hdf5 import HDF5_COMPRESSIONS
-from .products import RENDER_OF, RENDERS, flow_products
+from .layouts import LAYOUTS, Sequence
+from .products import PRODUCTS, RENDER_OF, RENDERS, flow_products
 
 # ``image_motion_blur``: sharp images aligned with the flow (Sintel's clean pass), or the scene's own blur (final pass).
 IMAGE_MOTION_BLUR = ("OFF", "SCENE")
+# ``layout``: BlenderProc's flat files (``formats``), or a training dataset's folders (core/layouts/).
+BLENDERPROC = "BLENDERPROC"
+LAYOUT_CHOICES = (BLENDERPROC, *LAYOUTS)
+CAMERA_DATA = ("K", "camera_to_world")  # what a layout may store of the camera besides the rendered products
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class BakeOptions:
     frame_gap: int = 1  # K: forward flow is t → t+K, backward flow t → t−K
     occlusion: bool = True  # forward_flow_occluded / backward_flow_occluded masks
     scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes
+    layout: str = BLENDERPROC  # one of LAYOUT_CHOICES
+    sequence: str = "scene"  # the sequence's name in a training layout
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
@@ -75,6 +82,8 @@ class BakeOptions:
             raise FlowError(f"Frames {self.frame_start}–{self.frame_end} give no flow: frame {self.frame_start} has no "
                             f"{missing} flow inside the sequence {self.sequence_start}–{self.sequence_end}, and the "
                             f"other flow is turned off.")
+        if self.layout not in LAYOUT_CHOICES:
+            raise FlowError(f"Unknown layout {self.layout!r}; choose from {', '.join(LAYOUT_CHOICES)}.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
@@ -91,9 +100,23 @@ class BakeOptions:
         return tuple(names)
 
     def products_at(self, frame: int) -> list[str]:
-        """Names of everything written at ``frame``: the image and depth of every frame, flows where they exist."""
-        wanted = [name for name, on in (("colors", self.render_images), ("depth", self.render_depth)) if on]
-        return wanted + flow_products(self.flows_at(frame), self.occlusion, self.scene_flow)
+        """Names of everything written at ``frame``: the image and depth of every frame, flows where they exist,
+        and what a training layout needs (it may turn images and depth on)."""
+        wanted = {name for name, on in (("colors", self.render_images), ("depth", self.render_depth)) if on}
+        wanted |= set(flow_products(self.flows_at(frame), self.occlusion, self.scene_flow))
+        if self.training_sequence and frame in self.training_sequence.frames:
+            wanted |= LAYOUTS[self.layout].needs(self.training_sequence, frame) - set(CAMERA_DATA)
+        return [name for name in PRODUCTS if name in wanted]
+
+    @property
+    def training_sequence(self) -> Sequence | None:
+        """The sequence a training layout writes (None for BlenderProc's files): the scene's whole range, so that
+        chunks number their files alike."""
+        if self.layout == BLENDERPROC:
+            return None
+        return Sequence(self.output_dir, self.sequence, self.sequence_start, self.sequence_end,
+                        frame_gap=self.frame_gap, motion_blur=self.image_motion_blur == "SCENE",
+                        blender_image_coordinate_style=self.blender_image_coordinate_style, overwrite=self.overwrite)
 
     def renders_at(self, frame: int) -> list[str]:
         """The renders that make ``frame``'s products, in the order they run: the scene's image, then the flow's."""
