@@ -103,7 +103,7 @@ class SurfaceMotion:
                 if attribute in mesh.attributes:
                     raise FlowError(f"Mesh {mesh.name} already has an attribute {attribute}; rename or remove it.")
                 mesh.attributes.new(attribute, kind, "POINT")  # invalidates earlier attribute references
-                guard.on_restore(lambda mesh=mesh, attribute=attribute: mesh.attributes.remove(mesh.attributes[attribute]))
+                guard.on_restore(lambda mesh=mesh, name=attribute: mesh.attributes.remove(mesh.attributes[name]))
             mesh.attributes[OBJECT_ATTRIBUTE].data.foreach_set("value", np.full(len(mesh.vertices), number, np.float32))
             for attribute in ATTRIBUTES.values():  # new colour attributes are not zero
                 self._write(obj, attribute, np.zeros((len(mesh.vertices), 3), np.float32))
@@ -146,7 +146,8 @@ class SurfaceMotion:
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            matrices = {obj.name: [list(row) for row in obj.evaluated_get(depsgraph).matrix_world] for obj in self.objects}
+            matrices = {obj.name: [list(row) for row in obj.evaluated_get(depsgraph).matrix_world]
+                        for obj in self.objects}
             self._frames[frame] = matrices, {obj.name: local_positions(obj, depsgraph) for obj in self.deforming}
         return self._frames[frame]
 
