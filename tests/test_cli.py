@@ -43,8 +43,8 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     flow, valid = np.load(tmp_path / "forward_flow_0002.npy"), np.load(tmp_path / "forward_flow_valid_0002.npy")
     assert np.median(flow[valid][:, 0]) < -1
     np.testing.assert_allclose(manifest["frames"][2]["camera_to_world"][0][3], 2.0, atol=1e-6)
-    assert manifest["products"] == ["colors", "depth", "forward_flow", "forward_flow_valid", "backward_flow",
-                                    "backward_flow_valid"]
+    assert manifest["products"] == ["colors", "depth", "forward_flow", "forward_flow_valid", "forward_flow_occluded",
+                                    "backward_flow", "backward_flow_valid", "backward_flow_occluded"]
     overview = read_png(tmp_path / "overview.png")
     from optical_flow_addon.core.overview import GAP, HEADER, LABEL_WIDTH
     assert overview.shape == (HEADER + 3 * (60 + GAP), LABEL_WIDTH + 5 * (80 + GAP), 3)  # images, forward, backward
@@ -63,8 +63,9 @@ def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
                  "--frames", "1-2", "--formats", "npy")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == [  # a mesh file's poses are frames 0-2, as BlenderProc numbers them
-        "backward_flow_0001.npy", "backward_flow_0002.npy", "backward_flow_valid_0001.npy",
-        "backward_flow_valid_0002.npy", "forward_flow_0001.npy", "forward_flow_valid_0001.npy", "manifest.json"]
+        "backward_flow_0001.npy", "backward_flow_0002.npy", "backward_flow_occluded_0001.npy",
+        "backward_flow_occluded_0002.npy", "backward_flow_valid_0001.npy", "backward_flow_valid_0002.npy",
+        "forward_flow_0001.npy", "forward_flow_occluded_0001.npy", "forward_flow_valid_0001.npy", "manifest.json"]
     assert np.all(np.load(out / "forward_flow_0001.npy")[..., 0] < 0)
 
 

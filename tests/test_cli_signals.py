@@ -140,10 +140,12 @@ def test_overwrite_says_it_replaced_the_earlier_bake(tmp_path):
     process = start_bake(tmp_path, out, "--overwrite", "--frames", "1-2", frames=6)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
-    assert "note: Overwrite removed the 21 files of the earlier bake" in stdout  # 5 frames × 4 .npy + manifest
+    # 10 flows, each with its validity and occlusion masks, and the manifest
+    assert "note: Overwrite removed the 31 files of the earlier bake" in stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "backward_flow_0002.npy", "backward_flow_valid_0002.npy", "forward_flow_0001.npy", "forward_flow_0002.npy",
-        "forward_flow_valid_0001.npy", "forward_flow_valid_0002.npy", "manifest.json"]
+        "backward_flow_0002.npy", "backward_flow_occluded_0002.npy", "backward_flow_valid_0002.npy",
+        "forward_flow_0001.npy", "forward_flow_0002.npy", "forward_flow_occluded_0001.npy",
+        "forward_flow_occluded_0002.npy", "forward_flow_valid_0001.npy", "forward_flow_valid_0002.npy", "manifest.json"]
 
 
 def test_not_a_blender_file(tmp_path):
