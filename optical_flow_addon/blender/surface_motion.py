@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
+from ..core.products import FLOW_STEPS
 from ..core.surface_motion import MOTION_PASSES, OBJECT_PASS, UNKNOWN
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 # Point attributes, named for the passes they feed.
 ATTRIBUTES = {name: f"optical_flow_{aov}" for name, aov in MOTION_PASSES.items()}
 OBJECT_ATTRIBUTE = f"optical_flow_{OBJECT_PASS}"
-STEPS = {"forward_flow": 1, "backward_flow": -1}
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 
 
@@ -160,7 +160,7 @@ class SurfaceMotion:
         matrices, here = self.state(frame)
         rows = {}
         for name, attribute in ATTRIBUTES.items():
-            other = frame + STEPS[name] * gap
+            other = frame + FLOW_STEPS[name] * gap
             if not self.options.sequence_start <= other <= self.options.sequence_end:
                 continue
             there_matrices, there = self.state(other)

@@ -11,10 +11,8 @@ from .formats.common import read_bytes
 from .formats.png import decode_png
 from .frame import write_products
 from .options import BakeOptions
+from .products import FLOW_STEPS
 from .surface_motion import MOTION_PASSES, OBJECT_PASS, Frame, View, flow_products
-
-STEPS = {"forward_flow": 1, "backward_flow": -1}
-
 
 def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: int,
                options: BakeOptions) -> tuple[Frame, dict[str, np.ndarray]]:
@@ -51,7 +49,7 @@ class FrameWindow:
             arrays, image = self.waiting[waiting]
             flows = options.flows_at(waiting)
             for name in flows:
-                partner = waiting + STEPS[name] * gap
+                partner = waiting + FLOW_STEPS[name] * gap
                 if f"{name}_valid" not in arrays and partner in self.frames:
                     arrays.update(flow_products(self.frames[waiting], self.frames[partner], name,
                                                 options.blender_image_coordinate_style, options.occlusion,

@@ -7,7 +7,7 @@ from pathlib import Path
 from .errors import FlowError
 from .flow_files import WRITERS
 from .formats.hdf5 import HDF5_COMPRESSIONS
-from .products import RENDER_OF, RENDERS, flow_products
+from .products import FLOW_STEPS, RENDER_OF, RENDERS, flow_products
 
 # ``image_motion_blur``: sharp images aligned with the flow (Sintel's clean pass), or the scene's own blur (final pass).
 IMAGE_MOTION_BLUR = ("OFF", "SCENE")
@@ -105,5 +105,4 @@ class BakeOptions:
 
     def partners(self, frames: list[int]) -> list[int]:
         """``frames`` and the frames their flows point to, in order: each is rendered once."""
-        steps = {"forward_flow": self.frame_gap, "backward_flow": -self.frame_gap}
-        return sorted({*frames, *(f + steps[name] for f in frames for name in self.flows_at(f))})
+        return sorted({*frames, *(f + FLOW_STEPS[name] * self.frame_gap for f in frames for name in self.flows_at(f))})

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FLOW_NAMES = ("forward_flow", "backward_flow")
+FLOW_STEPS = {"forward_flow": 1, "backward_flow": -1}  # times the frame gap: the frame each flow points to
 
 
 @dataclass(frozen=True)
