@@ -22,6 +22,8 @@ from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 
 if TYPE_CHECKING:
+    import bpy
+
     from .blender.bake import BakeProgress
 
 BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
@@ -52,11 +54,29 @@ def resolution(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from None
 
 
+def add_scale_out_options(bake: argparse.ArgumentParser) -> None:
+    """Spread a bake over processes and machines: scale_out.py."""
+    from .scale_out import positive_count, scheduler_address
+
+    group = bake.add_argument_group("scale-out (Dask)")
+    group.add_argument("--scheduler", type=scheduler_address, metavar="local:N|tcp://HOST:8786",
+                       help="bake chunks of frames in parallel: local:N starts N worker processes on this machine, "
+                       "tcp://HOST:8786 uses a running Dask cluster (the output folder must be on storage every "
+                       "worker sees at the same path)")
+    group.add_argument("--chunk-size", type=positive_count, metavar="FRAMES",
+                       help="frames per task (default: a whole scene per task)")
+    group.add_argument("--threads", type=positive_count, metavar="N",
+                       help="Cycles render threads per bake process (default: the scene's setting, all cores; "
+                       "with local:N, the cores shared out among the N workers)")
+
+
 def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
     bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
-    bake.add_argument("scene", type=Path, help=".blend file, or a mesh file (" + ", ".join(MESH_IMPORTERS) + ")")
+    bake.add_argument("scenes", type=Path, nargs="+", metavar="SCENE",
+                      help=".blend file, or a mesh file (" + ", ".join(MESH_IMPORTERS) + "); several scenes each get a "
+                      "subfolder of the output folder")
     bake.add_argument("output", type=Path, help="output folder")
     bake.add_argument("--poses", type=Path, help="camera pose file to keyframe the camera with")
     conventions = bake.add_argument_group("pose file conventions (default: the format's own)")
@@ -73,6 +93,7 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
     bake.add_argument("--first-frame", type=int, metavar="N",
                       help="frame number of the first pose (default: 0 for a mesh file, as BlenderProc numbers its "
                       "frames; the scene's start frame for a .blend)")
+    add_scale_out_options(bake)
     demo = commands.add_parser("demo", help="build a small scene with BlenderProc's five example poses and bake it")
     demo.add_argument("output", type=Path, nargs="?", default=Path("demo_output"), help="output folder (demo_output)")
     for command in (bake, demo):
@@ -87,10 +108,12 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              help="flow length at the colour wheel's rim in flow pictures, one scale for the "
                              "whole sequence (default: each picture its own longest vector)")
         command.add_argument("--hdf5-compression", type=str.upper, default="NONE", choices=list(HDF5_COMPRESSIONS),
-                             help="of the HDF5 files: none is fastest, lzf about 4.7x smaller (h5py reads it), "
-                             "gzip smallest (every HDF5 reader) (default: none)")
+                             help="of the HDF5 files: none is fastest, lzf smaller (h5py reads it), gzip smallest "
+                             "(every HDF5 reader); the README has sizes and times (default: none)")
         command.add_argument("--frame-gap", type=int, default=1, metavar="K",
                              help="forward flow goes from frame t to t+K, backward flow to t-K (default 1)")
+        command.add_argument("--no-verify", dest="verify", action="store_false",
+                             help="skip the self-check (forward and backward flow of each frame pair must agree)")
         command.add_argument("--no-occlusion", dest="occlusion", action="store_false",
                              help="no occlusion masks (True where the pixel's surface point is hidden in the other frame)")
         command.add_argument("--scene-flow", action="store_true",
@@ -198,7 +221,17 @@ def visualize(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int | None:
     if args.command == "vis":
         return visualize(args)
+    if args.command == "bake" and (len(args.scenes) > 1 or args.scheduler):
+        from .scale_out import bake_scenes
+
+        return bake_scenes(args)
+    if args.command == "bake":
+        args.scene = args.scenes[0]
     with own_output(args.verbose) as out:
+        if getattr(args, "plan_only", False):  # a scale-out's question to a scene (scale_out.plan)
+            from .scale_out import print_plan
+
+            return print_plan(args, out)
         return bake(args, out)
 
 
@@ -224,10 +257,21 @@ def own_output(verbose: bool) -> Iterator[TextIO]:
 
 def bake(args: argparse.Namespace, out: TextIO) -> int:
     """``bake`` and ``demo``: load or build the scene, bake it, report to ``out``; returns the exit status."""
+    from .blender.bake import bake_flow
+
+    scene, options = prepare_bake(args)
+    with StopRequest() as stop:
+        status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=out.isatty() and not args.verbose)
+    if args.command == "demo" and status == 0:
+        write_overview(options, out)
+    return status
+
+
+def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions]:
+    """Load or build the scene and set it up as the arguments say; returns it with the bake's options."""
     import bpy
 
     from . import register
-    from .blender.bake import bake_flow
     from .blender.camera_poses import import_poses
     from .core.frame import create_folder
 
@@ -255,6 +299,8 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
         check_resolution(*args.resolution)
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100
+    if getattr(args, "threads", None):  # a chunk of a scale-out shares its machine's cores (scale_out.py)
+        scene.render.threads_mode, scene.render.threads = "FIXED", args.threads
     start, end = args.frames or (scene.frame_start, scene.frame_end)
     options = BakeOptions(
         output_dir=args.output.resolve(), frame_start=start, frame_end=end,
@@ -266,13 +312,9 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
         picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
         render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
         image_motion_blur=args.image_motion_blur,
-        frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow,
+        frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow, verify=args.verify,
     )
-    with StopRequest() as stop:
-        status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=out.isatty() and not args.verbose)
-    if args.command == "demo" and status == 0:
-        write_overview(options, out)
-    return status
+    return scene, options
 
 
 def write_overview(options: BakeOptions, out: TextIO) -> None:
@@ -381,7 +423,11 @@ def in_flags(message: str) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "python -m optical_flow_addon") -> int:
     """Run a command; every way it ends is one clear line and an exit status (never a hang in Blender's teardown)."""
-    args = parser(prog).parse_args(argv)
+    return run_guarded(parser(prog).parse_args(argv))
+
+
+def run_guarded(args: argparse.Namespace) -> int:
+    """Run parsed arguments; an error is one line on stderr and exit status 1."""
     try:
         return run(args) or 0
     except FlowError as error:

@@ -1,9 +1,14 @@
-"""Runs inside Blender for test_blender_window.py (pytest does not collect it).
+"""Runs inside Blender for test_blender_window.py (pytest does not collect it); shared by every Blender it drives.
 
 ``blender -b --python this -- scene OUT``: save a small animated scene to OUT/scene.blend.
-``blender OUT/scene.blend --python this -- window OUT``: in a real window, use the Optical Flow tab as an
-artist does (real mouse clicks and keys through xdotool), take screenshots and write OUT/results.json.
+``blender OUT/scene.blend --python this -- window OUT ADDON``: in a real window, use the Optical Flow tab as an
+artist does (real mouse clicks and keys through xdotool), take screenshots and write OUT/results.json. ADDON is
+the add-on's module: ``optical_flow`` (legacy add-on) or ``bl_ext.user_default.optical_flow`` (extension).
+
+Buttons are found as a user finds them, by pointing: the pointer moves down the sidebar and Blender's own
+"Copy Python Command" says which operator the button under it runs.
 """
+import importlib
 import json
 import os
 import subprocess
@@ -15,7 +20,7 @@ from pathlib import Path
 import addon_utils
 import bpy
 
-MODE, OUT = sys.argv[sys.argv.index("--") + 1:][:2]
+MODE, OUT, *ADDON = sys.argv[sys.argv.index("--") + 1:]
 OUT = Path(OUT)
 results: dict = {}
 
@@ -28,6 +33,7 @@ def build_scene() -> None:
     """The default cube scene with tiny renders, and a pose file next to it."""
     scene = bpy.context.scene
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+    scene.cycles.use_denoising = False  # Debian's Blender 4.3 is built without OpenImageDenoise
     scene.frame_set(2)
     (OUT / "camera_positions").write_text(POSES, encoding="utf-8")
     bpy.ops.wm.save_as_mainfile(filepath=str(OUT / "scene.blend"))
@@ -61,19 +67,64 @@ def wait_for(condition, seconds: float = 60.0):
         yield 0.0
 
 
+def screen_box(window, x: int, y: int, width: int, height: int) -> dict:
+    """A box in screen pixels, rows from the top (Blender counts them from the bottom of the screen)."""
+    screen_height = bpy.context.window_manager.windows[0].height  # the main window fills the screen
+    return {"x": window.x + x, "y": screen_height - window.y - y - height, "width": width, "height": height}
+
+
+class Pointer:
+    """Finds and clicks the sidebar's buttons with the real pointer."""
+
+    def __init__(self, window, area, sidebar, top: int) -> None:
+        self.window, self.area, self.sidebar, self.top = window, area, sidebar, top
+
+    def command_under_pointer(self) -> str:
+        """The Python command of the button under the pointer, as Blender's Copy Python Command gives it."""
+        manager = bpy.context.window_manager
+        manager.clipboard = ""
+        with bpy.context.temp_override(window=self.window, area=self.area, region=self.sidebar):
+            if bpy.ops.ui.copy_python_command_button.poll():
+                bpy.ops.ui.copy_python_command_button()
+        return manager.clipboard
+
+    def find(self, command: str, x_from_right: int = 0, below: int = 0):
+        """Point down the sidebar until the button's command starts with ``command``; its screen position."""
+        x = self.sidebar.x + (self.sidebar.width - x_from_right if x_from_right else self.sidebar.width // 2)
+        for y in range(self.top + below + 5, self.top + self.sidebar.height, 6):
+            xdotool("mousemove", x, y)
+            yield 0.05
+            yield 0.0  # the motion event is handled in the pass after it arrives
+            if self.command_under_pointer().startswith(command):
+                results.setdefault("buttons", {})[command] = [x, y]
+                return
+        raise LookupError(f"no button runs {command} in the sidebar")
+
+    def click(self, command: str) -> None:
+        xdotool("mousemove", *results["buttons"][command], "click", 1)
+
+    def rest(self) -> None:
+        """Off the panel: no highlight or tooltip in the next picture."""
+        xdotool("mousemove", self.window.width // 3, self.window.height // 2)
+
+
 def window_steps():
     window = bpy.context.window_manager.windows[0]
     area = max((a for a in window.screen.areas if a.type == "VIEW_3D"), key=lambda a: a.width * a.height)
     area.spaces.active.show_region_ui = True
+    if ADDON[0] in bpy.context.preferences.addons:  # an extension is enabled when installed
+        addon_utils.disable(ADDON[0], default_set=True)
     yield 1.0
     sidebar = next(r for r in area.regions if r.type == "UI")
     top = window.height - sidebar.y - sidebar.height  # screen rows count from the top, Blender's from the bottom
     results["sidebar"] = {"x": sidebar.x, "y": top, "width": sidebar.width, "height": sidebar.height}
+    results["version"] = bpy.app.version_string
     screenshot("without_addon")
 
-    addon_utils.enable("optical_flow", default_set=True, handle_error=None)
-    results["addon_enabled"] = "optical_flow" in bpy.context.preferences.addons
-    from optical_flow.optical_flow_addon.blender import render_flow  # the add-on as Blender loaded it
+    addon_utils.enable(ADDON[0], default_set=True, handle_error=None)
+    results["addon_enabled"] = ADDON[0] in bpy.context.preferences.addons
+    render_flow = importlib.import_module(f"{ADDON[0]}.optical_flow_addon.blender.render_flow")  # as Blender loaded it
+    results["addon_file"] = render_flow.__file__
 
     drawn = []
     bpy.types.VIEW3D_PT_optical_flow.append(lambda panel, context: drawn.append(context.region.width))
@@ -84,61 +135,122 @@ def window_steps():
             break
         xdotool("mousemove", tabs_x, y, "click", 1)
     results["panel_drawn"] = bool(drawn)
+    pointer = Pointer(window, area, sidebar, top)
+    pointer.rest()
+    yield 0.5
+    screenshot("tab")
 
+    # Camera Poses: the folder button opens Blender's file browser; choose the file there and press Return.
     scene = bpy.context.scene
     settings = scene.optical_flow
-    settings.pose_file = "//camera_positions"
-    with bpy.context.temp_override(window=window, area=area, region=sidebar):  # as the Import button does
-        results["import"] = sorted(bpy.ops.optical_flow.import_camera_poses(
-            "EXEC_DEFAULT", filepath=settings.pose_file, format=settings.pose_format))
+    yield from pointer.find("bpy.ops.buttons.file_browse", x_from_right=45)
+    pointer.click("bpy.ops.buttons.file_browse")
+    browsers = lambda: [(w, a) for w in bpy.context.window_manager.windows for a in w.screen.areas
+                        if a.type == "FILE_BROWSER"]
+    yield from wait_for(browsers)
+    yield 0.5
+    browser_window, browser = browsers()[0]
+    browser.spaces.active.params.directory = str(OUT).encode()
+    browser.spaces.active.params.filename = "camera_positions"
+    yield 0.5
+    screenshot("file_browser")
+    box = screen_box(browser_window, 0, 0, browser_window.width, browser_window.height)
+    xdotool("mousemove", box["x"] + box["width"] // 2, box["y"] + box["height"] // 2, "key", "Return")
+    yield from wait_for(lambda: settings.pose_file != "")
+    results["pose_file"] = settings.pose_file
+    yield from pointer.find("bpy.ops.optical_flow.import_camera_poses")
+    pointer.click("bpy.ops.optical_flow.import_camera_poses")
+    yield from wait_for(lambda: settings.imported_poses)
     results["poses"] = {"count": settings.imported_poses, "camera": settings.imported_camera,
                         "frames": [scene.frame_start, scene.frame_end]}
-    xdotool("mousemove", window.width // 3, window.height // 2)  # off the panel: no tooltip in the picture
+    pointer.rest()
     yield 0.5
     screenshot("panel")
-
     results["settings_before"] = user_settings(scene)
-    with bpy.context.temp_override(window=window, area=area, region=sidebar):
-        results["invoke"] = sorted(bpy.ops.optical_flow.render_flow("INVOKE_DEFAULT"))
+    yield from pointer.find("bpy.ops.optical_flow.render_flow")
+    pointer.click("bpy.ops.optical_flow.render_flow")
+    yield from wait_for(lambda: render_flow.JOB is not None or settings.last_bake != "NONE")
     yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 1)
     job = render_flow.JOB
     results["mid_bake"] = {"done": job.done, "total": job.total, "running": job.running} if job else None
     yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 2)  # frame 1 drawn by now
     screenshot("rendering")
     yield from wait_for(lambda: render_flow.JOB is None)
+    pointer.rest()
     yield 0.5
     results["bake"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
                        "folder": settings.last_bake_folder, "settings_after": user_settings(scene)}
     screenshot("finished")
 
-    with bpy.context.temp_override(window=window, area=area, region=sidebar):
-        results["show_flow"] = sorted(bpy.ops.optical_flow.show_flow(flow="FORWARD"))
+    forward_button_x = sidebar.width * 3 // 4  # Forward is the left one of two buttons in a row
+    yield from pointer.find("bpy.ops.optical_flow.show_flow(flow='FORWARD')", x_from_right=forward_button_x)
+    pointer.click("bpy.ops.optical_flow.show_flow(flow='FORWARD')")
+    yield from wait_for(lambda: "Optical Flow" in bpy.data.images)
     yield 1.0
     image = bpy.data.images["Optical Flow"]
     shown = [(w, a) for w in bpy.context.window_manager.windows for a in w.screen.areas
              if a.type == "IMAGE_EDITOR" and a.spaces.active.image == image]
     results["image"] = {"size": list(image.size), "pixels": list(image.pixels[:]), "frame": scene.frame_current,
-                        "editor": [{"x": w.x + a.x, "y": window.height - w.y - a.y - a.height, "width": a.width,
-                                    "height": a.height} for w, a in shown]}
+                        "editor": [screen_box(w, a.x, a.y, a.width, a.height) for w, a in shown]}
     screenshot("show_flow")
     for extra in list(bpy.context.window_manager.windows)[1:]:
         with bpy.context.temp_override(window=extra):
             bpy.ops.wm.window_close()
-    yield 0.5
+    pointer.rest()  # back into the main window
+    yield 1.0
 
-    # A long bake, stopped with the real Esc key once its first frame is written.
-    settings.output_dir = "//cancelled/"
-    scene.frame_end = 40  # the last pose holds from frame 5 on
-    with bpy.context.temp_override(window=window, area=area, region=sidebar):
-        bpy.ops.optical_flow.render_flow("INVOKE_DEFAULT")
-    yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 1)
-    xdotool("mousemove", window.width // 3, window.height // 2, "key", "Escape")
-    yield from wait_for(lambda: render_flow.JOB is None)
-    yield 0.5
-    results["cancel"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
-                         "total": settings.last_bake_total, "folder": settings.last_bake_folder,
-                         "settings_after": user_settings(scene)}
-    screenshot("cancelled")
+    # Long bakes, stopped once their first frame is written: with the real Esc key, then the Cancel button.
+    scene.frame_end = 200  # the last pose holds from frame 5 on
+    for way, folder in (("esc", "cancelled"), ("button", "cancelled_button")):
+        settings.output_dir = f"//{folder}/"
+        pointer.click("bpy.ops.optical_flow.render_flow")
+        yield from wait_for(lambda: render_flow.JOB is not None and render_flow.JOB.done >= 1)
+        if way == "esc":
+            pressed = time.monotonic()
+            xdotool("mousemove", window.width // 3, window.height // 2, "key", "Escape")
+        else:
+            below = results["buttons"]["bpy.ops.optical_flow.render_flow"][1] - top - 20
+            yield from pointer.find("bpy.ops.optical_flow.cancel_render_flow", below=below)
+            screenshot("cancel_button")
+            pressed = time.monotonic()
+            pointer.click("bpy.ops.optical_flow.cancel_render_flow")
+        yield from wait_for(lambda: render_flow.JOB is None)
+        stopped = time.monotonic() - pressed
+        pointer.rest()
+        yield 0.5
+        results[f"cancel_{way}"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
+                                    "total": settings.last_bake_total, "folder": settings.last_bake_folder,
+                                    "seconds_to_stop": stopped, "settings_after": user_settings(scene)}
+        screenshot(f"cancelled_{way}")
+
+    yield from long_frame(scene, settings, render_flow, window)
+
+
+def long_frame(scene, settings, render_flow, window):
+    """A frame that renders for seconds: how long Blender's event loop and the viewport's drawing stop meanwhile."""
+    scene.frame_start, scene.frame_end = 1, 2
+    scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
+    settings.output_dir, settings.output_formats = "//long_frame/", {"NPY"}
+    drawn = []
+    handler = bpy.types.SpaceView3D.draw_handler_add(lambda: drawn.append(time.monotonic()), (), "WINDOW", "POST_PIXEL")
+    ticks = []
+    xdotool("mousemove", *results["buttons"]["bpy.ops.optical_flow.render_flow"], "click", 1)
+    yield from wait_for(lambda: render_flow.JOB is not None)
+    started = time.monotonic()
+    while render_flow.JOB is not None:
+        ticks.append(time.monotonic())
+        # keep the pointer moving over the viewport, so a live window has something to redraw
+        xdotool("mousemove", window.width // 4 + len(ticks) % 50, window.height // 2)
+        yield 0.05
+    ended = time.monotonic()
+    bpy.types.SpaceView3D.draw_handler_remove(handler, "WINDOW")
+    gaps = [b - a for a, b in zip([started, *ticks], [*ticks, ended])]
+    redraws = [t for t in drawn if started <= t <= ended]
+    draw_gaps = [b - a for a, b in zip([started, *redraws], [*redraws, ended])]
+    results["long_frame"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
+                             "bake_seconds": ended - started, "resolution": [1920, 1080],
+                             "longest_event_loop_pause": max(gaps), "redraws": len(redraws),
+                             "longest_redraw_pause": max(draw_gaps)}
 
 
 def finish(status: int) -> None:
@@ -155,6 +267,7 @@ def run_steps(steps):
             finish(0)
         except Exception:
             results["error"] = traceback.format_exc()
+            screenshot("error")
             finish(1)
     bpy.app.timers.register(tick, first_interval=1.0)
 

@@ -24,7 +24,7 @@ def test_the_package_holds_the_add_on_and_pins_the_tested_bpy(site):
     assert (site / "optical_flow_addon" / "core" / "formats" / "hdf5.py").is_file()
     assert not (site / "tests").exists() and not (site / "tools").exists()
     (metadata,) = site.glob("optical_flow_for_blender-*.dist-info/METADATA")
-    pinned = re.search(r"\[4\.5\]=([\d.]+)", (ROOT / "tools" / "venv.sh").read_text()).group(1)
+    pinned = re.search(r"\[4\.5\]=\"bpy==([\d.]+)\"", (ROOT / "tools" / "venv.sh").read_text()).group(1)
     assert f'Requires-Dist: bpy=={pinned}; extra == "bpy"' in metadata.read_text()
 
 

@@ -140,12 +140,11 @@ def test_overwrite_says_it_replaced_the_earlier_bake(tmp_path):
     process = start_bake(tmp_path, out, "--overwrite", "--frames", "1-2", frames=6)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
-    # 10 flows, each with its validity and occlusion masks, and the manifest
+    # 5 forward and 5 backward flows of 6 frames, each with its validity and occlusion mask, + manifest
     assert "note: Overwrite removed the 31 files of the earlier bake" in stdout
-    assert sorted(p.name for p in out.iterdir()) == [
-        "backward_flow_0002.npy", "backward_flow_occluded_0002.npy", "backward_flow_valid_0002.npy",
-        "forward_flow_0001.npy", "forward_flow_0002.npy", "forward_flow_occluded_0001.npy",
-        "forward_flow_occluded_0002.npy", "forward_flow_valid_0001.npy", "forward_flow_valid_0002.npy", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{name}{mask}_{frame:04d}.npy" for name, frames in (("forward_flow", (1, 2)), ("backward_flow", (2,)))
+         for frame in frames for mask in ("", "_valid", "_occluded")] + ["manifest.json"])
 
 
 def test_not_a_blender_file(tmp_path):

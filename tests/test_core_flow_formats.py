@@ -170,7 +170,9 @@ def test_png_reader_undoes_filters_that_change_from_row_to_row():
 
 
 @pytest.mark.parametrize("pixels", [PNG_PIXELS["grey8"][..., 0], PNG_PIXELS["grey16"][..., 0],
-                                    PNG_PIXELS["rgb8"], PNG_PIXELS["rgb16"]], ids=["grey8", "grey16", "rgb8", "rgb16"])
+                                    PNG_PIXELS["rgb8"], PNG_PIXELS["rgb16"],
+                                    np.random.default_rng(7).integers(0, 256, (9, 11, 4), dtype=np.uint8)],
+                         ids=["grey8", "grey16", "rgb8", "rgb16", "rgba8"])
 def test_png_writer_output_reads_with_a_library(pixels):
     assert set(png_files.row_filters(encode_png(pixels))) == {1}  # Sub
     np.testing.assert_array_equal(png_files.read(encode_png(pixels)).reshape(pixels.shape), pixels)

@@ -175,3 +175,29 @@ def test_last_render_says_why_it_stopped(tmp_path):
     assert not failed.step()  # frame 1's files are there and Overwrite is off
     shown = texts(draw(panels.VIEW3D_PT_optical_flow_result, scene))
     assert "already holds flow files" in shown and "turn on Overwrite" in shown and "Stopped after" not in shown
+
+
+def test_pose_import_and_export_are_in_the_file_menus():
+    scenes.empty_scene()  # the add-on registered
+    drawn = {}
+    for menu in (bpy.types.TOPBAR_MT_file_import, bpy.types.TOPBAR_MT_file_export):
+        layout = []
+        for function in getattr(menu.draw, "_draw_funcs", ()):
+            if function.__module__.endswith("file_menus"):
+                function(SimpleNamespace(layout=CheckedLayout(layout)), bpy.context)
+        drawn[menu.__name__] = operators(layout)
+    assert drawn == {"TOPBAR_MT_file_import": {"optical_flow.import_camera_poses": True},
+                     "TOPBAR_MT_file_export": {"optical_flow.export_camera_poses": True}}
+
+
+@pytest.mark.skipif(not hasattr(bpy.types, "FileHandler"), reason="Blender 4.1+")
+def test_a_pose_file_dropped_onto_the_viewport_imports_without_a_file_browser(tmp_path):
+    handler = bpy.types.FileHandler.bl_rna_get_subclass_py("OPTICAL_FLOW_FH_camera_poses")
+    assert handler.bl_import_operator == "optical_flow.import_camera_poses"
+    assert set(handler.bl_file_extensions.split(";")) == {".txt", ".tum", ".json"}  # TUM, KITTI, COLMAP, matrices, NeRF
+    poses = tmp_path / "groundtruth.txt"  # TUM: timestamp tx ty tz qx qy qz qw
+    poses.write_text("0 0 -5 0 0 0 0 1\n1 1 -5 0 0 0 0 1\n")
+    scene = scenes.empty_scene()
+    # Blender invokes the handler's operator with the dropped file's path set
+    assert bpy.ops.optical_flow.import_camera_poses("INVOKE_DEFAULT", filepath=str(poses)) == {"FINISHED"}
+    assert scene.optical_flow.imported_poses == 2 and scene.camera is not None

@@ -86,7 +86,7 @@ def test_undo_during_a_bake_cancels_it_first(running, tmp_path):
 def test_saving_during_a_bake_saves_the_users_settings_not_the_bakes(running, tmp_path):
     scene, before, job = running
     user_engine = scene.render.engine
-    assert job.step() and "Optical Flow Override" in bpy.data.materials  # the bake's own material, mid-bake
+    assert job.step() and "Optical Flow Motion" in bpy.data.materials  # the bake's own material, mid-bake
     blend = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     assert job.result == "CANCELLED" and "saved" in job.message
@@ -94,7 +94,7 @@ def test_saving_during_a_bake_saves_the_users_settings_not_the_bakes(running, tm
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     saved = bpy.context.scene
     assert saved.render.engine == user_engine and saved.cycles.samples == 64
-    assert "Optical Flow Override" not in bpy.data.materials
+    assert "Optical Flow Motion" not in bpy.data.materials and "Optical Flow Override" not in bpy.data.materials
 
 
 def test_an_error_mid_bake_ends_the_job_with_the_reason_and_the_scene_restored(running, tmp_path):

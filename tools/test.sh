@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole test suite: the pure core without bpy and the window test (Debian's blender under Xvfb),
-# then everything else on Blender 4.2, 4.5 and 5.0.
+# Run the whole test suite: the pure core without bpy and the window tests (Debian's blender 3.4, and
+# Blender 4.3 in the Debian trixie chroot of tools/trixie_blender.sh, under Xvfb), then everything else on
+# Blender 4.2, 4.5 and 5.0, then the training layouts loaded with torchvision and ptlflow.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,9 +18,12 @@ if missing_packages && [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
     blender xvfb xdotool imagemagick optipng python3-numpy python3-h5py > /dev/null
 fi
 status=0
-for name in core 4.2 4.5 5.0; do
-  # The window test drives Debian's blender, not the bpy module: it runs once, with the pure core.
-  label="bpy $name"; only=(-m "not window"); [[ $name == core ]] && { label="no bpy (pure core) + window test"; only=(); }
+loaders=tests/test_layouts_loaders.py  # needs torch: only in its own environment
+for name in core 4.2 4.5 5.0 torch; do
+  # The window tests drive the blender program, not the bpy module: they run once, with the pure core.
+  label="bpy $name"; only=(-m "not window" --ignore="$loaders")
+  [[ $name == core ]] && { label="no bpy (pure core) + window test"; only=(--ignore="$loaders"); }
+  [[ $name == torch ]] && { label="training layouts with torchvision and ptlflow"; only=("$loaders"); }
   echo "=== tests with $label ==="
   python="$("$root/tools/venv.sh" "$name")" || { status=1; continue; }
   "$python" -m pytest -q "${only[@]}" "$@" || status=1

@@ -1,4 +1,4 @@
-"""Thin Blender layer: preferences, properties, operators, panels, render-settings guard and bake loop."""
+"""Thin Blender layer: preferences, properties, operators, panels, file menus, render-settings guard and bake loop."""
 import sys
 
 from ..core.dependencies import not_installed
@@ -8,9 +8,9 @@ if not_installed(("numpy",)):  # a Blender on a system Python without numpy: onl
     print("Optical Flow: numpy is missing; install it in Preferences › Add-ons › Optical Flow", file=sys.stderr)
     MODULES = (preferences,)
 else:
-    from . import panels, pose_operators, render_flow, settings, show_flow
+    from . import file_menus, panels, pose_operators, render_flow, settings, show_flow
 
-    MODULES = (preferences, settings, render_flow, show_flow, pose_operators, panels)
+    MODULES = (preferences, settings, render_flow, show_flow, pose_operators, file_menus, panels)
 
 
 def register() -> None:

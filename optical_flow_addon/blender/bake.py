@@ -201,8 +201,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             nonlocal last_yield, in_flight
             in_flight = False
             progress = []
-            for frame, written in writer.result():
-                records.append(waiting.pop(frame))
+            for frame, written, check in writer.result():
+                records.append({**waiting.pop(frame), **({"self_check": check} if check else {})})
                 now = time.perf_counter()
                 progress.append(BakeProgress(len(records), len(frames), frame, written, now - last_yield, notes))
                 last_yield = now

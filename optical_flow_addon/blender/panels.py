@@ -131,8 +131,16 @@ class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(settings, "occlusion", toggle=True)
         row.prop(settings, "scene_flow", toggle=True)
+        layout.prop(settings, "verify")
         if settings.occlusion:
             draw_text(layout, context, "Occluded: the pixel's surface point is hidden in the other frame", icon="INFO")
+        layout.label(text="With the Flow")
+        layout.prop(settings, "render_images")
+        if settings.render_images:
+            layout.prop(settings, "image_motion_blur", text="Motion Blur")
+            draw_text(layout, context, f"Rendered with {context.scene.render.engine.replace('_', ' ').title()} "
+                      "and the scene's own settings", icon="INFO")
+        layout.prop(settings, "render_depth")
 
 
 class VIEW3D_PT_optical_flow_output(SidebarPanel, bpy.types.Panel):
@@ -145,17 +153,19 @@ class VIEW3D_PT_optical_flow_output(SidebarPanel, bpy.types.Panel):
         layout, settings, scene = self.layout, context.scene.optical_flow, context.scene
         locked_while_baking(layout)
         layout.prop(settings, "output_dir", text="Folder")
-        layout.row(align=True).prop(settings, "output_formats", expand=True)
+        layout.label(text="Formats")
+        layout.column(align=True).prop(settings, "output_formats", expand=True)  # one full name per row
         if settings.output_formats & {"HDF5", "HDF5_SEQUENCE"}:
-            layout.prop(settings, "hdf5_compression")
+            layout.label(text="HDF5 Compression")  # beside the menu, the label would be cut at the default width
+            layout.prop(settings, "hdf5_compression", text="")
         layout.prop(settings, "use_scene_frame_range")
-        row = layout.row(align=True)
+        column = layout.column(align=True)
         if settings.use_scene_frame_range:
-            row.enabled = False
-            row.label(text=f"Scene frames {scene.frame_start}–{scene.frame_end}")
+            column.enabled = False
+            column.label(text=f"Scene frames {scene.frame_start}–{scene.frame_end}")
         else:
-            row.prop(settings, "frame_start")
-            row.prop(settings, "frame_end")
+            column.prop(settings, "frame_start")
+            column.prop(settings, "frame_end")
         layout.prop(settings, "overwrite", text="Overwrite Existing Files")
 
 

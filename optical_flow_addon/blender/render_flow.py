@@ -56,6 +56,7 @@ def bake_options(scene: bpy.types.Scene, setting: Callable[[str], Any], custom_r
         frame_gap=setting("frame_gap"),
         occlusion=setting("occlusion"),
         scene_flow=setting("scene_flow"),
+        verify=setting("verify"),
     )
 
 

@@ -28,9 +28,9 @@ IMAGE_MOTION_BLUR_ITEMS = [
 
 HDF5_COMPRESSION_ITEMS = [
     ("NONE", "None", "Fastest; every HDF5 reader opens the files"),
-    ("LZF", "LZF", "About 4.7× smaller, costs about 55 ms per 1280×720 frame; h5py and PyTables read it, "
+    ("LZF", "LZF", "Smaller files for some processor time; h5py and PyTables read it, "
      "C and MATLAB readers need the LZF filter plugin"),
-    ("GZIP", "GZIP", "Smallest (about 6.4× smaller), costs about 85 ms per 1280×720 frame; every HDF5 reader opens it"),
+    ("GZIP", "GZIP", "Smallest files, the most processor time; every HDF5 reader opens it"),
 ]
 
 
@@ -70,6 +70,11 @@ def flow_properties() -> dict[str, Any]:
         "scene_flow": BoolProperty(
             name="Scene Flow", default=False,
             description="Also write the 3-D motion of each pixel's surface point, in metres, in the camera axes of frame t",
+        ),
+        "verify": BoolProperty(
+            name="Self-Check", default=True,
+            description="Stop the bake when a frame's forward flow and its partner's backward flow disagree at most "
+            "pixels (a Blender bug); turn off only for scenes where you know better",
         ),
         "output_formats": EnumProperty(
             name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"NPY", "HDF5"},

@@ -2,6 +2,7 @@
 frame waits until the frames its flows point to are rendered, and is forgotten once no later frame needs it."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from .formats.png import decode_png
 from .frame import write_products
 from .options import BakeOptions
 from .products import FLOW_STEPS
+from .self_check import check_round_trip, round_trip
 from .surface_motion import MOTION_PASSES, OBJECT_PASS, Frame, View, flow_products
 
 def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: int,
@@ -44,22 +46,44 @@ class FrameWindow:
         self.frames[frame] = data
         if write:
             self.waiting[frame] = (others, image)
-        done = []
-        for waiting in sorted(f for f in self.waiting if f <= frame):
-            arrays, image = self.waiting[waiting]
-            flows = options.flows_at(waiting)
-            for name in flows:
+        ready = sorted(f for f in self.waiting if f <= frame)
+        for waiting in ready:
+            arrays, _ = self.waiting[waiting]
+            for name in options.flows_at(waiting):
                 partner = waiting + FLOW_STEPS[name] * gap
                 if f"{name}_valid" not in arrays and partner in self.frames:
                     arrays.update(flow_products(self.frames[waiting], self.frames[partner], name,
                                                 options.blender_image_coordinate_style, options.occlusion,
                                                 options.scene_flow))
+        done = []
+        for waiting in ready:
+            arrays, image = self.waiting[waiting]
+            flows = options.flows_at(waiting)
             if all(f"{name}_valid" in arrays for name in flows):
+                check = self.round_trip(waiting) if options.verify else None
                 ordered = {key: arrays[key] for key in options.products_at(waiting)}  # the same order in every chunk
-                done.append((waiting, write_products(ordered, image, waiting, options)))
+                done.append((waiting, write_products(ordered, image, waiting, options), check))
                 if image:
                     image.unlink(missing_ok=True)
                 del self.waiting[waiting]
         for old in [f for f in self.frames if f <= frame - gap and f not in self.waiting]:
             del self.frames[old]  # no frame still to come points back this far
         return done
+
+    def round_trip(self, frame: int) -> dict | None:
+        """The self-check of ``frame``'s forward flow against its partner's backward flow, when this bake makes both
+        (raises before the frame's files are written if they disagree)."""
+        options, partner = self.options, frame + self.options.frame_gap
+        forward = self.waiting[frame][0]
+        if "forward_flow_valid" not in forward or not options.get_backward_flow:
+            return None
+        backward = self.waiting[partner][0] if partner in self.waiting else {}
+        if "backward_flow_valid" not in backward:  # the partner's files are another chunk's: work its flow out here
+            backward = flow_products(self.frames[partner], self.frames[frame], "backward_flow",
+                                     options.blender_image_coordinate_style, options.occlusion, False)
+        usable = [arrays[f"{name}_valid"] & ~arrays[f"{name}_occluded"] if f"{name}_occluded" in arrays
+                  else arrays[f"{name}_valid"] for arrays, name in ((forward, "forward_flow"), (backward, "backward_flow"))]
+        result = round_trip(frame, partner, forward["forward_flow"], usable[0], backward["backward_flow"], usable[1],
+                            self.options.blender_image_coordinate_style)
+        check_round_trip(result, self.options.occlusion)
+        return dataclasses.asdict(result)

@@ -90,9 +90,10 @@ class FrameWriter:
         self._send({"whole": frames, "width": width, "height": height})
         return self._reply()["whole"]
 
-    def result(self) -> list[tuple[int, list[Path]]]:
-        """Wait for the submitted frame; return the frames it completed with their files, or raise its error."""
-        return [(frame, [Path(p) for p in paths]) for frame, paths in self._reply()["written"]]
+    def result(self) -> list[tuple[int, list[Path], dict | None]]:
+        """Wait for the submitted frame; return the frames it completed with their files and self-check figures,
+        or raise its error."""
+        return [(frame, [Path(p) for p in paths], check) for frame, paths, check in self._reply()["written"]]
 
     def _reply(self) -> dict:
         line = self._process.stdout.readline()
@@ -150,14 +151,14 @@ def write_frame(renders: dict[str, Path], request: dict, options: BakeOptions, b
             data, others = read_frame(renders, view_layer, motion, frame, options)
             done = window.add(frame, data, others, renders.get("image"), request["write"])
         else:
-            done = [(frame, convert_frame(renders, view_layer, frame, options))]
+            done = [(frame, convert_frame(renders, view_layer, frame, options), None)]
     except Exception as error:
         if is_disk_full(error):
             raise disk_full_error(folder, frame, max(bytes_per_frame, default=0)) from error
         raise
     if done:
         bytes_per_frame += [(shutil.disk_usage(folder).used - used) // len(done)] * len(done)
-    return {"written": [(f, [str(p) for p in paths]) for f, paths in done]}
+    return {"written": [(f, [str(p) for p in paths], check) for f, paths, check in done]}
 
 
 def serve() -> None:

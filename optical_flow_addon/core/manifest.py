@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from .atomic import atomic_path
 from .errors import FlowError
 from .flow import coordinate_metadata
+from . import self_check
 from .options import BakeOptions
 
 MANIFEST_VERSION = 1
@@ -14,7 +16,15 @@ MANIFEST_VERSION = 1
 
 def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: list[dict], versions: dict) -> Path:
     """Write the manifest for the frames baked so far (also after a cancel or an error)."""
-    manifest = {
+    manifest = manifest_fields(options, resolution, frames, versions)
+    path = options.output_dir / "manifest.json"
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return path
+
+
+def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: list[dict], versions: dict) -> dict:
+    return {
         "manifest_version": MANIFEST_VERSION,
         **versions,
         "resolution": {"width": resolution[0], "height": resolution[1]},
@@ -26,14 +36,28 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
         "formats": sorted(options.formats),
         "products": list(dict.fromkeys(name for f in frames for name in options.products_at(f["frame"]))),
         "image_motion_blur": options.image_motion_blur if options.render_images else None,
+        "self_check": self_check.summary(options.verify, options.occlusion, frames),
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],
         "backward_flow_frames": [f["frame"] for f in frames if "backward_flow" in f["flows"]],
         "frames": frames,
     }
-    path = options.output_dir / "manifest.json"
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    return path
+
+
+def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
+    """One manifest for the chunks of a sequence baked apart (in parallel, on other machines): the manifest
+    one bake of all their frames writes. Chunks baked by different Blender or add-on versions are refused."""
+    resolution = (manifests[0]["resolution"]["width"], manifests[0]["resolution"]["height"])
+    own = manifest_fields(options, resolution, [], {})
+    versions = [{key: value for key, value in manifest.items() if key not in own} for manifest in manifests]
+    if any(other != versions[0] for other in versions):
+        raise FlowError(f"The chunks of the bake in {options.output_dir} were baked with different versions "
+                        f"({', '.join(sorted({json.dumps(v, sort_keys=True) for v in versions}))}): install the same "
+                        "Blender (bpy) and add-on on every machine and bake again with --overwrite.")
+    frames = sorted({record["frame"]: record for manifest in manifests for record in manifest["frames"]}.values(),
+                    key=lambda record: record["frame"])
+    span = replace(options, frame_start=min(options.frame_start, frames[0]["frame"]),
+                   frame_end=max(options.frame_end, frames[-1]["frame"]))
+    return write_manifest(span, resolution, frames, versions[0])
 
 
 def read_manifest(folder: Path) -> dict:

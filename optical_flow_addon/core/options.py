@@ -37,6 +37,7 @@ class BakeOptions:
     render_images: bool = False  # the scene's own render of each frame, as it looks with its own settings
     render_depth: bool = False
     image_motion_blur: str = "OFF"  # one of IMAGE_MOTION_BLUR
+    verify: bool = True  # the self-check: forward and backward flow of a frame pair must agree (core/self_check.py)
     frame_gap: int = 1  # K: forward flow is t → t+K, backward flow t → t−K
     occlusion: bool = True  # forward_flow_occluded / backward_flow_occluded masks
     scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes

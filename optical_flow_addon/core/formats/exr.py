@@ -2,6 +2,8 @@
 channel Y (1 = valid) in its own file. R and G let generic image readers such as OpenCV open it."""
 from __future__ import annotations
 
+import errno
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ from ..errors import FlowError
 from ..exr import read_channels
 
 OpenEXR = LazyModule("OpenEXR")
-
+ROOM_FOR_A_FILE = 1 << 20  # bytes: with less free, a file cut short was cut by the full disk
 
 
 def header() -> dict:
@@ -25,6 +27,18 @@ def save_exr(path: Path, array: np.ndarray) -> None:
     else:
         channels = {"R": np.ascontiguousarray(array[..., 0]), "G": np.ascontiguousarray(array[..., 1])}
     OpenEXR.File(header(), channels).write(str(path))  # OpenEXR adds the image size to the dict it gets
+    check_written(path)
+
+
+def check_written(path: Path) -> None:
+    """OpenEXR reports no failed write (a full disk leaves an empty or cut file), so read the file back."""
+    try:
+        complete = bool(OpenEXR.File(str(path), separate_channels=True).parts)
+    except Exception:  # OpenEXR raises plain RuntimeError on a cut file
+        complete = False
+    if not complete:
+        disk_full = shutil.disk_usage(path.parent).free < ROOM_FOR_A_FILE
+        raise OSError(errno.ENOSPC if disk_full else errno.EIO, f"OpenEXR could not write {path.name} completely")
 
 
 def load_exr(path: Path, mask: bool = False) -> np.ndarray:

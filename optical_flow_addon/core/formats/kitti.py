@@ -17,11 +17,23 @@ from .png import decode_png, encode_png
 SCALE, OFFSET = 64.0, 2.0 ** 15
 
 
-def save_kitti(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
+def _stored(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flow's 16-bit values and where they fit in 0..65535 (NaN compares False: does not fit)."""
     stored = np.rint(flow.astype(np.float64) * SCALE + OFFSET)
-    valid = valid & np.all((stored >= 0) & (stored <= 65535), axis=-1)  # NaN compares False: invalid
+    inside = (stored >= 0) & (stored <= 65535)
+    return stored, inside[..., 0] & inside[..., 1]
+
+
+def fits(flow: np.ndarray) -> np.ndarray:
+    """Where the flow is a number within the format's ±512 px, so that it can be stored."""
+    return _stored(flow)[1]
+
+
+def save_kitti(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
+    stored, storable = _stored(flow)
+    valid = valid & storable
     pixels = np.zeros((*flow.shape[:2], 3), np.uint16)
-    pixels[valid, :2] = stored[valid]
+    np.copyto(pixels[..., :2], stored, casting="unsafe", where=valid[..., None])
     pixels[..., 2] = valid
     Path(path).write_bytes(encode_png(pixels))
 

@@ -28,12 +28,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
-    """PNG bytes of an H×W (grey) or H×W×3 (RGB) uint8 or uint16 array."""
-    grey_or_rgb = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
-    if pixels.dtype not in (np.uint8, np.uint16) or not grey_or_rgb:
-        raise ValueError(f"PNG needs H×W or H×W×3 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
+    """PNG bytes of an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 or uint16 array."""
+    shape_ok = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (3, 4))
+    if pixels.dtype not in (np.uint8, np.uint16) or not shape_ok:
+        raise ValueError(f"PNG needs H×W, H×W×3 or H×W×4 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
     height, width = pixels.shape[:2]
-    colour_type = 2 if pixels.ndim == 3 else 0
+    colour_type = {2: 0, 3: 2, 4: 6}[pixels.ndim if pixels.ndim == 2 else pixels.shape[2]]
     depth = pixels.dtype.itemsize * 8
     raw = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder(">")).view(np.uint8)
     bpp = raw.size // max(height * width, 1)  # bytes per pixel

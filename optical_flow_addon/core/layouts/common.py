@@ -1,0 +1,160 @@
+"""What the training layouts share: the sequence being baked, the refusals every dataset needs, and the
+frame's files written one by one under temporary names.
+
+A layout lists a frame's files as :class:`Output`\\ s (path, the products it is made of, how they are
+saved); everything else (what a frame needs, writing, which files a re-bake leaves behind) follows from
+that one list, so the paths are written down once.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import FlowError
+from ..formats.flo import UNKNOWN_FLOW
+from ..formats.png import encode_png
+
+IMAGE_COMPRESSION = 1  # zlib level of image PNGs: as small as level 6 within a few per cent, in half the time (README)
+GLOB_CHARACTERS = "*?[]"  # torchvision and ptlflow find files with glob: these would be read as patterns
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One bake into a layout: its root folder, name and scene frames, and what its images and flow are like.
+
+    ``frame_gap``: forward flow of frame t points to frame t + gap (backward to t − gap).
+    """
+
+    root: Path
+    name: str
+    first_frame: int
+    last_frame: int
+    frame_step: int = 1
+    frame_gap: int = 1
+    motion_blur: bool = False
+    blender_image_coordinate_style: bool = False
+    overwrite: bool = False
+
+    @property
+    def frames(self) -> range:
+        return range(self.first_frame, self.last_frame + 1, self.frame_step)
+
+    def index(self, frame: int) -> int:
+        """Position of ``frame`` in the sequence, from 0."""
+        if frame not in self.frames:
+            raise FlowError(f"Frame {frame} is not in sequence {self.name!r} (frames {self.first_frame} to "
+                            f"{self.last_frame}, step {self.frame_step}).")
+        return self.frames.index(frame)
+
+    def is_last(self, frame: int) -> bool:
+        return self.index(frame) == len(self.frames) - 1
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file of a frame: where it goes, the products it is made of, and ``save(path, *those arrays)``."""
+
+    path: Path
+    products: tuple[str, ...]
+    save: Callable[..., None]
+
+
+def save_image(path: Path, colors: np.ndarray) -> None:
+    path.write_bytes(encode_png(colors, IMAGE_COMPRESSION))
+
+
+def save_mask(path: Path, mask: np.ndarray) -> None:
+    """8-bit grey PNG, 255 where the mask is true (Sintel's and ptlflow's polarity for occluded and invalid)."""
+    path.write_bytes(encode_png(np.where(mask, np.uint8(255), np.uint8(0))))
+
+
+def unknown_where_invalid(flow: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Flow with Middlebury's unknown value (1e10) at invalid pixels. Loaders without a validity mask
+    (ptlflow, torchvision's training references) drop flow beyond ±1000 px, so these pixels are not learnt."""
+    return np.where(valid[..., None], flow, np.float32(UNKNOWN_FLOW))
+
+
+class Layout:
+    """A dataset's folders. Subclasses give the names and :meth:`outputs`; ``write`` is the bake's entry."""
+
+    name: str  # the option value, e.g. "SINTEL"
+    folder: str  # the folder torchvision adds to the root
+    loaders: tuple[str, ...]  # the loader classes this layout is tested with
+    first_number: int = 0  # file numbers: position in the sequence + this
+    digits: int = 4  # file numbers are zero-padded to this; more frames would sort out of order
+
+    def outputs(self, sequence: Sequence, frame: int) -> list[Output]:
+        raise NotImplementedError
+
+    def sequence_files(self, sequence: Sequence) -> list[Path]:
+        """The files of this sequence already under the root."""
+        raise NotImplementedError
+
+    def check_root(self, sequence: Sequence) -> None:
+        """Refuse a root whose other sequences this one cannot join."""
+
+    def check_frame(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray]) -> None:
+        """Refuse products the dataset's files cannot hold, before any of the frame's files is written."""
+
+    def check(self, sequence: Sequence) -> None:
+        """Refuse, before rendering, a sequence this layout cannot hold or that would overwrite files."""
+        name = sequence.name
+        if not name or name.startswith(".") or any(c in name for c in f"/\\\0{GLOB_CHARACTERS}"):
+            raise FlowError(f"Sequence name {name!r} cannot be a folder or file name of the {self.name} layout: "
+                            f"it must be non-empty, not start with '.', and have none of / \\ {GLOB_CHARACTERS}.")
+        if any(c in str(sequence.root) for c in GLOB_CHARACTERS):
+            raise FlowError(f"Output folder {sequence.root} has one of {GLOB_CHARACTERS} in its path; torchvision "
+                            "and ptlflow look for files with glob patterns and would not find them there.")
+        if sequence.blender_image_coordinate_style:
+            raise FlowError(f"The {self.name} layout holds OpenCV-style flow (y down), as the dataset does; "
+                            "turn off Blender image coordinate style.")
+        if sequence.frame_gap != sequence.frame_step:
+            raise FlowError(f"The {self.name} layout pairs each image with the next one written, {sequence.frame_step} "
+                            f"frame(s) later, but the frame gap is {sequence.frame_gap}: the flow would not belong "
+                            "to the pair. Use a frame gap equal to the frame step.")
+        count = len(sequence.frames)
+        if count < 2:
+            raise FlowError(f"The {self.name} layout needs at least two frames for a pair; "
+                            f"frames {sequence.first_frame} to {sequence.last_frame} give {count}.")
+        if self.first_number + count - 1 >= 10 ** self.digits:
+            raise FlowError(f"The {self.name} layout numbers files with {self.digits} digits, so a sequence holds at "
+                            f"most {10 ** self.digits - self.first_number} frames; this one has {count}.")
+        existing = self.sequence_files(sequence)
+        if existing and not sequence.overwrite:
+            raise FlowError(f"Sequence {name!r} already has {len(existing)} file(s) in {sequence.root / self.folder} "
+                            f"(e.g. {existing[0]}); turn on Overwrite to bake it again, or choose another name.")
+        self.check_root(sequence)
+
+    def needs(self, sequence: Sequence, frame: int) -> set[str]:
+        """The products ``frame`` must have for :meth:`write`."""
+        return {name for output in self.outputs(sequence, frame) for name in output.products}
+
+    def write(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray]) -> list[Path]:
+        """Write one frame's files, each under a temporary name first; return their paths."""
+        outputs = self.outputs(sequence, frame)
+        missing = sorted({name for output in outputs for name in output.products} - set(products))
+        if missing:
+            raise FlowError(f"The {self.name} layout needs {', '.join(missing)} for frame {frame}, "
+                            "but the bake did not make it.")
+        self.check_frame(sequence, frame, products)
+        for output in outputs:
+            output.path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(output.path) as temporary:
+                output.save(temporary, *(products[name] for name in output.products))
+        return [output.path for output in outputs]
+
+    def stale_files(self, sequence: Sequence) -> list[Path]:
+        """Files of this sequence that a bake of it does not write (left by an earlier, longer or
+        other-pass bake): removed after an overwriting bake so that loaders do not pair them up."""
+        planned = {output.path for frame in sequence.frames for output in self.outputs(sequence, frame)}
+        return [path for path in self.sequence_files(sequence) if path not in planned]
+
+
+def files_in(*folders: Path) -> list[Path]:
+    """Every file directly in the given folders, in order; hidden ones (a crashed write's temporary) aside."""
+    return sorted(path for folder in folders if folder.is_dir() for path in folder.iterdir()
+                  if path.is_file() and not path.name.startswith("."))

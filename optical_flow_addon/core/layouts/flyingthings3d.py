@@ -1,0 +1,84 @@
+"""FlyingThings3D's training folders: images, flow into the future and the past, and ptlflow's occlusions.
+
+``FlyingThings3D/frames_cleanpass/TRAIN/A/<sequence>/left/0000.png`` ... numbered from 0
+(``frames_finalpass`` for images with motion blur); ``optical_flow/TRAIN/A/<sequence>/into_future/left/
+OpticalFlowIntoFuture_0000_L.pfm`` and ``into_past/.../OpticalFlowIntoPast_0000_L.pfm``; ``occlusions/``
+mirrors ``optical_flow/`` with PNGs (255 = occluded), where ptlflow looks for them.
+
+Each direction has one flow file per image, as in FlyingThings3D: torchvision and ptlflow pair image i
+with into_future file i and image i + 1 with into_past file i + 1, and skip the last into_future and the
+first into_past file. Those two point outside the sequence and hold unknown flow (1e10) and all occluded.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FlowError
+from ..formats.pfm import save_pfm
+from .common import Layout, Output, Sequence, files_in, save_image, save_mask, unknown_where_invalid
+
+PASSES = {False: "frames_cleanpass", True: "frames_finalpass"}  # by motion blur
+DIRECTIONS = {"forward_flow": ("into_future", "IntoFuture"), "backward_flow": ("into_past", "IntoPast")}
+
+
+def save_flow(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
+    save_pfm(path, unknown_where_invalid(flow, valid))
+
+
+def save_unknown_flow(path: Path, colors: np.ndarray) -> None:
+    """Flow to a frame outside the sequence, sized like the image: unknown everywhere."""
+    height, width = colors.shape[:2]
+    save_flow(path, np.zeros((height, width, 2), np.float32), np.zeros((height, width), bool))
+
+
+def save_all_occluded(path: Path, colors: np.ndarray) -> None:
+    save_mask(path, np.ones(colors.shape[:2], bool))
+
+
+class FlyingThings3D(Layout):
+    name = "FLYINGTHINGS3D"
+    folder = "FlyingThings3D"
+    loaders = ("torchvision.datasets.FlyingThings3D(root, pass_name='clean' or 'final')",
+               "ptlflow.data.datasets.FlyingThings3DDataset(root / 'FlyingThings3D', pass_names='clean' or 'final')")
+
+    def sequence_folder(self, sequence: Sequence, top: str) -> Path:
+        return sequence.root / self.folder / top / "TRAIN" / "A" / sequence.name
+
+    def outputs(self, sequence: Sequence, frame: int) -> list[Output]:
+        number = f"{sequence.index(frame):04d}"
+        image = self.sequence_folder(sequence, PASSES[sequence.motion_blur]) / "left" / f"{number}.png"
+        outputs = [Output(image, ("colors",), save_image)]
+        for flow, (direction, word) in DIRECTIONS.items():
+            flow_path = (self.sequence_folder(sequence, "optical_flow") / direction / "left"
+                         / f"OpticalFlow{word}_{number}_L.pfm")
+            occlusion_path = self.sequence_folder(sequence, "occlusions") / direction / "left" / f"{number}.png"
+            beyond = sequence.is_last(frame) if flow == "forward_flow" else sequence.index(frame) == 0
+            if beyond:
+                outputs += [Output(flow_path, ("colors",), save_unknown_flow),
+                            Output(occlusion_path, ("colors",), save_all_occluded)]
+            else:
+                outputs += [Output(flow_path, (flow, f"{flow}_valid"), save_flow),
+                            Output(occlusion_path, (f"{flow}_occluded",), save_mask)]
+        return outputs
+
+    def check_root(self, sequence: Sequence) -> None:
+        """torchvision pairs the sorted image folders of a pass with the sorted flow folders by position, so
+        a root whose sequences are in different passes would pair images with another sequence's flow."""
+        other = self.sequence_folder(sequence, PASSES[not sequence.motion_blur]).parent
+        others = sorted(p.name for p in other.iterdir() if p.is_dir() and p.name != sequence.name) if other.is_dir() else []
+        if others:
+            kind = "with" if not sequence.motion_blur else "without"
+            raise FlowError(f"{sequence.root / self.folder} holds sequences {kind} motion blur ({', '.join(others)}); "
+                            "torchvision would pair this sequence's images with their flow. Bake into another folder, "
+                            f"or {kind} motion blur.")
+
+    def sequence_files(self, sequence: Sequence) -> list[Path]:
+        folders = [self.sequence_folder(sequence, top) / "left" for top in PASSES.values()]
+        for top in ("optical_flow", "occlusions"):
+            folders += [self.sequence_folder(sequence, top) / direction / "left" for direction, _ in DIRECTIONS.values()]
+        return files_in(*folders)
+
+
+FLYINGTHINGS3D = FlyingThings3D()

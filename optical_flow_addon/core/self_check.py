@@ -1,0 +1,78 @@
+"""The bake's self-check: forward flow at t and backward flow at t+K describe the same motion, so following
+one and then the other must come back to the start. A Blender bug that writes a wrong Vector pass or wrong
+passes (Blender 4.2 did, for a second view layer) breaks that at most pixels; a correct bake only at the edges
+of surfaces, where interpolating the backward flow mixes two surfaces.
+
+Checked where the forward flow is valid and not occluded and the four pixels around its target are valid
+(and not occluded) in the backward flow, so both flows see the same surface point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FlowError
+
+ROUND_TRIP_PX = 0.5  # a pixel is off when the round trip misses its start by more than this
+# A frame fails when more than this share of its checked pixels is off: with occlusion masks only surface edges
+# can miss; without them, every pixel hidden at the other frame too (README, Self-check).
+MOST_PIXELS_OFF = {True: 0.05, False: 0.25}
+REPORT = "Please report it with the .blend, the Blender version and the manifest.json; --no-verify skips the check."
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """One frame pair's figures, for the manifest."""
+
+    frame: int
+    partner: int
+    checked: int  # pixels checked
+    off: int  # of those, pixels whose round trip misses by more than ROUND_TRIP_PX
+    median_px: float
+
+    @property
+    def share_off(self) -> float:
+        return self.off / self.checked if self.checked else 0.0
+
+
+def round_trip(frame: int, partner: int, forward: np.ndarray, forward_usable: np.ndarray, backward: np.ndarray,
+               backward_usable: np.ndarray, blender_image_coordinate_style: bool) -> RoundTrip:
+    """Follow ``forward`` (frame → partner) from each usable pixel centre, bilinearly interpolate ``backward``
+    (partner → frame) there and measure how far from the start the round trip ends."""
+    height, width = forward.shape[:2]
+    rows, columns = np.nonzero(forward_usable)
+    flow = forward[rows, columns].astype(np.float64)
+    y_sign = -1.0 if blender_image_coordinate_style else 1.0
+    x = columns + flow[:, 0]  # pixel centres are at integer + 0.5: interpolate between centres
+    y = rows + y_sign * flow[:, 1]
+    left, top = np.floor(x).astype(int), np.floor(y).astype(int)
+    inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
+    rows, columns, flow, x, y, left, top = (a[inside] for a in (rows, columns, flow, x, y, left, top))
+    corners = [(top, left), (top, left + 1), (top + 1, left), (top + 1, left + 1)]
+    same_surface = np.logical_and.reduce([backward_usable[r, c] for r, c in corners])
+    fx, fy = (x - left)[same_surface, None], (y - top)[same_surface, None]
+    values = [backward[r[same_surface], c[same_surface]].astype(np.float64) for r, c in corners]
+    back = (values[0] * (1 - fx) * (1 - fy) + values[1] * fx * (1 - fy) + values[2] * (1 - fx) * fy
+            + values[3] * fx * fy)
+    miss = np.hypot(*(flow[same_surface] + back).T)
+    return RoundTrip(frame, partner, int(miss.size), int((miss > ROUND_TRIP_PX).sum()),
+                     float(np.median(miss)) if miss.size else 0.0)
+
+
+def check_round_trip(result: RoundTrip, occlusion: bool = True) -> None:
+    """Stop the bake when a frame pair's flows disagree at most pixels (``occlusion``: occluded pixels were left out)."""
+    if result.share_off > MOST_PIXELS_OFF[occlusion]:
+        raise FlowError(
+            f"Self-check failed at frame {result.frame}: following its forward flow to frame {result.partner} and that "
+            f"frame's backward flow back misses the start by more than {ROUND_TRIP_PX} px at "
+            f"{100 * result.share_off:.1f}% of {result.checked} pixels (a correct bake: a few edge pixels). Blender "
+            f"rendered motion that does not add up; the files of frame {result.frame} were not written. {REPORT}")
+
+
+def summary(verify: bool, occlusion: bool, frames: list[dict]) -> dict:
+    """The manifest's account of the self-check over the frames written."""
+    checks = [RoundTrip(**record["self_check"]) for record in frames if "self_check" in record]
+    return {"on": verify, "round_trip_px": ROUND_TRIP_PX, "most_pixels_off": MOST_PIXELS_OFF[occlusion],
+            "frame_pairs_checked": len(checks),
+            "worst_share_off": round(max((c.share_off for c in checks), default=0.0), 6)}

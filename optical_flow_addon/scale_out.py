@@ -1,0 +1,365 @@
+"""Many scenes and chunks of frames in one command: each chunk bakes in its own Blender (``bpy``) process, on a
+Dask cluster (``--scheduler``) or, for several scenes without one, one after another.
+
+The output folder stays "one folder, one bake" with chunks baking in parallel:
+
+- This process (the coordinator) holds each scene folder's lock for the whole run and prepares the folder as
+  a bake does: it refuses another bake's files, removes them with ``--overwrite``, checks the settings with
+  ``--resume``.
+- Each chunk bakes with ``--resume`` into its own working folder inside the scene folder
+  (``.optical_flow_chunk_FIRST-LAST``), under that folder's own lock, and then moves its files up. A chunk
+  whose worker died runs again elsewhere and resumes its working folder: the frames it wrote whole stay, the
+  rest are baked, and the files are the same byte for byte. The lock keeps two tries of one chunk apart.
+- Each chunk's manifest comes back here; after every chunk the scene's ``manifest.json`` is the merge of those
+  finished, so a killed run's manifest lists them and ``--resume`` bakes only the other chunks.
+- ``flow_sequence.hdf5`` grows frame by frame in order, so with HDF5_SEQUENCE a scene is one task.
+
+``python -m optical_flow_addon.scale_out`` is the bake process of one chunk: it reads the bake's arguments
+(pickled) on its standard input and runs them as ``python -m optical_flow_addon bake`` would.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TextIO
+
+from .cli import FrameReport, exit_now, run_guarded
+from .core.errors import FlowError
+from .core.frame import own_files
+from .core.manifest import merge_manifests, read_manifest
+from .core.options import BakeOptions
+from .core.output_folder import BakeFolder
+
+CHUNK_PREFIX = ".optical_flow_chunk_"
+RETRIES = 2  # a chunk whose process died (killed, crashed) runs again this many times; one with bad settings does not
+PROGRESS_TOPIC = "optical-flow-frames"
+PARENT = "OPTICAL_FLOW_PARENT_PID"
+FRAME_LINE = re.compile(r"frame\s+(-?\d+)\s")  # the bake's line per frame (cli.FrameReport)
+PR_SET_PDEATHSIG = 1
+DASK_MISSING = 'Dask is not installed: pip install "optical-flow-for-blender[dask]" (or dask[distributed]).'
+
+
+def positive_count(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return number
+
+
+def scheduler_address(text: str) -> str:
+    """``local:N`` (N worker processes on this machine) or a running Dask scheduler's ``PROTOCOL://HOST:PORT``."""
+    kind, _, count = text.partition(":")
+    if kind == "local":
+        positive_count(count)
+    elif "://" not in text:
+        raise argparse.ArgumentTypeError(f"expected local:N or a Dask scheduler such as tcp://HOST:8786, got {text!r}")
+    return text
+
+
+def sequence_names(scenes: list[Path]) -> list[str]:
+    """The name of each scene's sequence (its subfolder of the output folder): the file name without its
+    suffix, with as many parent folders as it takes to tell scenes apart (``a/scene.blend``, ``b/scene.blend``
+    are ``a_scene`` and ``b_scene``)."""
+    paths = [scene.resolve() for scene in scenes]
+    for later, path in enumerate(paths):
+        if path in paths[:later]:
+            raise FlowError(f"Scenes {scenes[paths.index(path)]} and {scenes[later]} are the same file: give each "
+                            "scene once.")
+    stems = [path.with_suffix("") for path in paths]
+    for depth in range(1, max(len(stem.parts) for stem in stems)):
+        names = ["_".join(stem.parts[-depth:]) for stem in stems]
+        if len(set(names)) == len(names):
+            return names
+    raise FlowError(f"Scenes {', '.join(map(str, scenes))} would share a sequence name: rename one.")
+
+
+def bake_scenes(args: argparse.Namespace) -> int:
+    """``bake A B C OUT`` and ``--scheduler``: plan every scene, bake its chunks as tasks, merge the manifests."""
+    started = time.perf_counter()
+    out = sys.stdout
+    names = sequence_names(args.scenes)
+    for name in ("scenes", "output", "poses"):  # the bake processes may start elsewhere
+        value = getattr(args, name)
+        setattr(args, name, [p.resolve() for p in value] if isinstance(value, list) else value and value.resolve())
+    folders = [args.output] if len(names) == 1 else [args.output / name for name in names]
+    if args.scheduler and args.scheduler.startswith("local:") and not args.threads:
+        args.threads = max(1, (os.cpu_count() or 1) // int(args.scheduler.partition(":")[2]))
+    with tasks_on(args.scheduler) as run_tasks, ExitStack() as locks:
+        plans = run_tasks(plan_scene, [(args, scene, folder) for scene, folder in zip(args.scenes, folders)])
+        scenes, chunks, notes = {}, [], []
+        for (_, scene, folder), plan in list(plans):
+            options, resolution = plan
+            locks.enter_context(BakeFolder(options, *resolution, args.resume))
+            earlier = working_folders(folder, args)
+            scenes[folder] = options, earlier
+            listed = {record["frame"] for manifest in earlier for record in manifest["frames"]}
+            size = args.chunk_size or len(options.frames)
+            if "HDF5_SEQUENCE" in options.formats and size < len(options.frames):
+                notes.append(f"{scene.name}: flow_sequence.hdf5 grows frame by frame in order, so its frames were one task.")
+                size = len(options.frames)
+            chunks += [Chunk(args, scene, folder, names[args.scenes.index(scene)], first, last)
+                       for first, last in split([f for f in options.frames if f not in listed], size)]
+        shown = ChunkReport(sum(chunk.frames(scenes[chunk.folder][0]) for chunk in chunks), out, out.isatty())
+        try:
+            for chunk, manifest in run_tasks(run_chunk, chunks, shown.frame_done):
+                options, manifests = scenes[chunk.folder]
+                for record in manifest["frames"]:  # also those a killed try wrote without word reaching us
+                    shown.frame_done(chunk.name, record["frame"])
+                manifests.append(manifest)
+                merge_manifests(options, manifests)
+        finally:
+            shown.close()
+        for folder in folders:
+            for work in folder.glob(f"{CHUNK_PREFIX}*"):  # a resumed run's other chunking left them
+                shutil.rmtree(work)
+    for note in notes:
+        print(f"note: {note}", file=out)
+    frames = sum(len(read_manifest(folder)["frames"]) for folder in folders)
+    place = f"{len(names)} scenes in {args.output}" if len(names) > 1 else str(args.output)
+    where = f" on {args.scheduler}" if args.scheduler else ""
+    print(f"Flow for {frames} frames of {place} written in {len(chunks)} tasks{where} in "
+          f"{time.perf_counter() - started:.1f} s.", file=out)
+    return 0
+
+
+def working_folders(folder: Path, args: argparse.Namespace) -> list[dict]:
+    """The chunk working folders an interrupted run left: kept to resume, removed with --overwrite, else refused.
+    Returns the manifests to start from: with --resume, the frames the folder's manifest lists are done."""
+    left = sorted(folder.glob(f"{CHUNK_PREFIX}*"))
+    if args.resume:
+        manifest = read_manifest(folder)
+        return [manifest] if manifest.get("frames") else []
+    if left and not args.overwrite:
+        raise FlowError(f"{folder} holds the chunks of an interrupted bake ({left[0].name}): add --resume to "
+                        "continue it or --overwrite to replace it.")
+    for work in left:
+        shutil.rmtree(work)
+    return []
+
+
+def split(frames: list[int], size: int) -> list[tuple[int, int]]:
+    """First and last frame of each chunk: runs of consecutive frames, at most ``size`` frames each."""
+    chunks: list[tuple[int, int]] = []
+    for frame in frames:
+        if chunks and frame == chunks[-1][1] + 1 and frame - chunks[-1][0] < size:
+            chunks[-1] = (chunks[-1][0], frame)
+        else:
+            chunks.append((frame, frame))
+    return chunks
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One task: frames ``first``–``last`` of one scene."""
+
+    args: argparse.Namespace  # the bake's arguments, with absolute paths
+    scene: Path
+    folder: Path  # the scene's output folder
+    name: str  # the scene's sequence name
+    first: int
+    last: int
+
+    def frames(self, options: BakeOptions) -> int:
+        return sum(self.first <= frame <= self.last for frame in options.frames)
+
+
+class ChunkReport(FrameReport):
+    """One progress bar over all chunks (or a line per frame): a frame counts once, also when its chunk ran twice."""
+
+    def __init__(self, total: int, out: TextIO, bar: bool) -> None:
+        super().__init__(total, out, bar)
+        self.total, self.done, self.lock = total, set(), threading.Lock()
+
+    def frame_done(self, name: str, frame: int) -> None:
+        with self.lock:
+            if (name, frame) in self.done:
+                return
+            self.done.add((name, frame))
+            if self.bar is None:
+                print(f"{name} frame {frame:>5}  {len(self.done)}/{self.total}", file=self.out, flush=True)
+            else:
+                self.bar.set_postfix_str(f"{name} frame {frame}", refresh=False)
+                self.bar.update(1)
+
+
+@contextmanager
+def tasks_on(scheduler: str | None) -> Iterator[Callable]:
+    """``run_tasks(function, items, on_frame)``: yields (item, result) as tasks finish; on Dask with retries,
+    without a scheduler one after another here."""
+    if not scheduler:
+        yield lambda function, items, on_frame=None: ((item, function(item, on_frame)) for item in items)
+        return
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise FlowError(DASK_MISSING) from None
+    with ExitStack() as stack:
+        if scheduler.startswith("local:"):
+            cluster = stack.enter_context(LocalCluster(n_workers=int(scheduler.partition(":")[2]), threads_per_worker=1,
+                                                       processes=True, dashboard_address=None, silence_logs=50))
+            client = stack.enter_context(Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=30))
+            except (OSError, TimeoutError) as error:
+                raise FlowError(f"--scheduler {scheduler}: no Dask scheduler answers there ({error}).") from None
+
+        def run_tasks(function: Callable, items: list, on_frame: Callable | None = None) -> Iterator[tuple]:
+            if on_frame:
+                client.subscribe_topic(PROGRESS_TOPIC, lambda event: on_frame(*event[1]))
+            futures = {client.submit(on_worker, function, item, pure=False, retries=RETRIES): item for item in items}
+            try:
+                for future in as_completed(futures):
+                    item = futures[future]
+                    try:
+                        result = future.result()
+                    except Exception as error:  # noqa: BLE001  the task's own error, after its retries
+                        raise FlowError(f"{task_name(item)} failed {RETRIES + 1} times, the last time with "
+                                        f"{type(error).__name__}: {error}") from None
+                    if isinstance(result, FlowError):
+                        raise result
+                    yield item, result
+            finally:
+                client.cancel(list(futures))
+                if on_frame:
+                    client.unsubscribe_topic(PROGRESS_TOPIC)
+
+        yield run_tasks
+
+
+def on_worker(function: Callable, item: object) -> object:
+    """A task on a Dask worker: its frames go to the coordinator's progress bar as worker events. A FlowError
+    (bad settings, a broken scene) comes back as the task's result, so that Dask does not retry it."""
+    from dask.distributed import get_worker
+
+    worker = get_worker()
+    try:
+        return function(item, lambda name, frame: worker.log_event(PROGRESS_TOPIC, (name, frame)))
+    except FlowError as error:
+        return error
+
+
+def task_name(item: object) -> str:
+    if isinstance(item, Chunk):
+        return f"Frames {item.first}-{item.last} of {item.scene}"
+    return f"Reading {item[1]}"
+
+
+def bake_process(args: argparse.Namespace, on_line: Callable[[str], None]) -> tuple[int, str]:
+    """Run ``args`` in a Blender process of its own; its lines go to ``on_line`` as they come.
+    Returns the exit status and the last line of its errors."""
+    package = str(Path(__file__).resolve().parents[1])
+    environment = {**os.environ, PARENT: str(os.getpid()),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=errors, env=environment, text=True)
+        process.stdin.buffer.write(pickle.dumps(args))
+        process.stdin.close()
+        for line in process.stdout:
+            on_line(line)
+        status = process.wait()
+        errors.seek(0)
+        lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+    return status, lines[-1] if lines else ""
+
+
+def plan_scene(item: tuple, _on_frame: object = None) -> tuple[BakeOptions, tuple[int, int]]:
+    """Load a scene in its own process: the options of its bake and the size of its frames."""
+    args, scene, folder = item
+    lines: list[str] = []
+    status, error = bake_process(argparse.Namespace(**{**vars(args), "scenes": [scene], "output": folder,
+                                                       "scheduler": None, "plan_only": True}), lines.append)
+    if status != 0:
+        raise FlowError(f"{scene}: {error.removeprefix('error: ')}" if error.startswith("error: ")
+                        else f"Reading {scene} ended with exit status {status}: {error}")
+    plan = json.loads(lines[-1])
+    resolution = tuple(plan.pop("resolution"))
+    plan["output_dir"], plan["formats"] = Path(plan["output_dir"]), frozenset(plan["formats"])
+    return BakeOptions(**plan), resolution
+
+
+def print_plan(args: argparse.Namespace, out: TextIO) -> int:
+    """The bake process's answer to ``plan_scene``: the options as JSON, and the size of the frames."""
+    from .blender.bake import check_scene
+    from .blender.camera import blender_camera
+    from .cli import prepare_bake
+
+    scene, options = prepare_bake(args)
+    check_scene(scene)
+    size = blender_camera(scene, scene.camera.data)
+    plan = {field.name: getattr(options, field.name) for field in fields(options)}
+    plan.update(output_dir=str(options.output_dir), formats=sorted(options.formats), resolution=[size.width, size.height])
+    print(json.dumps(plan), file=out)
+    return 0
+
+
+class ChunkFailed(RuntimeError):
+    """A chunk's bake process died or crashed: Dask runs it again."""
+
+
+def run_chunk(chunk: Chunk, on_frame: Callable[[str, int], None] | None) -> dict:
+    """Bake one chunk in its own process into its working folder and move its files into the scene folder.
+    Returns the chunk's manifest."""
+    work = chunk.folder / f"{CHUNK_PREFIX}{chunk.first}-{chunk.last}"
+    args = argparse.Namespace(**{**vars(chunk.args), "scenes": [chunk.scene], "output": work, "scheduler": None,
+                                 "frames": (chunk.first, chunk.last), "resume": True, "overwrite": False})
+
+    def line(text: str) -> None:
+        match = FRAME_LINE.match(text)
+        if match and on_frame:
+            on_frame(chunk.name, int(match.group(1)))
+
+    status, error = bake_process(args, line)
+    if error.startswith("error: "):  # the bake refused its settings or its scene: another try would too
+        raise FlowError(f"Frames {chunk.first}-{chunk.last} of {chunk.scene}: {error.removeprefix('error: ')}")
+    if status != 0:
+        raise ChunkFailed(f"its bake process ended with {describe(status)}{': ' + error if error else ''}")
+    manifest = read_manifest(work)
+    for path in own_files(work):
+        if path.name != "manifest.json":
+            os.replace(path, chunk.folder / path.name)
+    shutil.rmtree(work)
+    return manifest
+
+
+def describe(status: int) -> str:
+    return f"signal {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
+
+
+def die_with_parent() -> None:
+    """On Linux a chunk's bake process dies (SIGKILL) with the worker that started it, so the chunk's next try
+    never finds it still at work."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if str(os.getppid()) != os.environ.get(PARENT):  # the worker died before the line above
+        os._exit(128 + signal.SIGKILL)
+
+
+def bake_process_main() -> None:
+    die_with_parent()
+    exit_now(run_guarded(pickle.loads(sys.stdin.buffer.read())))
+
+
+if __name__ == "__main__":
+    bake_process_main()

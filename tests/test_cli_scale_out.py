@@ -1,0 +1,170 @@
+"""Scenes and chunks of frames spread over a real Dask LocalCluster of 2 worker processes, driven as users do:
+``python -m optical_flow_addon bake A B OUT --scheduler ...``. Every result is compared byte for byte with
+bakes of one process."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from optical_flow_addon.core.errors import FlowError
+from optical_flow_addon.scale_out import sequence_names, split
+
+ROOT = Path(__file__).resolve().parents[1]
+FORMATS = ("--formats", "npy,hdf5,picture")
+
+
+def test_each_scene_is_named_by_its_file_with_as_many_folders_as_tell_them_apart(tmp_path):
+    assert sequence_names([Path("a/scene.blend"), Path("b/scene.blend"), Path("b/wall.obj")]) == \
+        ["a_scene", "b_scene", "b_wall"]
+    assert sequence_names([Path("x/one.blend"), Path("two.blend")]) == ["one", "two"]
+    with pytest.raises(FlowError, match="Scenes a/scene.blend and a/../a/scene.blend are the same file"):
+        sequence_names([Path("a/scene.blend"), Path("a/../a/scene.blend")])
+    with pytest.raises(FlowError, match="would share a sequence name"):
+        sequence_names([tmp_path / "scene.blend", tmp_path / "scene.obj"])
+
+
+def test_chunks_are_runs_of_consecutive_frames():
+    assert split([1, 2, 3, 4, 5, 6, 7], 3) == [(1, 3), (4, 6), (7, 7)]
+    assert split([1, 2, 5, 6, 7, 9], 2) == [(1, 2), (5, 6), (7, 7), (9, 9)]  # frames a resumed bake still needs
+
+
+pytest.importorskip("bpy")
+distributed = pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")
+
+
+def scene(folder: Path, depth: float, frames: int) -> tuple[Path, Path]:
+    """A wall ``depth`` metres from a camera sliding along it, one pose per frame."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mesh = folder / "wall.obj"
+    mesh.write_text(f"v -200 -20 -{depth}\nv 200 -20 -{depth}\nv 200 20 -{depth}\nv -200 20 -{depth}\nf 1 2 3 4\n")
+    poses = folder / "camera_positions"
+    poses.write_text("".join(f"{0.05 * i} -5 0 1.5707963 0 0\n" for i in range(frames)))
+    return mesh, poses
+
+
+def start(*arguments) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "optical_flow_addon", "bake", *map(str, arguments),
+                             "--resolution", "64x48", "--first-frame", "1", *FORMATS],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def bake(*arguments) -> str:
+    process = start(*arguments)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    return stdout
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def assert_same_bake(got: Path, expected: Path) -> None:
+    """Every file byte for byte, nothing more (no working folders, no lock): the manifest too."""
+    got_files, expected_files = files(got), files(expected)
+    assert sorted(got_files) == sorted(expected_files)
+    assert [name for name in expected_files if got_files[name] != expected_files[name]] == []
+
+
+CLUSTER = """
+import sys
+from distributed import LocalCluster
+with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50) as cluster:
+    print(cluster.scheduler_address, flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster of 2 worker processes in a process of its own (as ``dask scheduler`` and ``dask worker``
+    run), used through its address as a cluster on other machines would be: ``--scheduler tcp://...``."""
+    process = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    address = process.stdout.readline().strip()
+    try:
+        with distributed.Client(address) as client:
+            yield address, client
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+
+
+def test_two_scenes_in_chunks_on_two_local_workers_give_the_files_of_one_bake_each(tmp_path):
+    a, b = scene(tmp_path / "a", 5, 9), scene(tmp_path / "b", 8, 9)
+    for (mesh, poses), name in ((a, "a"), (b, "b")):
+        bake(mesh, tmp_path / f"one_{name}", "--poses", poses)
+    out = tmp_path / "out"
+    stdout = bake(a[0], b[0], out, "--poses", a[1], "--scheduler", "local:2", "--chunk-size", "4")
+    assert sorted(p.name for p in out.iterdir()) == ["a_wall", "b_wall"]
+    assert_same_bake(out / "a_wall", tmp_path / "one_a")
+    assert_same_bake(out / "b_wall", tmp_path / "one_b")
+    frame_lines = [line for line in stdout.splitlines() if " frame " in line]
+    assert len(frame_lines) == 18 and frame_lines[-1].endswith(" 18/18")  # one count over both scenes
+    assert stdout.splitlines()[-1].startswith(f"Flow for 18 frames of 2 scenes in {out} written in 6 tasks on local:2 in ")
+
+
+def kill_mid_chunk(out: Path, whom: str) -> int:
+    """Wait until a chunk's bake process has written a frame, kill it or its Dask worker (SIGKILL); return the
+    bake process's ID."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for lock in out.glob(".optical_flow_chunk_*/.optical_flow.lock"):
+            try:
+                pid = json.loads(lock.read_text())["pid"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if list(lock.parent.glob("forward_flow_0*.npy")) and not (lock.parent / "manifest.json").exists():
+                bake_process = psutil.Process(pid)
+                victim = bake_process.ppid() if whom == "worker" else pid
+                os.kill(victim, signal.SIGKILL)
+                return pid
+        time.sleep(0.005)
+    raise AssertionError(f"no chunk of {out} was seen at work")
+
+
+@pytest.fixture(scope="module")
+def one_bake(tmp_path_factory):
+    """60 frames baked by one process."""
+    folder = tmp_path_factory.mktemp("one_bake")
+    mesh, poses = scene(folder, 5, 60)
+    bake(mesh, folder / "one", "--poses", poses)
+    return mesh, poses, folder / "one"
+
+
+@pytest.mark.parametrize("whom", ["worker", "bake process"])
+def test_a_chunk_killed_midway_runs_again_and_the_result_is_whole_and_the_same(tmp_path, cluster, one_bake, whom):
+    address, client = cluster
+    mesh, poses, one = one_bake
+    out = tmp_path / "out"
+    process = start(mesh, out, "--poses", poses, "--scheduler", address, "--chunk-size", "30", "--threads", "1")
+    killed = kill_mid_chunk(out, whom)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
+    assert_same_bake(out, one)
+    assert len([line for line in stdout.splitlines() if " frame " in line]) == 60  # each frame counted once
+    client.wait_for_workers(2, timeout=120)  # the nanny restarted a killed worker
+
+
+def test_memory_per_worker_stays_flat_over_many_chunks(tmp_path, cluster):
+    """Each chunk bakes in a process of its own, so a worker's memory does not grow with the chunks it ran."""
+    address, client = cluster
+    client.wait_for_workers(2, timeout=120)
+    mesh, poses = scene(tmp_path, 5, 24)
+
+    def worker_memory() -> list[int]:
+        return sorted(client.run(lambda: psutil.Process().memory_info().rss).values())
+
+    bake(mesh, tmp_path / "warm", "--poses", poses, "--scheduler", address, "--chunk-size", "12", "--threads", "1")
+    before = worker_memory()
+    bake(mesh, tmp_path / "out", "--poses", poses, "--scheduler", address, "--chunk-size", "2", "--threads", "1")
+    after = worker_memory()
+    growth = [(a - b) / 2**20 for a, b in zip(after, before)]
+    print(f"worker memory before {[b / 2**20 for b in before]} MB, growth over 12 chunks {growth} MB")
+    assert max(growth) < 8, growth

@@ -1,0 +1,166 @@
+"""The training layouts load unchanged with torchvision's and ptlflow's dataset classes.
+
+Runs in the `torch` environment (tools/venv.sh torch); skipped where torchvision or ptlflow is missing.
+Two sequences share each root: `alpha` (scene frames 3-6, RGB images) and `beta` (frames 10, 12, 14 with
+frame step and gap 2, RGBA images from a transparent film). Every sample is matched to its frames by its
+first image, which is random and so unique; images must be exact, .flo and .pfm flow exact at valid
+pixels, KITTI flow within 1/128 px (it is rounded to 1/64 px steps).
+"""
+import numpy as np
+import pytest
+
+torchvision = pytest.importorskip("torchvision")
+ptlflow_datasets = pytest.importorskip("ptlflow.data.datasets")
+
+from layout_products import sequence_products  # noqa: E402
+from optical_flow_addon.core.layouts import LAYOUTS, Sequence  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
+SEQUENCES = {"alpha": (range(3, 7), 3), "beta": (range(10, 15, 2), 4)}  # frames, image channels
+FORWARD, BACKWARD = 1, -1
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory):
+    """motion blur → (root holding all three layouts, products of its sequences)."""
+    products = {name: sequence_products(frames, seed, channels)
+                for seed, (name, (frames, channels)) in enumerate(SEQUENCES.items())}
+    roots = {}
+    for motion_blur in (False, True):
+        root = tmp_path_factory.mktemp("blurred" if motion_blur else "sharp")
+        for layout in LAYOUTS.values():
+            for name, (frames, _) in SEQUENCES.items():
+                sequence = Sequence(root, name, frames.start, frames[-1], frames.step, frames.step, motion_blur)
+                layout.check(sequence)
+                for frame in frames:
+                    layout.write(sequence, frame, products[name][frame])
+        roots[motion_blur] = root, products
+    return roots
+
+
+class Frames:
+    """Finds a loaded image's sequence and frame, and the products of a pair."""
+
+    def __init__(self, products):
+        self.products = products
+        self.by_image = {arrays["colors"][..., :3].tobytes(): (name, frame)
+                         for name, frames in products.items() for frame, arrays in frames.items()}
+
+    def which(self, image):
+        """(sequence, frame) of an RGB image (PIL image or H×W×3 array)."""
+        return self.by_image[np.ascontiguousarray(np.asarray(image)).tobytes()]
+
+    def direction(self, first, second):
+        """+1 when ``second`` is the frame after ``first`` in the same sequence, −1 when it is the one before."""
+        (name, a), (other, b) = self.which(first), self.which(second)
+        frames = SEQUENCES[name][0]
+        assert other == name and abs(frames.index(b) - frames.index(a)) == 1
+        return FORWARD if b > a else BACKWARD
+
+    def flow(self, name, frame, direction):
+        prefix = "forward_flow" if direction == FORWARD else "backward_flow"
+        arrays = self.products[name][frame]
+        return arrays[prefix], arrays[f"{prefix}_valid"], arrays[f"{prefix}_occluded"]
+
+
+def expected_pairs(directions=(FORWARD,)):
+    return sorted((name, frame, d) for name, (frames, _) in SEQUENCES.items() for d in directions
+                  for frame in (frames[:-1] if d == FORWARD else frames[1:]))
+
+
+def loaded_pairs(dataset, frames, images=lambda sample: sample[:2]):
+    """(sequence, first frame, direction, sample) of every sample, sorted; found by the sample's images."""
+    pairs = []
+    for sample in dataset:
+        first, second = images(sample)
+        name, frame = frames.which(first)
+        pairs.append((name, frame, frames.direction(first, second), sample))
+    return sorted(pairs, key=lambda pair: pair[:3])
+
+
+def ptlflow_images(sample):
+    return [bgr[..., ::-1] for bgr in sample["images"]]
+
+
+def assert_flow_exact(loaded, flow, valid):
+    np.testing.assert_array_equal(loaded[valid], flow[valid])
+    assert np.all(np.abs(loaded[~valid]) >= 1000)  # unknown: beyond the loaders' 1000 px validity threshold
+
+
+@pytest.mark.parametrize("motion_blur", [False, True], ids=["clean", "final"])
+def test_torchvision_sintel(baked, motion_blur):
+    root, products = baked[motion_blur]
+    frames = Frames(products)
+    pairs = loaded_pairs(torchvision.datasets.Sintel(root, pass_name="final" if motion_blur else "clean"), frames)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, (_, _, flow) in pairs:
+        forward, valid, _ = frames.flow(name, frame, direction)
+        assert_flow_exact(flow.transpose(1, 2, 0), forward, valid)
+
+
+def test_torchvision_kitti(baked):
+    root, products = baked[False]
+    frames = Frames(products)
+    pairs = loaded_pairs(torchvision.datasets.KittiFlow(root), frames)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, (_, _, flow, valid) in pairs:
+        forward, ours, _ = frames.flow(name, frame, direction)
+        np.testing.assert_array_equal(valid, ours)
+        assert np.abs(flow.transpose(1, 2, 0)[ours] - forward[ours]).max() <= 1 / 128
+
+
+@pytest.mark.parametrize("motion_blur", [False, True], ids=["clean", "final"])
+def test_torchvision_flyingthings3d_loads_every_pair_both_ways(baked, motion_blur):
+    root, products = baked[motion_blur]
+    frames = Frames(products)
+    dataset = torchvision.datasets.FlyingThings3D(root, pass_name="final" if motion_blur else "clean")
+    pairs = loaded_pairs(dataset, frames)
+    assert [pair[:3] for pair in pairs] == expected_pairs((FORWARD, BACKWARD))
+    for name, frame, direction, (_, _, flow) in pairs:
+        expected, valid, _ = frames.flow(name, frame, direction)
+        assert_flow_exact(flow.transpose(1, 2, 0), expected, valid)
+
+
+def test_ptlflow_sintel_with_occlusions(baked):
+    root, products = baked[False]
+    frames = Frames(products)
+    dataset = ptlflow_datasets.SintelDataset(str(root / "Sintel"), split="trainval", pass_names="clean")
+    pairs = loaded_pairs(dataset, frames, ptlflow_images)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, sample in pairs:
+        forward, valid, occluded = frames.flow(name, frame, direction)
+        np.testing.assert_array_equal(sample["flows"][0][valid], forward[valid])
+        np.testing.assert_array_equal(sample["valids"][0][..., 0], np.where(valid, 255, 0))
+        np.testing.assert_array_equal(sample["occs"][0][..., 0], np.where(occluded, 255, 0))
+
+
+def test_ptlflow_kitti_occlusions_from_flow_noc(baked):
+    root, products = baked[False]
+    frames = Frames(products)
+    dataset = ptlflow_datasets.KittiDataset(root_dir_2015=str(root / "KittiFlow"), split="trainval",
+                                            versions="2015", get_occlusion_mask=True)
+    pairs = loaded_pairs(dataset, frames, ptlflow_images)
+    assert [pair[:3] for pair in pairs] == expected_pairs()
+    for name, frame, direction, sample in pairs:
+        forward, valid, occluded = frames.flow(name, frame, direction)
+        np.testing.assert_array_equal(sample["valids"][0][..., 0], np.where(valid, 255, 0))
+        assert np.abs(sample["flows"][0][valid] - forward[valid]).max() <= 1 / 128
+        # ptlflow's occlusion: valid in flow_occ but not in flow_noc
+        np.testing.assert_array_equal(sample["occs"][0][..., 0], np.where(valid & occluded, 255, 0))
+
+
+@pytest.mark.parametrize("motion_blur", [False, True], ids=["clean", "final"])
+def test_ptlflow_flyingthings3d_both_ways_with_occlusions(baked, motion_blur):
+    root, products = baked[motion_blur]
+    frames = Frames(products)
+    dataset = ptlflow_datasets.FlyingThings3DDataset(str(root / "FlyingThings3D"),
+                                                     pass_names="final" if motion_blur else "clean")
+    pairs = loaded_pairs(dataset, frames, ptlflow_images)
+    assert [pair[:3] for pair in pairs] == expected_pairs((FORWARD, BACKWARD))
+    for name, frame, direction, sample in pairs:
+        other = SEQUENCES[name][0][SEQUENCES[name][0].index(frame) + direction]
+        for key, (at, towards) in (("", (frame, direction)), ("_b", (other, -direction))):
+            flow, valid, occluded = frames.flow(name, at, towards)
+            np.testing.assert_array_equal(sample[f"flows{key}"][0][valid], flow[valid])
+            np.testing.assert_array_equal(sample[f"valids{key}"][0][..., 0], np.where(valid, 255, 0))
+            np.testing.assert_array_equal(sample[f"occs{key}"][0][..., 0], np.where(occluded, 255, 0))
