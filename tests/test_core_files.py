@@ -175,7 +175,7 @@ def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
     try:
         write_blender_exr(tmp_path / "f.exr", vector, depth)
         writer.submit({"flow": tmp_path / "f.exr"}, "ViewLayer", 3)
-        assert [(f, [p.name for p in paths]) for f, paths in writer.result()] == \
+        assert [(f, [p.name for p in paths]) for f, paths, _ in writer.result()] == \
             [(3, ["forward_flow_0003.npy", "forward_flow_valid_0003.npy"])]
         assert not (tmp_path / "f.exr").exists()  # the rendered EXR is removed once read
         np.testing.assert_array_equal(np.load(out / "forward_flow_0003.npy")[..., 0], -vector[..., 2])
