@@ -32,7 +32,7 @@ def motion_material() -> bpy.types.Material:
     casts no shadow rays) and Attribute → AOV Output for each motion pass and the object pass.
     A surface socket left empty would make Cycles treat the object as see-through once the
     attribute nodes are there: the Depth pass then showed no surface at all."""
-    material = bpy.data.materials.new("Optical Flow Override")
+    material = bpy.data.materials.new("Optical Flow Motion")
     if bpy.app.version < (5, 0, 0):
         material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links
