@@ -122,7 +122,7 @@ def floor_ms(scene, frames, own_materials: bool = False) -> float:
 
 def bake_ms(scene, frames, folder: Path, hdf5_compression: str = "NONE") -> float:
     options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True,
-                          hdf5_compression=hdf5_compression)
+                          hdf5_compression=hdf5_compression, occlusion=False)  # flow only: occlusion_speed.py has the rest
     started = time.perf_counter()
     for _ in bake_flow(scene, options):
         pass
@@ -132,7 +132,8 @@ def bake_ms(scene, frames, folder: Path, hdf5_compression: str = "NONE") -> floa
 def stage_ms(scene, frames, folder: Path) -> dict[str, float]:
     """Each stage on its own, one after the other (no overlap), ms per frame."""
     totals = dict.fromkeys(["render + EXR write", "EXR read", "flow + masks", "write .npy", "write HDF5"], 0.0)
-    options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True)
+    options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True,
+                          occlusion=False)
     folder.mkdir(parents=True, exist_ok=True)
     size = (scene.render.resolution_x, scene.render.resolution_y)
     with SettingsGuard() as guard, tempfile.TemporaryDirectory(dir=memory_folder(*size)) as exr_folder:  # as a bake

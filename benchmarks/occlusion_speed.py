@@ -50,10 +50,12 @@ def camera_only(scene) -> None:
             obj.animation_data_clear()
 
 
-def peak_memory_mb(frames: int, resolution: str, fields: str) -> float:
+def peak_memory_mb(frames: int, resolution: str, row: str) -> str:
+    """Peak resident memory of a fresh process baking ``frames`` frames, and of its flow writer."""
     result = subprocess.run([sys.executable, __file__, "--memory-run", str(frames), "--resolution", resolution,
-                             "--memory-row", fields], capture_output=True, text=True, check=True)
-    return float(result.stdout.strip().splitlines()[-1])
+                             "--memory-row", row], capture_output=True, text=True, check=True)
+    blender, writer = (float(mb) for mb in result.stdout.split()[-2:])
+    return f"{blender:.0f} + {writer:.0f}"
 
 
 def main() -> None:
@@ -72,13 +74,14 @@ def main() -> None:
         set_resolution(scene, width, height)
         with tempfile.TemporaryDirectory() as folder:
             bake_ms(scene, list(range(1, args.memory_run + 1)), Path(folder), ROWS[args.memory_row])
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=report)
+        peaks = [resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        print(*peaks, file=report)
         return
     frames = list(range(1, args.frames + 1))
     print(f"Blender {bpy.app.version_string}, {args.resolution}, {args.frames} frames, {os.cpu_count()} CPU cores\n",
           file=report)
     rows = [["scene", "bake", "ms/frame", "ratio to flow only (lowest–highest)"]]
-    for motion in ("objects and camera move", "only the camera moves"):
+    for motion in ("objects and camera move", "only the camera moves") if args.rounds else ():
         scene, _ = heavy_scene(args.frames)
         if motion.startswith("only"):
             camera_only(scene)
@@ -93,10 +96,11 @@ def main() -> None:
         for name, ms in times.items():
             ratios = sorted(m / b for m, b in zip(ms, base))
             rows.append([motion, name, f"{median(ms):.0f}", f"{median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})"])
-    print(table(rows), "\n", file=report)
+    if args.rounds:
+        print(table(rows), "\n", file=report)
     counts = [int(n) for n in args.memory_frames.split(",") if n]
-    memory = [["frames"] + [f"peak MB, {name}" for name in ROWS]]
-    memory += [[str(n)] + [f"{peak_memory_mb(n, args.resolution, name):.0f}" for name in ROWS] for n in counts]
+    memory = [["frames"] + [f"peak MB (Blender + writer), {name}" for name in ROWS]]
+    memory += [[str(n)] + [peak_memory_mb(n, args.resolution, name) for name in ROWS] for n in counts]
     print(table(memory), file=report)
 
 

@@ -62,9 +62,10 @@ def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
     result = run("bake", str(mesh), str(out), "--poses", str(poses), "--resolution", "32x24",
                  "--frames", "1-2", "--formats", "npy")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(  # a mesh file's poses are frames 0-2, as BlenderProc numbers them
-        [f"{name}{mask}_{frame:04d}.npy" for name, frames in (("forward_flow", (1,)), ("backward_flow", (1, 2)))
-         for frame in frames for mask in ("", "_valid", "_occluded")] + ["manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == [  # a mesh file's poses are frames 0-2, as BlenderProc numbers them
+        "backward_flow_0001.npy", "backward_flow_0002.npy", "backward_flow_occluded_0001.npy",
+        "backward_flow_occluded_0002.npy", "backward_flow_valid_0001.npy", "backward_flow_valid_0002.npy",
+        "forward_flow_0001.npy", "forward_flow_occluded_0001.npy", "forward_flow_valid_0001.npy", "manifest.json"]
     assert np.all(np.load(out / "forward_flow_0001.npy")[..., 0] < 0)
 
 

@@ -55,7 +55,8 @@ def test_rigid_wall_flow_scene_flow_and_visibility_match_a_pinhole_by_hand():
     local = there.camera_to_world[:3, :3].T @ (point - there.camera_to_world[:3, 3])
     expected = [K[0, 2] + K[0, 0] * local[0] / -local[2] - col, K[1, 2] - K[1, 1] * local[1] / -local[2] - row]
     np.testing.assert_allclose(arrays["forward_flow"][row, col], expected, atol=1e-4)
-    np.testing.assert_allclose(arrays["forward_scene_flow"][row, col], [0.3, 0.1, 0.0], atol=1e-6)  # OpenCV: y down, z ahead
+    # OpenCV axes: y down, z ahead
+    np.testing.assert_allclose(arrays["forward_scene_flow"][row, col], [0.3, 0.1, 0.0], atol=1e-6)
     assert arrays["forward_flow_valid"].sum() > 0.5 * H * W
     assert not arrays["forward_flow_occluded"].any()  # a wall moving along itself stays visible
     blender = flow_products(source, target, "forward_flow", True, occlusion=False, scene_flow=True)
@@ -79,7 +80,8 @@ def test_unknown_motion_and_background_are_invalid_zero_and_never_occluded():
     assert not arrays["backward_flow"][invalid].any() and not arrays["backward_scene_flow"][invalid].any()
     assert not arrays["backward_flow_occluded"].any()
     sky = np.full((H, W), 1e10, np.float32)
-    arrays = flow_products(frame_of(sky, view), frame_of(depth, view), "forward_flow", False, occlusion=True, scene_flow=True)
+    arrays = flow_products(frame_of(sky, view), frame_of(depth, view), "forward_flow", False,
+                           occlusion=True, scene_flow=True)
     assert not any(array.any() for array in arrays.values())  # nothing but sky: nothing valid, no error
 
 

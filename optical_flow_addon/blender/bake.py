@@ -258,7 +258,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                     listed = sorted(records + others, key=lambda r: r["frame"])
                     span = replace(options, frame_start=min(options.frame_start, listed[0]["frame"]),
                                    frame_end=max(options.frame_end, listed[-1]["frame"]))
-                    write_manifest(span, resolution, listed, {**versions, **motion_record(options, motion, vector_pass)})
+                    write_manifest(span, resolution, listed,
+                                   {**versions, **motion_record(options, motion, vector_pass)})
                 except FlowError:
                     if stopped_by is None:
                         raise  # else the error that stopped the bake is the one to report (a full disk, say)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
+from ..core.products import FLOW_STEPS
 from ..core.surface_motion import MOTION_PASSES, OBJECT_PASS, UNKNOWN
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 # Point attributes, named for the passes they feed.
 ATTRIBUTES = {name: f"optical_flow_{aov}" for name, aov in MOTION_PASSES.items()}
 OBJECT_ATTRIBUTE = f"optical_flow_{OBJECT_PASS}"
-STEPS = {"forward_flow": 1, "backward_flow": -1}
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 
 
@@ -103,7 +103,7 @@ class SurfaceMotion:
                 if attribute in mesh.attributes:
                     raise FlowError(f"Mesh {mesh.name} already has an attribute {attribute}; rename or remove it.")
                 mesh.attributes.new(attribute, kind, "POINT")  # invalidates earlier attribute references
-                guard.on_restore(lambda mesh=mesh, attribute=attribute: mesh.attributes.remove(mesh.attributes[attribute]))
+                guard.on_restore(lambda mesh=mesh, name=attribute: mesh.attributes.remove(mesh.attributes[name]))
             mesh.attributes[OBJECT_ATTRIBUTE].data.foreach_set("value", np.full(len(mesh.vertices), number, np.float32))
             for attribute in ATTRIBUTES.values():  # new colour attributes are not zero
                 self._write(obj, attribute, np.zeros((len(mesh.vertices), 3), np.float32))
@@ -146,7 +146,8 @@ class SurfaceMotion:
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            matrices = {obj.name: [list(row) for row in obj.evaluated_get(depsgraph).matrix_world] for obj in self.objects}
+            matrices = {obj.name: [list(row) for row in obj.evaluated_get(depsgraph).matrix_world]
+                        for obj in self.objects}
             self._frames[frame] = matrices, {obj.name: local_positions(obj, depsgraph) for obj in self.deforming}
         return self._frames[frame]
 
@@ -159,7 +160,7 @@ class SurfaceMotion:
         matrices, here = self.state(frame)
         rows = {}
         for name, attribute in ATTRIBUTES.items():
-            other = frame + STEPS[name] * gap
+            other = frame + FLOW_STEPS[name] * gap
             if not self.options.sequence_start <= other <= self.options.sequence_end:
                 continue
             there_matrices, there = self.state(other)

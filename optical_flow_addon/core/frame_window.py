@@ -12,11 +12,9 @@ from .formats.common import read_bytes
 from .formats.png import decode_png
 from .frame import write_products
 from .options import BakeOptions
+from .products import FLOW_STEPS
 from .self_check import check_round_trip, round_trip
 from .surface_motion import MOTION_PASSES, OBJECT_PASS, Frame, View, flow_products
-
-STEPS = {"forward_flow": 1, "backward_flow": -1}
-
 
 def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: int,
                options: BakeOptions) -> tuple[Frame, dict[str, np.ndarray]]:
@@ -52,7 +50,7 @@ class FrameWindow:
         for waiting in ready:
             arrays, _ = self.waiting[waiting]
             for name in options.flows_at(waiting):
-                partner = waiting + STEPS[name] * gap
+                partner = waiting + FLOW_STEPS[name] * gap
                 if f"{name}_valid" not in arrays and partner in self.frames:
                     arrays.update(flow_products(self.frames[waiting], self.frames[partner], name,
                                                 options.blender_image_coordinate_style, options.occlusion,

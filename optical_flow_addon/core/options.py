@@ -8,7 +8,7 @@ from .errors import FlowError
 from .flow_files import WRITERS
 from .formats.hdf5 import HDF5_COMPRESSIONS
 from .layouts import LAYOUTS, Sequence
-from .products import PRODUCTS, RENDER_OF, RENDERS, flow_products
+from .products import FLOW_STEPS, PRODUCTS, RENDER_OF, RENDERS, flow_products
 
 # ``image_motion_blur``: sharp images aligned with the flow (Sintel's clean pass), or the scene's own blur (final pass).
 IMAGE_MOTION_BLUR = ("OFF", "SCENE")
@@ -129,5 +129,4 @@ class BakeOptions:
 
     def partners(self, frames: list[int]) -> list[int]:
         """``frames`` and the frames their flows point to, in order: each is rendered once."""
-        steps = {"forward_flow": self.frame_gap, "backward_flow": -self.frame_gap}
-        return sorted({*frames, *(f + steps[name] for f in frames for name in self.flows_at(f))})
+        return sorted({*frames, *(f + FLOW_STEPS[name] * self.frame_gap for f in frames for name in self.flows_at(f))})

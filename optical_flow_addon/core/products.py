@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FLOW_NAMES = ("forward_flow", "backward_flow")
+FLOW_STEPS = {"forward_flow": 1, "backward_flow": -1}  # times the frame gap: the frame each flow points to
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,11 @@ def scene_flow_name(flow: str) -> str:
 PRODUCTS: dict[str, ProductKind] = {
     "colors": ProductKind("uint8 H×W×3 (H×W×4 with a transparent film)", np.dtype(np.uint8), ((3,), (4,))),
     "depth": ProductKind("float32 H×W (metres along the view axis)", np.dtype(np.float32), ((),)),
-    **{name: kind for flow in FLOW_NAMES for name, kind in ((flow, FLOW), (f"{flow}_valid", MASK),
-                                                             (f"{flow}_occluded", MASK), (scene_flow_name(flow), SCENE_FLOW))},
+    **{name: kind for flow in FLOW_NAMES for name, kind in (
+        (flow, FLOW), (f"{flow}_valid", MASK), (f"{flow}_occluded", MASK), (scene_flow_name(flow), SCENE_FLOW))},
 }
-# Occlusion masks and scene flow: options of the bake, stored by the formats that hold any product (.npy, .npz, HDF5).
+# Occlusion masks and scene flow: options of the bake, stored by the formats that hold any product
+# (.npy, .npz, HDF5).
 OCCLUSION = tuple(f"{flow}_occluded" for flow in FLOW_NAMES)
 SCENE_FLOWS = tuple(scene_flow_name(flow) for flow in FLOW_NAMES)
 
