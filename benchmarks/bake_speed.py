@@ -23,7 +23,6 @@ from typing import TextIO
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bpy  # noqa: E402
-import numpy as np  # noqa: E402
 
 from optical_flow_addon.blender.bake import bake_flow, memory_folder, render_frame  # noqa: E402
 from optical_flow_addon.blender.render_settings import (SettingsGuard, configure_flow_render,  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import png_files
-from layout_products import H, W, sequence_products
+from layout_products import sequence_products
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.layouts import LAYOUTS, Sequence, get_layout
 

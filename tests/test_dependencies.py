@@ -1,7 +1,6 @@
 """Missing or unusable OpenEXR/h5py/numpy: the add-on still registers, and a bake says what to install."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

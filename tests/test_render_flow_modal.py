@@ -16,7 +16,6 @@ from optical_flow_addon.blender import render_flow  # noqa: E402
 from optical_flow_addon.blender.render_flow import BakeJob, duration  # noqa: E402
 from optical_flow_addon.blender.show_flow import IMAGE_NAME  # noqa: E402
 from optical_flow_addon.core.colour_wheel import flow_to_rgb  # noqa: E402
-from optical_flow_addon.core.errors import FlowError  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
 
