@@ -319,9 +319,16 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
         image_motion_blur=args.image_motion_blur,
         frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow, verify=args.verify,
-        layout=args.layout, sequence=args.sequence or ("scene" if args.command == "demo" else args.scene.stem),
+        layout=args.layout, sequence=args.sequence or default_sequence(args),
     )
     return scene, options
+
+
+def default_sequence(args: argparse.Namespace) -> str:
+    """The demo's sequence is ``scene``; a scene file's is named as the scale-out names it."""
+    from .scale_out import sequence_names
+
+    return "scene" if args.command == "demo" else sequence_names([args.scene])[0]
 
 
 def write_overview(options: BakeOptions, out: TextIO) -> None:

@@ -222,3 +222,14 @@ def occlusion_scene(frames: int = 6) -> tuple[bpy.types.Scene, list]:
     add_camera(scene, [((0.3 * math.sin(f), -9 + 0.15 * f, 0.5 + 0.1 * f), (math.pi / 2 - 0.02 * f, 0.01 * f, 0.03 * f))
                        for f in range(frames)])
     return scene, [wall, box, sphere, cylinder]
+
+
+def png_pixels(path) -> np.ndarray:
+    """A PNG read by Blender's own image loader (not the add-on's), as 8-bit values, top row first."""
+    image = bpy.data.images.load(str(path))
+    values = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
+    image.pixels.foreach_get(values)
+    array = np.round(values.reshape(image.size[1], image.size[0], image.channels)[::-1] * 255).astype(np.uint8)
+    channels = 4 if image.depth == 32 else 3  # Blender loads RGB as RGBA; its depth says what the file holds
+    bpy.data.images.remove(image)
+    return array[..., :channels]

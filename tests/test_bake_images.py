@@ -35,17 +35,6 @@ def lit_scene(samples: int = 4):
     return scene, objects
 
 
-def pixels(path: Path) -> np.ndarray:
-    """A PNG read by Blender's own image loader (not the add-on's), as 8-bit values, top row first."""
-    image = bpy.data.images.load(str(path))
-    values = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
-    image.pixels.foreach_get(values)
-    array = np.round(values.reshape(image.size[1], image.size[0], image.channels)[::-1] * 255).astype(np.uint8)
-    channels = 4 if image.depth == 32 else 3  # Blender loads RGB as RGBA; its depth says what the file holds
-    bpy.data.images.remove(image)
-    return array[..., :channels]
-
-
 def plain_render(scene, frame: int, path: Path) -> np.ndarray:
     """What F12 and Image › Save As give for the frame, with the scene's settings."""
     scene.frame_set(frame)
@@ -54,7 +43,7 @@ def plain_render(scene, frame: int, path: Path) -> np.ndarray:
     scene.render.image_settings.color_depth = "8"
     scene.render.image_settings.color_mode = "RGBA" if scene.render.film_transparent else "RGB"
     bpy.data.images["Render Result"].save_render(str(path), scene=scene)
-    return pixels(path)
+    return scenes.png_pixels(path)
 
 
 @pytest.mark.parametrize("transparent", [False, True], ids=["opaque", "transparent film"])
@@ -69,7 +58,7 @@ def test_images_equal_a_plain_render_and_hdf5_has_blenderprocs_keys(tmp_path, tr
     channels = 4 if transparent else 3
     for frame in (2, 3):
         expected = plain_render(scene, frame, tmp_path / f"plain_{frame}.png")
-        image = pixels(out / f"colors_{frame:04d}.png")
+        image = scenes.png_pixels(out / f"colors_{frame:04d}.png")
         assert image.shape == (48, 64, channels)
         np.testing.assert_array_equal(image, expected)  # bit-identical to Blender's own render
         assert len(np.unique(image.reshape(-1, channels), axis=0)) > 20  # lit, coloured, not a flat picture
@@ -119,7 +108,7 @@ def test_image_motion_blur_changes_images_not_flow(tmp_path):
                                                 output_formats={"NPY"}) == {"FINISHED"}
         results[blur] = out
     assert scene.render.use_motion_blur  # the scene's own setting is back
-    sharp, blurred = (pixels(results[b] / "colors_0002.png").astype(int) for b in ("OFF", "SCENE"))
+    sharp, blurred = (scenes.png_pixels(results[b] / "colors_0002.png").astype(int) for b in ("OFF", "SCENE"))
     assert np.abs(sharp - blurred).max() > 30  # the moving box is smeared
     for name in ("forward_flow_0001.npy", "forward_flow_0002.npy", "backward_flow_0002.npy", "backward_flow_valid_0003.npy"):
         assert (results["OFF"] / name).read_bytes() == (results["SCENE"] / name).read_bytes()

@@ -12,19 +12,9 @@ import pytest
 
 pytest.importorskip("bpy")
 
+import scenes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def read_png(path: Path) -> np.ndarray:
-    """RGB pixels by Blender's own image loader, top row first."""
-    import bpy
-
-    image = bpy.data.images.load(str(path))
-    values = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
-    image.pixels.foreach_get(values)
-    pixels = values.reshape(image.size[1], image.size[0], image.channels)[::-1, :, :3]
-    bpy.data.images.remove(image)
-    return np.round(pixels * 255).astype(np.uint8)
 
 
 def run(*arguments, timeout=300):
@@ -45,12 +35,12 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     np.testing.assert_allclose(manifest["frames"][2]["camera_to_world"][0][3], 2.0, atol=1e-6)
     assert manifest["products"] == ["colors", "depth", "forward_flow", "forward_flow_valid", "forward_flow_occluded",
                                     "backward_flow", "backward_flow_valid", "backward_flow_occluded"]
-    overview = read_png(tmp_path / "overview.png")
+    overview = scenes.png_pixels(tmp_path / "overview.png")
     from optical_flow_addon.core.overview import GAP, HEADER, LABEL_WIDTH
     assert overview.shape == (HEADER + 3 * (60 + GAP), LABEL_WIDTH + 5 * (80 + GAP), 3)  # images, forward, backward
     for column, frame in enumerate(range(1, 6)):
         left = LABEL_WIDTH + column * (80 + GAP)
-        np.testing.assert_array_equal(overview[HEADER:HEADER + 60, left:left + 80], read_png(tmp_path / f"colors_{frame:04d}.png"))
+        np.testing.assert_array_equal(overview[HEADER:HEADER + 60, left:left + 80], scenes.png_pixels(tmp_path / f"colors_{frame:04d}.png"))
 
 
 def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
