@@ -22,17 +22,17 @@ from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bpy  # noqa: E402
+import bpy
 
-from optical_flow_addon.blender.bake import bake_flow, memory_folder, render_frame  # noqa: E402
-from optical_flow_addon.blender.render_settings import (SettingsGuard, configure_flow_render,  # noqa: E402
+from optical_flow_addon.blender.bake import bake_flow, memory_folder, render_frame
+from optical_flow_addon.blender.render_settings import (SettingsGuard, configure_flow_render,
                                                         flow_view_layer, shading_override)
-from optical_flow_addon.core import flow  # noqa: E402
-from optical_flow_addon.core.exr import read_vector_and_depth  # noqa: E402
-from optical_flow_addon.core.flow_files import WRITERS  # noqa: E402
-from optical_flow_addon.core.frame import FLOW_CONVERSIONS  # noqa: E402
-from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS  # noqa: E402
-from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+from optical_flow_addon.core import flow
+from optical_flow_addon.core.exr import read_vector_and_depth
+from optical_flow_addon.core.flow_files import WRITERS
+from optical_flow_addon.core.frame import FLOW_CONVERSIONS
+from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS
+from optical_flow_addon.core.options import BakeOptions
 
 
 def costly_material() -> bpy.types.Material:
@@ -120,8 +120,9 @@ def floor_ms(scene, frames, own_materials: bool = False) -> float:
 
 
 def bake_ms(scene, frames, folder: Path, hdf5_compression: str = "NONE") -> float:
+    # flow only: occlusion_speed.py has the rest
     options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True,
-                          hdf5_compression=hdf5_compression, occlusion=False)  # flow only: occlusion_speed.py has the rest
+                          hdf5_compression=hdf5_compression, occlusion=False)
     started = time.perf_counter()
     for _ in bake_flow(scene, options):
         pass
@@ -162,8 +163,8 @@ def stage_ms(scene, frames, folder: Path) -> dict[str, float]:
 
 def peak_memory_mb(frames: int, width: int, height: int) -> float:
     """Peak resident memory of a fresh process baking ``frames`` frames."""
-    result = subprocess.run([sys.executable, __file__, "--memory-run", str(frames), "--resolutions", f"{width}x{height}"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, __file__, "--memory-run", str(frames),
+                             "--resolutions", f"{width}x{height}"], capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -190,10 +191,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24, help="frames timed per resolution and bake")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (floor, one bake per HDF5 compression)")
-    parser.add_argument("--shading-frames", type=int, default=4, help="frames timed with the scene's own (slow) shading")
+    parser.add_argument("--shading-frames", type=int, default=4,
+                        help="frames timed with the scene's own (slow) shading")
     parser.add_argument("--resolutions", default="640x480,1280x720")
     parser.add_argument("--cycles-threads", type=int, default=0,
-                        help="render threads for Cycles (default: all cores); fewer leaves the flow writer a core of its own")
+                        help="render threads for Cycles (default: all cores); "
+                             "fewer leaves the flow writer a core of its own")
     parser.add_argument("--memory-frames", default="10,100", help="frame counts for the peak-memory runs")
     parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -213,8 +216,8 @@ def main() -> None:
     if args.cycles_threads:
         scene.render.threads_mode, scene.render.threads = "FIXED", args.cycles_threads
     floor_ms(scene, frames[:1])  # load Cycles' kernels once, outside every timing
-    print(f"Blender {bpy.app.version_string}, {triangles:,} triangles, {args.frames} frames, {os.cpu_count()} CPU cores, "
-          f"Cycles on {scene.render.threads}\n", file=report)
+    print(f"Blender {bpy.app.version_string}, {triangles:,} triangles, {args.frames} frames, "
+          f"{os.cpu_count()} CPU cores, Cycles on {scene.render.threads}\n", file=report)
     speed = [["resolution", "HDF5 compression", "full bake ms/frame", "Cycles floor ms/frame", "ratio (lowest–highest)",
               "HDF5 MB/frame"]]
     stages = [["resolution", "render + EXR write", "EXR read", "flow + masks", "write .npy", "write HDF5"]]
@@ -258,7 +261,7 @@ def run_and_exit(main) -> None:
     status = 0
     try:
         main()
-    except Exception:  # noqa: BLE001
+    except Exception:
         traceback.print_exc()
         status = 1
     sys.stdout.flush()

@@ -22,11 +22,11 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bpy  # noqa: E402
-from bake_speed import heavy_scene, set_resolution, silence_blender, table  # noqa: E402
+import bpy
+from bake_speed import heavy_scene, set_resolution, silence_blender, table
 
-from optical_flow_addon.blender.bake import bake_flow  # noqa: E402
-from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+from optical_flow_addon.blender.bake import bake_flow
+from optical_flow_addon.core.options import BakeOptions
 
 
 def images_alone_ms(scene, frames: list[int], folder: Path) -> float:
@@ -86,7 +86,7 @@ if __name__ == "__main__":
     status = 0
     try:
         main()
-    except Exception:  # noqa: BLE001  print it, then leave without Blender's teardown (it can hang)
+    except Exception:  # print it, then leave without Blender's teardown (it can hang)
         traceback.print_exc()
         status = 1
     sys.stdout.flush()

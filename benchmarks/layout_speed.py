@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optical_flow_addon.core.flow_files import WRITERS  # noqa: E402
-from optical_flow_addon.core.layouts import LAYOUTS, Sequence  # noqa: E402
-from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+from optical_flow_addon.core.flow_files import WRITERS
+from optical_flow_addon.core.layouts import LAYOUTS, Sequence
+from optical_flow_addon.core.options import BakeOptions
 
 
 def frame_products(width: int, height: int, seed: int) -> dict[str, np.ndarray]:

@@ -20,11 +20,11 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bpy  # noqa: E402
+import bpy
 
-from bake_speed import floor_ms, heavy_scene, run_and_exit, set_resolution, silence_blender, table  # noqa: E402
-from optical_flow_addon.blender.bake import bake_flow  # noqa: E402
-from optical_flow_addon.core.options import BakeOptions  # noqa: E402
+from bake_speed import floor_ms, heavy_scene, run_and_exit, set_resolution, silence_blender, table
+from optical_flow_addon.blender.bake import bake_flow
+from optical_flow_addon.core.options import BakeOptions
 
 ROWS = {  # row name -> BakeOptions fields
     "flow only, K=1 (Vector pass)": {"occlusion": False},

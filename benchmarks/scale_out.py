@@ -50,10 +50,11 @@ def main() -> None:
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     python = sys.executable
     out = folder / "out"
+    open_scene = f"import bpy; bpy.ops.wm.open_mainfile(filepath={str(blend)!r})"
     overhead = {
         "new process + import bpy": [seconds([python, "-c", "import bpy"]) for _ in range(args.rounds + 1)],
-        "new process + import bpy + open the scene": [seconds([python, "-c", f"import bpy; bpy.ops.wm.open_mainfile(filepath={str(blend)!r})"])
-                             for _ in range(args.rounds + 1)],
+        "new process + import bpy + open the scene": [seconds([python, "-c", open_scene])
+                                                      for _ in range(args.rounds + 1)],
         "a chunk of 1 frame (whole command)": [bake(blend, out, "--frames", "1-1", "--threads", "2")
                                                for _ in range(args.rounds + 1)],
     }
@@ -64,7 +65,8 @@ def main() -> None:
         walls["one process, 2 Cycles threads"].append(bake(blend, out, "--threads", "2"))
         for chunks in (2, 8):
             walls[f"local:2, 1 Cycles thread each, {chunks} chunks"].append(
-                bake(blend, out, "--scheduler", "local:2", "--threads", "1", "--chunk-size", str(args.frames // chunks)))
+                bake(blend, out, "--scheduler", "local:2", "--threads", "1",
+                     "--chunk-size", str(args.frames // chunks)))
     one_frame = median(overhead["a chunk of 1 frame (whole command)"])
     per_frame = (median(walls["one process, 2 Cycles threads"]) - one_frame) / (args.frames - 1)
     print(f"{triangles:,} triangles, {width}x{height}, .npy + HDF5, {args.frames} frames, median of "

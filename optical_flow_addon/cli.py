@@ -28,14 +28,16 @@ if TYPE_CHECKING:
 
 BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
 # The settings a message names, as the command line spells them.
-FLAGS = {"turn on Overwrite": "add --overwrite", "turn on forward flow, backward flow or both": "leave out --no-forward-flow or --no-backward-flow",
+FLAGS = {"turn on Overwrite": "add --overwrite",
+         "turn on forward flow, backward flow or both": "leave out --no-forward-flow or --no-backward-flow",
          "the other flow is turned off": "the other flow is turned off (--no-forward-flow or --no-backward-flow)",
          "Picture max radius": "--picture-max-radius",
          "Frames ": "--frames "}
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 MESH_SCENE_SAMPLES = 64
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
-                  ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import", ".abc": "alembic_import"}
+                  ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import",
+                  ".abc": "alembic_import"}
 
 
 def frame_range(text: str) -> tuple[int, int]:
@@ -121,13 +123,17 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
         command.add_argument("--no-verify", dest="verify", action="store_false",
                              help="skip the self-check (forward and backward flow of each frame pair must agree)")
         command.add_argument("--no-occlusion", dest="occlusion", action="store_false",
-                             help="no occlusion masks (True where the pixel's surface point is hidden in the other frame)")
+                             help="no occlusion masks "
+                                  "(True where the pixel's surface point is hidden in the other frame)")
         command.add_argument("--scene-flow", action="store_true",
                              help="also write each pixel's 3-D motion in metres, in frame t's camera axes")
-        command.add_argument("--frames", type=frame_range, help="FIRST-LAST frames to write, inside the scene's range; chunks give the same files as one bake")
+        command.add_argument("--frames", type=frame_range,
+                             help="FIRST-LAST frames to write, inside the scene's range; "
+                                  "chunks give the same files as one bake")
         command.add_argument("--resolution", type=resolution, help="WIDTHxHEIGHT (default: the scene's)")
         command.add_argument("--images", action="store_true",
-                             help="also render each frame as the scene looks: colors_%%04d.png and colors in the HDF5 files")
+                             help="also render each frame as the scene looks: "
+                                  "colors_%%04d.png and colors in the HDF5 files")
         command.add_argument("--depth", action="store_true", help="also write depth (metres along the view axis)")
         command.add_argument("--image-motion-blur", type=str.upper, default="OFF", choices=list(IMAGE_MOTION_BLUR),
                              help="off: sharp images aligned with the flow; scene: the scene's own motion blur")
@@ -145,7 +151,8 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                      help="flow length at the colour wheel's rim (default: the longest valid vector)")
     vis.add_argument("--overwrite", action="store_true", help="replace the output PNG if it exists")
     for command in (bake, demo, vis):
-        command.add_argument("--verbose", action="store_true", help="show Blender's render log and the details of unexpected errors")
+        command.add_argument("--verbose", action="store_true",
+                             help="show Blender's render log and the details of unexpected errors")
     return main
 
 
@@ -267,7 +274,8 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
 
     scene, options = prepare_bake(args)
     with StopRequest() as stop:
-        status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=out.isatty() and not args.verbose)
+        bar = out.isatty() and not args.verbose
+        status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=bar)
     if args.command == "demo" and status == 0 and options.layout == BLENDERPROC:
         write_overview(options, out)
     return status
@@ -396,7 +404,8 @@ class FrameReport:
 
 
 def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO, bar: bool) -> int:
-    """Show the frames as they are done and a summary; stop after the frame in hand when asked. Returns the exit status."""
+    """Show the frames as they are done and a summary; stop after the frame in hand when asked.
+    Returns the exit status."""
     from .blender.render_flow import duration
 
     started = time.perf_counter()
@@ -412,18 +421,21 @@ def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: Text
         shown.close()
     if stop.signal is not None:
         done = progress.done if progress else 0
-        print(f"Stopped by {signal.Signals(stop.signal).name} after {done} of {len(options.frames)} frames; their files "
-              f"in {options.output_dir} are complete{' and manifest.json lists them' if done else ''}.", file=out)
+        print(f"Stopped by {signal.Signals(stop.signal).name} after {done} of {len(options.frames)} frames; "
+              f"their files in {options.output_dir} are complete{' and manifest.json lists them' if done else ''}.",
+              file=out)
         return 128 + stop.signal
     if progress is None:
-        print(f"All {len(options.frames)} frames in {options.output_dir} were already whole: nothing to bake.", file=out)
+        print(f"All {len(options.frames)} frames in {options.output_dir} were already whole: nothing to bake.",
+              file=out)
         return 0
     for note in progress.notes:
         print(f"note: {note}", file=out)
     flows = " and ".join(name.replace("_", " ") for name in ("forward_flow", "backward_flow")
                          if getattr(options, f"get_{name}"))
     others = [label for label, on in (("images", options.render_images), ("depth", options.render_depth)) if on]
-    print(f"Flow for {progress.total} frames written to {options.output_dir} in {duration(time.perf_counter() - started)}: "
+    print(f"Flow for {progress.total} frames written to {options.output_dir} "
+          f"in {duration(time.perf_counter() - started)}: "
           f"{', '.join([*others, f'{flows} with masks'])}, as {', '.join(sorted(f.lower() for f in options.formats))}.",
           file=out)
     return 0
@@ -450,7 +462,7 @@ def run_guarded(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("Stopped by Ctrl-C.", file=sys.stderr)
         return 130
-    except Exception as error:  # noqa: BLE001  a bug: say so in one line, the details on request
+    except Exception as error:  # a bug: say so in one line, the details on request
         if args.verbose:
             traceback.print_exc()
         print(f"error: unexpected {type(error).__name__}: {error}. This is a bug: run again with --verbose and "

@@ -112,7 +112,8 @@ def bake_scenes(args: argparse.Namespace) -> int:
             listed = {record["frame"] for manifest in earlier for record in manifest["frames"]}
             size = args.chunk_size or len(options.frames)
             if "HDF5_SEQUENCE" in options.formats and size < len(options.frames):
-                notes.append(f"{scene.name}: flow_sequence.hdf5 grows frame by frame in order, so its frames were one task.")
+                notes.append(f"{scene.name}: flow_sequence.hdf5 grows frame by frame in order, "
+                             "so its frames were one task.")
                 size = len(options.frames)
             chunks += [Chunk(args, scene, folder, names[args.scenes.index(scene)], first, last)
                        for first, last in split([f for f in options.frames if f not in listed], size)]
@@ -230,7 +231,7 @@ def tasks_on(scheduler: str | None) -> Iterator[Callable]:
                     item = futures[future]
                     try:
                         result = future.result()
-                    except Exception as error:  # noqa: BLE001  the task's own error, after its retries
+                    except Exception as error:  # the task's own error, after its retries
                         raise FlowError(f"{task_name(item)} failed {RETRIES + 1} times, the last time with "
                                         f"{type(error).__name__}: {error}") from None
                     if isinstance(result, FlowError):
@@ -306,7 +307,8 @@ def print_plan(args: argparse.Namespace, out: TextIO) -> int:
     check_scene(scene)
     size = blender_camera(scene, scene.camera.data)
     plan = {field.name: getattr(options, field.name) for field in fields(options)}
-    plan.update(output_dir=str(options.output_dir), formats=sorted(options.formats), resolution=[size.width, size.height])
+    plan.update(output_dir=str(options.output_dir), formats=sorted(options.formats),
+                resolution=[size.width, size.height])
     print(json.dumps(plan), file=out)
     return 0
 

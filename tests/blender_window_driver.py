@@ -145,8 +145,9 @@ def window_steps():
     settings = scene.optical_flow
     yield from pointer.find("bpy.ops.buttons.file_browse", x_from_right=45)
     pointer.click("bpy.ops.buttons.file_browse")
-    browsers = lambda: [(w, a) for w in bpy.context.window_manager.windows for a in w.screen.areas
-                        if a.type == "FILE_BROWSER"]
+    def browsers():
+        return [(w, a) for w in bpy.context.window_manager.windows for a in w.screen.areas
+                if a.type == "FILE_BROWSER"]
     yield from wait_for(browsers)
     yield 0.5
     browser_window, browser = browsers()[0]

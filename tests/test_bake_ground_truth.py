@@ -34,7 +34,8 @@ def test_camera_motion_matches_projection_of_pixel_centres(tmp_path, blender_sty
                 continue
             flow, valid = load(out, name, frame)
             assert flow.shape == (48, 64, 2) and flow.dtype == np.float32 and valid.dtype == bool
-            error, mask_mismatches, (expected, hit, _) = compare(flow, valid, shapes, camera, frame, other, blender_style)
+            error, mask_mismatches, (expected, hit, _) = compare(flow, valid, shapes, camera, frame, other,
+                                                                 blender_style)
             assert mask_mismatches == 0, f"{name} {frame}: {mask_mismatches} pixels with a wrong validity mask"
             assert error < TOLERANCE_PX, f"{name} {frame}: worst error {error:.4f} px"
             assert valid.sum() > 0.3 * valid.size and np.abs(flow[valid]).max() > 1.0  # a real, moving scene
@@ -46,7 +47,8 @@ def test_moving_object_under_still_camera(tmp_path):
     scene, objects = scenes.moving_object_scene()
     shapes, camera = scenes.describe(scene, objects)
     out = bake(tmp_path)
-    for frame, other, name in ((1, 2, "forward_flow"), (2, 3, "forward_flow"), (2, 1, "backward_flow"), (3, 2, "backward_flow")):
+    for frame, other, name in ((1, 2, "forward_flow"), (2, 3, "forward_flow"),
+                               (2, 1, "backward_flow"), (3, 2, "backward_flow")):
         flow, valid = load(out, name, frame)
         error, mask_mismatches, (expected, hit, _) = compare(flow, valid, shapes, camera, frame, other)
         assert mask_mismatches == 0 and error < TOLERANCE_PX, (name, frame, error, mask_mismatches)
@@ -111,7 +113,8 @@ def test_opaque_scene_uses_the_material_override(tmp_path):
 
 
 def test_manifest_intrinsics_and_poses_reproduce_the_flow(tmp_path):
-    """K and camera poses from manifest.json, fed to the ray caster, give the baked flow (shifted lens, vertical fit)."""
+    """K and camera poses from manifest.json, fed to the ray caster, give the baked flow
+    (shifted lens, vertical fit)."""
     scene, objects = scenes.camera_motion_scene()
     data = scene.camera.data
     data.shift_x, data.shift_y, data.sensor_fit, data.sensor_height = 0.08, -0.05, "VERTICAL", 20.0

@@ -110,7 +110,8 @@ def test_image_motion_blur_changes_images_not_flow(tmp_path):
     assert scene.render.use_motion_blur  # the scene's own setting is back
     sharp, blurred = (scenes.png_pixels(results[b] / "colors_0002.png").astype(int) for b in ("OFF", "SCENE"))
     assert np.abs(sharp - blurred).max() > 30  # the moving box is smeared
-    for name in ("forward_flow_0001.npy", "forward_flow_0002.npy", "backward_flow_0002.npy", "backward_flow_valid_0003.npy"):
+    for name in ("forward_flow_0001.npy", "forward_flow_0002.npy", "backward_flow_0002.npy",
+                 "backward_flow_valid_0003.npy"):
         assert (results["OFF"] / name).read_bytes() == (results["SCENE"] / name).read_bytes()
 
 

@@ -90,7 +90,8 @@ def test_existing_files_are_not_overwritten_unless_asked(tmp_path):
     with pytest.raises(RuntimeError, match="already holds flow files.*Overwrite"):
         bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=1, frame_end=2)
     assert (tmp_path / "forward_flow_0001.npy").stat().st_mtime_ns == first
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=1, frame_end=2, overwrite=True) == {"FINISHED"}
+    overwritten = bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=1, frame_end=2, overwrite=True)
+    assert overwritten == {"FINISHED"}
     assert (tmp_path / "forward_flow_0001.npy").stat().st_mtime_ns > first
 
 
@@ -106,7 +107,8 @@ def test_scene_settings_are_used_and_operator_arguments_win(tmp_path):
     assert sorted(p.name for p in (tmp_path / "from_scene").iterdir()) == [
         "forward_flow_0002.npy", "forward_flow_0003.npy", "forward_flow_occluded_0002.npy",
         "forward_flow_occluded_0003.npy", "forward_flow_valid_0002.npy", "forward_flow_valid_0003.npy", "manifest.json"]
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "argument"), get_backward_flow=True) == {"FINISHED"}
+    result = bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "argument"), get_backward_flow=True)
+    assert result == {"FINISHED"}
     assert (tmp_path / "argument" / "backward_flow_0003.npy").exists()
 
 

@@ -32,7 +32,8 @@ for name, dataset in (("SINTEL", Sintel(root, pass_name="clean")), ("KITTI", Kit
         first = frames[index % (len(frames) - 1)] if name != "FLYINGTHINGS3D" else frames[index]
         if name == "FLYINGTHINGS3D" and index >= len(frames) - 1:
             break  # the into_past half: checked in the core tests
-        images_equal &= bool((np.asarray(image1) == colors[first]).all() and (np.asarray(image2) == colors[first + 1]).all())
+        images_equal &= bool((np.asarray(image1) == colors[first]).all()
+                             and (np.asarray(image2) == colors[first + 1]).all())
         expected, mask = flows[first]
         worst = max(worst, float(np.abs(flow.transpose(1, 2, 0)[mask] - expected[mask]).max()))
         if valid and valid[0] is not None:

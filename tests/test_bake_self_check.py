@@ -1,4 +1,5 @@
-"""The bake's self-check on real Cycles renders: quiet on correct scenes, stops a bake whose rendered motion is wrong."""
+"""The bake's self-check on real Cycles renders: quiet on correct scenes,
+stops a bake whose rendered motion is wrong."""
 import json
 
 import numpy as np

@@ -61,7 +61,8 @@ def virtual_screen(prefix: list[str]):
     """A fresh Xvfb display; yields its name (":N")."""
     read, write = os.pipe()
     xvfb = subprocess.Popen([*prefix, "Xvfb", "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-                             "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-nolisten", "tcp"], pass_fds=(write,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write)
     try:
         assert select.select([read], [], [], 60)[0], "Xvfb did not start"
@@ -110,7 +111,8 @@ class Extension43:
         self.arguments = []
         installed = blender(self, "--command", "extension", "install-file", "-r", "user_default", "-e",
                             dist / "optical_flow-0.1.0-linux_x64.zip")
-        assert installed.returncode == 0 and 'Installed "optical_flow"' in installed.stdout, installed.stdout + installed.stderr
+        assert installed.returncode == 0 and 'Installed "optical_flow"' in installed.stdout, \
+            installed.stdout + installed.stderr
 
 
 def blender(setup, *arguments, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -165,7 +167,8 @@ def flow_files_are_complete(folder: Path, frames: list[int]) -> None:
     expected = {"manifest.json"} | {f"{frame}.hdf5" for frame in frames}
     for frame in frames:
         flows = ["forward_flow"] * (frame < last) + ["backward_flow"] * (frame > manifest["frame_range"][0])
-        expected |= {f"{name}_{frame:04d}.npy" for flow in flows for name in (flow, f"{flow}_valid", f"{flow}_occluded")}
+        expected |= {f"{name}_{frame:04d}.npy"
+                     for flow in flows for name in (flow, f"{flow}_valid", f"{flow}_occluded")}
     assert sorted(p.name for p in folder.iterdir()) == sorted(expected)
     for path in folder.glob("*_flow_????.npy"):
         assert np.load(path).shape == (48, 64, 2)
@@ -179,7 +182,8 @@ def test_optical_flow_tab_opens_in_the_sidebar(window_run):
     assert results["addon_enabled"] and results["panel_drawn"]
     if setup.addon == EXTENSION:  # the installed zip's copy, not the repository
         assert "/extensions/user_default/optical_flow/" in results["addon_file"]
-    with_addon, without = (crop(screenshot(folder / f"{name}.png"), results["sidebar"]) for name in ("tab", "without_addon"))
+    with_addon, without = (crop(screenshot(folder / f"{name}.png"), results["sidebar"])
+                           for name in ("tab", "without_addon"))
     changed = np.abs(with_addon - without).max(axis=2) > 40
     assert changed.mean() > 0.1, f"only {changed.mean():.1%} of the sidebar changed when the Optical Flow tab opened"
     assert len(np.unique(with_addon.reshape(-1, 3), axis=0)) > 50  # text and buttons, not an empty region
@@ -206,7 +210,8 @@ def test_render_flow_button_bakes_modally_and_restores_the_scene(window_run):
     assert np.median(flow[np.load(folder / "optical_flow" / "forward_flow_valid_0002.npy")][:, 0]) < -1
     assert bake["settings_after"] == results["settings_before"]
     assert results["settings_before"]["engine"] != "CYCLES"
-    rendering, finished = (crop(screenshot(folder / f"{name}.png"), results["sidebar"]) for name in ("rendering", "finished"))
+    rendering, finished = (crop(screenshot(folder / f"{name}.png"), results["sidebar"])
+                           for name in ("rendering", "finished"))
     assert (np.abs(rendering - finished).max(axis=2) > 40).mean() > 0.01  # progress and Cancel, then the result
 
 

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("bpy")
 
-import scenes  # noqa: E402
+import scenes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +40,14 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     assert overview.shape == (HEADER + 3 * (60 + GAP), LABEL_WIDTH + 5 * (80 + GAP), 3)  # images, forward, backward
     for column, frame in enumerate(range(1, 6)):
         left = LABEL_WIDTH + column * (80 + GAP)
-        np.testing.assert_array_equal(overview[HEADER:HEADER + 60, left:left + 80], scenes.png_pixels(tmp_path / f"colors_{frame:04d}.png"))
+        colors = scenes.png_pixels(tmp_path / f"colors_{frame:04d}.png")
+        np.testing.assert_array_equal(overview[HEADER:HEADER + 60, left:left + 80], colors)
 
 
 def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
     mesh = tmp_path / "wall.obj"
-    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")  # OBJ is y-up: a wall at Blender y = 5
+    # OBJ is y-up: a wall at Blender y = 5
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
     poses = tmp_path / "camera_positions"
     poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n1 -5 0 1.5707963 0 0\n")
     out = tmp_path / "out"
@@ -119,16 +121,18 @@ def test_inputs_are_checked_before_anything_renders(tmp_path):
     for size in ("0x10", "-5x10", "16x70000"):
         result = run(*bake, f"--resolution={size}")
         assert result.returncode == 1, result.stdout
-        assert f"error: --resolution {size}: Blender renders widths and heights from 4 to 65536 pixels." in result.stderr
+        assert (f"error: --resolution {size}: Blender renders widths and heights from 4 to 65536 pixels."
+                in result.stderr)
     result = run(*bake, "--frames", "4-4", "--no-backward-flow")  # a mesh file's five poses are frames 0-4
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert ("error: --frames 4–4 give no flow: frame 4 has no forward flow inside the sequence 0–4, and the other "
             "flow is turned off (--no-forward-flow or --no-backward-flow).") in result.stderr
     (tmp_path / "file").write_text("")
+    not_a_folder = f"error: Output folder {tmp_path / 'file'} is a file, not a folder"
     result = run("bake", str(mesh), str(tmp_path / "file"), "--poses", str(poses), "--resolution", "16x12")
-    assert result.returncode == 1 and f"error: Output folder {tmp_path / 'file'} is a file, not a folder" in result.stderr
+    assert result.returncode == 1 and not_a_folder in result.stderr
     result = run("demo", str(tmp_path / "file"), "--resolution", "16x12")
-    assert result.returncode == 1 and f"error: Output folder {tmp_path / 'file'} is a file, not a folder" in result.stderr
+    assert result.returncode == 1 and not_a_folder in result.stderr
     broken = tmp_path / "broken.glb"
     broken.write_text("not a glTF file")
     result = run("bake", str(broken), str(tmp_path / "out"))
@@ -138,13 +142,15 @@ def test_inputs_are_checked_before_anything_renders(tmp_path):
 
 def test_frame_step_is_said_not_silently_ignored(tmp_path):
     scene = tmp_path / "stepped.blend"
-    build = ("import bpy, sys; sys.path.insert(0, %r); from optical_flow_addon.blender.demo_scene import build_demo_scene\n"
+    build = ("import bpy, sys; sys.path.insert(0, %r); "
+             "from optical_flow_addon.blender.demo_scene import build_demo_scene\n"
              "scene = build_demo_scene(); scene.frame_end = 4; scene.frame_step = 2\n"
              "bpy.ops.wm.save_as_mainfile(filepath=%r)") % (str(ROOT), str(scene))
     subprocess.run([sys.executable, "-c", build], check=True, capture_output=True, timeout=120)
     result = run("bake", str(scene), str(tmp_path / "out"), "--resolution", "16x12", "--formats", "npy")
     assert result.returncode == 0, result.stderr
-    assert "note: The scene's Frame Step is 2, but flow is motion to the next and previous frame, so every frame was baked." in result.stdout
+    assert ("note: The scene's Frame Step is 2, but flow is motion to the next and previous frame, "
+            "so every frame was baked." in result.stdout)
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["forward_flow_frames"] == [1, 2, 3]
 
 
@@ -186,7 +192,8 @@ def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_wh
                      r"with masks, "
                      r"as hdf5, npy\.", shown)
     quiet = run("demo", str(tmp_path / "lines"), "--resolution", "16x12")
-    assert [line.split()[:3] for line in quiet.stdout.splitlines()[:5]] == [["frame", str(f), f"{f}/5"] for f in range(1, 6)]
+    assert [line.split()[:3] for line in quiet.stdout.splitlines()[:5]] == \
+        [["frame", str(f), f"{f}/5"] for f in range(1, 6)]
     assert "Saved: " not in quiet.stdout and "%|" not in quiet.stdout
     verbose = run("demo", str(tmp_path / "verbose"), "--resolution", "16x12", "--verbose")
     assert "Saved: " in verbose.stdout and "\nframe     5  5/5" in verbose.stdout

@@ -1,4 +1,5 @@
-"""A full disk, on a real 1 MB tmpfs: refused before rendering when the frames cannot fit, said in words when it fills."""
+"""A full disk, on a real 1 MB tmpfs: refused before rendering when the frames cannot fit,
+said in words when it fills."""
 import json
 import os
 import subprocess

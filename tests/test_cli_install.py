@@ -41,5 +41,6 @@ def test_the_command_and_the_module_run_from_any_folder(site, tmp_path):
                              "b.png"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
     assert module.returncode == 0, module.stderr
     assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
-    usage = subprocess.run([str(site / "bin" / "optical-flow"), "--help"], env=environment, capture_output=True, text=True)
+    usage = subprocess.run([str(site / "bin" / "optical-flow"), "--help"], env=environment,
+                           capture_output=True, text=True)
     assert usage.stdout.startswith("usage: optical-flow ")

@@ -37,7 +37,8 @@ def test_resume_after_kill_gives_the_same_files_as_one_bake(tmp_path):
     assert sorted(got) == sorted(expected)  # nothing temporary, nothing missing
     assert without_self_check(json.loads(got.pop("manifest.json"))) == \
         without_self_check(json.loads(expected.pop("manifest.json")))
-    assert [name for name in expected if got[name] != expected[name]] == []  # every file byte for byte, flow_sequence.hdf5 too
+    # every file byte for byte, flow_sequence.hdf5 too
+    assert [name for name in expected if got[name] != expected[name]] == []
     done = start_bake(tmp_path, resumed, *FORMATS, "--resume")
     stdout, _ = done.communicate(timeout=600)
     assert done.returncode == 0 and f"All {FRAMES} frames in {resumed} were already whole: nothing to bake." in stdout

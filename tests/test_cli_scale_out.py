@@ -78,7 +78,8 @@ def assert_same_bake(got: Path, expected: Path) -> None:
 CLUSTER = """
 import sys
 from distributed import LocalCluster
-with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50) as cluster:
+with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                  silence_logs=50) as cluster:
     print(cluster.scheduler_address, flush=True)
     sys.stdin.read()
 """
@@ -88,7 +89,8 @@ with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_a
 def cluster():
     """A LocalCluster of 2 worker processes in a process of its own (as ``dask scheduler`` and ``dask worker``
     run), used through its address as a cluster on other machines would be: ``--scheduler tcp://...``."""
-    process = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
     address = process.stdout.readline().strip()
     try:
         with distributed.Client(address) as client:
@@ -109,7 +111,8 @@ def test_two_scenes_in_chunks_on_two_local_workers_give_the_files_of_one_bake_ea
     assert_same_bake(out / "b_wall", tmp_path / "one_b")
     frame_lines = [line for line in stdout.splitlines() if " frame " in line]
     assert len(frame_lines) == 18 and frame_lines[-1].endswith(" 18/18")  # one count over both scenes
-    assert stdout.splitlines()[-1].startswith(f"Flow for 18 frames of 2 scenes in {out} written in 6 tasks on local:2 in ")
+    assert stdout.splitlines()[-1].startswith(f"Flow for 18 frames of 2 scenes in {out} "
+                                              "written in 6 tasks on local:2 in ")
 
 
 def kill_mid_chunk(out: Path, whom: str) -> int:

@@ -27,8 +27,9 @@ def scene_files(folder: Path, frames: int = FRAMES) -> tuple[Path, Path]:
 
 def start_bake(folder: Path, out: Path, *extra: str, frames: int = FRAMES) -> subprocess.Popen:
     mesh, poses = scene_files(folder, frames)
-    return subprocess.Popen([sys.executable, "-m", "optical_flow_addon", "bake", str(mesh), str(out), "--poses", str(poses),
-                             "--resolution", "64x48", "--formats", "npy", "--first-frame", "1", *extra],
+    return subprocess.Popen([sys.executable, "-m", "optical_flow_addon", "bake", str(mesh), str(out),
+                             "--poses", str(poses), "--resolution", "64x48", "--formats", "npy", "--first-frame", "1",
+                             *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 

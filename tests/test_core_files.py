@@ -162,7 +162,8 @@ def test_core_never_imports_bpy():
     code = ("import sys, optical_flow_addon, optical_flow_addon.core.frame, optical_flow_addon.core.poses, "
             "optical_flow_addon.core.camera, optical_flow_addon.core.manifest, optical_flow_addon.core.flow_files, "
             "optical_flow_addon.core.formats.picture, optical_flow_addon.cli; print('bpy' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):

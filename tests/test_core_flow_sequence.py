@@ -95,7 +95,8 @@ def test_frames_already_held_need_overwrite_and_are_replaced_in_place(tmp_path):
 def test_a_file_of_another_size_or_style_is_kept_unless_overwrite(tmp_path):
     bake(tmp_path, [1, 2])
     small = frame_arrays(3, height=3, width=4)
-    with pytest.raises(FlowError, match=r"flow_sequence\.hdf5 holds 6×8 OpenCV-style flow; this bake makes 4×3 OpenCV-style"):
+    with pytest.raises(FlowError,
+                       match=r"flow_sequence\.hdf5 holds 6×8 OpenCV-style flow; this bake makes 4×3 OpenCV-style"):
         SEQUENCE.write(tmp_path, 3, small, options(tmp_path))
     with pytest.raises(FlowError, match=r"holds 6×8 OpenCV-style flow; this bake makes 8×6 Blender-style"):
         SEQUENCE.write(tmp_path, 3, frame_arrays(3), options(tmp_path, blender_image_coordinate_style=True))
@@ -169,7 +170,8 @@ def test_not_a_sequence_file_is_named(tmp_path):
         file["forward_flow"] = np.zeros((2, 3, 4, 2), np.float32)
         file["forward_flow_valid"] = np.zeros((2, 3, 4), bool)
         file["forward_flow_frames"] = np.arange(3)
-    with pytest.raises(FlowError, match=r"forward_flow \(2, 3, 4, 2\) and forward_flow_valid \(2, 3, 4\) should hold 3 frames"):
+    with pytest.raises(FlowError,
+                       match=r"forward_flow \(2, 3, 4, 2\) and forward_flow_valid \(2, 3, 4\) should hold 3 frames"):
         read_flow_file(tmp_path / "flow_sequence.hdf5")
 
 

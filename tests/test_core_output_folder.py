@@ -97,7 +97,8 @@ def test_a_damaged_sequence_file_is_said_to_be_unreadable_and_overwrite_starts_i
     arrays = {"forward_flow": np.ones((6, 8, 2), np.float32), "forward_flow_valid": np.ones((6, 8), bool)}
     bake = options(tmp_path, formats=frozenset({"HDF5_SEQUENCE"}))
     for attempt in range(2):  # the same answer every time: nothing is renamed
-        with pytest.raises(FlowError, match=r"flow_sequence.hdf5 cannot be read \(.*\): move it away, or turn on Overwrite"):
+        with pytest.raises(FlowError,
+                           match=r"flow_sequence.hdf5 cannot be read \(.*\): move it away, or turn on Overwrite"):
             FORMATS["HDF5_SEQUENCE"].write(tmp_path, 2, arrays, bake)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["flow_sequence.hdf5"]
     FORMATS["HDF5_SEQUENCE"].write(tmp_path, 2, arrays, options(tmp_path, formats=bake.formats, overwrite=True))
@@ -108,5 +109,6 @@ def test_a_damaged_sequence_file_is_said_to_be_unreadable_and_overwrite_starts_i
 def test_uncompressed_bytes_per_frame():
     both = options(Path("/o"), formats=frozenset({"NPY", "HDF5", "KITTI"}))
     assert uncompressed_bytes_per_frame(both, 10, 4) == 2 * 40 * (9 + 9)  # both flows; KITTI is compressed
-    gzip = options(Path("/o"), formats=frozenset({"HDF5_SEQUENCE", "PFM"}), hdf5_compression="GZIP", get_backward_flow=False)
+    gzip = options(Path("/o"), formats=frozenset({"HDF5_SEQUENCE", "PFM"}), hdf5_compression="GZIP",
+                   get_backward_flow=False)
     assert uncompressed_bytes_per_frame(gzip, 10, 4) == 40 * 16

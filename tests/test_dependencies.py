@@ -106,7 +106,8 @@ sys.setdlopenflags(os.RTLD_NOW)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="symbol take-over is a Linux loader behaviour")
 def test_bake_works_where_blenders_own_openexr_would_crash_the_module(small_exr, tmp_path):
     # The hazard: the OpenEXR module used inside a process that exports Blender's OpenEXR library dies.
-    crash = python_with_bpy(IN_BLENDER_PROGRAM + f"import OpenEXR; print(OpenEXR.File({str(small_exr)!r}).parts[0].channels['R'].pixels.sum())")
+    crash = python_with_bpy(IN_BLENDER_PROGRAM + "import OpenEXR; "
+                            f"print(OpenEXR.File({str(small_exr)!r}).parts[0].channels['R'].pixels.sum())")
     assert crash.returncode != 0 and "66.0" not in crash.stdout
     # The bake never loads OpenEXR or h5py into Blender: its writer process does, so the same process bakes.
     out = tmp_path / "flow"

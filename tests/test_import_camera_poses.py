@@ -72,8 +72,8 @@ def write_blenderproc(folder):
 
 def write_matrices(folder):
     path = folder / "poses.txt"
-    path.write_text("".join(numbers(np.vstack([np.column_stack([rotation(*e), l]), [0, 0, 0, 1]]).ravel()) + "\n"
-                            for l, e in CAMERAS))
+    path.write_text("".join(numbers(np.vstack([np.column_stack([rotation(*e), loc]), [0, 0, 0, 1]]).ravel()) + "\n"
+                            for loc, e in CAMERAS))
     return path
 
 
@@ -93,8 +93,8 @@ def write_y_up_matrices(folder):
     """Camera-to-world from a Y-up world, in centimetres."""
     path = folder / "y_up.txt"
     path.write_text("".join(numbers(np.vstack([np.column_stack([Y_UP_FROM_BLENDER @ rotation(*e),
-                                                                Y_UP_FROM_BLENDER @ np.array(l) * 100]),
-                                               [0, 0, 0, 1]]).ravel()) + "\n" for l, e in CAMERAS))
+                                                                Y_UP_FROM_BLENDER @ np.array(loc) * 100]),
+                                               [0, 0, 0, 1]]).ravel()) + "\n" for loc, e in CAMERAS))
     return path
 
 
@@ -111,8 +111,8 @@ def write_tum(folder):
 def write_kitti(folder):
     path = folder / "00.txt"
     path.write_text("".join(numbers(np.column_stack([Y_DOWN_FROM_BLENDER @ rotation(*e) @ OPENCV_FROM_BLENDER_AXES,
-                                                     Y_DOWN_FROM_BLENDER @ np.array(l)]).ravel()) + "\n"
-                            for l, e in CAMERAS))
+                                                     Y_DOWN_FROM_BLENDER @ np.array(loc)]).ravel()) + "\n"
+                            for loc, e in CAMERAS))
     return path
 
 
@@ -149,9 +149,9 @@ FOV = 0.8
 
 
 def write_nerf_field_of_view(folder):
-    frames = [{"file_path": f"r_{i}", "transform_matrix": np.vstack([np.column_stack([rotation(*e), l]),
+    frames = [{"file_path": f"r_{i}", "transform_matrix": np.vstack([np.column_stack([rotation(*e), loc]),
                                                                      [0, 0, 0, 1]]).tolist()}
-              for i, (l, e) in enumerate(CAMERAS)]
+              for i, (loc, e) in enumerate(CAMERAS)]
     path = folder / "transforms.json"
     path.write_text(json.dumps({"camera_angle_x": FOV, "frames": frames}))
     return path
@@ -185,7 +185,8 @@ def assert_projects_known_points(scene, camera, frames, k):
             ndc = world_to_camera_view(scene, camera, Vector(point))
             pixel = (ndc.x * width, (1 - ndc.y) * height)  # Blender's view: origin bottom-left, y up
             expected = (cx + fx * right / distance, cy - fy * up / distance)
-            np.testing.assert_allclose(pixel, expected, atol=1e-3, err_msg=f"frame {frame}, point {right, up, distance}")
+            np.testing.assert_allclose(pixel, expected, atol=1e-3,
+                                       err_msg=f"frame {frame}, point {right, up, distance}")
             assert ndc.z == pytest.approx(distance, abs=1e-4)
 
 
@@ -228,7 +229,8 @@ def test_import_export_import_gives_the_same_cameras(tmp_path, case):
     assert_projects_known_points(scene, second, range(1, len(CAMERAS) + 1), k)
     # and the file itself holds the original file's matrices
     format_name = EXPORT_FORMATS[case]
-    conventions = {"camera_axes": options.get("camera_axes", "AUTO"), "direction": options.get("pose_direction", "AUTO"),
+    conventions = {"camera_axes": options.get("camera_axes", "AUTO"),
+                   "direction": options.get("pose_direction", "AUTO"),
                    "world_up": options.get("world_up", "AUTO"), "scale": options.get("scale", 1.0)}
     np.testing.assert_allclose(read_camera_poses(exported, format_name, **conventions).matrices,
                                read_camera_poses(original, format_name, **conventions).matrices, atol=2e-6)
@@ -241,7 +243,8 @@ def fcurve_keys(obj, data_path):
         fcurves = animation.action.layers[0].strips[0].channelbag(animation.action_slot).fcurves
     else:
         fcurves = animation.action.fcurves
-    return {fc.array_index: [round(p.co.x, 3) for p in fc.keyframe_points] for fc in fcurves if fc.data_path == data_path}
+    return {fc.array_index: [round(p.co.x, 3) for p in fc.keyframe_points]
+            for fc in fcurves if fc.data_path == data_path}
 
 
 def test_import_replaces_keys_in_the_imported_frames_only(tmp_path):
@@ -254,7 +257,7 @@ def test_import_replaces_keys_in_the_imported_frames_only(tmp_path):
     camera.data.lens = 60
     camera.data.keyframe_insert("lens", frame=12)
     path = tmp_path / "camera_positions"
-    path.write_text("".join(f"{numbers(l)} {numbers(e)}\n" for l, e in CAMERAS[:3]))
+    path.write_text("".join(f"{numbers(loc)} {numbers(e)}\n" for loc, e in CAMERAS[:3]))
     assert bpy.ops.optical_flow.import_camera_poses(filepath=str(path), frame_start=5, frame_step=2,
                                                     set_frame_range=False) == {"FINISHED"}
     assert (scene.frame_start, scene.frame_end) == (1, 12) and scene.camera == camera
@@ -310,7 +313,7 @@ def test_a_shared_action_stays_unchanged_for_its_other_user(tmp_path):
     if bpy.app.version >= (4, 4, 0):
         other.animation_data.action_slot = camera.animation_data.action_slot
     path = tmp_path / "camera_positions"
-    path.write_text("".join(f"{numbers(l)} {numbers(e)}\n" for l, e in CAMERAS))
+    path.write_text("".join(f"{numbers(loc)} {numbers(e)}\n" for loc, e in CAMERAS))
     bpy.ops.optical_flow.import_camera_poses(filepath=str(path))
     for frame, (location, _) in zip(range(1, 5), CAMERAS):
         scene.frame_set(frame)
@@ -465,7 +468,8 @@ def test_export_writes_the_frames_asked_for_and_restores_the_current_frame(tmp_p
     colmap = tmp_path / "colmap" / "images.txt"
     colmap.parent.mkdir()
     bpy.ops.optical_flow.export_camera_poses(filepath=str(colmap), format="COLMAP")
-    model, width, height, fx, fy, cx, cy = (tmp_path / "colmap" / "cameras.txt").read_text().splitlines()[-1].split()[1:]
+    camera_line = (tmp_path / "colmap" / "cameras.txt").read_text().splitlines()[-1]
+    model, width, height, fx, fy, cx, cy = camera_line.split()[1:]
     # 50% of 80×60; 35 mm on 36 mm across 40 px; shift in units of the image width, y up
     assert (model, int(width), int(height)) == ("PINHOLE", 40, 30)
     np.testing.assert_allclose([float(v) for v in (fx, fy, cx, cy)], [35 / 36 * 40, 35 / 36 * 40, 20 - 4, 15 - 2])

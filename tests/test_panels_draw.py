@@ -100,7 +100,8 @@ def test_no_camera_greys_out_render_flow_and_says_why():
     scene = scenes.empty_scene()
     drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
     assert operators(drawn) == {"optical_flow.render_flow": False}
-    assert "The scene has no active camera: set one in Scene Properties › Camera, or import camera poses." in texts(drawn)
+    assert ("The scene has no active camera: set one in Scene Properties › Camera, or import camera poses."
+            in texts(drawn))
 
 
 def test_ready_scene_shows_camera_frames_and_the_engine_switch():
@@ -170,7 +171,8 @@ def test_last_render_says_why_it_stopped(tmp_path):
     render_flow.cancel_before_undo(scene)  # not the running job: nothing happens
     assert job.running
     job.cancel("Undo was used")
-    assert "Cancelled after 1 of 2 frames because Undo was used" in texts(draw(panels.VIEW3D_PT_optical_flow_result, scene))
+    drawn = draw(panels.VIEW3D_PT_optical_flow_result, scene)
+    assert "Cancelled after 1 of 2 frames because Undo was used" in texts(drawn)
     failed = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
     assert not failed.step()  # frame 1's files are there and Overwrite is off
     shown = texts(draw(panels.VIEW3D_PT_optical_flow_result, scene))

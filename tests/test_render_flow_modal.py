@@ -124,7 +124,8 @@ def shown_picture() -> np.ndarray:
 def test_show_flow_puts_the_current_frames_flow_picture_into_a_blender_image(tmp_path):
     scene, _ = scenes.camera_motion_scene()
     opencv, blender = tmp_path / "opencv", tmp_path / "blender"
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(blender), blender_image_coordinate_style=True) == {"FINISHED"}
+    result = bpy.ops.optical_flow.render_flow(output_dir=str(blender), blender_image_coordinate_style=True)
+    assert result == {"FINISHED"}
     assert bpy.ops.optical_flow.render_flow(output_dir=str(opencv)) == {"FINISHED"}
     scene.frame_set(2)
     assert bpy.ops.optical_flow.show_flow(flow="BACKWARD") == {"FINISHED"}

@@ -103,7 +103,8 @@ def render_frame(scene: bpy.types.Scene, frame: int, path: Path, guard: Settings
         with bpy.context.temp_override(scene=scene):
             result = bpy.ops.render.render(write_still=True)
     except RuntimeError as error:  # the engine reported an error (EEVEE without a GPU, a broken engine, ...)
-        raise FlowError(f"The {scene.render.engine} render engine could not render frame {frame}: {str(error).strip()}. "
+        raise FlowError(f"The {scene.render.engine} render engine could not render frame {frame}: "
+                        f"{str(error).strip()}. "
                         "Switch the scene to an engine that renders here (Cycles), or turn Images off.") from error
     if result != {"FINISHED"} or not path.exists():
         raise FlowError(f"Blender did not render frame {frame} with the {scene.render.engine} engine "
@@ -155,7 +156,8 @@ def prepare_training_sequence(options: BakeOptions, vector_pass: str, resume: bo
     if sequence is None:
         return
     if vector_pass:
-        raise FlowError(f"The {options.layout} layout needs occlusion masks, which this scene cannot have: {vector_pass}.")
+        raise FlowError(f"The {options.layout} layout needs occlusion masks, "
+                        f"which this scene cannot have: {vector_pass}.")
     if resume:
         raise FlowError("Resume continues bakes of BlenderProc's files; bake the sequence again with Overwrite.")
     layout = LAYOUTS[options.layout]
@@ -188,14 +190,17 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
         override, own_shading = shading_override(scene, guard, surface_motion=not vector_pass)
         view_layer = flow_view_layer(scene).name
         motion = None if vector_pass else SurfaceMotion(scene, flow_view_layer(scene), guard, options)
-        records, others = resumed_frames(scene, options, writer, folder.other_frames, resolution) if resume else ([], [])
+        records, others = (resumed_frames(scene, options, writer, folder.other_frames, resolution) if resume
+                           else ([], []))
         kept = {record["frame"] for record in records}
-        notes = [f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."] if own_shading else []
+        notes = ([f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."]
+                 if own_shading else [])
         notes += [f"No occlusion masks: {vector_pass}."] if asked.occlusion and not options.occlusion else []
         notes += [f"No flow for {name}: {why}." for name, why in (motion.unknown.items() if motion else ())]
         notes += folder.notes + frame_step_notes(scene)
         if resume:
-            notes.append(f"Resumed: kept the {len(kept)} frames already whole, baked the other {len(frames) - len(kept)}.")
+            notes.append(f"Resumed: kept the {len(kept)} frames already whole, "
+                         f"baked the other {len(frames) - len(kept)}.")
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading}
         configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),

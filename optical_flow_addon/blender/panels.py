@@ -102,8 +102,8 @@ class VIEW3D_PT_optical_flow_poses(SidebarPanel, bpy.types.Panel):
         if not row.enabled:
             draw_text(layout, context, "Choose a pose file to import", icon="INFO")
         elif settings.imported_poses:
-            step = settings.imported_frame_step
-            frames = range(settings.imported_first_frame, settings.imported_first_frame + settings.imported_poses * step, step)
+            first, step = settings.imported_first_frame, settings.imported_frame_step
+            frames = range(first, first + settings.imported_poses * step, step)
             draw_text(layout, context, f"{settings.imported_poses} poses keyframed on {settings.imported_camera}, "
                                        f"{keyed_frames_text(frames)}", icon="CHECKMARK")
 

@@ -113,7 +113,8 @@ class OPTICAL_FLOW_OT_import_camera_poses(bpy.types.Operator):
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if not self.properties.is_property_set("frame_start"):
             self.frame_start = context.scene.frame_start
-        if self.properties.is_property_set("filepath"):  # a file dropped onto the 3D viewport: options in the redo panel
+        # a file dropped onto the 3D viewport: options in the redo panel
+        if self.properties.is_property_set("filepath"):
             return self.execute(context)
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}

@@ -30,13 +30,15 @@ def output_folder(path: str) -> Path:
     if not path.strip():
         raise FlowError("Choose an output folder for the flow files.")
     if path.startswith("//") and not bpy.data.filepath:
-        raise FlowError(f"Output folder {path!r} is relative to the .blend file, which is not saved yet: save it or choose an absolute folder.")
+        raise FlowError(f"Output folder {path!r} is relative to the .blend file, which is not saved yet: "
+                        "save it or choose an absolute folder.")
     return Path(bpy.path.abspath(path))
 
 
 def bake_options(scene: bpy.types.Scene, setting: Callable[[str], Any], custom_range: bool) -> BakeOptions:
     """Options from ``setting(name)``; the scene's frame range unless ``custom_range``."""
-    start, end = (setting("frame_start"), setting("frame_end")) if custom_range else (scene.frame_start, scene.frame_end)
+    start, end = ((setting("frame_start"), setting("frame_end")) if custom_range
+                  else (scene.frame_start, scene.frame_end))
     return BakeOptions(
         output_dir=output_folder(setting("output_dir")),
         frame_start=start,

@@ -71,7 +71,8 @@ class SettingsGuard:
 def set_image_format(guard: SettingsGuard, image_settings: Any, **values: str) -> None:
     """Set the render's file format, restored in one step because the allowed ``file_format`` values depend on
     ``media_type`` (Blender 5.0; older versions have no ``media_type`` and skip it)."""
-    names = [n for n in ("media_type", "file_format", "color_depth", "color_mode", "exr_codec") if hasattr(image_settings, n)]
+    names = [n for n in ("media_type", "file_format", "color_depth", "color_mode", "exr_codec")
+             if hasattr(image_settings, n)]
     old = {name: getattr(image_settings, name) for name in names}
 
     def restore() -> None:

@@ -77,7 +77,8 @@ def flow_properties() -> dict[str, Any]:
         ),
         "scene_flow": BoolProperty(
             name="Scene Flow", default=False,
-            description="Also write the 3-D motion of each pixel's surface point, in metres, in the camera axes of frame t",
+            description="Also write the 3-D motion of each pixel's surface point, in metres, "
+                        "in the camera axes of frame t",
         ),
         "verify": BoolProperty(
             name="Self-Check", default=True,
@@ -163,8 +164,10 @@ def pose_properties() -> dict[str, Any]:
             name="Format", items=pose_format_items(True), default="AUTO",
             description="Format of the pose file; Auto tells it from the file name and content",
         ),
-        "imported_poses": IntProperty(name="Imported Poses", options=set(), description="Poses keyed by the last import"),
-        "imported_camera": StringProperty(name="Imported Camera", options=set(), description="Camera keyed by the last import"),
+        "imported_poses": IntProperty(name="Imported Poses", options=set(),
+                                      description="Poses keyed by the last import"),
+        "imported_camera": StringProperty(name="Imported Camera", options=set(),
+                                          description="Camera keyed by the last import"),
         "imported_first_frame": IntProperty(name="First Imported Frame", options=set()),
         "imported_frame_step": IntProperty(name="Imported Frame Step", default=1, min=1, options=set()),
     }

@@ -39,7 +39,8 @@ class Intrinsics:
     def scaled_to(self, width: int, height: int) -> Intrinsics:
         """The same camera for an image resized to ``width`` × ``height``."""
         sx, sy = width / self.width, height / self.height
-        return Intrinsics(width, height, self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
+        return Intrinsics(width, height, self.fx * sx, self.fy * sy,
+                          (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
 
 
 @dataclass(frozen=True)

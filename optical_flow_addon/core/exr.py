@@ -31,7 +31,8 @@ def read_vector_and_depth(path: str | Path, view_layer: str) -> tuple[np.ndarray
     return vector, channels[wanted[4]]
 
 
-def read_depth_and_passes(path: str | Path, view_layer: str, colours: list[str], values: list[str]) -> dict[str, np.ndarray]:
+def read_depth_and_passes(path: str | Path, view_layer: str, colours: list[str],
+                          values: list[str]) -> dict[str, np.ndarray]:
     """The Depth pass (H×W, as ``"Depth"``), colour passes (H×W×3) and value passes (H×W) of one view layer."""
     path = Path(path)
     channels = read_channels(path, "the rendered EXR file")
@@ -39,8 +40,10 @@ def read_depth_and_passes(path: str | Path, view_layer: str, colours: list[str],
               **{name: [f"{name}.X"] for name in values}}
     missing = [f"{view_layer}.{c}" for names in wanted.values() for c in names if f"{view_layer}.{c}" not in channels]
     if missing:
-        raise FlowError(f"{path} has no channel {', '.join(missing)}; found {', '.join(sorted(channels)) or 'no channels'}.")
-    stacked = {name: np.stack([channels[f"{view_layer}.{c}"] for c in names], axis=-1) for name, names in wanted.items()}
+        raise FlowError(f"{path} has no channel {', '.join(missing)}; "
+                        f"found {', '.join(sorted(channels)) or 'no channels'}.")
+    stacked = {name: np.stack([channels[f"{view_layer}.{c}"] for c in names], axis=-1)
+               for name, names in wanted.items()}
     return {name: array[..., 0] if array.shape[-1] == 1 else array for name, array in stacked.items()}
 
 

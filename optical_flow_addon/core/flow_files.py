@@ -64,7 +64,8 @@ def read_flow_file(path: Path, frame: int | None = None) -> dict[str, np.ndarray
     """Flow and masks (and any other products the file holds) from any supported file; see ``read_products``."""
     arrays = read_products(path, frame)
     if not any(kind_of(name) == FLOW for name in arrays):
-        raise FlowError(f"{path} holds no forward_flow or backward_flow dataset (it holds: {', '.join(arrays) or 'nothing'}).")
+        raise FlowError(f"{path} holds no forward_flow or backward_flow dataset "
+                        f"(it holds: {', '.join(arrays) or 'nothing'}).")
     return arrays
 
 
@@ -79,7 +80,8 @@ def read_products(path: Path, frame: int | None = None) -> dict[str, np.ndarray]
     if suffix in (".hdf5", ".h5") and hdf5.is_sequence(path):
         return FORMATS["HDF5_SEQUENCE"].read_file(path, frame)
     if frame is not None:
-        raise FlowError(f"{path} holds one frame; a frame number is only needed for a sequence file ({hdf5.SEQUENCE_NAME}).")
+        raise FlowError(f"{path} holds one frame; "
+                        f"a frame number is only needed for a sequence file ({hdf5.SEQUENCE_NAME}).")
     if suffix in (".hdf5", ".h5"):
         return FORMATS["HDF5"].read_file(path)
     if suffix not in BY_SUFFIX:

@@ -23,7 +23,8 @@ NUMBER = re.compile(r"-?\d+")  # a frame number in a file name
 FLOW_CONVERSIONS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
 
 
-def frame_products(renders: dict[str, Path], view_layer: str, frame: int, options: BakeOptions) -> dict[str, np.ndarray]:
+def frame_products(renders: dict[str, Path], view_layer: str, frame: int,
+                   options: BakeOptions) -> dict[str, np.ndarray]:
     """The products of one frame from its renders: ``image`` (Blender's PNG) and ``flow`` (the multilayer EXR)."""
     wanted = options.products_at(frame)
     arrays = {}
@@ -69,8 +70,8 @@ def planned_paths(options: BakeOptions) -> list[Path]:
     for frame in options.frames:
         names = options.products_at(frame)
         paths += IMAGE_FILES.paths(options.output_dir, frame, names)
-        paths += [p for fmt in sorted(options.formats)
-                  for p in WRITERS[fmt].paths(options.output_dir, frame, [n for n in names if n in WRITERS[fmt].stores])]
+        for fmt in sorted(options.formats):
+            paths += WRITERS[fmt].paths(options.output_dir, frame, [n for n in names if n in WRITERS[fmt].stores])
     return list(dict.fromkeys(paths))  # a sequence file is named once, not per frame
 
 
@@ -82,11 +83,12 @@ def check_modules(options: BakeOptions) -> None:
 def own_files(folder: Path) -> list[Path]:
     """Files in ``folder`` named as the add-on names its outputs (any frame, any format): the files of a bake."""
     fixed = {"manifest.json", SEQUENCE_NAME, f".{SEQUENCE_NAME}.adding"}
+    writers = (*WRITERS.values(), IMAGE_FILES)
     found = []
     for path in sorted(folder.iterdir()):
         frames = {int(number) for number in NUMBER.findall(path.name)}
         if path.is_file() and (path.name in fixed or any(path in writer.paths(folder, frame, list(PRODUCTS))
-                                                        for frame in frames for writer in (*WRITERS.values(), IMAGE_FILES))):
+                                                        for frame in frames for writer in writers)):
             found.append(path)
     return found
 
@@ -111,5 +113,6 @@ def prepare_output_dir(options: BakeOptions) -> None:
     if not options.overwrite:
         existing = own_files(folder)
         if existing:
-            names = ", ".join(p.name for p in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            names = ", ".join(p.name for p in existing[:3]) + more
             raise FlowError(f"{folder} already holds flow files ({names}); turn on Overwrite or choose another folder.")

@@ -84,7 +84,8 @@ class FrameWindow:
             backward = flow_products(self.frames[partner], self.frames[frame], "backward_flow",
                                      options.blender_image_coordinate_style, options.occlusion, False)
         usable = [arrays[f"{name}_valid"] & ~arrays[f"{name}_occluded"] if f"{name}_occluded" in arrays
-                  else arrays[f"{name}_valid"] for arrays, name in ((forward, "forward_flow"), (backward, "backward_flow"))]
+                  else arrays[f"{name}_valid"]
+                  for arrays, name in ((forward, "forward_flow"), (backward, "backward_flow"))]
         result = round_trip(frame, partner, forward["forward_flow"], usable[0], backward["backward_flow"], usable[1],
                             self.options.blender_image_coordinate_style)
         check_round_trip(result, self.options.occlusion)

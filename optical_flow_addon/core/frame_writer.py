@@ -73,7 +73,8 @@ class FrameWriter:
 
     def _stopped(self) -> FlowError:
         code = self._process.wait()
-        return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while writing frame {self._frame}.")
+        return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) "
+                         f"while writing frame {self._frame}.")
 
     def submit(self, renders: dict[str, Path], view_layer: str, frame: int, motion: dict | None = None,
                write: bool = True) -> None:
@@ -136,7 +137,7 @@ def answer(work) -> dict:
         return work()
     except FlowError as error:
         return {"error": str(error), "user_error": True}
-    except Exception:  # noqa: BLE001  a bug: send the whole traceback to the Blender side
+    except Exception:  # a bug: send the whole traceback to the Blender side
         return {"error": traceback.format_exc()}
 
 
@@ -177,7 +178,8 @@ def serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         if "whole" in request:
-            reply = answer(lambda: {"whole": whole_frames(options, request["whole"], request["height"], request["width"])})
+            reply = answer(lambda: {"whole": whole_frames(options, request["whole"],
+                                                          request["height"], request["width"])})
         else:
             renders = {kind: Path(path) for kind, path in request["renders"].items()}
             reply = answer(lambda: write_frame(renders, request, options, bytes_per_frame, window))

@@ -72,11 +72,14 @@ class BakeOptions:
                 f"{self.sequence_start}–{self.sequence_end}, start before end."
             )
         if not 0 <= self.picture_max_radius < float("inf"):
-            raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: use 0 (automatic) or more.")
+            raise FlowError(f"Picture max radius {self.picture_max_radius} is not a length in pixels: "
+                            "use 0 (automatic) or more.")
         if self.hdf5_compression not in HDF5_COMPRESSIONS:
-            raise FlowError(f"Unknown HDF5 compression {self.hdf5_compression!r}; choose from {', '.join(HDF5_COMPRESSIONS)}.")
+            raise FlowError(f"Unknown HDF5 compression {self.hdf5_compression!r}; "
+                            f"choose from {', '.join(HDF5_COMPRESSIONS)}.")
         if self.image_motion_blur not in IMAGE_MOTION_BLUR:
-            raise FlowError(f"Unknown image motion blur {self.image_motion_blur!r}; choose from {', '.join(IMAGE_MOTION_BLUR)}.")
+            raise FlowError(f"Unknown image motion blur {self.image_motion_blur!r}; "
+                            f"choose from {', '.join(IMAGE_MOTION_BLUR)}.")
         if not self.frames:
             missing = "forward" if self.frame_start == self.sequence_end else "backward"
             raise FlowError(f"Frames {self.frame_start}–{self.frame_end} give no flow: frame {self.frame_start} has no "
@@ -87,7 +90,8 @@ class BakeOptions:
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
-                f"Unknown output format {', '.join(unknown) or '(none chosen)'}; choose from {', '.join(sorted(WRITERS))}."
+                f"Unknown output format {', '.join(unknown) or '(none chosen)'}; "
+                f"choose from {', '.join(sorted(WRITERS))}."
             )
 
     def flows_at(self, frame: int) -> tuple[str, ...]:

@@ -167,7 +167,8 @@ def check_free_space(options: BakeOptions, width: int, height: int) -> None:
     frames = len(options.frames)
     if free < per_frame * frames:
         raise FlowError(f"The disk is too full for this bake: {free / MB:.1f} MB free in {options.output_dir}, about "
-                        f"{per_frame / MB:.1f} MB needed per frame for {frames} frames. Free some space or choose another folder.")
+                        f"{per_frame / MB:.1f} MB needed per frame for {frames} frames. "
+                        "Free some space or choose another folder.")
 
 
 def is_disk_full(error: BaseException) -> bool:

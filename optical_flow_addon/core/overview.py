@@ -19,7 +19,8 @@ HEADER = 18
 GAP = 4
 
 
-def row_pictures(folder: Path, frames: list[int], formats: list[str], blender_image_coordinate_style: bool) -> dict[str, list]:
+def row_pictures(folder: Path, frames: list[int], formats: list[str],
+                 blender_image_coordinate_style: bool) -> dict[str, list]:
     """Per row (``images``, then each flow), one H×W×3 picture per frame, or None where the frame has none.
     The flow is read from the first of ``formats`` that can be read back (NPY first)."""
     images = []

@@ -22,7 +22,8 @@ class ProductKind:
     channels: tuple[tuple[int, ...], ...]
 
     def fits(self, array: np.ndarray) -> bool:
-        return array.dtype == self.dtype and array.ndim >= 2 and array.shape[2:] in self.channels and 0 not in array.shape
+        return (array.dtype == self.dtype and array.ndim >= 2 and array.shape[2:] in self.channels
+                and 0 not in array.shape)
 
 
 FLOW = ProductKind("float32 H×W×2", np.dtype(np.float32), ((2,),))

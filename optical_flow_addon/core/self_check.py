@@ -61,7 +61,8 @@ def round_trip(frame: int, partner: int, forward: np.ndarray, forward_usable: np
 
 
 def check_round_trip(result: RoundTrip, occlusion: bool = True) -> None:
-    """Stop the bake when a frame pair's flows disagree at most pixels (``occlusion``: occluded pixels were left out)."""
+    """Stop the bake when a frame pair's flows disagree at most pixels
+    (``occlusion``: occluded pixels were left out)."""
     if result.share_off > MOST_PIXELS_OFF[occlusion]:
         raise FlowError(
             f"Self-check failed at frame {result.frame}: following its forward flow to frame {result.partner} and that "

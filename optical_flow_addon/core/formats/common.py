@@ -32,7 +32,8 @@ def read_bytes(path: Path) -> bytes:
 
 
 def check_dataset(path: Path, name: str, array: np.ndarray) -> np.ndarray:
-    """Each product has one dtype and shape (flow float32 H×W×2, a mask bool H×W, ...); anything else is named and refused."""
+    """Each product has one dtype and shape (flow float32 H×W×2, a mask bool H×W, ...);
+    anything else is named and refused."""
     array = np.asarray(array)
     kind = kind_of(name)
     if not kind.fits(array):

@@ -104,7 +104,8 @@ class SequenceFile:
         if path.exists():
             problem = unreadable(path)
             if problem and not options.overwrite:
-                raise FlowError(f"{path} cannot be read ({problem}): move it away, or turn on Overwrite to start it afresh.")
+                raise FlowError(f"{path} cannot be read ({problem}): "
+                                "move it away, or turn on Overwrite to start it afresh.")
             if problem:
                 path.unlink()
             else:
@@ -134,7 +135,8 @@ class SequenceFile:
             for group, frames in lists.items():
                 if frame in frames:
                     index = frames.index(frame)
-                    arrays.update({name: file[name][index] for name in PRODUCTS if flow_of(name) == group and name in file})
+                    arrays.update({name: file[name][index] for name in PRODUCTS
+                                   if flow_of(name) == group and name in file})
             if not arrays:
                 raise FlowError(f"{path} holds no flow for frame {frame}; it holds frames {held[0]}–{held[-1]}.")
             return check_frame(path, arrays)
@@ -154,7 +156,8 @@ def put_back(path: Path, working: Path) -> None:
     if not working.exists():
         return
     if path.exists():
-        raise FlowError(f"Both {path} and {working.name} exist; keep the one you want as {path.name} and remove the other.")
+        raise FlowError(f"Both {path} and {working.name} exist; "
+                        f"keep the one you want as {path.name} and remove the other.")
     problem = unreadable(working)
     if problem:
         raise FlowError(f"{working} was left by a bake that stopped while adding a frame to {path.name} and cannot "
@@ -173,7 +176,8 @@ def unreadable(path: Path) -> str | None:
 
 
 def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) -> bool:
-    """Whether this bake's frames can be added to ``path`` (now at ``working``); Overwrite starts an unfit file afresh."""
+    """Whether this bake's frames can be added to ``path`` (now at ``working``);
+    Overwrite starts an unfit file afresh."""
     if not working.exists():
         return True
     height, width = next(iter(arrays.values())).shape[:2]

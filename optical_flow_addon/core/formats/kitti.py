@@ -42,7 +42,8 @@ def load_kitti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Flow (invalid pixels hold 0) and its validity mask, read as the KITTI devkit does."""
     pixels = decode_png(read_bytes(path), path)
     if pixels.dtype != np.uint16 or pixels.shape[2] != 3:
-        raise FlowError(f"{path} is a PNG with {pixels.dtype.itemsize * 8}-bit samples and {pixels.shape[2]} channel(s); "
+        raise FlowError(f"{path} is a PNG with {pixels.dtype.itemsize * 8}-bit samples "
+                        f"and {pixels.shape[2]} channel(s); "
                         "KITTI flow is a 16-bit RGB PNG (a colour picture of flow cannot be read back as flow).")
     valid = pixels[..., 2] > 0
     flow = (pixels[..., :2].astype(np.float32) - np.float32(OFFSET)) / np.float32(SCALE)

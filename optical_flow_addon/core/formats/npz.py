@@ -30,5 +30,6 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in PRODUCTS if name in archive.files}
         if not arrays:
-            raise FlowError(f"{path} holds no forward_flow or backward_flow (it holds: {', '.join(archive.files) or 'nothing'}).")
+            raise FlowError(f"{path} holds no forward_flow or backward_flow "
+                            f"(it holds: {', '.join(archive.files) or 'nothing'}).")
     return arrays

@@ -67,7 +67,8 @@ class FlyingThings3D(Layout):
         """torchvision pairs the sorted image folders of a pass with the sorted flow folders by position, so
         a root whose sequences are in different passes would pair images with another sequence's flow."""
         other = self.sequence_folder(sequence, PASSES[not sequence.motion_blur]).parent
-        others = sorted(p.name for p in other.iterdir() if p.is_dir() and p.name != sequence.name) if other.is_dir() else []
+        others = (sorted(p.name for p in other.iterdir() if p.is_dir() and p.name != sequence.name)
+                  if other.is_dir() else [])
         if others:
             kind = "with" if not sequence.motion_blur else "without"
             raise FlowError(f"{sequence.root / self.folder} holds sequences {kind} motion blur ({', '.join(others)}); "
@@ -77,7 +78,8 @@ class FlyingThings3D(Layout):
     def sequence_files(self, sequence: Sequence) -> list[Path]:
         folders = [self.sequence_folder(sequence, top) / "left" for top in PASSES.values()]
         for top in ("optical_flow", "occlusions"):
-            folders += [self.sequence_folder(sequence, top) / direction / "left" for direction, _ in DIRECTIONS.values()]
+            folders += [self.sequence_folder(sequence, top) / direction / "left"
+                        for direction, _ in DIRECTIONS.values()]
         return files_in(*folders)
 
 

@@ -27,7 +27,8 @@ class Kitti(Layout):
     name = "KITTI"
     folder = "KittiFlow"
     loaders = ("torchvision.datasets.KittiFlow(root)",
-               "ptlflow.data.datasets.KittiDataset(root_dir_2015=root / 'KittiFlow', versions='2015', split='trainval')")
+               "ptlflow.data.datasets.KittiDataset(root_dir_2015=root / 'KittiFlow', versions='2015', "
+               "split='trainval')")
     digits = 6
 
     def training(self, sequence: Sequence) -> Path:
