@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole test suite: the pure core without bpy and the window tests (Debian's blender 3.4, and
+# Run ruff and the whole test suite: the pure core without bpy and the window tests (Debian's blender 3.4, and
 # Blender 4.3 in the Debian trixie chroot of tools/trixie_blender.sh, under Xvfb), then everything else on
 # Blender 4.2, 4.5 and 5.0, then the training layouts loaded with torchvision and ptlflow.
 set -uo pipefail
@@ -26,6 +26,10 @@ for name in core 4.2 4.5 5.0 torch; do
   [[ $name == torch ]] && { label="training layouts with torchvision and ptlflow"; only=("$loaders"); }
   echo "=== tests with $label ==="
   python="$("$root/tools/venv.sh" "$name")" || { status=1; continue; }
+  if [[ $name == core ]]; then
+    echo "=== ruff check (ruff.toml) ==="
+    "$python" -m ruff check . || status=1
+  fi
   "$python" -m pytest -q "${only[@]}" "$@" || status=1
 done
 exit $status
