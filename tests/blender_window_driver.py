@@ -194,9 +194,7 @@ def window_steps():
     results["image"] = {"size": list(image.size), "pixels": list(image.pixels[:]), "frame": scene.frame_current,
                         "editor": [screen_box(w, a.x, a.y, a.width, a.height) for w, a in shown]}
     screenshot("show_flow")
-    for extra in list(bpy.context.window_manager.windows)[1:]:
-        with bpy.context.temp_override(window=extra):
-            bpy.ops.wm.window_close()
+    close_other_windows()
     pointer.rest()  # back into the main window
     yield 1.0
 
@@ -225,6 +223,7 @@ def window_steps():
         screenshot(f"cancelled_{way}")
 
     yield from long_frame(scene, settings, render_flow, window)
+    yield from images(scene, settings, render_flow, window)
 
 
 def long_frame(scene, settings, render_flow, window):
@@ -252,6 +251,96 @@ def long_frame(scene, settings, render_flow, window):
                              "bake_seconds": ended - started, "resolution": [1920, 1080],
                              "longest_event_loop_pause": max(gaps), "redraws": len(redraws),
                              "longest_redraw_pause": max(draw_gaps)}
+
+
+def close_other_windows() -> None:
+    for extra in list(bpy.context.window_manager.windows)[1:]:
+        with bpy.context.temp_override(window=extra):
+            bpy.ops.wm.window_close()
+
+
+def render_windows() -> list:
+    """Windows showing the render as F12 shows it."""
+    return [w for w in bpy.context.window_manager.windows for a in w.screen.areas
+            if a.type == "IMAGE_EDITOR" and getattr(a.spaces.active.image, "type", "") == "RENDER_RESULT"]
+
+
+def images(scene, settings, render_flow, window):
+    """Bakes with images from the window, whose images render in Blender's render job: a short bake to compare
+    with the headless one, then long images (Cycles' time limit) while the event loop is timed, stopped by Esc."""
+    close_other_windows()
+    yield 0.5
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples, scene.cycles.use_adaptive_sampling = 16, False
+    settings.render_images, settings.output_dir, settings.output_formats = True, "//images/", {"NPY", "HDF5"}
+    bpy.ops.wm.save_as_mainfile(filepath=str(OUT / "images.blend"), copy=True)  # the headless bake's scene
+    before = user_settings(scene)
+    render_button = results["buttons"]["bpy.ops.optical_flow.render_flow"]
+    xdotool("mousemove", *render_button, "click", 1)
+    yield from wait_for(lambda: render_flow.JOB is not None)
+    shown = False
+    while render_flow.JOB is not None:
+        shown = shown or bool(render_windows())
+        yield 0.0
+    results["images"] = {"result": settings.last_bake, "frames": settings.last_bake_frames, "render_window": shown,
+                         "settings_before": before, "settings_after": user_settings(scene)}
+    yield 0.5
+
+    long_image = 6.0
+    scene.frame_end = 5
+    scene.cycles.samples, scene.cycles.time_limit = 1 << 24, long_image
+    settings.output_dir = "//images_cancelled/"
+    before = user_settings(scene)
+    drawn = []
+    handler = bpy.types.SpaceView3D.draw_handler_add(lambda: drawn.append(time.monotonic()), (), "WINDOW", "POST_PIXEL")
+    # Blender opens the render window centred on the pointer, here over the button: with no window manager to
+    # repaint, Xvfb keeps its picture there once closed. This bake starts as the button starts it, from the
+    # viewport, so that its render window opens on the left, away from the sidebar.
+    xdotool("mousemove", window.width // 3, window.height // 2)
+    yield 0.5
+    area = max((a for a in window.screen.areas if a.type == "VIEW_3D"), key=lambda a: a.width * a.height)
+    with bpy.context.temp_override(window=window, area=area, region=next(r for r in area.regions if r.type == "UI")):
+        bpy.ops.optical_flow.render_flow("INVOKE_DEFAULT")
+    yield from wait_for(lambda: render_flow.JOB is not None and render_flow.JOB.rendering is not None)
+    started, ticks, renders, status = time.monotonic(), [], {}, ""
+    while True:  # until the third image has rendered for half its time (frame 1's occlusion needs frame 2)
+        job = render_flow.JOB
+        now = time.monotonic()
+        ticks.append(now)
+        if job.rendering is not None:
+            renders.setdefault(job.rendering.frame, [now, now])[1] = now
+            status = status or (job.status() if job.rendering.frame == 3 else "")
+        if 3 in renders and now - renders[3][0] > long_image / 2:
+            break
+        xdotool("mousemove", window.width // 4 + len(ticks) % 50, window.height // 2)
+        yield 0.05
+    rendering = render_flow.JOB.rendering
+    screenshot("image_rendering")
+    pressed = time.monotonic()
+    # over the main window, as for F12 (Esc over Blender 3.4's render window only lowers it)
+    xdotool("mousemove", window.width // 8, window.height * 3 // 4, "key", "Escape")
+    render_stopped = None
+    while render_flow.JOB is not None:
+        render_stopped = render_stopped or (rendering.cancelled and time.monotonic() - pressed)
+        if time.monotonic() - pressed > 30:
+            raise TimeoutError("Esc did not stop the bake in 30 s")
+        yield 0.0
+    stopped = time.monotonic() - pressed
+    bpy.types.SpaceView3D.draw_handler_remove(handler, "WINDOW")
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    redraws = [t for t in drawn if started <= t <= pressed]
+    yield 1.0  # a render the bake stopped waiting for would be written by now
+    results["images_cancelled"] = {
+        "result": settings.last_bake, "frames": settings.last_bake_frames, "total": settings.last_bake_total,
+        "message": settings.last_bake_message, "folder": settings.last_bake_folder, "status": status,
+        "image_seconds": renders[1][1] - renders[1][0], "time_limit": long_image,
+        "longest_event_loop_pause": max(gaps), "redraws": len(redraws),
+        "longest_redraw_pause": max(b - a for a, b in zip(redraws, redraws[1:])),
+        "seconds_to_stop": stopped, "seconds_to_render_stop": render_stopped,
+        "render_file_left": rendering.path.exists() or rendering.path.parent.exists(),
+        "settings_before": before, "settings_after": user_settings(scene)}
 
 
 def finish(status: int) -> None:

@@ -9,7 +9,8 @@
 
 blender_window_driver.py then finds and clicks the buttons with the real pointer and keys (xdotool): the
 Optical Flow tab, the pose file through Blender's file browser, Import, Render Flow, Esc in one bake and the
-Cancel button in another, Show Flow. Screenshots and Blender's log are kept in test_artifacts/window/<version>/.
+Cancel button in another, Show Flow, bakes with images (rendered in Blender's render job, Esc stopping a long
+one mid-image). Screenshots and Blender's log are kept in test_artifacts/window/<version>/.
 """
 import importlib.util
 import json
@@ -25,6 +26,7 @@ import numpy as np
 import pytest
 
 from optical_flow_addon.core.colour_wheel import flow_to_rgb
+from optical_flow_addon.core.formats.png import decode_png
 
 pytestmark = pytest.mark.window
 
@@ -142,7 +144,9 @@ def window_run(request, tmp_path_factory):
     (artifacts / "blender.log").write_text(window.stdout + window.stderr, encoding="utf-8")
     assert (folder / "results.json").exists(), f"Blender ended early ({window.returncode}): {window.stderr[-2000:]}"
     results = json.loads((folder / "results.json").read_text())
+    cancelled = results.get("images_cancelled", {})
     measured = {"version": results.get("version"), "long_frame": results.get("long_frame"),
+                "image_render": {key: value for key, value in cancelled.items() if not key.startswith("settings")},
                 **{key: {"frames": results[key]["frames"], "seconds_to_stop": results[key]["seconds_to_stop"]}
                    for key in ("cancel_esc", "cancel_button") if key in results}}
     (artifacts / "measurements.json").write_text(json.dumps(measured, indent=1), encoding="utf-8")
@@ -159,12 +163,16 @@ def crop(picture: np.ndarray, box: dict) -> np.ndarray:
     return picture[box["y"]:box["y"] + box["height"], box["x"]:box["x"] + box["width"]]
 
 
-def flow_files_are_complete(folder: Path, frames: list[int]) -> None:
+def flow_files_are_complete(folder: Path, frames: list[int], images: bool = False) -> None:
     """Exactly the files of ``frames`` (and the manifest), each readable, none half-written."""
     manifest = json.loads((folder / "manifest.json").read_text())
     assert [record["frame"] for record in manifest["frames"]] == frames
     last = manifest["frame_range"][1]
     expected = {"manifest.json"} | {f"{frame}.hdf5" for frame in frames}
+    if images:
+        expected |= {f"colors_{frame:04d}.png" for frame in frames}
+        for frame in frames:
+            assert decode_png((folder / f"colors_{frame:04d}.png").read_bytes(), folder).shape == (48, 64, 3)
     for frame in frames:
         flows = ["forward_flow"] * (frame < last) + ["backward_flow"] * (frame > manifest["frame_range"][0])
         expected |= {f"{name}_{frame:04d}.npy"
@@ -264,3 +272,48 @@ def test_a_long_frame_is_measured_while_the_window_stays_open(window_run):
     long_frame = results["long_frame"]
     assert (long_frame["result"], long_frame["frames"]) == ("FINISHED", 2)
     assert 0 < long_frame["longest_event_loop_pause"] <= long_frame["bake_seconds"]
+
+
+def test_images_render_in_blenders_render_job_and_equal_the_headless_bakes(window_run):
+    """From the window, the images render as F12 renders them (in the render window); the files are the same."""
+    setup, results, folder = window_run
+    images = results["images"]
+    assert (images["result"], images["frames"], images["render_window"]) == ("FINISHED", 3, True)
+    assert images["settings_after"] == images["settings_before"]
+    bake = blender(setup, "-b", folder / "images.blend", "--python-expr",
+                   f"import addon_utils, bpy, os; addon_utils.enable({setup.addon!r}); "
+                   f"bpy.ops.optical_flow.render_flow(output_dir={str(folder / 'images_headless')!r}); os._exit(0)")
+    assert bake.returncode == 0, bake.stdout + bake.stderr
+    window, headless = folder / "images", folder / "images_headless"
+    flow_files_are_complete(window, [1, 2, 3], images=True)
+    names = sorted(path.name for path in window.iterdir())
+    assert names == sorted(path.name for path in headless.iterdir())
+    for name in names:
+        if name.endswith(".png"):  # Blender's PNG holds the render's date and time: the pixels are compared
+            window_pixels, headless_pixels = (decode_png((f / name).read_bytes(), f) for f in (window, headless))
+            np.testing.assert_array_equal(window_pixels, headless_pixels, err_msg=name)
+            assert len(np.unique(window_pixels.reshape(-1, 3), axis=0)) > 20  # a lit cube, not an empty render
+        elif name != "manifest.json":
+            assert (window / name).read_bytes() == (headless / name).read_bytes(), name
+
+
+def test_the_window_stays_live_while_a_long_image_renders_and_esc_stops_it(window_run):
+    """Each image takes Cycles' time limit (6 s). The event loop and the viewport's drawing must keep going:
+    on a loaded 2-core machine they pause up to ~1.7 s between two images (the flow's 1-sample render blocks, and
+    Cycles prepares the next image), so the bound is half the image's time (a blocking render pauses both for the
+    whole image, and the flow render's pause grows with the resolution, not the samples). Esc, pressed halfway
+    through the third image, stops the render, then the bake ends as a cancel between frames ends it (writing the
+    manifest, restoring the scene): within 4 s in all on a loaded machine. Frame 1's files are complete (frame 2's
+    occlusion needed frame 3), none of the others'."""
+    _, results, _ = window_run
+    cancelled = results["images_cancelled"]
+    assert cancelled["image_seconds"] >= cancelled["time_limit"]
+    assert cancelled["longest_event_loop_pause"] < cancelled["time_limit"] / 2
+    assert cancelled["redraws"] > 10 and cancelled["longest_redraw_pause"] < cancelled["time_limit"] / 2
+    assert cancelled["status"].startswith("frame 3 of 5 · rendering image")
+    assert (cancelled["result"], cancelled["frames"], cancelled["total"]) == ("CANCELLED", 1, 5)
+    assert cancelled["message"] == "the image render of frame 3 was stopped"
+    assert 0 < cancelled["seconds_to_render_stop"] < cancelled["seconds_to_stop"] < 4
+    flow_files_are_complete(Path(cancelled["folder"]), [1], images=True)
+    assert not cancelled["render_file_left"]
+    assert cancelled["settings_after"] == cancelled["settings_before"]

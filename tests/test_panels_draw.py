@@ -12,6 +12,7 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 from optical_flow_addon.blender import panels, render_flow  # noqa: E402
+from optical_flow_addon.blender.live_render import ImageRender  # noqa: E402
 from optical_flow_addon.blender.render_flow import BakeJob  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
@@ -132,6 +133,11 @@ def test_while_rendering_the_panel_shows_progress_and_cancel_and_locks_the_setti
         for panel in (panels.VIEW3D_PT_optical_flow_poses, panels.VIEW3D_PT_optical_flow_flow,
                       panels.VIEW3D_PT_optical_flow_output):
             assert not any(enabled for *_, enabled in draw(panel, scene)), panel.bl_label
+        render_flow.JOB.rendering = ImageRender(2, tmp_path / "image_2.png")  # as the window's bake yields it
+        drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
+        assert "template_running_jobs" in [name for name, *_ in drawn]  # its ✕ stops the image mid-frame
+        assert render_flow.JOB.status().startswith("frame 2 of 2 · rendering image")
+        render_flow.JOB.rendering = None
     finally:
         render_flow.JOB.cancel()
         render_flow.JOB = None

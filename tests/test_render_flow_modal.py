@@ -13,6 +13,8 @@ bpy = pytest.importorskip("bpy")
 import scenes  # noqa: E402
 from blender_state import snapshot, user_scene  # noqa: E402
 from optical_flow_addon.blender import render_flow  # noqa: E402
+from optical_flow_addon.blender.bake import RenderStopped, bake_flow, render_now  # noqa: E402
+from optical_flow_addon.blender.live_render import ImageRender  # noqa: E402
 from optical_flow_addon.blender.render_flow import BakeJob, duration  # noqa: E402
 from optical_flow_addon.blender.show_flow import IMAGE_NAME  # noqa: E402
 from optical_flow_addon.core.colour_wheel import flow_to_rgb  # noqa: E402
@@ -107,6 +109,46 @@ def test_an_error_mid_bake_ends_the_job_with_the_reason_and_the_scene_restored(r
     assert job.summary().endswith("(stopped after 2 of 5 frames; their files are complete)")
     assert (scene.optical_flow.last_bake, scene.optical_flow.last_bake_message) == ("FAILED", job.message)
     assert frames_in_manifest(tmp_path) == [1, 2]
+
+
+def stopped_at(stop: int):
+    """The window's image render (live_render.py; test_blender_window.py runs it for real) as a bpy module can run
+    it: the image is rendered at once, then the step yields once, as it does while Blender's render job runs; at
+    frame ``stop`` the render is then reported stopped, as after Esc."""
+    def render_image(scene, frame, path, guard):
+        rendered = yield from render_now(scene, frame, path, guard)
+        yield ImageRender(frame, path)
+        if frame == stop:
+            raise RenderStopped(f"the image render of frame {frame} was stopped")
+        return rendered
+    return render_image
+
+
+@pytest.mark.parametrize("way", ["esc", "cancel button"])
+def test_stopping_an_image_mid_render_keeps_the_frames_written_and_restores_the_scene(tmp_path, way):
+    scene = user_scene()
+    scene.render.engine = "CYCLES"
+    before = snapshot(scene)
+    render_flow.JOB = job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5,
+                                                       render_images=True))
+    try:
+        job.frames = bake_flow(scene, job.options, render_image=stopped_at(3 if way == "esc" else 0))
+        while job.step() and not (job.rendering and job.rendering.frame == 3):
+            pass
+        assert job.status().startswith("frame 3 of 5 · rendering image") and job.done == 0
+        if way == "esc":
+            while job.step():
+                pass
+        else:
+            assert bpy.ops.optical_flow.cancel_render_flow() == {"FINISHED"}
+    finally:
+        render_flow.JOB = None
+    assert job.result == "CANCELLED" and not job.step()
+    assert job.message == ("the image render of frame 3 was stopped" if way == "esc" else "")
+    # frame 1 was being written while frame 3 rendered (frame 2's occlusion needs frame 3's render): it counts
+    assert job.done == 1 and frames_in_manifest(tmp_path) == [1]
+    assert [name for name in files(tmp_path) if name.startswith("colors")] == ["colors_0001.png"]
+    assert snapshot(scene) == before
 
 
 def test_durations_read_like_a_person_would_say_them():

@@ -6,9 +6,10 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import bpy
 
@@ -39,6 +40,16 @@ class BakeProgress:
     written: list[Path]
     seconds: float
     notes: list[str] = field(default_factory=list)
+
+
+class RenderStopped(Exception):
+    """A render was stopped mid-frame (Esc, or the Cancel button): the bake ends as cancelled, keeping the frames
+    already written, the one being written included."""
+
+
+# Renders one frame into a file (scene, frame, path, guard); a generator, so that a render running in Blender's
+# render job (live_render.py) can yield while it runs. Its yields reach the caller of bake_flow.
+RenderStep = Callable[[bpy.types.Scene, int, Path, SettingsGuard], Generator[Any, None, Path]]
 
 
 def camera_record(scene: bpy.types.Scene, frame: int, options: BakeOptions) -> dict:
@@ -107,9 +118,18 @@ def render_frame(scene: bpy.types.Scene, frame: int, path: Path, guard: Settings
                         f"{str(error).strip()}. "
                         "Switch the scene to an engine that renders here (Cycles), or turn Images off.") from error
     if result != {"FINISHED"} or not path.exists():
-        raise FlowError(f"Blender did not render frame {frame} with the {scene.render.engine} engine "
-                        f"(render returned {', '.join(result)}).")
+        raise not_rendered(scene, frame, f"render returned {', '.join(result)}")
     return path
+
+
+def not_rendered(scene: bpy.types.Scene, frame: int, why: str) -> FlowError:
+    return FlowError(f"Blender did not render frame {frame} with the {scene.render.engine} engine ({why}).")
+
+
+def render_now(scene: bpy.types.Scene, frame: int, path: Path, guard: SettingsGuard) -> Generator[Any, None, Path]:
+    """:func:`render_frame` as a :data:`RenderStep`: it blocks until the file is written and never yields."""
+    yield from ()
+    return render_frame(scene, frame, path, guard)
 
 
 def memory_folder(width: int, height: int) -> str | None:
@@ -167,14 +187,18 @@ def prepare_training_sequence(options: BakeOptions, vector_pass: str, resume: bo
             path.unlink()
 
 
-def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False) -> Iterator[BakeProgress]:
+def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False,
+              render_image: RenderStep = render_now) -> Iterator[BakeProgress | Any]:
     """Bake frame by frame, yielding after each frame's files are written.
 
     While Cycles renders frame t+1, a worker process converts and writes frame t, so the
     add-on's own work hides behind the render and at most two frames are in memory. At every
-    yield no file is being written, so closing the generator (cancel) or an error stops
+    yield of a progress no file is being written (while an image renders, the frame before may be; closing then
+    lets it finish), so closing the generator (cancel) or an error stops
     cleanly: the manifest lists the frames written and every changed setting is restored.
     ``resume`` keeps the frames an interrupted bake of the same settings wrote whole and bakes the rest.
+    ``render_image`` renders the scene's images; what it yields while one renders is yielded as well (only the
+    Render Flow button's bake uses one that yields, live_render.py's).
     """
     check_scene(scene)
     asked = options
@@ -207,14 +231,16 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                      "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, bool(vector_pass))}
         last_yield = time.perf_counter()
 
-        def render(frame: int, kinds: list[str]) -> dict[str, Path]:
+        render_step = {"image": render_image, "flow": render_now}
+
+        def render(frame: int, kinds: list[str]) -> Generator[Any, None, dict[str, Path]]:
             """Each render the frame needs, each with its own settings, restored right after it."""
             renders = {}
             for kind in kinds:
                 with SettingsGuard() as frame_guard:
                     configure[kind](frame_guard)
                     path = Path(render_dir) / f"{kind}_{frame}{RENDER_SUFFIX[kind]}"
-                    renders[kind] = render_frame(scene, frame, path, frame_guard)
+                    renders[kind] = yield from render_step[kind](scene, frame, path, frame_guard)
             return renders
 
         waiting: dict[int, dict] = {}  # records of rendered frames whose files are not written yet
@@ -237,7 +263,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             # With surface motion, the frames the flows point to are rendered too (once, in order).
             for frame in options.partners(baked) if motion else baked:
                 matrices = motion.prepare(frame) if motion else None
-                renders = render(frame, options.renders_at(frame) if frame in baked else ["flow"])
+                renders = yield from render(frame, options.renders_at(frame) if frame in baked else ["flow"])
                 if frame in baked:
                     waiting[frame] = camera_record(scene, frame, options)
                 passes = {"view": camera_view(scene), "matrices": matrices} if motion else None
@@ -247,6 +273,10 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                 in_flight = True
             if in_flight:
                 yield from finish()
+        except RenderStopped:
+            if in_flight:  # the frame written while the stopped one rendered is complete: it counts
+                yield from finish()
+            raise
         finally:
             if in_flight:  # rendering failed while the previous frame was being written: keep that frame
                 try:

@@ -63,6 +63,8 @@ class VIEW3D_PT_optical_flow(SidebarPanel, bpy.types.Panel):
         job = render_flow.JOB
         if job is not None:
             draw_progress(layout, job)
+            if job.rendering:  # Blender's own bar of the render job: its ✕ stops the image mid-frame
+                layout.template_running_jobs()
             layout.operator("optical_flow.cancel_render_flow", text="Cancel", icon="CANCEL")
             return
         problem = render_flow.context_problem(context)

@@ -1,8 +1,8 @@
 """The Render Flow operator: modal with progress and cancel from the UI, synchronous from scripts.
 
 A :class:`BakeJob` drives the ``bake_flow`` generator one frame per step. The modal operator steps
-it on a timer; Esc, the Cancel button, Undo, saving or opening a file close the generator, which
-writes the manifest for the frames done and restores the scene.
+it on a timer, its images rendering in Blender's render job (live_render.py); Esc, the Cancel button, Undo,
+saving or opening a file close the generator, which writes the manifest for the frames done and restores the scene.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from bpy.app.handlers import persistent
 
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
-from .bake import BakeProgress, bake_flow, check_scene
+from .bake import BakeProgress, RenderStopped, bake_flow, check_scene
+from .live_render import ImageRender, image_renders_in
 from .settings import flow_properties
 
 # The one bake running modally in this Blender, shown by the panel; None when idle.
@@ -104,9 +105,12 @@ class BakeJob:
     result: str = "RUNNING"  # then FINISHED, CANCELLED or FAILED, as in settings.BAKE_RESULT_ITEMS
     message: str = ""
     seconds: float = 0.0
+    window: bpy.types.Window | None = None  # the bake's images render in Blender's render job, from this window
+    rendering: ImageRender | None = None  # the image being rendered in that job
 
     def __post_init__(self) -> None:
-        self.frames = bake_flow(self.scene, self.options)
+        live = {"render_image": image_renders_in(self.window)} if self.window else {}
+        self.frames = bake_flow(self.scene, self.options, **live)
 
     @property
     def done(self) -> int:
@@ -128,16 +132,24 @@ class BakeJob:
 
     def status(self) -> str:
         left = self.seconds_left()
-        return f"{self.done} of {self.total} frames" + (f" · about {duration(left)} left" if left is not None else "")
+        counted = (f"frame {self.options.frames.index(self.rendering.frame) + 1} of {self.total} · rendering image"
+                   if self.rendering else f"{self.done} of {self.total} frames")
+        return counted + (f" · about {duration(left)} left" if left is not None else "")
 
     def step(self) -> bool:
         """Bake the next frame; False once the bake has ended (finished, failed or cancelled)."""
         if not self.running:
             return False
         try:
-            self.last = next(self.frames)
+            step = next(self.frames)
+            if isinstance(step, ImageRender):
+                self.rendering = step
+            else:
+                self.last, self.rendering = step, None
         except StopIteration:
             self.end("FINISHED")
+        except RenderStopped as stopped:
+            self.end("CANCELLED", str(stopped))
         except FlowError as error:
             self.end("FAILED", str(error))
         except Exception as error:  # the generator has already restored the scene; say what happened
@@ -148,6 +160,11 @@ class BakeJob:
     def cancel(self, reason: str = "") -> None:
         """Stop after the frame in hand: its files and the manifest stay complete, the scene is restored."""
         if self.running:
+            if self.rendering:  # the frame being written while the image renders is kept and counted
+                try:
+                    self.last = self.frames.throw(RenderStopped(reason))
+                except (StopIteration, RenderStopped, FlowError):
+                    pass
             self.frames.close()
             self.end("CANCELLED", reason)
 
@@ -220,7 +237,7 @@ class OPTICAL_FLOW_OT_render_flow(bpy.types.Operator):
         source = self if self.properties.is_property_set(name) else context.scene.optical_flow
         return getattr(source, name)
 
-    def start(self, context: bpy.types.Context) -> BakeJob | None:
+    def start(self, context: bpy.types.Context, window: bpy.types.Window | None = None) -> BakeJob | None:
         custom_range = (
             self.properties.is_property_set("frame_start") or self.properties.is_property_set("frame_end")
             or not self.setting(context, "use_scene_frame_range")
@@ -230,7 +247,7 @@ class OPTICAL_FLOW_OT_render_flow(bpy.types.Operator):
         except FlowError as error:
             self.report({"ERROR"}, str(error))
             return None
-        return BakeJob(context.scene, options)
+        return BakeJob(context.scene, options, window=window)
 
     def report_end(self, job: BakeJob) -> set[str]:
         for note in job.last.notes if job.last else []:
@@ -253,7 +270,7 @@ class OPTICAL_FLOW_OT_render_flow(bpy.types.Operator):
         if bpy.app.background or context.window is None:
             return self.execute(context)
         global JOB
-        JOB = self.start(context)
+        JOB = self.start(context, context.window)
         if JOB is None:
             return {"CANCELLED"}
         window_manager = context.window_manager
