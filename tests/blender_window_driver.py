@@ -265,11 +265,18 @@ def render_windows() -> list:
             if a.type == "IMAGE_EDITOR" and getattr(a.spaces.active.image, "type", "") == "RENDER_RESULT"]
 
 
+def no_render_jobs():
+    """Until no render runs in a job: while one creates its Python render engine (Cycles), Blender 3.4 refuses
+    writes to the scene from any Python, the driver's timer too (material previews render in such jobs)."""
+    yield from wait_for(lambda: not any(bpy.app.is_job_running(job) for job in ("RENDER", "RENDER_PREVIEW")))
+    yield 0.2
+
+
 def images(scene, settings, render_flow, window):
     """Bakes with images from the window, whose images render in Blender's render job: a short bake to compare
     with the headless one, then long images (Cycles' time limit) while the event loop is timed, stopped by Esc."""
     close_other_windows()
-    yield 0.5
+    yield from no_render_jobs()
     scene.frame_start, scene.frame_end = 1, 3
     scene.render.resolution_x, scene.render.resolution_y = 64, 48
     scene.render.engine = "CYCLES"
@@ -286,7 +293,9 @@ def images(scene, settings, render_flow, window):
         yield 0.0
     results["images"] = {"result": settings.last_bake, "frames": settings.last_bake_frames, "render_window": shown,
                          "settings_before": before, "settings_after": user_settings(scene)}
-    yield 0.5
+    yield from no_render_jobs()  # then the render window, opened over the button, goes
+    yield from wait_for(lambda: close_other_windows() or len(bpy.context.window_manager.windows) == 1, seconds=10)
+    yield from no_render_jobs()
 
     long_image = 6.0
     scene.frame_end = 5
@@ -295,14 +304,7 @@ def images(scene, settings, render_flow, window):
     before = user_settings(scene)
     drawn = []
     handler = bpy.types.SpaceView3D.draw_handler_add(lambda: drawn.append(time.monotonic()), (), "WINDOW", "POST_PIXEL")
-    # Blender opens the render window centred on the pointer, here over the button: with no window manager to
-    # repaint, Xvfb keeps its picture there once closed. This bake starts as the button starts it, from the
-    # viewport, so that its render window opens on the left, away from the sidebar.
-    xdotool("mousemove", window.width // 3, window.height // 2)
-    yield 0.5
-    area = max((a for a in window.screen.areas if a.type == "VIEW_3D"), key=lambda a: a.width * a.height)
-    with bpy.context.temp_override(window=window, area=area, region=next(r for r in area.regions if r.type == "UI")):
-        bpy.ops.optical_flow.render_flow("INVOKE_DEFAULT")
+    xdotool("mousemove", *render_button, "click", 1)  # the render window opens centred there, top right
     yield from wait_for(lambda: render_flow.JOB is not None and render_flow.JOB.rendering is not None)
     started, ticks, renders, status = time.monotonic(), [], {}, ""
     while True:  # until the third image has rendered for half its time (frame 1's occlusion needs frame 2)
@@ -319,7 +321,7 @@ def images(scene, settings, render_flow, window):
     rendering = render_flow.JOB.rendering
     screenshot("image_rendering")
     pressed = time.monotonic()
-    # over the main window, as for F12 (Esc over Blender 3.4's render window only lowers it)
+    # over the main window, as for F12 (Esc over Blender 3.4's render window only lowers that window)
     xdotool("mousemove", window.width // 8, window.height * 3 // 4, "key", "Escape")
     render_stopped = None
     while render_flow.JOB is not None:
