@@ -10,6 +10,7 @@ import pytest
 import png_files
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS, read_flow_file
+from optical_flow_addon.core.formats.kitti import save_kitti
 from optical_flow_addon.core.formats.pfm import load_pfm
 from optical_flow_addon.core.formats.png import decode_png, encode_png
 from optical_flow_addon.core.options import BakeOptions
@@ -110,6 +111,20 @@ def test_kitti_png_bytes_follow_the_devkit(tmp_path):
     # devkit: u = (R - 2^15) / 64, v = (G - 2^15) / 64 where B > 0
     np.testing.assert_allclose((pixels[valid, :2] - 32768.0) / 64, flow[valid], atol=1 / 128)
     assert np.all(pixels[~valid] == 0)
+
+
+def test_kitti_values_are_the_nearest_sixty_fourth_with_ties_to_even(tmp_path):
+    """Every float32 flow near KITTI's limit and on the ties halfway between two 1/64 steps: the stored value is
+    the one rounding in float64 gives (the writer works in float32)."""
+    rng = np.random.default_rng(7)
+    steps = rng.integers(-32768 * 2, 32767 * 2, (H, W, 2)) / 2  # whole and half 1/64 steps: half are ties
+    flow = (steps / 64 + rng.choice([0, 1e-6, -1e-6], (H, W, 2))).astype(np.float32)
+    save_kitti(tmp_path / "f.png", flow, np.ones((H, W), bool))
+    pixels = png_files.read((tmp_path / "f.png").read_bytes())
+    expected = np.rint(flow.astype(np.float64) * 64 + 32768)
+    inside = np.all((expected >= 0) & (expected <= 65535), axis=-1)
+    assert inside.mean() > 0.9 and np.array_equal(pixels[..., 2] == 1, inside)
+    assert np.array_equal(pixels[inside][:, :2], expected[inside])
 
 
 def test_kitti_written_elsewhere_reads_like_the_devkit(tmp_path):

@@ -116,6 +116,24 @@ def test_transparent_images_keep_their_alpha(tmp_path):
                                   products[0]["colors"])
 
 
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_blenders_png_is_copied_byte_for_byte(tmp_path, name):
+    """In a bake ``colors`` is Blender's PNG: every image file of the layout is that file, not a new encoding."""
+    sequence = Sequence(tmp_path / "root", "scene", 0, 2)
+    products = sequence_products(range(3))
+    rendered = {}
+    for frame in range(3):  # made by another encoder than the layouts' own (pypng, None filter)
+        rendered[frame] = tmp_path / f"render_{frame}.png"
+        rendered[frame].write_bytes(png_files.write(products[frame]["colors"]))
+        products[frame]["colors"] = rendered[frame]
+    images = {}
+    for frame in range(3):
+        written = LAYOUTS[name].write(sequence, frame, products[frame])
+        images[frame] = [path for path in written if path.read_bytes() == rendered[frame].read_bytes()]
+    assert [len(images[frame]) for frame in range(3)] == ([1, 2, 1] if name == "KITTI" else [1, 1, 1])
+    assert not list((tmp_path / "root").rglob(".*"))  # no temporary left
+
+
 def test_kitti_pairs_and_flows_with_and_without_occluded_pixels(tmp_path):
     sequence, products = bake(LAYOUTS["KITTI"], tmp_path, frames=range(10, 16, 2))
     training = tmp_path / "KittiFlow" / "training"
