@@ -117,19 +117,22 @@ def test_transparent_images_keep_their_alpha(tmp_path):
 
 
 @pytest.mark.parametrize("name", LAYOUTS)
-def test_blenders_png_is_copied_byte_for_byte(tmp_path, name):
-    """In a bake ``colors`` is Blender's PNG: every image file of the layout is that file, not a new encoding."""
+def test_blenders_png_is_copied_but_for_its_render_date(tmp_path, name):
+    """In a bake ``colors`` is Blender's PNG: every image file of the layout is that file without its text chunks
+    (Blender's render date and time), not a new encoding."""
     sequence = Sequence(tmp_path / "root", "scene", 0, 2)
     products = sequence_products(range(3))
-    rendered = {}
+    expected = {}
     for frame in range(3):  # made by another encoder than the layouts' own (pypng, None filter)
-        rendered[frame] = tmp_path / f"render_{frame}.png"
-        rendered[frame].write_bytes(png_files.write(products[frame]["colors"]))
-        products[frame]["colors"] = rendered[frame]
+        expected[frame] = png_files.write(products[frame]["colors"])
+        header_end = 8 + 25  # signature, IHDR
+        text = png_files.chunk(b"tEXt", f"Date\x002026/01/0{frame} 12:00:00".encode())
+        products[frame]["colors"] = tmp_path / f"render_{frame}.png"
+        products[frame]["colors"].write_bytes(expected[frame][:header_end] + text + expected[frame][header_end:])
     images = {}
     for frame in range(3):
         written = LAYOUTS[name].write(sequence, frame, products[frame])
-        images[frame] = [path for path in written if path.read_bytes() == rendered[frame].read_bytes()]
+        images[frame] = [path for path in written if path.read_bytes() == expected[frame]]
     assert [len(images[frame]) for frame in range(3)] == ([1, 2, 1] if name == "KITTI" else [1, 1, 1])
     assert not list((tmp_path / "root").rglob(".*"))  # no temporary left
 

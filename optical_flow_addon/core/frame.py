@@ -44,8 +44,8 @@ def frame_products(renders: dict[str, Path], view_layer: str, frame: int,
 
 
 def rendered_colors(image: Path, options: BakeOptions) -> np.ndarray | Path:
-    """The ``colors`` product of Blender's PNG: its pixels, or for a training layout the file itself, which the
-    layout copies byte for byte (decoding and encoding it again cost more than all the flow files)."""
+    """The ``colors`` product of Blender's PNG: its pixels, or for a training layout the file itself, whose pixel
+    data the layout copies as it is (decoding and encoding it again cost more than all the flow files)."""
     return image if options.training_sequence else decode_png(read_bytes(image), image)
 
 

@@ -49,6 +49,26 @@ def encode_png(pixels: np.ndarray, level: int = 6, strategy: int = zlib.Z_DEFAUL
     return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
+METADATA = {b"tEXt", b"zTXt", b"iTXt", b"tIME", b"eXIf"}  # chunks of text, time and Exif: no pixels, no colours
+
+
+def without_metadata(data: bytes, path: Path) -> bytes:
+    """The PNG ``data`` without its text, time and Exif chunks, every other chunk byte for byte. Blender writes
+    the render's date and time there, so two renders of one frame differ only in those chunks."""
+    if not data.startswith(SIGNATURE):
+        raise FlowError(f"{path} is not a PNG file (it does not start with the PNG signature).")
+    kept, position = [SIGNATURE], len(SIGNATURE)
+    while position + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        end = position + 12 + length
+        if kind not in METADATA:
+            kept.append(data[position:end])
+        position = end
+    if position != len(data):
+        raise FlowError(f"{path} is truncated: a PNG chunk is cut off at byte {min(position, len(data))}.")
+    return b"".join(kept)
+
+
 @functools.cache
 def _predictions() -> np.ndarray:
     """What Sub, Up, Average and Paeth predict, less the upper-left byte c, for every a − c and b − c.

@@ -7,7 +7,6 @@ that one list, so the paths are written down once.
 """
 from __future__ import annotations
 
-import shutil
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,8 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import FlowError
-from ..formats.png import encode_png
+from ..formats.common import read_bytes
+from ..formats.png import decode_png, encode_png, without_metadata
 
 GLOB_CHARACTERS = "*?[]"  # torchvision and ptlflow find files with glob: these would be read as patterns
 
@@ -65,10 +65,11 @@ class Output:
 
 
 def save_image(path: Path, colors: np.ndarray | Path) -> None:
-    """The image: in a bake, Blender's PNG (a path) copied byte for byte, as the BlenderProc layout keeps it;
-    pixels (uint8) are encoded, with zlib's run-length strategy (faster and smaller than level 1 on render noise)."""
+    """The image: in a bake, Blender's PNG (a path), copied without its render date and time, so that a frame
+    baked again (resumed, or a chunk run twice) gives the same file; pixels (uint8) are encoded, with zlib's
+    run-length strategy (faster and smaller than level 1 on render noise)."""
     if isinstance(colors, Path):
-        shutil.copyfile(colors, path)
+        path.write_bytes(without_metadata(read_bytes(colors), colors))
     else:
         path.write_bytes(encode_png(colors, 1, zlib.Z_RLE))
 
@@ -91,9 +92,13 @@ class Layout:
     def outputs(self, sequence: Sequence, frame: int) -> list[Output]:
         raise NotImplementedError
 
+    def folders(self, sequence: Sequence) -> list[Path]:
+        """The folders that hold this sequence's files (KITTI's are shared with the other sequences)."""
+        raise NotImplementedError
+
     def sequence_files(self, sequence: Sequence) -> list[Path]:
         """The files of this sequence already under the root."""
-        raise NotImplementedError
+        return files_in(*self.folders(sequence))
 
     def check_root(self, sequence: Sequence) -> None:
         """Refuse a root whose other sequences this one cannot join."""
@@ -156,6 +161,17 @@ class Layout:
         for future in done:
             future.result()  # the first error, once every file has been written or given up
         return [output.path for output in outputs]
+
+    def whole(self, sequence: Sequence, frame: int, height: int, width: int) -> bool:
+        """Whether every file of ``frame`` is there and its PNGs decode at this size (resuming a killed bake).
+        Each file is written under a temporary name and renamed once whole, so a file that is there is complete."""
+        try:
+            return all(output.path.is_file() and (output.path.suffix != ".png" or
+                                                  decode_png(read_bytes(output.path), output.path).shape[:2]
+                                                  == (height, width))
+                       for output in self.outputs(sequence, frame))
+        except FlowError:  # damaged, or a frame outside the sequence
+            return False
 
     def stale_files(self, sequence: Sequence) -> list[Path]:
         """Files of this sequence that a bake of it does not write (left by an earlier, longer or

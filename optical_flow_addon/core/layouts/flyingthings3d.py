@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FlowError
 from ..formats.pfm import save_pfm
-from .common import Layout, Output, Sequence, files_in, save_image, save_mask
+from .common import Layout, Output, Sequence, save_image, save_mask
 
 PASSES = {False: "frames_cleanpass", True: "frames_finalpass"}  # by motion blur
 DIRECTIONS = {"forward_flow": ("into_future", "IntoFuture"), "backward_flow": ("into_past", "IntoPast")}
@@ -77,12 +77,12 @@ class FlyingThings3D(Layout):
                             "torchvision would pair this sequence's images with their flow. Bake into another folder, "
                             f"or {kind} motion blur.")
 
-    def sequence_files(self, sequence: Sequence) -> list[Path]:
+    def folders(self, sequence: Sequence) -> list[Path]:
         folders = [self.sequence_folder(sequence, top) / "left" for top in PASSES.values()]
         for top in ("optical_flow", "occlusions"):
             folders += [self.sequence_folder(sequence, top) / direction / "left"
                         for direction, _ in DIRECTIONS.values()]
-        return files_in(*folders)
+        return folders
 
 
 FLYINGTHINGS3D = FlyingThings3D()
