@@ -250,8 +250,9 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         arrays[f"{name}_occluded"].ravel()[spots] = hidden
     if scene_flow:
         moved = arrays[scene_flow_name(name)]
-        for i, component in enumerate(relative_motion(source, name, moves, shifts, known.copy())):
-            moved[..., i] = np.where(known, component * source.depth, 0)
+        with np.errstate(invalid="ignore", over="ignore"):  # no surface: infinite depth, masked out
+            for i, component in enumerate(relative_motion(source, name, moves, shifts, known)):
+                moved[..., i] = np.where(known, component * source.depth, 0)
         if not blender_image_coordinate_style:  # OpenCV's axes: y down, z forwards
             moved[..., 1:] *= -1
     return arrays
