@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
-from .core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, BakeOptions
+from .core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, BakeOptions, requested_options
 from .core.poses import POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
@@ -315,13 +315,10 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         scene.render.resolution_percentage = 100
     if getattr(args, "threads", None):  # a chunk of a scale-out shares its machine's cores (scale_out.py)
         scene.render.threads_mode, scene.render.threads = "FIXED", args.threads
-    start, end = args.frames or (scene.frame_start, scene.frame_end)
-    options = BakeOptions(
-        output_dir=args.output.resolve(), frame_start=start, frame_end=end,
-        sequence_start=scene.frame_start, sequence_end=scene.frame_end,
+    options = requested_options(
+        args.output.resolve(), (scene.frame_start, scene.frame_end), args.frames, args.formats.split(","),
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
-        formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
         overwrite=args.overwrite or args.resume,  # resumed frames replace what the interrupted bake left of them
         picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
         render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
@@ -406,7 +403,7 @@ class FrameReport:
 def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO, bar: bool) -> int:
     """Show the frames as they are done and a summary; stop after the frame in hand when asked.
     Returns the exit status."""
-    from .blender.render_flow import duration
+    from .blender.bake_job import duration
 
     started = time.perf_counter()
     shown = FrameReport(len(options.frames), out, bar)

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -293,8 +293,7 @@ def plan_scene(item: tuple, _on_frame: object = None) -> tuple[BakeOptions, tupl
                         else f"Reading {scene} ended with exit status {status}: {error}")
     plan = json.loads(lines[-1])
     resolution = tuple(plan.pop("resolution"))
-    plan["output_dir"], plan["formats"] = Path(plan["output_dir"]), frozenset(plan["formats"])
-    return BakeOptions(**plan), resolution
+    return BakeOptions.from_json(plan), resolution
 
 
 def print_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -306,10 +305,7 @@ def print_plan(args: argparse.Namespace, out: TextIO) -> int:
     scene, options = prepare_bake(args)
     check_scene(scene)
     size = blender_camera(scene, scene.camera.data)
-    plan = {field.name: getattr(options, field.name) for field in fields(options)}
-    plan.update(output_dir=str(options.output_dir), formats=sorted(options.formats),
-                resolution=[size.width, size.height])
-    print(json.dumps(plan), file=out)
+    print(json.dumps({**options.to_json(), "resolution": [size.width, size.height]}), file=out)
     return 0
 
 
