@@ -1,4 +1,9 @@
-"""Command line: ``python -m optical_flow_addon bake|demo`` with the ``bpy`` module, ``vis`` without it."""
+"""Command line: ``python -m optical_flow_addon bake|demo`` with the ``bpy`` module, ``vis`` without it.
+
+Longer than the other modules because it is the whole command line in the user's words: the flags, turning
+them into a scene and the bake's options, and what a run prints (progress, the summary, one line per error).
+The work itself is elsewhere: the bake in blender/bake.py, many scenes and chunks in scale_out.py.
+"""
 from __future__ import annotations
 
 import argparse
@@ -73,7 +78,7 @@ def add_scale_out_options(bake: argparse.ArgumentParser) -> None:
 
 
 def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog=prog, description=__doc__)
+    main = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])  # the first paragraph
     commands = main.add_subparsers(dest="command", required=True)
     bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
     bake.add_argument("scenes", type=Path, nargs="+", metavar="SCENE",

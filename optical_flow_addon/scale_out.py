@@ -16,6 +16,9 @@ The output folder stays "one folder, one bake" with chunks baking in parallel:
 
 ``python -m optical_flow_addon.scale_out`` is the bake process of one chunk: it reads the bake's arguments
 (pickled) on its standard input and runs them as ``python -m optical_flow_addon bake`` would.
+
+Coordinator and chunk process share one module, though it is longer than most: they are the two ends of one
+protocol (working folders, locks, manifests, the frame lines), which reads and changes best in one place.
 """
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ from ..core.errors import FlowError
 from ..core.options import LAYOUT_CHOICES, BakeOptions, requested_options
 from ..core.poses import POSE_FORMATS
 
+# The panel's words for the formats of core/flow_files.py's WRITERS (a test checks they hold the same names).
+# Their order is fixed: a saved .blend stores the chosen formats as bits numbered by it.
 FORMAT_ITEMS = [
     ("NPY", "NumPy .npy", "forward_flow_%04d.npy and backward_flow_%04d.npy, as BlenderProc writes them"),
     ("HDF5", "HDF5", "One %d.hdf5 per frame with forward_flow and backward_flow, as BlenderProc writes them"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .exr import read_depth_and_passes
+from .rendered_exr import read_depth_and_passes
 from .formats.common import read_bytes
 from .formats.png import decode_png
 from .frame import write_products
