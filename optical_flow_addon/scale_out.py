@@ -16,6 +16,9 @@ The output folder stays "one folder, one bake" with chunks baking in parallel:
 
 ``python -m optical_flow_addon.scale_out`` is the bake process of one chunk: it reads the bake's arguments
 (pickled) on its standard input and runs them as ``python -m optical_flow_addon bake`` would.
+
+Coordinator and chunk process share one module, though it is longer than most: they are the two ends of one
+protocol (working folders, locks, manifests, the frame lines), which reads and changes best in one place.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -308,8 +311,7 @@ def plan_scene(item: tuple, _on_frame: object = None) -> tuple[BakeOptions, tupl
                         else f"Reading {scene} ended with exit status {status}: {error}")
     plan = json.loads(lines[-1])
     resolution = tuple(plan.pop("resolution"))
-    plan["output_dir"], plan["formats"] = Path(plan["output_dir"]), frozenset(plan["formats"])
-    return BakeOptions(**plan), resolution
+    return BakeOptions.from_json(plan), resolution
 
 
 def print_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -321,10 +323,7 @@ def print_plan(args: argparse.Namespace, out: TextIO) -> int:
     scene, options = prepare_bake(args)
     check_scene(scene)
     size = blender_camera(scene, scene.camera.data)
-    plan = {field.name: getattr(options, field.name) for field in fields(options)}
-    plan.update(output_dir=str(options.output_dir), formats=sorted(options.formats),
-                resolution=[size.width, size.height])
-    print(json.dumps(plan), file=out)
+    print(json.dumps({**options.to_json(), "resolution": [size.width, size.height]}), file=out)
     return 0
 
 

@@ -123,8 +123,8 @@ def window_steps():
 
     addon_utils.enable(ADDON[0], default_set=True, handle_error=None)
     results["addon_enabled"] = ADDON[0] in bpy.context.preferences.addons
-    render_flow = importlib.import_module(f"{ADDON[0]}.optical_flow_addon.blender.render_flow")  # as Blender loaded it
-    results["addon_file"] = render_flow.__file__
+    bake_job = importlib.import_module(f"{ADDON[0]}.optical_flow_addon.blender.bake_job")  # as Blender loaded it
+    results["addon_file"] = bake_job.__file__
 
     drawn = []
     bpy.types.VIEW3D_PT_optical_flow.append(lambda panel, context: drawn.append(context.region.width))
@@ -170,13 +170,13 @@ def window_steps():
     results["settings_before"] = user_settings(scene)
     yield from pointer.find("bpy.ops.optical_flow.render_flow")
     pointer.click("bpy.ops.optical_flow.render_flow")
-    yield from wait_for(lambda: render_flow.JOB is not None or settings.last_bake != "NONE")
-    yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 1)
-    job = render_flow.JOB
+    yield from wait_for(lambda: bake_job.current() is not None or settings.last_bake != "NONE")
+    yield from wait_for(lambda: bake_job.current() is None or bake_job.current().done >= 1)
+    job = bake_job.current()
     results["mid_bake"] = {"done": job.done, "total": job.total, "running": job.running} if job else None
-    yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 2)  # frame 1 drawn by now
+    yield from wait_for(lambda: bake_job.current() is None or bake_job.current().done >= 2)  # frame 1 drawn by now
     screenshot("rendering")
-    yield from wait_for(lambda: render_flow.JOB is None)
+    yield from wait_for(lambda: bake_job.current() is None)
     pointer.rest()
     yield 0.5
     results["bake"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
@@ -205,7 +205,7 @@ def window_steps():
     for way, folder in (("esc", "cancelled"), ("button", "cancelled_button")):
         settings.output_dir = f"//{folder}/"
         pointer.click("bpy.ops.optical_flow.render_flow")
-        yield from wait_for(lambda: render_flow.JOB is not None and render_flow.JOB.done >= 1)
+        yield from wait_for(lambda: bake_job.current() is not None and bake_job.current().done >= 1)
         if way == "esc":
             pressed = time.monotonic()
             xdotool("mousemove", window.width // 3, window.height // 2, "key", "Escape")
@@ -215,7 +215,7 @@ def window_steps():
             screenshot("cancel_button")
             pressed = time.monotonic()
             pointer.click("bpy.ops.optical_flow.cancel_render_flow")
-        yield from wait_for(lambda: render_flow.JOB is None)
+        yield from wait_for(lambda: bake_job.current() is None)
         stopped = time.monotonic() - pressed
         pointer.rest()
         yield 0.5
@@ -224,10 +224,10 @@ def window_steps():
                                     "seconds_to_stop": stopped, "settings_after": user_settings(scene)}
         screenshot(f"cancelled_{way}")
 
-    yield from long_frame(scene, settings, render_flow, window)
+    yield from long_frame(scene, settings, bake_job, window)
 
 
-def long_frame(scene, settings, render_flow, window):
+def long_frame(scene, settings, bake_job, window):
     """A frame that renders for seconds: how long Blender's event loop and the viewport's drawing stop meanwhile."""
     scene.frame_start, scene.frame_end = 1, 2
     scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
@@ -236,9 +236,9 @@ def long_frame(scene, settings, render_flow, window):
     handler = bpy.types.SpaceView3D.draw_handler_add(lambda: drawn.append(time.monotonic()), (), "WINDOW", "POST_PIXEL")
     ticks = []
     xdotool("mousemove", *results["buttons"]["bpy.ops.optical_flow.render_flow"], "click", 1)
-    yield from wait_for(lambda: render_flow.JOB is not None)
+    yield from wait_for(lambda: bake_job.current() is not None)
     started = time.monotonic()
-    while render_flow.JOB is not None:
+    while bake_job.current() is not None:
         ticks.append(time.monotonic())
         # keep the pointer moving over the viewport, so a live window has something to redraw
         xdotool("mousemove", window.width // 4 + len(ticks) % 50, window.height // 2)

@@ -12,8 +12,8 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 from blender_state import snapshot, user_scene  # noqa: E402
-from optical_flow_addon.blender import render_flow  # noqa: E402
-from optical_flow_addon.blender.render_flow import BakeJob, duration  # noqa: E402
+from optical_flow_addon.blender import bake_job  # noqa: E402
+from optical_flow_addon.blender.bake_job import BakeJob, duration  # noqa: E402
 from optical_flow_addon.blender.show_flow import IMAGE_NAME  # noqa: E402
 from optical_flow_addon.core.colour_wheel import flow_to_rgb  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
@@ -24,10 +24,11 @@ def running(tmp_path):
     """A user's scene and a bake of frames 1–5 started as the Render Flow button does."""
     scene = user_scene()
     before = snapshot(scene)
-    render_flow.JOB = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5))
-    yield scene, before, render_flow.JOB
-    render_flow.JOB.cancel()
-    render_flow.JOB = None
+    job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5))
+    bake_job.set_current(job)
+    yield scene, before, job
+    job.cancel()
+    bake_job.set_current(None)
 
 
 def files(folder) -> list[str]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .dependencies import require
 from .errors import FlowError
-from .exr import read_vector_and_depth
+from .rendered_exr import read_vector_and_depth
 from .flow import backward_flow, forward_flow, surface_hit, validity_mask
 from .flow_files import IMAGE_FILES, WRITERS
 from .formats.common import read_bytes

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .exr import read_depth_and_passes
+from .rendered_exr import read_depth_and_passes
 from .frame import rendered_colors, write_products
 from .options import BakeOptions
 from .products import FLOW_STEPS
