@@ -28,7 +28,7 @@ from optical_flow_addon.blender.bake import bake_flow, memory_folder, render_fra
 from optical_flow_addon.blender.render_settings import (SettingsGuard, configure_flow_render,
                                                         flow_view_layer, shading_override)
 from optical_flow_addon.core import flow
-from optical_flow_addon.core.exr import read_vector_and_depth
+from optical_flow_addon.core.rendered_exr import read_vector_and_depth
 from optical_flow_addon.core.flow_files import WRITERS
 from optical_flow_addon.core.frame import FLOW_CONVERSIONS
 from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS

@@ -4,7 +4,9 @@ Run:  "$(tools/venv.sh core)" benchmarks/layout_speed.py
 Prints one table: ms per frame, wall clock and processor time of this process (the writer process
 does this work beside Cycles), and MB written per frame. The frame is made here at 1280×720: a smooth
 rotating and zooming flow field with a moving square (so valid, invalid and occluded pixels are mixed),
-and an image of smooth colour gradients with render-like noise (PNG time depends on the picture).
+and an image of smooth colour gradients with render-like noise, saved as a PNG beforehand as Blender
+saves its render (a layout copies that file, as in a bake). Each round writes every row's frames in turn;
+the table gives the median frame of each round, lowest–highest over the rounds.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optical_flow_addon.core.flow_files import WRITERS
+from optical_flow_addon.core.formats.png import encode_png
 from optical_flow_addon.core.layouts import LAYOUTS, Sequence
 from optical_flow_addon.core.options import BakeOptions
 
@@ -59,16 +62,24 @@ def megabytes(folder: Path, frames: int) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / frames / 1e6
 
 
+def spread(values: list[float]) -> str:
+    return f"{min(values):.0f}–{max(values):.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--resolution", default="1280x720")
     args = parser.parse_args()
     width, height = (int(v) for v in args.resolution.split("x"))
     frames = list(range(args.frames))
     products = {frame: frame_products(width, height, frame) for frame in frames}
-    rows = [["written per frame", "wall ms", "processor ms", "MB"]]
     with tempfile.TemporaryDirectory() as scratch:
+        renders = Path(scratch) / "renders"  # Blender's PNG of each frame, as the bake hands it to the writer
+        renders.mkdir()
+        for frame in frames:
+            (renders / f"{frame}.png").write_bytes(encode_png(products[frame]["colors"], 1))
         folder = Path(scratch) / "blenderproc"
         folder.mkdir()
         options = BakeOptions(folder, frames[0], frames[-1], overwrite=True)
@@ -79,17 +90,25 @@ def main() -> None:
             WRITERS["NPY"].write(folder, frame, arrays, options)
             WRITERS["HDF5"].write(folder, frame, arrays, options)
 
-        rows.append([".npy + HDF5 (flows and masks, today)", *timed(today, frames), megabytes(folder, len(frames))])
+        rows = {".npy + HDF5 (flows and masks, today)": (today, folder)}
         for name, layout in LAYOUTS.items():
-            sequence = Sequence(Path(scratch) / name, "scene", frames[0], frames[-1])
+            sequence = Sequence(Path(scratch) / name, "scene", frames[0], frames[-1], overwrite=True)
             layout.check(sequence)
-            times = timed(lambda frame: layout.write(sequence, frame, products[frame]), frames)
-            rows.append([f"{name} layout (image, flow, masks{', depth, camera' if name == 'SINTEL' else ''})",
-                         *times, megabytes(sequence.root, len(frames))])
-    print(f"{width}×{height}, median of {len(frames)} frames, {os.cpu_count()} CPU cores, each file flushed to disk\n")
-    widths = [max(len(f"{row[i]:.1f}" if isinstance(row[i], float) else row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print(" | ".join((f"{v:.1f}" if isinstance(v, float) else v).ljust(w) for v, w in zip(row, widths)))
+            label = f"{name} layout (image, flow, masks{', depth, camera' if name == 'SINTEL' else ''})"
+            rows[label] = (lambda frame, layout=layout, sequence=sequence: layout.write(
+                sequence, frame, {**products[frame], "colors": renders / f"{frame}.png"}), sequence.root)
+        times: dict[str, list[tuple[float, float]]] = {label: [] for label in rows}
+        for _ in range(args.rounds):
+            for label, (write, _) in rows.items():
+                times[label].append(timed(write, frames))
+        table = [["written per frame", "wall ms", "processor ms", "MB"]]
+        table += [[label, spread([t[0] for t in times[label]]), spread([t[1] for t in times[label]]),
+                   f"{megabytes(root, len(frames)):.1f}"] for label, (_, root) in rows.items()]
+    print(f"{width}×{height}, median frame of each of {args.rounds} rounds of {len(frames)} frames (lowest–highest), "
+          f"{os.cpu_count()} CPU cores, each file flushed to disk\n")
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print(" | ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
 if __name__ == "__main__":

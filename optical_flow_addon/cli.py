@@ -1,4 +1,9 @@
-"""Command line: ``python -m optical_flow_addon bake|demo`` with the ``bpy`` module, ``vis`` without it."""
+"""Command line: ``python -m optical_flow_addon bake|demo`` with the ``bpy`` module, ``vis`` without it.
+
+Longer than the other modules because it is the whole command line in the user's words: the flags, turning
+them into a scene and the bake's options, and what a run prints (progress, the summary, one line per error).
+The work itself is elsewhere: the bake in blender/bake.py, many scenes and chunks in scale_out.py.
+"""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
-from .core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, BakeOptions
+from .core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, BakeOptions, requested_options
 from .core.poses import POSE_FORMATS
 from .core.poses import read_camera_poses
 from .core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
@@ -73,7 +78,7 @@ def add_scale_out_options(bake: argparse.ArgumentParser) -> None:
 
 
 def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog=prog, description=__doc__)
+    main = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])  # the first paragraph
     commands = main.add_subparsers(dest="command", required=True)
     bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
     bake.add_argument("scenes", type=Path, nargs="+", metavar="SCENE",
@@ -315,13 +320,10 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         scene.render.resolution_percentage = 100
     if getattr(args, "threads", None):  # a chunk of a scale-out shares its machine's cores (scale_out.py)
         scene.render.threads_mode, scene.render.threads = "FIXED", args.threads
-    start, end = args.frames or (scene.frame_start, scene.frame_end)
-    options = BakeOptions(
-        output_dir=args.output.resolve(), frame_start=start, frame_end=end,
-        sequence_start=scene.frame_start, sequence_end=scene.frame_end,
+    options = requested_options(
+        args.output.resolve(), (scene.frame_start, scene.frame_end), args.frames, args.formats.split(","),
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
-        formats=frozenset(f.strip().upper() for f in args.formats.split(",") if f.strip()),
         overwrite=args.overwrite or args.resume,  # resumed frames replace what the interrupted bake left of them
         picture_max_radius=args.picture_max_radius, hdf5_compression=args.hdf5_compression,
         render_images=args.images or args.command == "demo", render_depth=args.depth or args.command == "demo",
@@ -406,7 +408,7 @@ class FrameReport:
 def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO, bar: bool) -> int:
     """Show the frames as they are done and a summary; stop after the frame in hand when asked.
     Returns the exit status."""
-    from .blender.render_flow import duration
+    from .blender.bake_job import duration
 
     started = time.perf_counter()
     shown = FrameReport(len(options.frames), out, bar)

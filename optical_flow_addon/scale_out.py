@@ -5,9 +5,9 @@ The output folder stays "one folder, one bake" with chunks baking in parallel:
 
 - This process (the coordinator) holds each scene folder's lock for the whole run and prepares the folder as
   a bake does: it refuses another bake's files, removes them with ``--overwrite``, checks the settings with
-  ``--resume``.
+  ``--resume``. With a training layout every scene is a sequence of one root, prepared under one lock.
 - Each chunk bakes with ``--resume`` into its own working folder inside the scene folder
-  (``.optical_flow_chunk_FIRST-LAST``), under that folder's own lock, and then moves its files up. A chunk
+  (``.optical_flow_chunk_SEQUENCE_FIRST-LAST``), under that folder's own lock, and then moves its files up. A chunk
   whose worker died runs again elsewhere and resumes its working folder: the frames it wrote whole stay, the
   rest are baked, and the files are the same byte for byte. The lock keeps two tries of one chunk apart.
 - Each chunk's manifest comes back here; after every chunk the scene's ``manifest.json`` is the merge of those
@@ -16,6 +16,9 @@ The output folder stays "one folder, one bake" with chunks baking in parallel:
 
 ``python -m optical_flow_addon.scale_out`` is the bake process of one chunk: it reads the bake's arguments
 (pickled) on its standard input and runs them as ``python -m optical_flow_addon bake`` would.
+
+Coordinator and chunk process share one module, though it is longer than most: they are the two ends of one
+protocol (working folders, locks, manifests, the frame lines), which reads and changes best in one place.
 """
 from __future__ import annotations
 
@@ -33,16 +36,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from .cli import FrameReport, exit_now, run_guarded
 from .core.errors import FlowError
 from .core.frame import own_files
-from .core.manifest import merge_manifests, read_manifest
-from .core.options import BakeOptions
-from .core.output_folder import BakeFolder
+from .core.layouts import LAYOUTS
+from .core.manifest import bake_manifest, manifest_path, merge_manifests
+from .core.options import BLENDERPROC, BakeOptions
+from .core.output_folder import BakeFolder, prepare_training_sequence
 
 CHUNK_PREFIX = ".optical_flow_chunk_"
 RETRIES = 2  # a chunk whose process died (killed, crashed) runs again this many times; one with bad settings does not
@@ -95,44 +99,56 @@ def bake_scenes(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = sys.stdout
     names = sequence_names(args.scenes)
+    if args.sequence:
+        if len(names) > 1:
+            raise FlowError(f"--sequence names the sequence of one scene; the {len(names)} scenes are named by their "
+                            f"files ({', '.join(names)}). Leave out --sequence, or bake one scene.")
+        names = [args.sequence]
     for name in ("scenes", "output", "poses"):  # the bake processes may start elsewhere
         value = getattr(args, name)
         setattr(args, name, [p.resolve() for p in value] if isinstance(value, list) else value and value.resolve())
-    folders = [args.output] if len(names) == 1 else [args.output / name for name in names]
+    # A training layout holds many sequences in one root; BlenderProc's files go to a folder per scene.
+    one_root = len(names) == 1 or args.layout != BLENDERPROC
+    folders = [args.output if one_root else args.output / name for name in names]
     if args.scheduler and args.scheduler.startswith("local:") and not args.threads:
         args.threads = max(1, (os.cpu_count() or 1) // int(args.scheduler.partition(":")[2]))
+    scene_args = [argparse.Namespace(**{**vars(args), "sequence": name}) for name in names]
     with tasks_on(args.scheduler) as run_tasks, ExitStack() as locks:
-        plans = run_tasks(plan_scene, [(args, scene, folder) for scene, folder in zip(args.scenes, folders)])
-        scenes, chunks, notes = {}, [], []
-        for (_, scene, folder), plan in list(plans):
+        plans = run_tasks(plan_scene, list(zip(scene_args, args.scenes, folders)))
+        scenes, chunks, notes, held = {}, [], [], {}
+        for (own_args, scene, folder), plan in list(plans):
             options, resolution = plan
-            locks.enter_context(BakeFolder(options, *resolution, args.resume))
-            earlier = working_folders(folder, args)
-            scenes[folder] = options, earlier
+            if folder in held:  # another sequence of the same root, under the lock already held
+                held[folder].check(options, *resolution)
+            else:
+                held[folder] = locks.enter_context(BakeFolder(options, *resolution, args.resume))
+            prepare_training_sequence(options)
+            earlier = working_folders(folder, own_args, options)
+            scenes[own_args.sequence] = options, earlier
             listed = {record["frame"] for manifest in earlier for record in manifest["frames"]}
             size = args.chunk_size or len(options.frames)
             if "HDF5_SEQUENCE" in options.formats and size < len(options.frames):
                 notes.append(f"{scene.name}: flow_sequence.hdf5 grows frame by frame in order, "
                              "so its frames were one task.")
                 size = len(options.frames)
-            chunks += [Chunk(args, scene, folder, names[args.scenes.index(scene)], first, last)
+            chunks += [Chunk(own_args, options, scene, folder, own_args.sequence, first, last)
                        for first, last in split([f for f in options.frames if f not in listed], size)]
-        shown = ChunkReport(sum(chunk.frames(scenes[chunk.folder][0]) for chunk in chunks), out, out.isatty())
+        shown = ChunkReport(sum(chunk.frames(scenes[chunk.name][0]) for chunk in chunks), out, out.isatty())
         try:
             for chunk, manifest in run_tasks(run_chunk, chunks, shown.frame_done):
-                options, manifests = scenes[chunk.folder]
+                options, manifests = scenes[chunk.name]
                 for record in manifest["frames"]:  # also those a killed try wrote without word reaching us
                     shown.frame_done(chunk.name, record["frame"])
                 manifests.append(manifest)
                 merge_manifests(options, manifests)
         finally:
             shown.close()
-        for folder in folders:
-            for work in folder.glob(f"{CHUNK_PREFIX}*"):  # a resumed run's other chunking left them
+        for name, folder in zip(names, folders):
+            for work in folder.glob(f"{CHUNK_PREFIX}{name}_*"):  # a resumed run's other chunking left them
                 shutil.rmtree(work)
     for note in notes:
         print(f"note: {note}", file=out)
-    frames = sum(len(read_manifest(folder)["frames"]) for folder in folders)
+    frames = sum(len(bake_manifest(options)["frames"]) for options, _ in scenes.values())
     place = f"{len(names)} scenes in {args.output}" if len(names) > 1 else str(args.output)
     where = f" on {args.scheduler}" if args.scheduler else ""
     print(f"Flow for {frames} frames of {place} written in {len(chunks)} tasks{where} in "
@@ -140,12 +156,13 @@ def bake_scenes(args: argparse.Namespace) -> int:
     return 0
 
 
-def working_folders(folder: Path, args: argparse.Namespace) -> list[dict]:
-    """The chunk working folders an interrupted run left: kept to resume, removed with --overwrite, else refused.
-    Returns the manifests to start from: with --resume, the frames the folder's manifest lists are done."""
-    left = sorted(folder.glob(f"{CHUNK_PREFIX}*"))
+def working_folders(folder: Path, args: argparse.Namespace, options: BakeOptions) -> list[dict]:
+    """The chunk working folders of the scene's sequence an interrupted run left: kept to resume, removed with
+    --overwrite, else refused. Returns the manifests to start from: with --resume, the frames the sequence's
+    manifest lists are done."""
+    left = sorted(folder.glob(f"{CHUNK_PREFIX}{args.sequence}_*"))
     if args.resume:
-        manifest = read_manifest(folder)
+        manifest = bake_manifest(options)
         return [manifest] if manifest.get("frames") else []
     if left and not args.overwrite:
         raise FlowError(f"{folder} holds the chunks of an interrupted bake ({left[0].name}): add --resume to "
@@ -171,8 +188,9 @@ class Chunk:
     """One task: frames ``first``–``last`` of one scene."""
 
     args: argparse.Namespace  # the bake's arguments, with absolute paths
+    options: BakeOptions  # the scene's bake
     scene: Path
-    folder: Path  # the scene's output folder
+    folder: Path  # the scene's output folder (a training layout's root)
     name: str  # the scene's sequence name
     first: int
     last: int
@@ -293,8 +311,7 @@ def plan_scene(item: tuple, _on_frame: object = None) -> tuple[BakeOptions, tupl
                         else f"Reading {scene} ended with exit status {status}: {error}")
     plan = json.loads(lines[-1])
     resolution = tuple(plan.pop("resolution"))
-    plan["output_dir"], plan["formats"] = Path(plan["output_dir"]), frozenset(plan["formats"])
-    return BakeOptions(**plan), resolution
+    return BakeOptions.from_json(plan), resolution
 
 
 def print_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -306,10 +323,7 @@ def print_plan(args: argparse.Namespace, out: TextIO) -> int:
     scene, options = prepare_bake(args)
     check_scene(scene)
     size = blender_camera(scene, scene.camera.data)
-    plan = {field.name: getattr(options, field.name) for field in fields(options)}
-    plan.update(output_dir=str(options.output_dir), formats=sorted(options.formats),
-                resolution=[size.width, size.height])
-    print(json.dumps(plan), file=out)
+    print(json.dumps({**options.to_json(), "resolution": [size.width, size.height]}), file=out)
     return 0
 
 
@@ -320,7 +334,7 @@ class ChunkFailed(RuntimeError):
 def run_chunk(chunk: Chunk, on_frame: Callable[[str, int], None] | None) -> dict:
     """Bake one chunk in its own process into its working folder and move its files into the scene folder.
     Returns the chunk's manifest."""
-    work = chunk.folder / f"{CHUNK_PREFIX}{chunk.first}-{chunk.last}"
+    work = chunk.folder / f"{CHUNK_PREFIX}{chunk.name}_{chunk.first}-{chunk.last}"
     args = argparse.Namespace(**{**vars(chunk.args), "scenes": [chunk.scene], "output": work, "scheduler": None,
                                  "frames": (chunk.first, chunk.last), "resume": True, "overwrite": False})
 
@@ -334,12 +348,24 @@ def run_chunk(chunk: Chunk, on_frame: Callable[[str, int], None] | None) -> dict
         raise FlowError(f"Frames {chunk.first}-{chunk.last} of {chunk.scene}: {error.removeprefix('error: ')}")
     if status != 0:
         raise ChunkFailed(f"its bake process ended with {describe(status)}{': ' + error if error else ''}")
-    manifest = read_manifest(work)
-    for path in own_files(work):
-        if path.name != "manifest.json":
-            os.replace(path, chunk.folder / path.name)
+    in_work = replace(chunk.options, output_dir=work)
+    manifest = bake_manifest(in_work)
+    for path in chunk_files(in_work):
+        moved = chunk.folder / path.relative_to(work)
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, moved)
     shutil.rmtree(work)
     return manifest
+
+
+def chunk_files(options: BakeOptions) -> list[Path]:
+    """The files a chunk baked into its working folder, but its manifest: BlenderProc's files, or every file
+    under the training layout's dataset folder (in the sequence's folders, to go to the same ones in the root)."""
+    folder, manifest = options.output_dir, manifest_path(options)
+    if options.training_sequence is None:
+        return [path for path in own_files(folder) if path != manifest]
+    return [path for path in sorted((folder / LAYOUTS[options.layout].folder).rglob("*"))
+            if path.is_file() and path != manifest and not path.name.startswith(".")]
 
 
 def describe(status: int) -> str:

@@ -123,8 +123,8 @@ def window_steps():
 
     addon_utils.enable(ADDON[0], default_set=True, handle_error=None)
     results["addon_enabled"] = ADDON[0] in bpy.context.preferences.addons
-    render_flow = importlib.import_module(f"{ADDON[0]}.optical_flow_addon.blender.render_flow")  # as Blender loaded it
-    results["addon_file"] = render_flow.__file__
+    bake_job = importlib.import_module(f"{ADDON[0]}.optical_flow_addon.blender.bake_job")  # as Blender loaded it
+    results["addon_file"] = bake_job.__file__
 
     drawn = []
     bpy.types.VIEW3D_PT_optical_flow.append(lambda panel, context: drawn.append(context.region.width))
@@ -170,13 +170,13 @@ def window_steps():
     results["settings_before"] = user_settings(scene)
     yield from pointer.find("bpy.ops.optical_flow.render_flow")
     pointer.click("bpy.ops.optical_flow.render_flow")
-    yield from wait_for(lambda: render_flow.JOB is not None or settings.last_bake != "NONE")
-    yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 1)
-    job = render_flow.JOB
+    yield from wait_for(lambda: bake_job.current() is not None or settings.last_bake != "NONE")
+    yield from wait_for(lambda: bake_job.current() is None or bake_job.current().done >= 1)
+    job = bake_job.current()
     results["mid_bake"] = {"done": job.done, "total": job.total, "running": job.running} if job else None
-    yield from wait_for(lambda: render_flow.JOB is None or render_flow.JOB.done >= 2)  # frame 1 drawn by now
+    yield from wait_for(lambda: bake_job.current() is None or bake_job.current().done >= 2)  # frame 1 drawn by now
     screenshot("rendering")
-    yield from wait_for(lambda: render_flow.JOB is None)
+    yield from wait_for(lambda: bake_job.current() is None)
     pointer.rest()
     yield 0.5
     results["bake"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
@@ -203,7 +203,7 @@ def window_steps():
     for way, folder in (("esc", "cancelled"), ("button", "cancelled_button")):
         settings.output_dir = f"//{folder}/"
         pointer.click("bpy.ops.optical_flow.render_flow")
-        yield from wait_for(lambda: render_flow.JOB is not None and render_flow.JOB.done >= 1)
+        yield from wait_for(lambda: bake_job.current() is not None and bake_job.current().done >= 1)
         if way == "esc":
             pressed = time.monotonic()
             xdotool("mousemove", window.width // 3, window.height // 2, "key", "Escape")
@@ -213,7 +213,7 @@ def window_steps():
             screenshot("cancel_button")
             pressed = time.monotonic()
             pointer.click("bpy.ops.optical_flow.cancel_render_flow")
-        yield from wait_for(lambda: render_flow.JOB is None)
+        yield from wait_for(lambda: bake_job.current() is None)
         stopped = time.monotonic() - pressed
         pointer.rest()
         yield 0.5
@@ -222,11 +222,11 @@ def window_steps():
                                     "seconds_to_stop": stopped, "settings_after": user_settings(scene)}
         screenshot(f"cancelled_{way}")
 
-    yield from long_frame(scene, settings, render_flow, window)
-    yield from images(scene, settings, render_flow, window)
+    yield from long_frame(scene, settings, bake_job, window)
+    yield from images(scene, settings, bake_job, window)
 
 
-def long_frame(scene, settings, render_flow, window):
+def long_frame(scene, settings, bake_job, window):
     """A frame that renders for seconds: how long Blender's event loop and the viewport's drawing stop meanwhile."""
     scene.frame_start, scene.frame_end = 1, 2
     scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
@@ -235,9 +235,9 @@ def long_frame(scene, settings, render_flow, window):
     handler = bpy.types.SpaceView3D.draw_handler_add(lambda: drawn.append(time.monotonic()), (), "WINDOW", "POST_PIXEL")
     ticks = []
     xdotool("mousemove", *results["buttons"]["bpy.ops.optical_flow.render_flow"], "click", 1)
-    yield from wait_for(lambda: render_flow.JOB is not None)
+    yield from wait_for(lambda: bake_job.current() is not None)
     started = time.monotonic()
-    while render_flow.JOB is not None:
+    while bake_job.current() is not None:
         ticks.append(time.monotonic())
         # keep the pointer moving over the viewport, so a live window has something to redraw
         xdotool("mousemove", window.width // 4 + len(ticks) % 50, window.height // 2)
@@ -272,7 +272,7 @@ def no_render_jobs():
     yield 0.2
 
 
-def images(scene, settings, render_flow, window):
+def images(scene, settings, bake_job, window):
     """Bakes with images from the window, whose images render in Blender's render job: a short bake to compare
     with the headless one, then long images (Cycles' time limit) while the event loop is timed, stopped by Esc."""
     close_other_windows()
@@ -286,9 +286,9 @@ def images(scene, settings, render_flow, window):
     before = user_settings(scene)
     render_button = results["buttons"]["bpy.ops.optical_flow.render_flow"]
     xdotool("mousemove", *render_button, "click", 1)
-    yield from wait_for(lambda: render_flow.JOB is not None)
+    yield from wait_for(lambda: bake_job.current() is not None)
     shown = False
-    while render_flow.JOB is not None:
+    while bake_job.current() is not None:
         shown = shown or bool(render_windows())
         yield 0.0
     results["images"] = {"result": settings.last_bake, "frames": settings.last_bake_frames, "render_window": shown,
@@ -305,10 +305,10 @@ def images(scene, settings, render_flow, window):
     drawn = []
     handler = bpy.types.SpaceView3D.draw_handler_add(lambda: drawn.append(time.monotonic()), (), "WINDOW", "POST_PIXEL")
     xdotool("mousemove", *render_button, "click", 1)  # the render window opens centred there, top right
-    yield from wait_for(lambda: render_flow.JOB is not None and render_flow.JOB.rendering is not None)
+    yield from wait_for(lambda: bake_job.current() is not None and bake_job.current().rendering is not None)
     started, ticks, renders, status = time.monotonic(), [], {}, ""
     while True:  # until the third image has rendered for half its time (frame 1's occlusion needs frame 2)
-        job = render_flow.JOB
+        job = bake_job.current()
         now = time.monotonic()
         ticks.append(now)
         if job.rendering is not None:
@@ -318,13 +318,13 @@ def images(scene, settings, render_flow, window):
             break
         xdotool("mousemove", window.width // 4 + len(ticks) % 50, window.height // 2)
         yield 0.05
-    rendering = render_flow.JOB.rendering
+    rendering = bake_job.current().rendering
     screenshot("image_rendering")
     pressed = time.monotonic()
     # over the main window, as for F12 (Esc over Blender 3.4's render window only lowers that window)
     xdotool("mousemove", window.width // 8, window.height * 3 // 4, "key", "Escape")
     render_stopped = None
-    while render_flow.JOB is not None:
+    while bake_job.current() is not None:
         render_stopped = render_stopped or (rendering.cancelled and time.monotonic() - pressed)
         if time.monotonic() - pressed > 30:
             raise TimeoutError("Esc did not stop the bake in 30 s")

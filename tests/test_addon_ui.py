@@ -5,8 +5,9 @@ bpy = pytest.importorskip("bpy")
 
 import optical_flow_addon  # noqa: E402
 import scenes  # noqa: E402
-from optical_flow_addon.blender import panels, render_flow  # noqa: E402
-from optical_flow_addon.blender.render_flow import BakeJob  # noqa: E402
+from optical_flow_addon.blender import bake_job, panels, render_flow  # noqa: E402
+from optical_flow_addon.blender.bake_job import BakeJob  # noqa: E402
+from optical_flow_addon.blender.settings import scene_bake_options  # noqa: E402
 from optical_flow_addon.core.errors import FlowError  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 from optical_flow_addon.core.poses import POSE_FORMATS  # noqa: E402
@@ -20,9 +21,9 @@ def registered() -> dict:
         "settings": hasattr(bpy.types.Scene, "optical_flow"),
         "panels": [hasattr(bpy.types, panel.__name__) for panel in PANELS],
         "operators": [hasattr(bpy.types, f"OPTICAL_FLOW_OT_{name}") for name in OPERATORS],
-        "handlers": [render_flow.cancel_before_undo in bpy.app.handlers.undo_pre,
-                     render_flow.cancel_before_save in bpy.app.handlers.save_pre,
-                     render_flow.cancel_before_load in bpy.app.handlers.load_pre],
+        "handlers": [bake_job.cancel_before_undo in bpy.app.handlers.undo_pre,
+                     bake_job.cancel_before_save in bpy.app.handlers.save_pre,
+                     bake_job.cancel_before_load in bpy.app.handlers.load_pre],
     }
 
 
@@ -48,7 +49,7 @@ def test_register_and_unregister_twice_in_one_process():
         assert registered() == nothing
         optical_flow_addon.register()
         assert registered() == everything
-    assert bpy.app.handlers.undo_pre.count(render_flow.cancel_before_undo) == 1
+    assert bpy.app.handlers.undo_pre.count(bake_job.cancel_before_undo) == 1
 
 
 def test_without_a_camera_only_pose_import_is_possible_and_the_panel_says_why():
@@ -79,16 +80,17 @@ def test_with_a_camera_render_flow_is_possible(tmp_path):
 
 def test_while_a_bake_runs_only_cancel_is_possible(tmp_path):
     scene = camera_scene()
-    render_flow.JOB = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
+    job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
+    bake_job.set_current(job)
     try:
-        assert render_flow.JOB.step()
+        assert job.step()
         assert not bpy.ops.optical_flow.render_flow.poll()
         assert "already rendering" in render_flow.context_problem(bpy.context)
         assert bpy.ops.optical_flow.cancel_render_flow.poll()
         assert not panels.VIEW3D_PT_optical_flow_result.poll(bpy.context)  # the progress bar shows instead
     finally:
-        render_flow.JOB.cancel()
-        render_flow.JOB = None
+        job.cancel()
+        bake_job.set_current(None)
 
 
 def test_without_cycles_render_flow_says_so():
@@ -108,17 +110,17 @@ def test_panel_explains_settings_that_cannot_bake():
     scene = camera_scene()
     settings = scene.optical_flow
     with pytest.raises(FlowError, match="relative to the .blend file, which is not saved yet"):
-        render_flow.scene_bake_options(scene)  # the default //optical_flow/ in an unsaved file
+        scene_bake_options(scene)  # the default //optical_flow/ in an unsaved file
     settings.output_dir = "/tmp/flow"
     settings.get_forward_flow = settings.get_backward_flow = False
     with pytest.raises(FlowError, match="Nothing to bake: turn on forward flow, backward flow or both"):
-        render_flow.scene_bake_options(scene)
+        scene_bake_options(scene)
     settings.get_backward_flow = True
     settings.use_scene_frame_range, settings.frame_start, settings.frame_end = False, 7, 7
     with pytest.raises(FlowError, match="Frames 7–7 must lie inside the scene's frame range 1–2"):
-        render_flow.scene_bake_options(scene)
+        scene_bake_options(scene)
     settings.frame_start, settings.frame_end = 2, 2  # one frame of the scene's 1-2 is a valid chunk
-    options = render_flow.scene_bake_options(scene)
+    options = scene_bake_options(scene)
     assert (options.frame_start, options.frame_end, options.get_forward_flow) == (2, 2, False)
 
 

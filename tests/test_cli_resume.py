@@ -5,10 +5,12 @@ import signal
 
 import pytest
 
+from optical_flow_addon.core.layouts import LAYOUTS
 from test_cli_signals import FRAMES, render_folders, start_bake, wait_for_frames, without_self_check
 
 pytest.importorskip("bpy")
 FORMATS = ("--formats", "npy,hdf5,flo,picture,hdf5_sequence")
+LAYOUT_FRAMES = 24
 
 
 def files(folder):
@@ -51,6 +53,36 @@ def test_resume_after_kill_gives_the_same_files_as_one_bake(tmp_path):
     assert other.returncode == 1
     assert (f"error: Cannot resume the bake in {resumed}: its resolution differs from this bake's. Bake with the same "
             "settings, or add --overwrite to replace it.") in stderr
+
+
+def tree(folder):
+    """Every file under ``folder`` by its path there, hidden ones (locks, temporaries) included."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_killed_layout_bake_resumes_to_the_files_of_one_bake(tmp_path, layout):
+    arguments = ("--layout", layout, "--sequence", "shot")
+    manifest = f"{LAYOUTS[layout].folder}/shot.manifest.json"
+    whole = tmp_path / "whole"
+    assert start_bake(tmp_path, whole, *arguments, frames=LAYOUT_FRAMES).wait(timeout=600) == 0
+    resumed = tmp_path / "resumed"
+    killed = start_bake(tmp_path, resumed, *arguments, frames=LAYOUT_FRAMES)
+    wait_for_frames(killed, LAYOUT_FRAMES // 2)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.communicate(timeout=60)
+    expected, partial = tree(whole), tree(resumed)
+    assert manifest not in partial and len(expected) // 3 < len(partial) < len(expected)
+
+    again = start_bake(tmp_path, resumed, *arguments, "--resume", frames=LAYOUT_FRAMES)
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr
+    kept = int(stdout.split("note: Resumed: kept the ")[1].split()[0])
+    assert LAYOUT_FRAMES // 2 - 1 <= kept < LAYOUT_FRAMES
+    got = tree(resumed)
+    assert sorted(got) == sorted(expected)  # nothing temporary, nothing missing
+    assert without_self_check(json.loads(got.pop(manifest))) == without_self_check(json.loads(expected.pop(manifest)))
+    assert [name for name in expected if got[name] != expected[name]] == []  # every file byte for byte
 
 
 def test_chunks_baked_one_after_another_with_resume_give_the_files_of_one_bake(tmp_path):

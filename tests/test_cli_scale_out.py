@@ -115,6 +115,43 @@ def test_two_scenes_in_chunks_on_two_local_workers_give_the_files_of_one_bake_ea
                                               "written in 6 tasks on local:2 in ")
 
 
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+TORCHVISION_SINTEL = """
+import sys
+from torchvision.datasets import Sintel
+dataset = Sintel(sys.argv[1], pass_name="clean")
+print(len(dataset), sorted({path.split("/")[-2] for pair in dataset._image_list for path in pair}))
+"""
+
+
+def test_two_scenes_in_one_layout_root_on_two_local_workers_give_the_files_of_one_bake_each(tmp_path):
+    """With a training layout every scene is a sequence of one root, as bakes of each scene into that root give."""
+    from test_bake_layouts import torch_python
+
+    a, b = scene(tmp_path / "a", 5, 7), scene(tmp_path / "b", 8, 7)
+    one = tmp_path / "one"
+    for (mesh, poses), name in ((a, "a_wall"), (b, "b_wall")):
+        bake(mesh, one, "--poses", poses, "--layout", "SINTEL", "--sequence", name)
+    out = tmp_path / "out"
+    stdout = bake(a[0], b[0], out, "--poses", a[1], "--layout", "SINTEL", "--scheduler", "local:2", "--chunk-size", "3")
+    assert stdout.splitlines()[-1].startswith(f"Flow for 14 frames of 2 scenes in {out} written in 6 tasks")
+    assert sorted(p.name for p in out.iterdir()) == ["Sintel"]  # no working folder, no lock left
+    got, expected = tree(out), tree(one)
+    for name in ("a_wall", "b_wall"):
+        manifests = [without_self_check(json.loads(files.pop(f"Sintel/{name}.manifest.json")))
+                     for files in (got, expected)]
+        assert manifests[0] == manifests[1] and len(manifests[0]["frames"]) == 7
+    assert sorted(got) == sorted(expected)
+    assert [name for name in expected if got[name] != expected[name]] == []
+    loaded = subprocess.run([torch_python(), "-c", TORCHVISION_SINTEL, str(out)], capture_output=True, text=True,
+                            timeout=600)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["12", "['a_wall',", "'b_wall']"]  # 6 pairs of each sequence
+
+
 def kill_mid_chunk(out: Path, whom: str) -> int:
     """Wait until a chunk's bake process has written a frame, kill it or its Dask worker (SIGKILL); return the
     bake process's ID."""

@@ -12,7 +12,7 @@ import pytest
 
 from optical_flow_addon.core.atomic import atomic_path
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.core.exr import read_vector_and_depth
+from optical_flow_addon.core.rendered_exr import read_vector_and_depth
 from optical_flow_addon.core.frame import convert_frame, planned_paths, prepare_output_dir
 from optical_flow_addon.core.manifest import write_manifest
 from optical_flow_addon.core.options import BakeOptions

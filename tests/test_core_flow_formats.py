@@ -10,8 +10,9 @@ import pytest
 import png_files
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS, read_flow_file
+from optical_flow_addon.core.formats.kitti import save_kitti
 from optical_flow_addon.core.formats.pfm import load_pfm
-from optical_flow_addon.core.formats.png import decode_png, encode_png
+from optical_flow_addon.core.formats.png import decode_png, encode_png, without_metadata
 from optical_flow_addon.core.options import BakeOptions
 
 H, W = 5, 7
@@ -112,6 +113,20 @@ def test_kitti_png_bytes_follow_the_devkit(tmp_path):
     assert np.all(pixels[~valid] == 0)
 
 
+def test_kitti_values_are_the_nearest_sixty_fourth_with_ties_to_even(tmp_path):
+    """Every float32 flow near KITTI's limit and on the ties halfway between two 1/64 steps: the stored value is
+    the one rounding in float64 gives (the writer works in float32)."""
+    rng = np.random.default_rng(7)
+    steps = rng.integers(-32768 * 2, 32767 * 2, (H, W, 2)) / 2  # whole and half 1/64 steps: half are ties
+    flow = (steps / 64 + rng.choice([0, 1e-6, -1e-6], (H, W, 2))).astype(np.float32)
+    save_kitti(tmp_path / "f.png", flow, np.ones((H, W), bool))
+    pixels = png_files.read((tmp_path / "f.png").read_bytes())
+    expected = np.rint(flow.astype(np.float64) * 64 + 32768)
+    inside = np.all((expected >= 0) & (expected <= 65535), axis=-1)
+    assert inside.mean() > 0.9 and np.array_equal(pixels[..., 2] == 1, inside)
+    assert np.array_equal(pixels[inside][:, :2], expected[inside])
+
+
 def test_kitti_written_elsewhere_reads_like_the_devkit(tmp_path):
     pixels = np.array([[[32768 + 64, 32768 - 32, 1], [40000, 20000, 0]]], np.uint16)
     (tmp_path / "000000_10.png").write_bytes(png_files.write(pixels))
@@ -173,9 +188,22 @@ def test_png_reader_undoes_filters_that_change_from_row_to_row():
                                     PNG_PIXELS["rgb8"], PNG_PIXELS["rgb16"],
                                     np.random.default_rng(7).integers(0, 256, (9, 11, 4), dtype=np.uint8)],
                          ids=["grey8", "grey16", "rgb8", "rgb16", "rgba8"])
-def test_png_writer_output_reads_with_a_library(pixels):
-    assert set(png_files.row_filters(encode_png(pixels))) == {1}  # Sub
-    np.testing.assert_array_equal(png_files.read(encode_png(pixels)).reshape(pixels.shape), pixels)
+@pytest.mark.parametrize("level, strategy", [(6, zlib.Z_DEFAULT_STRATEGY), (1, zlib.Z_RLE)])
+def test_png_writer_output_reads_with_a_library(pixels, level, strategy):
+    data = encode_png(pixels, level, strategy)
+    assert set(png_files.row_filters(data)) == {1}  # Sub
+    np.testing.assert_array_equal(png_files.read(data).reshape(pixels.shape), pixels)
+
+
+def test_png_without_metadata_drops_text_and_keeps_the_rest_byte_for_byte(tmp_path):
+    plain = png_files.write(PNG_PIXELS["rgb8"])
+    extra = png_files.chunk(b"tEXt", b"Date\x002026/01/01") + png_files.chunk(b"pHYs", bytes(9))
+    data = plain[:33] + extra + plain[33:]  # after the signature and IHDR
+    assert without_metadata(data, "x.png") == plain[:33] + png_files.chunk(b"pHYs", bytes(9)) + plain[33:]
+    with pytest.raises(FlowError, match="x.png is truncated: a PNG chunk is cut off"):
+        without_metadata(data[:-5], "x.png")
+    with pytest.raises(FlowError, match="x.png is not a PNG file"):
+        without_metadata(b"GIF89a", "x.png")
 
 
 def test_pfm_rows_are_bottom_up(tmp_path):

@@ -116,6 +116,27 @@ def test_transparent_images_keep_their_alpha(tmp_path):
                                   products[0]["colors"])
 
 
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_blenders_png_is_copied_but_for_its_render_date(tmp_path, name):
+    """In a bake ``colors`` is Blender's PNG: every image file of the layout is that file without its text chunks
+    (Blender's render date and time), not a new encoding."""
+    sequence = Sequence(tmp_path / "root", "scene", 0, 2)
+    products = sequence_products(range(3))
+    expected = {}
+    for frame in range(3):  # made by another encoder than the layouts' own (pypng, None filter)
+        expected[frame] = png_files.write(products[frame]["colors"])
+        header_end = 8 + 25  # signature, IHDR
+        text = png_files.chunk(b"tEXt", f"Date\x002026/01/0{frame} 12:00:00".encode())
+        products[frame]["colors"] = tmp_path / f"render_{frame}.png"
+        products[frame]["colors"].write_bytes(expected[frame][:header_end] + text + expected[frame][header_end:])
+    images = {}
+    for frame in range(3):
+        written = LAYOUTS[name].write(sequence, frame, products[frame])
+        images[frame] = [path for path in written if path.read_bytes() == expected[frame]]
+    assert [len(images[frame]) for frame in range(3)] == ([1, 2, 1] if name == "KITTI" else [1, 1, 1])
+    assert not list((tmp_path / "root").rglob(".*"))  # no temporary left
+
+
 def test_kitti_pairs_and_flows_with_and_without_occluded_pixels(tmp_path):
     sequence, products = bake(LAYOUTS["KITTI"], tmp_path, frames=range(10, 16, 2))
     training = tmp_path / "KittiFlow" / "training"

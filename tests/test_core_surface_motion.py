@@ -20,11 +20,11 @@ def camera(position, yaw=0.0) -> View:
     return View(K, matrix)
 
 
-def frame_of(depth, view, displacement=None, moved=np.eye(4)) -> Frame:
-    """One object (number 1) everywhere: at the identity here, ``moved`` at the partner frame of each flow."""
+def frame_of(depth, view, displacement=None, moved=np.eye(4), here=np.eye(4)) -> Frame:
+    """One object (number 1) everywhere: at ``here`` at this frame, ``moved`` at the partner frame of each flow."""
     names = ("forward_flow", "backward_flow")
     displacement = displacement or {name: np.zeros((H, W, 3), np.float32) for name in names}
-    matrices = {name: [[1, np.eye(4).tolist(), np.asarray(moved).tolist()]] for name in displacement}
+    matrices = {name: [[1, np.asarray(here).tolist(), np.asarray(moved).tolist()]] for name in displacement}
     return Frame.from_passes(depth, np.ones((H, W), np.float32), displacement, view, matrices)
 
 
@@ -63,6 +63,28 @@ def test_rigid_wall_flow_scene_flow_and_visibility_match_a_pinhole_by_hand():
     np.testing.assert_allclose(blender["forward_flow"][..., 1], -arrays["forward_flow"][..., 1])
     np.testing.assert_allclose(blender["forward_scene_flow"][row, col], [0.3, -0.1, 0.0], atol=1e-6)
     assert "forward_flow_occluded" not in blender
+
+
+def test_a_scene_a_kilometre_from_the_world_origin_gives_the_same_flow_and_scene_flow():
+    """Positions cancel in float64 before the per-pixel float32 maths (float32 steps are 6e-5 m at 1 km)."""
+    away = np.eye(4)
+    away[:3, 3] = [1000.0, -1000.0, 300.0]
+    here, there = camera((0, 0, 0)), camera((0.5, 1.0, 0.2), yaw=0.05)
+    depth, target_depth = wall_depth(here, 10.0).astype(np.float32), wall_depth(there, 10.0).astype(np.float32)
+    moved = np.eye(4)
+    moved[:3, 3] = [0.1, 0.0, -0.1]
+    vertices = {"forward_flow": np.broadcast_to([0.2, 0.0, 0.1], (H, W, 3)).astype(np.float32)}
+    results = []
+    for shift in (np.eye(4), away):
+        source = frame_of(depth, View(K, shift @ here.camera_to_world), vertices, shift @ moved, shift)
+        target = frame_of(target_depth, View(K, shift @ there.camera_to_world), here=shift, moved=shift)
+        results.append(flow_products(source, target, "forward_flow", False, occlusion=True, scene_flow=True))
+    near, far = results
+    assert near["forward_flow_valid"].sum() > 0.5 * H * W
+    np.testing.assert_array_equal(far["forward_flow_valid"], near["forward_flow_valid"])
+    np.testing.assert_array_equal(far["forward_flow_occluded"], near["forward_flow_occluded"])
+    np.testing.assert_allclose(far["forward_flow"], near["forward_flow"], atol=1e-5)
+    np.testing.assert_allclose(far["forward_scene_flow"], near["forward_scene_flow"], atol=1e-6)
 
 
 def test_unknown_motion_and_background_are_invalid_zero_and_never_occluded():

@@ -11,9 +11,9 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
-from optical_flow_addon.blender import panels, render_flow  # noqa: E402
+from optical_flow_addon.blender import bake_job, panels  # noqa: E402
+from optical_flow_addon.blender.bake_job import BakeJob  # noqa: E402
 from optical_flow_addon.blender.live_render import ImageRender  # noqa: E402
-from optical_flow_addon.blender.render_flow import BakeJob  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
 
@@ -124,23 +124,24 @@ def test_unsaved_file_with_a_relative_folder_greys_out_render_flow():
 
 def test_while_rendering_the_panel_shows_progress_and_cancel_and_locks_the_settings(tmp_path):
     scene = camera_scene()
-    render_flow.JOB = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
+    job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
+    bake_job.set_current(job)
     try:
-        assert render_flow.JOB.step()
+        assert job.step()
         drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
         assert operators(drawn) == {"optical_flow.cancel_render_flow": True}
         assert "1 / 2 frames" in texts(drawn) and "left" in texts(drawn)
         for panel in (panels.VIEW3D_PT_optical_flow_poses, panels.VIEW3D_PT_optical_flow_flow,
                       panels.VIEW3D_PT_optical_flow_output):
             assert not any(enabled for *_, enabled in draw(panel, scene)), panel.bl_label
-        render_flow.JOB.rendering = ImageRender(2, tmp_path / "image_2.png")  # as the window's bake yields it
+        job.rendering = ImageRender(2, tmp_path / "image_2.png")  # as the window's bake yields it
         drawn = draw(panels.VIEW3D_PT_optical_flow, scene)
         assert "template_running_jobs" in [name for name, *_ in drawn]  # its ✕ stops the image mid-frame
-        assert render_flow.JOB.status().startswith("frame 2 of 2 · rendering image")
-        render_flow.JOB.rendering = None
+        assert job.status().startswith("frame 2 of 2 · rendering image")
+        job.rendering = None
     finally:
-        render_flow.JOB.cancel()
-        render_flow.JOB = None
+        job.cancel()
+        bake_job.set_current(None)
 
 
 def test_pose_import_button_uses_the_panels_file_and_reports_what_it_keyframed(tmp_path):
@@ -174,7 +175,7 @@ def test_last_render_says_why_it_stopped(tmp_path):
     scene = camera_scene()
     job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=2))
     assert job.step()
-    render_flow.cancel_before_undo(scene)  # not the running job: nothing happens
+    bake_job.cancel_before_undo(scene)  # not the running job: nothing happens
     assert job.running
     job.cancel("Undo was used")
     drawn = draw(panels.VIEW3D_PT_optical_flow_result, scene)

@@ -12,10 +12,10 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 from blender_state import snapshot, user_scene  # noqa: E402
-from optical_flow_addon.blender import render_flow  # noqa: E402
+from optical_flow_addon.blender import bake_job  # noqa: E402
 from optical_flow_addon.blender.bake import RenderStopped, bake_flow, render_now  # noqa: E402
+from optical_flow_addon.blender.bake_job import BakeJob, duration  # noqa: E402
 from optical_flow_addon.blender.live_render import ImageRender  # noqa: E402
-from optical_flow_addon.blender.render_flow import BakeJob, duration  # noqa: E402
 from optical_flow_addon.blender.show_flow import IMAGE_NAME  # noqa: E402
 from optical_flow_addon.core.colour_wheel import flow_to_rgb  # noqa: E402
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
@@ -26,10 +26,11 @@ def running(tmp_path):
     """A user's scene and a bake of frames 1–5 started as the Render Flow button does."""
     scene = user_scene()
     before = snapshot(scene)
-    render_flow.JOB = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5))
-    yield scene, before, render_flow.JOB
-    render_flow.JOB.cancel()
-    render_flow.JOB = None
+    job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5))
+    bake_job.set_current(job)
+    yield scene, before, job
+    job.cancel()
+    bake_job.set_current(None)
 
 
 def files(folder) -> list[str]:
@@ -129,8 +130,8 @@ def test_stopping_an_image_mid_render_keeps_the_frames_written_and_restores_the_
     scene = user_scene()
     scene.render.engine = "CYCLES"
     before = snapshot(scene)
-    render_flow.JOB = job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5,
-                                                       render_images=True))
+    job = BakeJob(scene, BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5, render_images=True))
+    bake_job.set_current(job)
     try:
         job.frames = bake_flow(scene, job.options, render_image=stopped_at(3 if way == "esc" else 0))
         while job.step() and not (job.rendering and job.rendering.frame == 3):
@@ -142,7 +143,7 @@ def test_stopping_an_image_mid_render_keeps_the_frames_written_and_restores_the_
         else:
             assert bpy.ops.optical_flow.cancel_render_flow() == {"FINISHED"}
     finally:
-        render_flow.JOB = None
+        bake_job.set_current(None)
     assert job.result == "CANCELLED" and not job.step()
     assert job.message == ("the image render of frame 3 was stopped" if way == "esc" else "")
     # frame 1 was being written while frame 3 rendered (frame 2's occlusion needs frame 3's render): it counts

@@ -8,9 +8,10 @@ if not_installed(("numpy",)):  # a Blender on a system Python without numpy: onl
     print("Optical Flow: numpy is missing; install it in Preferences › Add-ons › Optical Flow", file=sys.stderr)
     MODULES = (preferences,)
 else:
-    from . import file_menus, panels, pose_operators, render_flow, settings, show_flow
+    from . import bake_job, file_menus, panels, pose_operators, render_flow, settings, show_flow
 
-    MODULES = (preferences, settings, render_flow, show_flow, pose_operators, file_menus, panels)
+    # A running bake is cancelled (bake_job) before its operator goes away (render_flow).
+    MODULES = (preferences, settings, render_flow, bake_job, show_flow, pose_operators, file_menus, panels)
 
 
 def register() -> None:

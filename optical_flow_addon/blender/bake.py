@@ -16,10 +16,9 @@ import bpy
 from .. import __version__
 from ..core.errors import FlowError
 from ..core.frame_writer import FrameWriter
-from ..core.layouts import LAYOUTS
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
-from ..core.output_folder import BakeFolder, render_folder
+from ..core.output_folder import BakeFolder, prepare_training_sequence, render_folder
 from .camera import blender_camera
 from .render_settings import (SettingsGuard, configure_flow_render, configure_image_render, flow_view_layer,
                               keep_frame, materials_needing_own_shading, shading_override)
@@ -169,22 +168,12 @@ def resumed_frames(scene: bpy.types.Scene, options: BakeOptions, writer: FrameWr
     return kept, [record for record in other_frames if record["frame"] in whole]
 
 
-def prepare_training_sequence(options: BakeOptions, vector_pass: str, resume: bool) -> None:
-    """Before rendering: refuse what a training layout cannot hold; with Overwrite, remove the files of an earlier
-    bake of the sequence that this one will not write (so loaders cannot pair them up)."""
-    sequence = options.training_sequence
-    if sequence is None:
-        return
-    if vector_pass:
+def check_training_sequence(options: BakeOptions, vector_pass: str) -> None:
+    """Before rendering: a training layout needs occlusion masks; see ``prepare_training_sequence`` for the rest."""
+    if options.training_sequence is not None and vector_pass:
         raise FlowError(f"The {options.layout} layout needs occlusion masks, "
                         f"which this scene cannot have: {vector_pass}.")
-    if resume:
-        raise FlowError("Resume continues bakes of BlenderProc's files; bake the sequence again with Overwrite.")
-    layout = LAYOUTS[options.layout]
-    layout.check(sequence)
-    if options.overwrite:
-        for path in layout.stale_files(sequence):
-            path.unlink()
+    prepare_training_sequence(options)
 
 
 def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False,
@@ -203,7 +192,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     check_scene(scene)
     asked = options
     options, vector_pass = surface_motion_or_vector_pass(scene, options)
-    prepare_training_sequence(options, vector_pass, resume)
+    check_training_sequence(options, vector_pass)
     frames = options.frames
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)

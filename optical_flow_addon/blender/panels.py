@@ -8,8 +8,11 @@ import bpy
 
 from ..core.errors import FlowError
 from ..core.frame_picture import flow_path
-from . import render_flow
+from . import bake_job
+from .bake_job import BakeJob, duration
 from .camera_poses import keyed_frames_text
+from .render_flow import context_problem
+from .settings import scene_bake_options
 from .show_flow import FLOW_CHOICES
 
 
@@ -38,10 +41,10 @@ def shown_path(folder: Path) -> str:
 
 def locked_while_baking(layout: bpy.types.UILayout) -> None:
     """Settings take effect when a bake starts; changing the camera mid-bake would mix two animations."""
-    layout.enabled = render_flow.JOB is None
+    layout.enabled = bake_job.current() is None
 
 
-def draw_progress(layout: bpy.types.UILayout, job: render_flow.BakeJob) -> None:
+def draw_progress(layout: bpy.types.UILayout, job: BakeJob) -> None:
     factor = job.done / job.total if job.total else 0.0
     frames = f"{job.done} / {job.total} frames"
     if hasattr(layout, "progress"):  # Blender 4.0+
@@ -49,7 +52,7 @@ def draw_progress(layout: bpy.types.UILayout, job: render_flow.BakeJob) -> None:
     else:
         layout.label(text=f"{frames} ({factor:.0%})", icon="RENDER_ANIMATION")
     left = job.seconds_left()
-    layout.label(text=f"About {render_flow.duration(left)} left" if left is not None else "Estimating time left…",
+    layout.label(text=f"About {duration(left)} left" if left is not None else "Estimating time left…",
                  icon="TIME")
 
 
@@ -60,17 +63,17 @@ class VIEW3D_PT_optical_flow(SidebarPanel, bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout, scene = self.layout, context.scene
-        job = render_flow.JOB
+        job = bake_job.current()
         if job is not None:
             draw_progress(layout, job)
             if job.rendering:  # Blender's own bar of the render job: its ✕ stops the image mid-frame
                 layout.template_running_jobs()
             layout.operator("optical_flow.cancel_render_flow", text="Cancel", icon="CANCEL")
             return
-        problem = render_flow.context_problem(context)
+        problem = context_problem(context)
         if problem is None:
             try:
-                options = render_flow.scene_bake_options(scene)
+                options = scene_bake_options(scene)
                 layout.label(text=f"{scene.camera.name} · frames {options.frame_start}–{options.frame_end}",
                              icon="CAMERA_DATA")
             except FlowError as error:
@@ -184,13 +187,13 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return render_flow.JOB is None and context.scene.optical_flow.last_bake != "NONE"
+        return bake_job.current() is None and context.scene.optical_flow.last_bake != "NONE"
 
     def draw(self, context: bpy.types.Context) -> None:
         layout, settings, frame = self.layout, context.scene.optical_flow, context.scene.frame_current
         done, total, message = settings.last_bake_frames, settings.last_bake_total, settings.last_bake_message
         summary, icon = {
-            "FINISHED": (f"{done} frames in {render_flow.duration(settings.last_bake_seconds)}", "CHECKMARK"),
+            "FINISHED": (f"{done} frames in {duration(settings.last_bake_seconds)}", "CHECKMARK"),
             "CANCELLED": (f"Cancelled after {done} of {total} frames" + (f" because {message}" if message else ""),
                           "CANCEL"),
             "FAILED": ((f"Stopped after {done} of {total} frames: " if done else "") + message, "ERROR"),

@@ -1,14 +1,20 @@
-"""Flow settings stored on the scene (``scene.optical_flow``), shared with the operator."""
-from __future__ import annotations
+"""Flow settings stored on the scene (``scene.optical_flow``), shared with the operator, and the bake they ask for.
 
-from typing import Any
+The properties are annotations of mixin classes, which Blender registers from a class's bases: the scene's
+settings and the Render Flow operator inherit the same ``FlowSettings``. (No ``from __future__ import
+annotations`` here: Blender needs the annotations evaluated.)
+"""
+from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from ..core.options import LAYOUT_CHOICES
+from ..core.errors import FlowError
+from ..core.options import LAYOUT_CHOICES, BakeOptions, requested_options
 from ..core.poses import POSE_FORMATS
 
+# The panel's words for the formats of core/flow_files.py's WRITERS (a test checks they hold the same names).
+# Their order is fixed: a saved .blend stores the chosen formats as bits numbered by it.
 FORMAT_ITEMS = [
     ("NPY", "NumPy .npy", "forward_flow_%04d.npy and backward_flow_%04d.npy, as BlenderProc writes them"),
     ("HDF5", "HDF5", "One %d.hdf5 per frame with forward_flow and backward_flow, as BlenderProc writes them"),
@@ -46,96 +52,95 @@ HDF5_COMPRESSION_ITEMS = [
 PATH_OPTIONS = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
 
 
-def flow_properties() -> dict[str, Any]:
-    """Property definitions used by both the scene settings and the Render Flow operator."""
-    return {
-        "output_dir": StringProperty(
-            name="Output Folder", subtype="DIR_PATH", default="//optical_flow/",
-            options=PATH_OPTIONS,
-            description="Folder for the flow files; // means next to the .blend file",
-        ),
-        "get_forward_flow": BoolProperty(
-            name="Forward Flow", default=True,
-            description="Where each pixel moves to in the next frame (written for all but the last frame)",
-        ),
-        "get_backward_flow": BoolProperty(
-            name="Backward Flow", default=True,
-            description="Where each pixel came from in the previous frame (written for all but the first frame)",
-        ),
-        "blender_image_coordinate_style": BoolProperty(
-            name="Blender Coordinates", default=False,
-            description="Off: OpenCV style, origin top-left, y down (as most flow datasets). "
-            "On: Blender style, origin bottom-left, y up (the y component changes sign)",
-        ),
-        "frame_gap": IntProperty(
-            name="Frame Gap", default=1, min=1, soft_max=10,
-            description="K: forward flow goes from frame t to t+K, backward flow to t−K",
-        ),
-        "occlusion": BoolProperty(
-            name="Occlusion Masks", default=True,
-            description="Mark the pixels whose surface point is hidden from the camera in the other frame",
-        ),
-        "scene_flow": BoolProperty(
-            name="Scene Flow", default=False,
-            description="Also write the 3-D motion of each pixel's surface point, in metres, "
-                        "in the camera axes of frame t",
-        ),
-        "verify": BoolProperty(
-            name="Self-Check", default=True,
-            description="Stop the bake when a frame's forward flow and its partner's backward flow disagree at most "
-            "pixels (a Blender bug); turn off only for scenes where you know better",
-        ),
-        "layout": EnumProperty(
-            name="Layout", items=LAYOUT_ITEMS, default="BLENDERPROC",
-            description="How the files are laid out: BlenderProc's files in the formats below, or a training "
-            "dataset's folders that torchvision and ptlflow load unchanged",
-        ),
-        "sequence": StringProperty(
-            name="Sequence", default="",
-            description="Name of this bake's sequence in a training layout (empty: the .blend file's name); "
-            "another sequence baked into the same folder is added next to it",
-        ),
-        "output_formats": EnumProperty(
-            name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"NPY", "HDF5"},
-            description="File formats to write",
-        ),
-        "picture_max_radius": FloatProperty(
-            name="Picture Max Radius", default=0.0, min=0.0, soft_max=100.0, subtype="PIXEL",
-            description="Flow length at the rim of the colour wheel in flow pictures, so the whole sequence "
-            "shares one scale; 0 scales each picture to its longest vector",
-        ),
-        "hdf5_compression": EnumProperty(
-            name="HDF5 Compression", items=HDF5_COMPRESSION_ITEMS, default="NONE",
-            description="Compression of the HDF5 files; compressing takes processor time from Cycles",
-        ),
-        "use_scene_frame_range": BoolProperty(
-            name="Scene Frame Range", default=True, description="Bake the scene's frame range instead of a custom one",
-        ),
-        "frame_start": IntProperty(
-            name="Start", default=1,
-            description="First frame to write; flows still reach neighbours anywhere in the scene's range",
-        ),
-        "frame_end": IntProperty(
-            name="End", default=250,
-            description="Last frame to write; bake a long shot in chunks with identical results",
-        ),
-        "render_images": BoolProperty(
-            name="Images", default=False,
-            description="Also render each frame as the scene looks (its engine, samples, materials, lights, colour "
-            "management) into colors_%04d.png and the colors of the HDF5 files",
-        ),
-        "render_depth": BoolProperty(
-            name="Depth", default=False,
-            description="Also write the depth of the surface under each pixel centre, in metres along the view axis",
-        ),
-        "image_motion_blur": EnumProperty(
-            name="Image Motion Blur", items=IMAGE_MOTION_BLUR_ITEMS, default="OFF",
-            description="Motion blur of the images; the flow is always sharp and exact",
-        ),
-        "overwrite": BoolProperty(
-            name="Overwrite", default=False, description="Replace flow files already in the output folder",
-        ),
-    }
+class FlowSettings:
+    """What to bake: the scene's stored settings, and the Render Flow operator's arguments."""
+
+    output_dir: StringProperty(
+        name="Output Folder", subtype="DIR_PATH", default="//optical_flow/",
+        options=PATH_OPTIONS,
+        description="Folder for the flow files; // means next to the .blend file",
+    )
+    get_forward_flow: BoolProperty(
+        name="Forward Flow", default=True,
+        description="Where each pixel moves to in the next frame (written for all but the last frame)",
+    )
+    get_backward_flow: BoolProperty(
+        name="Backward Flow", default=True,
+        description="Where each pixel came from in the previous frame (written for all but the first frame)",
+    )
+    blender_image_coordinate_style: BoolProperty(
+        name="Blender Coordinates", default=False,
+        description="Off: OpenCV style, origin top-left, y down (as most flow datasets). "
+        "On: Blender style, origin bottom-left, y up (the y component changes sign)",
+    )
+    frame_gap: IntProperty(
+        name="Frame Gap", default=1, min=1, soft_max=10,
+        description="K: forward flow goes from frame t to t+K, backward flow to t−K",
+    )
+    occlusion: BoolProperty(
+        name="Occlusion Masks", default=True,
+        description="Mark the pixels whose surface point is hidden from the camera in the other frame",
+    )
+    scene_flow: BoolProperty(
+        name="Scene Flow", default=False,
+        description="Also write the 3-D motion of each pixel's surface point, in metres, "
+                    "in the camera axes of frame t",
+    )
+    verify: BoolProperty(
+        name="Self-Check", default=True,
+        description="Stop the bake when a frame's forward flow and its partner's backward flow disagree at most "
+        "pixels (a Blender bug); turn off only for scenes where you know better",
+    )
+    layout: EnumProperty(
+        name="Layout", items=LAYOUT_ITEMS, default="BLENDERPROC",
+        description="How the files are laid out: BlenderProc's files in the formats below, or a training "
+        "dataset's folders that torchvision and ptlflow load unchanged",
+    )
+    sequence: StringProperty(
+        name="Sequence", default="",
+        description="Name of this bake's sequence in a training layout (empty: the .blend file's name); "
+        "another sequence baked into the same folder is added next to it",
+    )
+    output_formats: EnumProperty(
+        name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"NPY", "HDF5"},
+        description="File formats to write",
+    )
+    picture_max_radius: FloatProperty(
+        name="Picture Max Radius", default=0.0, min=0.0, soft_max=100.0, subtype="PIXEL",
+        description="Flow length at the rim of the colour wheel in flow pictures, so the whole sequence "
+        "shares one scale; 0 scales each picture to its longest vector",
+    )
+    hdf5_compression: EnumProperty(
+        name="HDF5 Compression", items=HDF5_COMPRESSION_ITEMS, default="NONE",
+        description="Compression of the HDF5 files; compressing takes processor time from Cycles",
+    )
+    use_scene_frame_range: BoolProperty(
+        name="Scene Frame Range", default=True, description="Bake the scene's frame range instead of a custom one",
+    )
+    frame_start: IntProperty(
+        name="Start", default=1,
+        description="First frame to write; flows still reach neighbours anywhere in the scene's range",
+    )
+    frame_end: IntProperty(
+        name="End", default=250,
+        description="Last frame to write; bake a long shot in chunks with identical results",
+    )
+    render_images: BoolProperty(
+        name="Images", default=False,
+        description="Also render each frame as the scene looks (its engine, samples, materials, lights, colour "
+        "management) into colors_%04d.png and the colors of the HDF5 files",
+    )
+    render_depth: BoolProperty(
+        name="Depth", default=False,
+        description="Also write the depth of the surface under each pixel centre, in metres along the view axis",
+    )
+    image_motion_blur: EnumProperty(
+        name="Image Motion Blur", items=IMAGE_MOTION_BLUR_ITEMS, default="OFF",
+        description="Motion blur of the images; the flow is always sharp and exact",
+    )
+    overwrite: BoolProperty(
+        name="Overwrite", default=False, description="Replace flow files already in the output folder",
+    )
 
 
 def pose_format_items(with_auto: bool) -> list[tuple[str, str, str]]:
@@ -153,40 +158,75 @@ BAKE_RESULT_ITEMS = [
 ]
 
 
-def pose_properties() -> dict[str, Any]:
+class PoseFileSettings:
     """The pose file the panel imports, and what the last import did (shown in the panel)."""
-    return {
-        "pose_file": StringProperty(
-            name="Pose File", subtype="FILE_PATH", options=PATH_OPTIONS,
-            description="Camera pose file to keyframe the scene camera with, one pose per frame",
-        ),
-        "pose_format": EnumProperty(
-            name="Format", items=pose_format_items(True), default="AUTO",
-            description="Format of the pose file; Auto tells it from the file name and content",
-        ),
-        "imported_poses": IntProperty(name="Imported Poses", options=set(),
-                                      description="Poses keyed by the last import"),
-        "imported_camera": StringProperty(name="Imported Camera", options=set(),
-                                          description="Camera keyed by the last import"),
-        "imported_first_frame": IntProperty(name="First Imported Frame", options=set()),
-        "imported_frame_step": IntProperty(name="Imported Frame Step", default=1, min=1, options=set()),
-    }
 
+    pose_file: StringProperty(
+        name="Pose File", subtype="FILE_PATH", options=PATH_OPTIONS,
+        description="Camera pose file to keyframe the scene camera with, one pose per frame",
+    )
+    pose_format: EnumProperty(
+        name="Format", items=pose_format_items(True), default="AUTO",
+        description="Format of the pose file; Auto tells it from the file name and content",
+    )
+    imported_poses: IntProperty(name="Imported Poses", options=set(), description="Poses keyed by the last import")
+    imported_camera: StringProperty(name="Imported Camera", options=set(),
+                                    description="Camera keyed by the last import")
+    imported_first_frame: IntProperty(name="First Imported Frame", options=set())
+    imported_frame_step: IntProperty(name="Imported Frame Step", default=1, min=1, options=set())
 
-def bake_result_properties() -> dict[str, Any]:
+class LastBakeSettings:
     """Summary of the last bake, so the panel (and the saved .blend) can tell what was written where."""
-    return {
-        "last_bake": EnumProperty(name="Last Bake", items=BAKE_RESULT_ITEMS, default="NONE", options=set()),
-        "last_bake_frames": IntProperty(name="Frames Written", options=set()),
-        "last_bake_total": IntProperty(name="Frames Planned", options=set()),
-        "last_bake_seconds": FloatProperty(name="Seconds", options=set()),
-        "last_bake_folder": StringProperty(name="Folder", subtype="DIR_PATH", options=set()),
-        "last_bake_message": StringProperty(name="Message", options=set()),
-    }
+
+    last_bake: EnumProperty(name="Last Bake", items=BAKE_RESULT_ITEMS, default="NONE", options=set())
+    last_bake_frames: IntProperty(name="Frames Written", options=set())
+    last_bake_total: IntProperty(name="Frames Planned", options=set())
+    last_bake_seconds: FloatProperty(name="Seconds", options=set())
+    last_bake_folder: StringProperty(name="Folder", subtype="DIR_PATH", options=set())
+    last_bake_message: StringProperty(name="Message", options=set())
 
 
-class OpticalFlowSettings(bpy.types.PropertyGroup):
-    __annotations__ = {**flow_properties(), **pose_properties(), **bake_result_properties()}
+class OpticalFlowSettings(FlowSettings, PoseFileSettings, LastBakeSettings, bpy.types.PropertyGroup):
+    """``scene.optical_flow``: saved with the .blend."""
+
+
+def output_folder(path: str) -> Path:
+    """Resolve ``//`` against the .blend; an unsaved file has no folder to be relative to."""
+    if not path.strip():
+        raise FlowError("Choose an output folder for the flow files.")
+    if path.startswith("//") and not bpy.data.filepath:
+        raise FlowError(f"Output folder {path!r} is relative to the .blend file, which is not saved yet: "
+                        "save it or choose an absolute folder.")
+    return Path(bpy.path.abspath(path))
+
+
+def bake_options(scene: bpy.types.Scene, settings: FlowSettings, custom_range: bool) -> BakeOptions:
+    """The bake ``settings`` ask for; the scene's frame range unless ``custom_range``."""
+    return requested_options(
+        output_folder(settings.output_dir), (scene.frame_start, scene.frame_end),
+        (settings.frame_start, settings.frame_end) if custom_range else None, settings.output_formats,
+        get_forward_flow=settings.get_forward_flow,
+        get_backward_flow=settings.get_backward_flow,
+        blender_image_coordinate_style=settings.blender_image_coordinate_style,
+        overwrite=settings.overwrite,
+        picture_max_radius=settings.picture_max_radius,
+        hdf5_compression=settings.hdf5_compression,
+        render_images=settings.render_images,
+        render_depth=settings.render_depth,
+        image_motion_blur=settings.image_motion_blur,
+        frame_gap=settings.frame_gap,
+        occlusion=settings.occlusion,
+        scene_flow=settings.scene_flow,
+        verify=settings.verify,
+        layout=settings.layout,
+        sequence=settings.sequence or (Path(bpy.data.filepath).stem if bpy.data.filepath else "scene"),
+    )
+
+
+def scene_bake_options(scene: bpy.types.Scene) -> BakeOptions:
+    """What Render Flow would bake with the scene's stored settings (raises FlowError if it cannot)."""
+    settings = scene.optical_flow
+    return bake_options(scene, settings, not settings.use_scene_frame_range)
 
 
 classes = (OpticalFlowSettings,)

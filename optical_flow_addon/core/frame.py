@@ -9,7 +9,7 @@ import numpy as np
 
 from .dependencies import require
 from .errors import FlowError
-from .exr import read_vector_and_depth
+from .rendered_exr import read_vector_and_depth
 from .flow import backward_flow, forward_flow, surface_hit, validity_mask
 from .flow_files import IMAGE_FILES, WRITERS
 from .formats.common import read_bytes
@@ -29,7 +29,7 @@ def frame_products(renders: dict[str, Path], view_layer: str, frame: int,
     wanted = options.products_at(frame)
     arrays = {}
     if "image" in renders:
-        arrays["colors"] = decode_png(read_bytes(renders["image"]), renders["image"])
+        arrays["colors"] = rendered_colors(renders["image"], options)
     if "flow" in renders:
         vector, depth = read_vector_and_depth(renders["flow"], view_layer)
         if "depth" in wanted:
@@ -41,6 +41,12 @@ def frame_products(renders: dict[str, Path], view_layer: str, frame: int,
             arrays[name] = flow
             arrays[f"{name}_valid"] = validity_mask(flow, hit, style)
     return arrays
+
+
+def rendered_colors(image: Path, options: BakeOptions) -> np.ndarray | Path:
+    """The ``colors`` product of Blender's PNG: its pixels, or for a training layout the file itself, whose pixel
+    data the layout copies as it is (decoding and encoding it again cost more than all the flow files)."""
+    return image if options.training_sequence else decode_png(read_bytes(image), image)
 
 
 def convert_frame(renders: dict[str, Path], view_layer: str, frame: int, options: BakeOptions) -> list[Path]:

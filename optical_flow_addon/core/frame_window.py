@@ -7,10 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .exr import read_depth_and_passes
-from .formats.common import read_bytes
-from .formats.png import decode_png
-from .frame import write_products
+from .rendered_exr import read_depth_and_passes
+from .frame import rendered_colors, write_products
 from .options import BakeOptions
 from .products import FLOW_STEPS
 from .self_check import check_round_trip, round_trip
@@ -25,7 +23,7 @@ def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: i
                              motion["matrices"])
     others = {"depth": data.depth} if "depth" in options.products_at(frame) else {}
     if "image" in renders:
-        others["colors"] = decode_png(read_bytes(renders["image"]), renders["image"])
+        others["colors"] = rendered_colors(renders["image"], options)
     return data, others
 
 

@@ -9,7 +9,6 @@ one frame is in flight at a time.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -37,15 +36,6 @@ KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THR
 ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def options_to_json(options: BakeOptions) -> dict:
-    fields = dataclasses.asdict(options)
-    return {**fields, "output_dir": str(options.output_dir), "formats": sorted(options.formats)}
-
-
-def options_from_json(fields: dict) -> BakeOptions:
-    return BakeOptions(**{**fields, "output_dir": Path(fields["output_dir"]), "formats": frozenset(fields["formats"])})
-
-
 class FrameWriter:
     """Client side: start the worker, hand it one frame at a time, collect the written paths."""
 
@@ -58,7 +48,7 @@ class FrameWriter:
         )
         self._frame: int | None = None
         try:
-            self._send({"options": options_to_json(options)})
+            self._send({"options": options.to_json()})
             self._reply()  # the worker checks its modules first
         except (FlowError, RuntimeError):
             self.close()
@@ -171,7 +161,7 @@ def serve() -> None:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(10)  # Cycles keeps the cores; writing fits into the gaps of the next render
-    options = options_from_json(json.loads(sys.stdin.readline())["options"])
+    options = BakeOptions.from_json(json.loads(sys.stdin.readline())["options"])
     print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
     bytes_per_frame: list[int] = []
     window = FrameWindow(options)

@@ -74,7 +74,15 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
 
 def read_manifest(folder: Path) -> dict:
     """The manifest of the bake in ``folder``: empty if there is none, a FlowError naming it if it is broken."""
-    path = folder / "manifest.json"
+    return read_manifest_file(folder / "manifest.json")
+
+
+def bake_manifest(options: BakeOptions) -> dict:
+    """The manifest of the bake (in a training layout, of the sequence) ``options`` describe, as ``read_manifest``."""
+    return read_manifest_file(manifest_path(options))
+
+
+def read_manifest_file(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:

@@ -1,8 +1,11 @@
 """What a bake should produce, checked before any frame is rendered."""
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import FlowError
 from .flow_files import WRITERS
@@ -94,6 +97,14 @@ class BakeOptions:
                 f"choose from {', '.join(sorted(WRITERS))}."
             )
 
+    def to_json(self) -> dict[str, Any]:
+        """The options as JSON values, for another process (the frame writer, a scale-out's coordinator)."""
+        return {**dataclasses.asdict(self), "output_dir": str(self.output_dir), "formats": sorted(self.formats)}
+
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> BakeOptions:
+        return cls(**{**fields, "output_dir": Path(fields["output_dir"]), "formats": frozenset(fields["formats"])})
+
     def flows_at(self, frame: int) -> tuple[str, ...]:
         """Names of the flows written at ``frame``: none point outside the sequence."""
         names = []
@@ -134,3 +145,16 @@ class BakeOptions:
     def partners(self, frames: list[int]) -> list[int]:
         """``frames`` and the frames their flows point to, in order: each is rendered once."""
         return sorted({*frames, *(f + FLOW_STEPS[name] * self.frame_gap for f in frames for name in self.flows_at(f))})
+
+
+def requested_options(output_dir: Path, scene_frames: tuple[int, int], frames: tuple[int, int] | None,
+                      formats: Iterable[str], **settings: Any) -> BakeOptions:
+    """The bake a user asks for in the panel, the operator or the command line, checked.
+
+    ``frames`` are the frames to write (None: the scene's); the scene's range is the sequence their flows may
+    reach. ``formats`` are format names in any case; ``settings`` the other options by their BakeOptions names.
+    """
+    start, end = frames or scene_frames
+    return BakeOptions(output_dir=output_dir, frame_start=start, frame_end=end, sequence_start=scene_frames[0],
+                       sequence_end=scene_frames[1], formats=frozenset(f.strip().upper() for f in formats if f.strip()),
+                       **settings)

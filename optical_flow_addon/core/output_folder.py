@@ -20,6 +20,8 @@ from pathlib import Path
 
 from .errors import FlowError
 from .frame import create_folder, own_files, prepare_output_dir
+from .layouts import LAYOUTS
+from .manifest import manifest_path
 from .options import BakeOptions
 
 LOCK_NAME = ".optical_flow.lock"
@@ -192,7 +194,7 @@ def disk_full_error(folder: Path, frame: int, bytes_per_frame: int) -> FlowError
 def check_same_bake(options: BakeOptions, width: int, height: int) -> list[dict]:
     """A bake resumes only what a bake of the same settings began, as its manifest (if it got one) says.
     Returns the manifest's records of frames outside this bake's range (other chunks of the sequence)."""
-    path = options.output_dir / "manifest.json"
+    path = manifest_path(options)
     if not path.is_file():
         return []  # a killed bake writes none: each frame's files are checked instead
     try:
@@ -213,9 +215,26 @@ def check_same_bake(options: BakeOptions, width: int, height: int) -> list[dict]
     return records
 
 
+def prepare_training_sequence(options: BakeOptions) -> None:
+    """Before rendering: refuse what a training layout cannot hold, clear the temporaries of killed bakes from the
+    sequence's folders, and with Overwrite (and so with resume) remove the files of an earlier bake of the sequence
+    that this one will not write (so loaders cannot pair them up)."""
+    sequence = options.training_sequence
+    if sequence is None:
+        return
+    layout = LAYOUTS[options.layout]
+    layout.check(sequence)
+    for folder in layout.folders(sequence):
+        remove_dead_leftovers(folder)
+    if options.overwrite:
+        for path in layout.stale_files(sequence):
+            path.unlink()
+
+
 class BakeFolder:
     """The output folder for the length of one bake: locked, checked, cleared of dead bakes' leftovers,
-    and with Overwrite emptied of the earlier bake. ``notes`` says what was removed."""
+    and with Overwrite emptied of the earlier bake. ``notes`` says what was removed. Several sequences of a
+    training layout share one root: the other sequences are checked with :meth:`check` under the same lock."""
 
     def __init__(self, options: BakeOptions, width: int, height: int, resume: bool = False) -> None:
         self.options, self.size, self.resume = options, (width, height), resume
@@ -224,26 +243,31 @@ class BakeFolder:
         self.other_frames: list[dict] = []  # resuming: the manifest's records of the sequence's other chunks
 
     def __enter__(self) -> BakeFolder:
-        folder = self.options.output_dir
-        create_folder(folder)
+        create_folder(self.options.output_dir)
         self.lock.__enter__()
         try:
-            remove_dead_leftovers(folder)
-            if self.resume:
-                self.other_frames = check_same_bake(self.options, *self.size)
-            else:
-                prepare_output_dir(self.options)
-            if self.options.overwrite and not self.resume:
-                removed = replace_earlier_bake(folder)
-                if removed:
-                    self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "
-                                      "every flow file there now belongs to this bake.")
-            if not self.resume:  # a resumed bake keeps frames, which ones only the writer can tell
-                check_free_space(self.options, *self.size)
+            self.other_frames = self.check(self.options, *self.size)
         except BaseException:
             self.lock.__exit__()
             raise
         return self
+
+    def check(self, options: BakeOptions, width: int, height: int) -> list[dict]:
+        """Prepare the locked folder for the bake of ``options``; returns, when resuming, the manifest's records
+        of the sequence's other chunks."""
+        folder = options.output_dir
+        remove_dead_leftovers(folder)
+        other_frames = check_same_bake(options, width, height) if self.resume else []
+        if not self.resume:
+            prepare_output_dir(options)
+        if options.overwrite and not self.resume:
+            removed = replace_earlier_bake(folder)
+            if removed:
+                self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "
+                                  "every flow file there now belongs to this bake.")
+        if not self.resume:  # a resumed bake keeps frames, which ones only the writer can tell
+            check_free_space(options, width, height)
+        return other_frames
 
     def __exit__(self, *exc_info: object) -> None:
         self.lock.__exit__()

@@ -8,12 +8,16 @@ from .errors import FlowError
 from .flow_files import FORMATS, IMAGE_FILES, WRITERS
 from .formats import hdf5
 from .formats.png import decode_png
+from .layouts import LAYOUTS
 from .options import BakeOptions
 
 
 def whole_frame(options: BakeOptions, frame: int, height: int, width: int) -> bool:
     """Whether every file of ``frame`` is there and reads back with this bake's products, shapes and types."""
     folder, names = options.output_dir, options.products_at(frame)
+    sequence = options.training_sequence
+    if sequence:
+        return LAYOUTS[options.layout].whole(sequence, frame, height, width)
     try:
         pictures = IMAGE_FILES.paths(folder, frame, names)  # images and flow pictures: they must decode, at this size
         if "PICTURE" in options.formats:

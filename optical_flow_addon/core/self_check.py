@@ -39,25 +39,36 @@ class RoundTrip:
 def round_trip(frame: int, partner: int, forward: np.ndarray, forward_usable: np.ndarray, backward: np.ndarray,
                backward_usable: np.ndarray, blender_image_coordinate_style: bool) -> RoundTrip:
     """Follow ``forward`` (frame → partner) from each usable pixel centre, bilinearly interpolate ``backward``
-    (partner → frame) there and measure how far from the start the round trip ends."""
+    (partner → frame) there and measure how far from the start the round trip ends.
+
+    float32 throughout: the whole pixel steps are split off first, so the fractions keep their precision."""
     height, width = forward.shape[:2]
-    rows, columns = np.nonzero(forward_usable)
-    flow = forward[rows, columns].astype(np.float64)
-    y_sign = -1.0 if blender_image_coordinate_style else 1.0
-    x = columns + flow[:, 0]  # pixel centres are at integer + 0.5: interpolate between centres
-    y = rows + y_sign * flow[:, 1]
-    left, top = np.floor(x).astype(int), np.floor(y).astype(int)
+    # a spot between four pixel centres (indexed by the top left one) whose four are all usable
+    around = backward_usable[:-1, :-1] & backward_usable[:-1, 1:] & backward_usable[1:, :-1] & backward_usable[1:, 1:]
+    start = np.flatnonzero(forward_usable)
+    flow = np.take(as_complex(forward), start)  # x + iy: one look-up per pixel for both components
+    y_sign = np.float32(-1.0 if blender_image_coordinate_style else 1.0)
+    whole_x, whole_y = np.floor(flow.real), np.floor(y_sign * flow.imag)  # pixel centres are at integer + 0.5
+    rows, columns = np.divmod(start, width)
+    left, top = columns + whole_x.astype(np.intp), rows + whole_y.astype(np.intp)
     inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
-    rows, columns, flow, x, y, left, top = (a[inside] for a in (rows, columns, flow, x, y, left, top))
-    corners = [(top, left), (top, left + 1), (top + 1, left), (top + 1, left + 1)]
-    same_surface = np.logical_and.reduce([backward_usable[r, c] for r, c in corners])
-    fx, fy = (x - left)[same_surface, None], (y - top)[same_surface, None]
-    values = [backward[r[same_surface], c[same_surface]].astype(np.float64) for r, c in corners]
-    back = (values[0] * (1 - fx) * (1 - fy) + values[1] * fx * (1 - fy) + values[2] * (1 - fx) * fy
-            + values[3] * fx * fy)
-    miss = np.hypot(*(flow[same_surface] + back).T)
+    checked = np.flatnonzero(inside)
+    checked = checked[np.take(around, top[checked] * (width - 1) + left[checked])]
+    flow, corner = np.take(flow, checked), np.take(top, checked) * width + np.take(left, checked)
+    fraction_x = flow.real - np.take(whole_x, checked)
+    fraction_y = y_sign * flow.imag - np.take(whole_y, checked)
+    values = as_complex(backward)
+    upper, lower = np.take(values, corner), np.take(values, corner + width)
+    upper += fraction_x * (np.take(values, corner + 1) - upper)
+    lower += fraction_x * (np.take(values, corner + width + 1) - lower)
+    miss = np.abs(flow + upper + fraction_y * (lower - upper))
     return RoundTrip(frame, partner, int(miss.size), int((miss > ROUND_TRIP_PX).sum()),
                      float(np.median(miss)) if miss.size else 0.0)
+
+
+def as_complex(flow: np.ndarray) -> np.ndarray:
+    """An H×W×2 flow as one complex64 per pixel (x + iy), flattened."""
+    return np.ascontiguousarray(flow, np.float32).view(np.complex64).ravel()
 
 
 def check_round_trip(result: RoundTrip, occlusion: bool = True) -> None:

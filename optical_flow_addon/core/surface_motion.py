@@ -1,15 +1,19 @@
 """Flow, occlusion and scene flow for any frame gap, from each pixel's surface point and its motion.
 
 For every pixel centre the render gives the planar depth (distance along the camera's view axis) and
-the world-space motion of the surface point under it to the other frame (each mesh vertex's motion,
-interpolated by Cycles at the hit point exactly as the point itself is). In float64:
-point = camera ray × depth; target = point + motion; flow = the target's projection in the other
-frame's camera − the pixel centre. The target is occluded when the other frame's own depth map shows
-a nearer surface where it lands.
+the motion of the surface point under it to the other frame: its object's matrices at both frames, and each
+mesh vertex's displacement in the object's axes, interpolated by Cycles at the hit point exactly as the
+point itself is. The point is depth × the pixel's camera ray r; each object's motion, seen from the source camera
+and carried into the target camera, is one 4×4 matrix per object, composed in float64 (the cameras' and objects'
+positions cancel there, however far from the world origin). Per pixel only relative quantities remain: the target
+point is depth × (r + u), with u = E r + (t + D × displacement) / depth small where the motion is, so float32
+keeps the flow's error a tiny share of the flow itself. The target is occluded when the other frame's own depth
+map shows a nearer surface where it lands.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -39,81 +43,79 @@ class View:
     def from_lists(cls, intrinsics: list, camera_to_world: list) -> View:
         return cls(np.asarray(intrinsics, np.float64), np.asarray(camera_to_world, np.float64))
 
-
-def surface_points(depth: np.ndarray, rows: np.ndarray, columns: np.ndarray, view: View) -> np.ndarray:
-    """World position (N×3, float64) of the surface under the given pixel centres, from their planar depth."""
-    (fx, _, cx), (_, fy, cy) = view.intrinsics[:2]
-    local = np.empty((len(depth), 3))
-    local[:, 0] = (columns - cx) / fx
-    local[:, 1] = -(rows - cy) / fy
-    local[:, 2] = -1.0
-    local *= depth.astype(np.float64)[:, None]
-    rotation, origin = view.camera_to_world[:3, :3], view.camera_to_world[:3, 3]
-    return local @ rotation.T + origin
+    def rays(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The x (1×W) and y (H×1) of each pixel centre's ray in camera axes, scaled to z = −1."""
+        (fx, _, cx), (_, fy, cy) = self.intrinsics[:2]
+        return (((np.arange(width) - cx) / fx).astype(np.float32)[None, :],
+                (-(np.arange(height) - cy) / fy).astype(np.float32)[:, None])
 
 
-def project(points: np.ndarray, view: View) -> tuple[np.ndarray, np.ndarray]:
-    """Image position (H×W×2: x right, y down; pixel (0, 0) spans [0, 1]²) and planar depth of world points."""
-    rotation, origin = view.camera_to_world[:3, :3], view.camera_to_world[:3, 3]
-    local = (points - origin) @ rotation
-    depth = -local[..., 2]
-    (fx, _, cx), (_, fy, cy) = view.intrinsics[:2]
-    with np.errstate(divide="ignore", invalid="ignore"):  # points on the camera plane project nowhere
-        position = np.stack([cx + 0.5 + fx * local[..., 0] / depth, cy + 0.5 - fy * local[..., 1] / depth], axis=-1)
-    return position, depth
+class DepthLookup:
+    """One frame's depth map, ready to say whether points landing between its pixel centres are hidden.
+
+    Per pixel (padded by one empty pixel all round, so the four pixels around any spot inside the image
+    exist): 1/depth (−inf where there is no surface, so no vote), its slopes in x and y from the side that
+    changes less, and their sum of magnitudes: a pixel's change of 1/depth."""
+
+    def __init__(self, depth: np.ndarray) -> None:
+        height, width = depth.shape
+        surface = depth < BACKGROUND_DEPTH
+        with np.errstate(divide="ignore"):
+            inverse = np.where(surface, 1.0 / depth.astype(np.float32), np.float32(0.0)).astype(np.float32)
+        slope_x, slope_y = gentler_slope(inverse, 1), gentler_slope(inverse, 0)
+        self.width = width + 2
+        self.tables = np.zeros((height + 2, width + 2, 4), np.float32)  # 1/depth, slope x, slope y, tolerance
+        self.tables[..., 0] = -np.inf
+        inner = self.tables[1:-1, 1:-1]
+        inner[..., 0] = np.where(surface, inverse, -np.inf)
+        inner[..., 1], inner[..., 2] = slope_x, slope_y
+        inner[..., 3] = np.abs(slope_x) + np.abs(slope_y)
+        self.tables = self.tables.reshape(-1, 4)
+
+    def hides(self, x: np.ndarray, y: np.ndarray, inverse_depth: np.ndarray) -> np.ndarray:
+        """True where a point at image position (``x``, ``y``; pixel centres at whole numbers, inside the image)
+        with 1/depth ``inverse_depth`` is hidden.
+
+        Each of the four pixel centres around the spot predicts the 1/depth of its own surface there (extended
+        along its slope) and votes, weighted by its closeness to the spot: for visible if the point lies on that
+        surface, for hidden if that surface is nearer. A surface farther than the point does not vote: there
+        the point's own surface ends between the pixel centres. Ties are visible."""
+        left, top = np.floor(x), np.floor(y)
+        fraction_x, fraction_y = x - left, y - top
+        corner = top.astype(np.intp) * self.width + left.astype(np.intp) + (self.width + 1)
+        near = SAME_SURFACE * inverse_depth
+        votes = np.zeros(x.shape, np.float32)
+        for dy in (0, 1):
+            weight_y = fraction_y if dy else 1 - fraction_y
+            offset_y = fraction_y - dy
+            for dx in (0, 1):
+                weight = (fraction_x if dx else 1 - fraction_x) * weight_y
+                seen, slope_x, slope_y, tolerance = np.moveaxis(
+                    np.take(self.tables, corner + (dy * self.width + dx), axis=0, mode="clip"), -1, 0)
+                # how much nearer (in 1/depth) that surface is at the spot than the point, and the tolerance
+                nearer = seen + slope_x * (fraction_x - dx) + slope_y * offset_y - inverse_depth
+                allowed = near + tolerance
+                votes += weight * (nearer >= -allowed)  # on that surface or in front of it: one vote for visible
+                votes -= (2 * weight) * (nearer > allowed)  # that surface is nearer: turned into one for hidden
+        return votes < 0
 
 
-def inverse_depth_slopes(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel, the change of 1/depth to the next pixel in x and y, from the side that changes less.
+def gentler_slope(inverse: np.ndarray, axis: int) -> np.ndarray:
+    """Per pixel, the change of 1/depth to the next pixel along ``axis``, from the side that changes less.
 
     1/depth is linear across the image on a plane; taking the gentler side keeps the slope of the
     pixel's own surface where a neighbour shows another one."""
-    inverse = np.where(depth < BACKGROUND_DEPTH, 1.0 / depth.astype(np.float64), 0.0)
-
-    def gentler(axis: int) -> np.ndarray:
-        step = np.diff(inverse, axis=axis)
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (1, 0)
-        before = np.pad(step, pad, mode="edge")
-        pad[axis] = (0, 1)
-        after = np.pad(step, pad, mode="edge")
-        return np.where(np.abs(before) < np.abs(after), before, after)
-
-    return gentler(1), gentler(0)
+    step = np.diff(inverse, axis=axis)
+    before = np.concatenate([np.take(step, [0], axis=axis), step], axis=axis)
+    after = np.concatenate([step, np.take(step, [-1], axis=axis)], axis=axis)
+    return np.where(np.abs(before) < np.abs(after), before, after)
 
 
 def occluded(position: np.ndarray, depth: np.ndarray, target_depth: np.ndarray) -> np.ndarray:
-    """True where a point landing at ``position`` (N×2 image coordinates) with planar ``depth`` (N) is hidden
-    in the frame whose depth map is ``target_depth``.
-
-    Each of the four pixel centres around the landing spot predicts the depth of its own surface there
-    (1/depth extended along its slope) and votes, weighted by its closeness to the spot: for visible if
-    the point lies on that surface, for hidden if that surface is nearer. A surface farther than the
-    point does not vote: there the point's own surface ends between the pixel centres. Ties are visible."""
-    height, width = target_depth.shape
-    # float32 throughout: its 1e-7 steps are far below the tolerances, and it halves the memory traffic.
-    inverse = np.where(target_depth < BACKGROUND_DEPTH, 1.0 / target_depth, 0.0).astype(np.float32)
-    slope_x, slope_y = inverse_depth_slopes(target_depth)
-    tolerance = np.abs(slope_x) + np.abs(slope_y)  # a pixel's change of 1/depth
-    slope_x, slope_y, tolerance = (a.astype(np.float32) for a in (slope_x, slope_y, tolerance))
-    inverse, slope_x, slope_y, tolerance = (a.ravel() for a in (inverse, slope_x, slope_y, tolerance))
-    point = (1.0 / depth).astype(np.float32)
-    x = (position[:, 0] - 0.5).astype(np.float32)  # pixel centres at whole numbers
-    y = (position[:, 1] - 0.5).astype(np.float32)
-    left, top = np.floor(x), np.floor(y)
-    votes = np.zeros(len(depth), np.float32)
-    for dx in (0, 1):
-        for dy in (0, 1):
-            column, row = np.clip(left + dx, 0, width - 1), np.clip(top + dy, 0, height - 1)
-            weight = (1 - np.abs(x - left - dx)) * (1 - np.abs(y - top - dy))
-            index = (row * width + column).astype(np.intp)
-            seen = inverse[index]
-            predicted = seen + slope_x[index] * (x - column) + slope_y[index] * (y - row)
-            allowed = SAME_SURFACE * point + tolerance[index]
-            surface = seen > 0
-            votes += weight * (surface & (np.abs(predicted - point) <= allowed))
-            votes -= weight * (surface & (predicted > point + allowed))
-    return votes < 0
+    """True where a point landing at ``position`` (N×2 image coordinates: pixel (0, 0) spans [0, 1]²) with planar
+    ``depth`` (N) is hidden in the frame whose depth map is ``target_depth``."""
+    spot = np.asarray(position, np.float32) - np.float32(0.5)  # pixel centres at whole numbers
+    return DepthLookup(target_depth).hides(spot[:, 0], spot[:, 1], (1.0 / np.asarray(depth)).astype(np.float32))
 
 
 @dataclass
@@ -131,87 +133,126 @@ class Frame:
     def from_passes(cls, depth: np.ndarray, objects: np.ndarray, displacement: dict[str, np.ndarray], view: View,
                     matrices: dict[str, list]) -> Frame:
         """``matrices``: per flow, [object number, object_to_world here, there] rows as the bake sends them;
-        number 0 (no motion known) keeps the identity."""
+        number 0 (no motion known) keeps the identity, and so do numbers no flow lists."""
         stacked = {}
+        count = 1 + max((number for rows in matrices.values() for number, _, _ in rows), default=0)
         for name, rows in matrices.items():
-            here, there = np.tile(np.eye(4), (2, len(rows) + 1, 1, 1))
+            here, there = np.tile(np.eye(4), (2, count, 1, 1))
             for number, matrix_here, matrix_there in rows:
                 here[number], there[number] = matrix_here, matrix_there
             stacked[name] = (here, there)
-        return cls(depth, np.rint(objects).astype(np.int64), displacement, view, stacked)
+        numbers = np.rint(objects).astype(np.intp)
+        numbers[(numbers < 0) | (numbers >= count)] = 0
+        return cls(depth, numbers, displacement, view, stacked)
+
+    @cached_property
+    def inverse_depth(self) -> np.ndarray:
+        """1/depth (float32; 0 where there is no surface), for both flows of the frame."""
+        return np.where(self.surface, 1.0 / self.depth.astype(np.float32), np.float32(0.0))
+
+    @cached_property
+    def surface(self) -> np.ndarray:
+        return self.depth < BACKGROUND_DEPTH
+
+    @cached_property
+    def lookup(self) -> DepthLookup:
+        """The frame's depth map as the flows landing in it look it up (built once, for both)."""
+        return DepthLookup(self.depth)
 
 
-def world_motion(points: np.ndarray, numbers: np.ndarray, displacement: np.ndarray,
-                 here: np.ndarray, there: np.ndarray) -> np.ndarray:
-    """World-space motion (N×3) of surface points of the objects ``numbers`` to the partner frame; NaN where unknown.
+def object_motions(source: Frame, name: str, target_view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                         np.ndarray]:
+    """Per object (n + 1): the map from a point in the source camera's axes to the target camera's (T, 4×4) and to
+    where the point is at the partner frame in the source camera's axes (S, 4×4), and the maps of a displacement in
+    the object's axes into the target camera's axes (3×3) and into the source camera's (3×3). All float64."""
+    here, there = source.matrices[name]
+    to_source = np.linalg.inv(source.view.camera_to_world)
+    moves = to_source @ there @ np.linalg.inv(here) @ source.view.camera_to_world
+    source_to_target = np.linalg.inv(target_view.camera_to_world) @ source.view.camera_to_world
+    shifts = to_source[:3, :3] @ there[:, :3, :3]
+    return source_to_target @ moves, moves, source_to_target[:3, :3] @ shifts, shifts
 
-    A point's place in its object's axes, plus its displacement there, carried by the object's matrix
-    at the partner frame: exact for rigid motion (parents, constraints) and for vertex motion alike."""
-    carry = there @ np.linalg.inv(here)
-    motion = np.full(points.shape, np.nan)
-    numbers = np.where((numbers > 0) & (numbers < len(here)), numbers, 0).astype(np.int32)
-    order = np.argsort(numbers, kind="stable")  # each object's pixels in one run
-    for run in np.split(order, np.flatnonzero(np.diff(numbers[order])) + 1):
-        if not len(run) or numbers[run[0]] == 0:  # no surface at all, or motion unknown
-            continue
-        number = numbers[run[0]]
-        on_object = points[run]
-        moved = on_object @ carry[number, :3, :3].T + carry[number, :3, 3]
-        shift = displacement[run]
-        if shift.any():  # vertices that move within the object
-            moved += shift.astype(np.float64) @ there[number, :3, :3].T
-            moved[np.abs(shift).max(axis=-1) >= UNKNOWN / 2] = np.nan
-        motion[run] = moved - on_object
-    return motion
+
+def relative_motion(source: Frame, name: str, matrices: np.ndarray, shifts: np.ndarray,
+                    known: np.ndarray) -> list[np.ndarray]:
+    """Per pixel, (M − I) r + (m + A × displacement) / depth for each pixel's object's affine map [M | m] (4×4) and
+    displacement map A (3×3), as three H×W float32 components (x, y, z in camera axes). ``known`` (H×W) is cleared
+    where the displacement says the motion is unknown."""
+    depth = source.depth
+    ray_x, ray_y = source.view.rays(*depth.shape)
+    numbers = source.objects
+    rows = (matrices[:, :3] - np.eye(4)[:3]).astype(np.float32)  # (n + 1)×3×4: the ray's x, y, z and 1/depth parts
+    components = []
+    for i in range(3):
+        coefficients = rows[:, i]
+        if (coefficients[1:] == coefficients[1:2]).all():  # the same for every object (a still scene): no look-up
+            c = coefficients[min(1, len(coefficients) - 1)]
+            components.append((c[0] * ray_x - c[2] + c[1] * ray_y) + c[3] * source.inverse_depth)
+        else:
+            c = np.moveaxis(np.take(coefficients, numbers, axis=0), -1, 0)
+            components.append(c[0] * ray_x + c[1] * ray_y + (c[3] * source.inverse_depth - c[2]))
+    displacement = source.displacement[name].reshape(-1, 3)
+    # pixels on vertices that move within their objects (none on rigid objects)
+    moving = np.flatnonzero((displacement[:, 0] != 0) | (displacement[:, 1] != 0) | (displacement[:, 2] != 0))
+    if len(moving):
+        shift = displacement[moving].astype(np.float64)
+        unknown = np.abs(shift).max(axis=-1) >= UNKNOWN / 2
+        known.ravel()[moving[unknown]] = False
+        moving, shift = moving[~unknown], shift[~unknown]
+        inverse = source.inverse_depth.ravel()[moving, None]
+        added = np.einsum("nij,nj->ni", shifts[numbers.ravel()[moving]], shift) * inverse
+        for i in range(3):
+            components[i].ravel()[moving] += added[:, i]
+    return components
 
 
 def flow_products(source: Frame, target: Frame, name: str, blender_image_coordinate_style: bool,
                   occlusion: bool, scene_flow: bool) -> dict[str, np.ndarray]:
     """The flow ``name`` from ``source`` to ``target`` with its validity mask, and, if asked, its occlusion
     mask and scene flow. Valid: a surface with known motion whose target lands inside the image, in front
-    of the camera. Occlusion is decided where the flow is valid, False elsewhere. Only pixels with a
-    surface are worked on."""
+    of the camera. Occlusion is decided where the flow is valid, False elsewhere."""
     height, width = source.depth.shape
-    pixels = np.flatnonzero(source.depth < BACKGROUND_DEPTH)
-    if name in source.matrices:
-        rows, columns = np.divmod(pixels, width)
-        points = surface_points(source.depth.ravel()[pixels], rows, columns, source.view)
-        motion = world_motion(points, source.objects.ravel()[pixels],
-                              source.displacement[name].reshape(-1, 3)[pixels], *source.matrices[name])
-        known = np.isfinite(motion[:, 0])
-        if not known.all():
-            pixels, rows, columns, points, motion = (a[known] for a in (pixels, rows, columns, points, motion))
-    else:
-        pixels = pixels[:0]
-        rows = columns = pixels
-        points = motion = np.zeros((0, 3))
-    position, depth = project(points + motion, target.view)
-    with np.errstate(invalid="ignore"):
-        inside = (depth > 0) & (position[:, 0] >= 0) & (position[:, 0] < width) \
-            & (position[:, 1] >= 0) & (position[:, 1] < height)
-    flow = np.zeros((height * width, 2), np.float32)
-    flow[pixels, 0] = position[:, 0] - (columns + 0.5)
-    flow[pixels, 1] = position[:, 1] - (rows + 0.5)
-    if blender_image_coordinate_style:
-        flow[:, 1] *= -1
-    valid = np.zeros(height * width, bool)
-    valid[pixels] = inside
-    arrays = {name: flow.reshape(height, width, 2), f"{name}_valid": valid.reshape(height, width)}
+    flow = np.zeros((height, width, 2), np.float32)
+    valid = np.zeros((height, width), bool)
+    arrays = {name: flow, f"{name}_valid": valid}
     if occlusion:
-        hidden = np.zeros(height * width, bool)
-        hidden[pixels[inside]] = occluded(position[inside], depth[inside], target.depth)
-        arrays[f"{name}_occluded"] = hidden.reshape(height, width)
+        arrays[f"{name}_occluded"] = np.zeros((height, width), bool)
     if scene_flow:
-        moved = np.zeros((height * width, 3), np.float32)
-        moved[pixels] = camera_axes(motion, source.view, blender_image_coordinate_style)
-        arrays[scene_flow_name(name)] = moved.reshape(height, width, 3)
+        arrays[scene_flow_name(name)] = np.zeros((height, width, 3), np.float32)
+    if name not in source.matrices:
+        return arrays
+    known = source.surface & (source.objects > 0)
+    to_target, moves, shifts_to_target, shifts = object_motions(source, name, target.view)
+    u_x, u_y, u_z = relative_motion(source, name, to_target, shifts_to_target, known)
+    # target point = depth × (r + u): its planar depth is depth × (1 − u_z), its image position follows
+    ray_x, ray_y = source.view.rays(height, width)
+    (fx, _, cx), (_, fy, cy) = target.view.intrinsics[:2]
+    # What the pixel centre's own ray lands on at the target minus the pixel centre: zero unless the intrinsics change.
+    (source_x, _, _), (_, source_y, _) = source.view.intrinsics[:2]
+    columns, rows = np.arange(width), np.arange(height)[:, None]
+    offset_x = (cx + fx * (columns - source.view.intrinsics[0, 2]) / source_x - columns).astype(np.float32)
+    offset_y = (cy + fy * (rows - source.view.intrinsics[1, 2]) / source_y - rows).astype(np.float32)
+    fx, fy = np.float32(fx), np.float32(fy)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # points on the camera plane project nowhere
+        scale = 1 / (1 - u_z)
+        # (ray + u) × scale − ray, in pixels: small where the motion is, so float32 loses nothing that shows
+        flow_x = (fx * (u_x + ray_x * u_z)) * scale + offset_x
+        flow_y = (fy * (u_y + ray_y * u_z)) * -scale + offset_y
+        x, y = flow_x + columns.astype(np.float32), flow_y + rows.astype(np.float32)
+        inside = known & (scale > 0) & (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
+    flow[..., 0] = np.where(known, flow_x, 0)
+    flow[..., 1] = np.where(known, -flow_y if blender_image_coordinate_style else flow_y, 0)
+    valid[...] = inside
+    if occlusion:
+        spots = np.flatnonzero(inside)
+        hidden = target.lookup.hides(x.ravel()[spots], y.ravel()[spots],
+                                     (source.inverse_depth * scale).ravel()[spots])
+        arrays[f"{name}_occluded"].ravel()[spots] = hidden
+    if scene_flow:
+        moved = arrays[scene_flow_name(name)]
+        with np.errstate(invalid="ignore", over="ignore"):  # no surface: infinite depth, masked out
+            for i, component in enumerate(relative_motion(source, name, moves, shifts, known)):
+                moved[..., i] = np.where(known, component * source.depth, 0)
+        if not blender_image_coordinate_style:  # OpenCV's axes: y down, z forwards
+            moved[..., 1:] *= -1
     return arrays
-
-
-def camera_axes(motion: np.ndarray, view: View, blender_image_coordinate_style: bool) -> np.ndarray:
-    """World-space motion in the frame's camera axes: Blender's (x right, y up, z backwards) or
-    OpenCV's (x right, y down, z forwards), as the coordinate style says."""
-    local = motion @ view.camera_to_world[:3, :3]
-    if not blender_image_coordinate_style:
-        local[..., 1:] *= -1
-    return local.astype(np.float32)

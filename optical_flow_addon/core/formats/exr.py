@@ -10,7 +10,7 @@ import numpy as np
 
 from ..dependencies import LazyModule
 from ..errors import FlowError
-from ..exr import read_channels
+from ..rendered_exr import read_channels
 
 OpenEXR = LazyModule("OpenEXR")
 ROOM_FOR_A_FILE = 1 << 20  # bytes: with less free, a file cut short was cut by the full disk

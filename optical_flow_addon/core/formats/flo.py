@@ -18,10 +18,10 @@ UNKNOWN_FLOW_THRESHOLD = 1e9
 
 def save_flo(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
     height, width = flow.shape[:2]
-    data = np.where(valid[..., None], flow, np.float32(UNKNOWN_FLOW)).astype("<f4")
+    data = np.where(valid[..., None], flow, np.float32(UNKNOWN_FLOW)).astype("<f4", copy=False)
     with open(path, "wb") as file:
         file.write(TAG + struct.pack("<ii", width, height))
-        file.write(data.tobytes())
+        file.write(data)
 
 
 def load_flo(path: Path) -> tuple[np.ndarray, np.ndarray]:

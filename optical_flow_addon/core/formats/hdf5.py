@@ -22,10 +22,9 @@ if TYPE_CHECKING:
     from ..options import BakeOptions
 
 SEQUENCE_NAME = "flow_sequence.hdf5"
-# The bake option ``hdf5_compression``. Writing one 1280×720 frame (both flows and masks, 16.6 MB raw)
-# on one core: NONE 5 ms (any HDF5 reader); LZF 55 ms, 3.7 MB (h5py and PyTables read it, C or MATLAB
-# readers need the LZF filter plugin); GZIP 85 ms, 2.8 MB (any reader; BlenderProc's gzip level 4
-# takes 170 ms for 3.7 MB). Compressing takes processor time from Cycles (README, Speed): NONE is the default.
+# The bake option ``hdf5_compression``: NONE (any HDF5 reader), LZF (h5py and PyTables read it, C or MATLAB
+# readers need the LZF filter plugin), GZIP (any reader). Compressing takes processor time from Cycles, so NONE
+# is the default; the README has the sizes and times (measured by benchmarks/bake_speed.py).
 HDF5_COMPRESSIONS = {
     "NONE": {},
     "LZF": {"compression": "lzf", "shuffle": True},

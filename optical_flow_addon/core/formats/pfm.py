@@ -12,18 +12,23 @@ import numpy as np
 
 from ..errors import FlowError
 from .common import read_bytes
+from .flo import UNKNOWN_FLOW
 
 
-def save_pfm(path: Path, array: np.ndarray) -> None:
-    """A float32 H×W×2 flow as ``PF`` (u, v, 0) or a bool H×W mask as ``Pf`` (1, 0)."""
-    if array.dtype == bool:
-        kind, data = b"Pf", array.astype("<f4")
-    else:
-        kind, data = b"PF", np.dstack([array, np.zeros(array.shape[:2], np.float32)]).astype("<f4")
+def save_pfm(path: Path, array: np.ndarray, valid: np.ndarray | None = None) -> None:
+    """A float32 H×W×2 flow as ``PF`` (u, v, 0) or a bool H×W mask as ``Pf`` (1, 0). With ``valid``, the flow
+    is stored as unknown (1e10, as in .flo) where it is False. Rows are flipped while filling the one array written."""
     height, width = array.shape[:2]
+    if array.dtype == bool:
+        kind, data = b"Pf", array[::-1].astype("<f4")
+    else:
+        kind, data = b"PF", np.zeros((height, width, 3), "<f4")
+        data[::-1, :, :2] = array
+        if valid is not None:
+            np.copyto(data[::-1, :, :2], np.float32(UNKNOWN_FLOW), where=~valid[..., None])
     with open(path, "wb") as file:
         file.write(kind + f"\n{width} {height}\n-1.0\n".encode("ascii"))
-        file.write(np.ascontiguousarray(data[::-1]).tobytes())
+        file.write(data)
 
 
 def load_pfm(path: Path, mask: bool = False) -> np.ndarray:

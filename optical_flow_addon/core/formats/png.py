@@ -27,8 +27,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
-    """PNG bytes of an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 or uint16 array."""
+def encode_png(pixels: np.ndarray, level: int = 6, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
+    """PNG bytes of an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 or uint16 array, compressed with zlib's
+    ``level`` and ``strategy`` (``zlib.Z_RLE`` packs masks and noisy images smaller and faster than the default)."""
     shape_ok = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (3, 4))
     if pixels.dtype not in (np.uint8, np.uint16) or not shape_ok:
         raise ValueError(f"PNG needs H×W, H×W×3 or H×W×4 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
@@ -37,12 +38,35 @@ def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
     depth = pixels.dtype.itemsize * 8
     raw = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder(">")).view(np.uint8)
     bpp = raw.size // max(height * width, 1)  # bytes per pixel
-    x = raw.reshape(height, width, bpp)
-    filtered = np.diff(x, axis=1, prepend=np.uint8(0)).reshape(height, width * bpp)  # uint8 wraps mod 256
-    rows = np.hstack([np.full((height, 1), SUB, np.uint8), filtered])
+    x = raw.reshape(height, width * bpp)
+    rows = np.empty((height, 1 + width * bpp), np.uint8)  # each row: its filter byte, then the filtered bytes
+    rows[:, 0] = SUB
+    rows[:, 1:1 + bpp] = x[:, :bpp]
+    np.subtract(x[:, bpp:], x[:, :-bpp], out=rows[:, 1 + bpp:])  # uint8 wraps mod 256, as Sub's bytes do
     header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    data = zlib.compress(rows.tobytes(), level)
+    compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
+    data = compressor.compress(rows) + compressor.flush()
     return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+METADATA = {b"tEXt", b"zTXt", b"iTXt", b"tIME", b"eXIf"}  # chunks of text, time and Exif: no pixels, no colours
+
+
+def without_metadata(data: bytes, path: Path) -> bytes:
+    """The PNG ``data`` without its text, time and Exif chunks, every other chunk byte for byte. Blender writes
+    the render's date and time there, so two renders of one frame differ only in those chunks."""
+    if not data.startswith(SIGNATURE):
+        raise FlowError(f"{path} is not a PNG file (it does not start with the PNG signature).")
+    kept, position = [SIGNATURE], len(SIGNATURE)
+    while position + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        end = position + 12 + length
+        if kind not in METADATA:
+            kept.append(data[position:end])
+        position = end
+    if position != len(data):
+        raise FlowError(f"{path} is truncated: a PNG chunk is cut off at byte {min(position, len(data))}.")
+    return b"".join(kept)
 
 
 @functools.cache

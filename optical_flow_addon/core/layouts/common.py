@@ -7,7 +7,9 @@ that one list, so the paths are written down once.
 """
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +17,9 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import FlowError
-from ..formats.flo import UNKNOWN_FLOW
-from ..formats.png import encode_png
+from ..formats.common import read_bytes
+from ..formats.png import decode_png, encode_png, without_metadata
 
-IMAGE_COMPRESSION = 1  # zlib level of image PNGs: as small as level 6 within a few per cent, in half the time (README)
 GLOB_CHARACTERS = "*?[]"  # torchvision and ptlflow find files with glob: these would be read as patterns
 
 
@@ -63,19 +64,20 @@ class Output:
     save: Callable[..., None]
 
 
-def save_image(path: Path, colors: np.ndarray) -> None:
-    path.write_bytes(encode_png(colors, IMAGE_COMPRESSION))
+def save_image(path: Path, colors: np.ndarray | Path) -> None:
+    """The image: in a bake, Blender's PNG (a path), copied without its render date and time, so that a frame
+    baked again (resumed, or a chunk run twice) gives the same file; pixels (uint8) are encoded, with zlib's
+    run-length strategy (faster and smaller than level 1 on render noise)."""
+    if isinstance(colors, Path):
+        path.write_bytes(without_metadata(read_bytes(colors), colors))
+    else:
+        path.write_bytes(encode_png(colors, 1, zlib.Z_RLE))
 
 
 def save_mask(path: Path, mask: np.ndarray) -> None:
-    """8-bit grey PNG, 255 where the mask is true (Sintel's and ptlflow's polarity for occluded and invalid)."""
-    path.write_bytes(encode_png(np.where(mask, np.uint8(255), np.uint8(0))))
-
-
-def unknown_where_invalid(flow: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Flow with Middlebury's unknown value (1e10) at invalid pixels. Loaders without a validity mask
-    (ptlflow, torchvision's training references) drop flow beyond ±1000 px, so these pixels are not learnt."""
-    return np.where(valid[..., None], flow, np.float32(UNKNOWN_FLOW))
+    """8-bit grey PNG, 255 where the mask is true (Sintel's and ptlflow's polarity for occluded and invalid).
+    Run-length coding packs masks as small as zlib's level 6 in a fifth of its time."""
+    path.write_bytes(encode_png(np.where(mask, np.uint8(255), np.uint8(0)), 1, zlib.Z_RLE))
 
 
 class Layout:
@@ -90,9 +92,13 @@ class Layout:
     def outputs(self, sequence: Sequence, frame: int) -> list[Output]:
         raise NotImplementedError
 
+    def folders(self, sequence: Sequence) -> list[Path]:
+        """The folders that hold this sequence's files (KITTI's are shared with the other sequences)."""
+        raise NotImplementedError
+
     def sequence_files(self, sequence: Sequence) -> list[Path]:
         """The files of this sequence already under the root."""
-        raise NotImplementedError
+        return files_in(*self.folders(sequence))
 
     def check_root(self, sequence: Sequence) -> None:
         """Refuse a root whose other sequences this one cannot join."""
@@ -133,19 +139,39 @@ class Layout:
         """The products ``frame`` must have for :meth:`write`."""
         return {name for output in self.outputs(sequence, frame) for name in output.products}
 
-    def write(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray]) -> list[Path]:
-        """Write one frame's files, each under a temporary name first; return their paths."""
+    def write(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray | Path]) -> list[Path]:
+        """Write one frame's files, each under a temporary name first; return their paths. ``colors`` may be
+        Blender's PNG, which is copied. The files are written at once, in threads: zlib, numpy and the disk
+        release the GIL while they work."""
         outputs = self.outputs(sequence, frame)
         missing = sorted({name for output in outputs for name in output.products} - set(products))
         if missing:
             raise FlowError(f"The {self.name} layout needs {', '.join(missing)} for frame {frame}, "
                             "but the bake did not make it.")
         self.check_frame(sequence, frame, products)
-        for output in outputs:
-            output.path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in {output.path.parent for output in outputs}:
+            folder.mkdir(parents=True, exist_ok=True)
+
+        def save(output: Output) -> None:
             with atomic_path(output.path) as temporary:
                 output.save(temporary, *(products[name] for name in output.products))
+
+        with ThreadPoolExecutor(len(outputs)) as pool:
+            done = [pool.submit(save, output) for output in outputs]
+        for future in done:
+            future.result()  # the first error, once every file has been written or given up
         return [output.path for output in outputs]
+
+    def whole(self, sequence: Sequence, frame: int, height: int, width: int) -> bool:
+        """Whether every file of ``frame`` is there and its PNGs decode at this size (resuming a killed bake).
+        Each file is written under a temporary name and renamed once whole, so a file that is there is complete."""
+        try:
+            return all(output.path.is_file() and (output.path.suffix != ".png" or
+                                                  decode_png(read_bytes(output.path), output.path).shape[:2]
+                                                  == (height, width))
+                       for output in self.outputs(sequence, frame))
+        except FlowError:  # damaged, or a frame outside the sequence
+            return False
 
     def stale_files(self, sequence: Sequence) -> list[Path]:
         """Files of this sequence that a bake of it does not write (left by an earlier, longer or

@@ -17,24 +17,25 @@ import numpy as np
 
 from ..errors import FlowError
 from ..formats.pfm import save_pfm
-from .common import Layout, Output, Sequence, files_in, save_image, save_mask, unknown_where_invalid
+from .common import Layout, Output, Sequence, save_image, save_mask
 
 PASSES = {False: "frames_cleanpass", True: "frames_finalpass"}  # by motion blur
 DIRECTIONS = {"forward_flow": ("into_future", "IntoFuture"), "backward_flow": ("into_past", "IntoPast")}
 
 
 def save_flow(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
-    save_pfm(path, unknown_where_invalid(flow, valid))
+    """Flow with Middlebury's unknown value (1e10) at invalid pixels. Loaders without a validity mask
+    (ptlflow, torchvision's training references) drop flow beyond ±1000 px, so these pixels are not learnt."""
+    save_pfm(path, flow, valid)
 
 
-def save_unknown_flow(path: Path, colors: np.ndarray) -> None:
-    """Flow to a frame outside the sequence, sized like the image: unknown everywhere."""
-    height, width = colors.shape[:2]
-    save_flow(path, np.zeros((height, width, 2), np.float32), np.zeros((height, width), bool))
+def save_unknown_flow(path: Path, other: np.ndarray) -> None:
+    """Flow to a frame outside the sequence, sized like the ``other`` direction's flow: unknown everywhere."""
+    save_flow(path, np.zeros_like(other, np.float32), np.zeros(other.shape[:2], bool))
 
 
-def save_all_occluded(path: Path, colors: np.ndarray) -> None:
-    save_mask(path, np.ones(colors.shape[:2], bool))
+def save_all_occluded(path: Path, other: np.ndarray) -> None:
+    save_mask(path, np.ones(other.shape[:2], bool))
 
 
 class FlyingThings3D(Layout):
@@ -55,9 +56,10 @@ class FlyingThings3D(Layout):
                          / f"OpticalFlow{word}_{number}_L.pfm")
             occlusion_path = self.sequence_folder(sequence, "occlusions") / direction / "left" / f"{number}.png"
             beyond = sequence.is_last(frame) if flow == "forward_flow" else sequence.index(frame) == 0
-            if beyond:
-                outputs += [Output(flow_path, ("colors",), save_unknown_flow),
-                            Output(occlusion_path, ("colors",), save_all_occluded)]
+            if beyond:  # a sequence has two frames or more, so the frame has the other direction's flow
+                other = next(name for name in DIRECTIONS if name != flow)
+                outputs += [Output(flow_path, (other,), save_unknown_flow),
+                            Output(occlusion_path, (other,), save_all_occluded)]
             else:
                 outputs += [Output(flow_path, (flow, f"{flow}_valid"), save_flow),
                             Output(occlusion_path, (f"{flow}_occluded",), save_mask)]
@@ -75,12 +77,12 @@ class FlyingThings3D(Layout):
                             "torchvision would pair this sequence's images with their flow. Bake into another folder, "
                             f"or {kind} motion blur.")
 
-    def sequence_files(self, sequence: Sequence) -> list[Path]:
+    def folders(self, sequence: Sequence) -> list[Path]:
         folders = [self.sequence_folder(sequence, top) / "left" for top in PASSES.values()]
         for top in ("optical_flow", "occlusions"):
             folders += [self.sequence_folder(sequence, top) / direction / "left"
                         for direction, _ in DIRECTIONS.values()]
-        return files_in(*folders)
+        return folders
 
 
 FLYINGTHINGS3D = FlyingThings3D()

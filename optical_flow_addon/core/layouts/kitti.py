@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import FlowError
 from ..formats.kitti import fits, save_kitti
-from .common import Layout, Output, Sequence, files_in, save_image
+from .common import Layout, Output, Sequence, save_image
 
 FOLDERS = ("image_2", "flow_occ", "flow_noc")
 
@@ -61,10 +61,12 @@ class Kitti(Layout):
                             "the ±512 px that KITTI's 16-bit flow PNG holds. Use the SINTEL or FLYINGTHINGS3D "
                             "layout, or a smaller resolution.")
 
+    def folders(self, sequence: Sequence) -> list[Path]:
+        return [self.training(sequence) / kind for kind in FOLDERS]
+
     def sequence_files(self, sequence: Sequence) -> list[Path]:
-        folder = self.training(sequence)
         pattern = f"{sequence.name}_" + "[0-9]" * self.digits + "_1[01].png"
-        return [path for path in files_in(*(folder / kind for kind in FOLDERS)) if path.match(pattern)]
+        return [path for path in super().sequence_files(sequence) if path.match(pattern)]
 
 
 KITTI = Kitti()

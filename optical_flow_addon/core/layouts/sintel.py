@@ -13,7 +13,7 @@ import numpy as np
 from ..formats.flo import save_flo
 from ..formats.sintel import save_cam, save_dpt
 from ..transforms import Convention
-from .common import Layout, Output, Sequence, files_in, save_image, save_mask
+from .common import Layout, Output, Sequence, save_image, save_mask
 
 FOLDERS = ("clean", "final", "flow", "occlusions", "invalid", "depth", "camdata_left")
 WORLD_TO_OPENCV_CAMERA = Convention(camera_axes="OPENCV", direction="WORLD_TO_CAMERA")
@@ -55,9 +55,8 @@ class Sintel(Layout):
                         Output(path("invalid", ".png"), ("forward_flow_valid",), save_invalid)]
         return outputs
 
-    def sequence_files(self, sequence: Sequence) -> list[Path]:
-        folder = self.training(sequence)
-        return files_in(*(folder / kind / sequence.name for kind in FOLDERS))
+    def folders(self, sequence: Sequence) -> list[Path]:
+        return [self.training(sequence) / kind / sequence.name for kind in FOLDERS]
 
 
 SINTEL = Sintel()

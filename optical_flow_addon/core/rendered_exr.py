@@ -1,4 +1,4 @@
-"""Read the passes the bake needs from a Blender multilayer EXR."""
+"""Read the passes the bake needs from the multilayer EXR Blender rendered (core/formats/exr.py writes flow as EXR)."""
 from __future__ import annotations
 
 from pathlib import Path
