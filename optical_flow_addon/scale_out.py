@@ -1,5 +1,6 @@
 """Many scenes and chunks of frames in one command: each chunk bakes in its own Blender (``bpy``) process, on a
-Dask cluster (``--scheduler``) or, for several scenes without one, one after another.
+Dask cluster (``--scheduler``) or, for several scenes without one, one after another. Longer than the other
+modules because the coordinator's rules below (locks, working folders, merged manifests) only hold together.
 
 The output folder stays "one folder, one bake" with chunks baking in parallel:
 

@@ -1,5 +1,8 @@
 """The bake loop: render each frame (the scene's image, the flow's passes), hand the renders to the core,
-restore the scene."""
+restore the scene.
+
+Longer than the other Blender modules because the loop, what it records per frame and its clean ending on
+errors and cancel belong together; the settings it changes live in render_settings.py."""
 from __future__ import annotations
 
 import os
