@@ -9,6 +9,7 @@ import pytest
 from test_cli_signals import start_bake
 
 pytest.importorskip("bpy")
+pytestmark = pytest.mark.any_blender_line  # process handling: one Blender line is enough
 
 
 @pytest.fixture

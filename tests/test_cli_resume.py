@@ -9,6 +9,7 @@ from optical_flow_addon.core.layouts import LAYOUTS
 from test_cli_signals import FRAMES, render_folders, start_bake, wait_for_frames, without_self_check
 
 pytest.importorskip("bpy")
+pytestmark = pytest.mark.any_blender_line  # process handling: one Blender line is enough
 FORMATS = ("--formats", "npy,hdf5,flo,picture,hdf5_sequence")
 LAYOUT_FRAMES = 24
 

@@ -35,6 +35,7 @@ def test_chunks_are_runs_of_consecutive_frames():
 
 
 pytest.importorskip("bpy")
+pytestmark = pytest.mark.any_blender_line  # process handling: one Blender line is enough
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("bpy")
+pytestmark = pytest.mark.any_blender_line  # process handling: one Blender line is enough
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 120

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Run ruff and the whole test suite: the pure core without bpy and the window tests (Debian's blender 3.4, and
-# Blender 4.3 in the Debian trixie chroot of tools/trixie_blender.sh, under Xvfb), then everything else on
-# Blender 4.2, 4.5 and 5.0, then the training layouts loaded with torchvision and ptlflow.
+# Blender 4.3 in the Debian trixie chroot of tools/trixie_blender.sh, under Xvfb), then everything that needs
+# bpy on Blender 4.2, 4.5 and 5.0, then the training layouts loaded with torchvision and ptlflow.
+# The pure-core tests (tests/test_core_*.py) import no bpy, so they run once, in the first stage. The tests of
+# the command line's process handling (marker any_blender_line: kills, resume, signals, a full disk, Dask) add
+# nothing Blender-specific to the bake that the other tests check on each line, so they run on one line, ANY_LINE.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -19,12 +22,18 @@ if missing_packages && [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
 fi
 status=0
 loaders=tests/test_layouts_loaders.py  # needs torch: only in its own environment
+ANY_LINE=4.5
+# The first Blender line's environment is built while the window tests run (they mostly wait on Blender).
+[[ -z $* ]] && { "$root/tools/venv.sh" 4.2 > /dev/null 2>&1 & }
 for name in core 4.2 4.5 5.0 torch; do
   # The window tests drive the blender program, not the bpy module: they run once, with the pure core.
-  label="bpy $name"; only=(-m "not window" --ignore="$loaders")
-  [[ $name == core ]] && { label="no bpy (pure core) + window test"; only=(--ignore="$loaders"); }
-  [[ $name == torch ]] && { label="training layouts with torchvision and ptlflow"; only=("$loaders"); }
-  echo "=== tests with $label ==="
+  case $name in
+    core) label="no bpy (pure core) + window test"; only=(--ignore="$loaders") ;;
+    torch) label="training layouts with torchvision and ptlflow"; only=("$loaders") ;;
+    *) label="bpy $name"; marks="not window"; [[ $name == "$ANY_LINE" ]] || marks+=" and not any_blender_line"
+       only=(-m "$marks" --ignore="$loaders" --ignore-glob="tests/test_core_*") ;;
+  esac
+  echo "=== tests with $label (${SECONDS} s after the start) ==="
   python="$("$root/tools/venv.sh" "$name")" || { status=1; continue; }
   if [[ $name == core ]]; then
     echo "=== ruff check (ruff.toml) ==="
@@ -39,4 +48,6 @@ for name in core 4.2 4.5 5.0 torch; do
     [[ $name == [0-9]* ]] && rm -rf "$root/.venv/$name"
   fi
 done
+wait
+echo "=== all stages took ${SECONDS} s ==="
 exit $status

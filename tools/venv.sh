@@ -12,6 +12,9 @@ declare -A EXTRA=([core]="ruff==0.17.6" [4.2]="bpy==4.2.23" [4.5]="bpy==4.5.4" [
 name="$1"
 venv="$root/.venv/$name"
 stamp="$venv/.installed"
+mkdir -p "$root/.venv"
+exec {lock}> "$root/.venv/$name.lock"
+flock "$lock"  # tools/test.sh builds one environment in the background while tests may ask for it
 want="$(cat "$root/tools/requirements.txt")${EXTRA[$name]:+ ${EXTRA[$name]}}"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   python3.11 -m venv --clear "$venv" >&2
