@@ -184,8 +184,9 @@ def window_steps():
     screenshot("finished")
 
     forward_button_x = sidebar.width * 3 // 4  # Forward is the left one of two buttons in a row
-    yield from pointer.find("bpy.ops.optical_flow.show_flow(flow='FORWARD')", x_from_right=forward_button_x)
-    pointer.click("bpy.ops.optical_flow.show_flow(flow='FORWARD')")
+    show_forward = "bpy.ops.optical_flow.show_flow(with_image=True, flow='FORWARD')"  # the panel's choice first
+    yield from pointer.find(show_forward, x_from_right=forward_button_x)
+    pointer.click(show_forward)
     yield from wait_for(lambda: "Optical Flow" in bpy.data.images)
     yield 1.0
     image = bpy.data.images["Optical Flow"]

@@ -1,5 +1,6 @@
 """Colour-coded flow pictures and the overview that ``vis`` writes (no bpy), checked by known colours."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import png_files
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import WRITERS
 from optical_flow_addon.core.formats.picture import GAP, overview
-from optical_flow_addon.core.frame_picture import baked_flow_picture
+from optical_flow_addon.core.frame_picture import baked_flow_picture, baked_frame_picture
 from optical_flow_addon.core.options import BakeOptions
 
 RED, WHITE, BLACK, GREY = [255, 0, 0], [255, 255, 255], [0, 0, 0], [128, 128, 128]
@@ -101,13 +102,17 @@ def test_overview_of_a_single_flow_without_mask_and_a_fixed_scale():
     np.testing.assert_array_equal(picture[0, 0], [255, 127, 127])
 
 
-def bake_folder(folder, flow, valid, frames=(3,), **changes):
-    """A bake folder as the bake leaves it: forward flow .npy files and manifest.json."""
+def bake_folder(folder, flow, valid, frames=(3,), image=None, **changes):
+    """A bake folder as the bake leaves it: forward flow .npy files, the frames' ``image`` if given (written by
+    another PNG library) and manifest.json."""
     options = BakeOptions(output_dir=folder, frame_start=1, frame_end=9, formats=frozenset({"NPY"}), **changes)
     folder.mkdir(exist_ok=True)
     for frame in frames:
         WRITERS["NPY"].write(folder, frame, {"forward_flow": flow, "forward_flow_valid": valid}, options)
+        if image is not None:
+            (folder / f"colors_{frame:04d}.png").write_bytes(png_files.write(image))
     manifest = {"formats": ["NPY"], "forward_flow_frames": list(frames),
+                "products": (["colors"] if image is not None else []) + ["forward_flow", "forward_flow_valid"],
                 "blender_image_coordinate_style": options.blender_image_coordinate_style}
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
@@ -152,3 +157,50 @@ def test_a_frame_without_flow_says_which_frames_have_it(tmp_path):
     bake_folder(tmp_path, *flow_of((1, 0), (0, 0)), frames=(2, 3, 4))
     with pytest.raises(FlowError, match=r"No forward flow for frame 7 .*forward flow exists for frames 2–4"):
         baked_flow_picture(tmp_path, "forward_flow", 7)
+
+
+def still_moving_invalid(rows: int = 2):
+    """Flow of ``rows`` rows: right and down, still, invalid (too long, but it does not set the scale)."""
+    flow, valid = flow_of((3, 4), (0, 0), (30, 40))
+    return flow.repeat(rows, axis=0), valid.repeat(rows, axis=0)
+
+
+@pytest.mark.parametrize("channels", [3, 4], ids=["RGB", "transparent film"])
+def test_show_flow_puts_the_frames_image_left_of_its_flow(tmp_path, channels):
+    image = np.random.default_rng(channels).integers(0, 256, (2, 3, channels), np.uint8)
+    bake_folder(tmp_path, *still_moving_invalid(), image=image)
+    shown = baked_frame_picture(tmp_path, "forward_flow", 3)
+    assert shown.image_shown and shown.note == "" and shown.longest == 5.0
+    assert shown.pixels.dtype == np.uint8 and shown.pixels.shape == (2, 3 + GAP + 3, 4)
+    left, gap, right = shown.pixels[:, :3], shown.pixels[:, 3:3 + GAP], shown.pixels[:, 3 + GAP:]
+    np.testing.assert_array_equal(left[..., :channels], image)  # alpha too, with a transparent film
+    if channels == 3:
+        assert (left[..., 3] == 255).all()
+    np.testing.assert_array_equal(gap.reshape(-1, 4), [[*GREY, 255]] * 2 * GAP)
+    assert (right[..., 3] == 255).all()
+    np.testing.assert_array_equal(right[..., :3], baked_flow_picture(tmp_path, "forward_flow", 3)[0])
+    np.testing.assert_array_equal(right[0, 1:, :3], [WHITE, BLACK])  # still, invalid
+    flow_alone = baked_frame_picture(tmp_path, "forward_flow", 3, with_image=False)
+    assert not flow_alone.image_shown and flow_alone.note == "" and flow_alone.pixels.shape == (2, 3, 3)
+    np.testing.assert_array_equal(flow_alone.pixels, right[..., :3])
+
+
+@pytest.mark.parametrize("change, note", [
+    ("no images", r"^the bake rendered no images \(turn on Images under Flow"),
+    ("image removed", r"^colors_0003\.png is missing from "),
+    ("other size", r"^colors_0003\.png is 3×1 px, the flow 3×2: they are not of the same bake$"),
+])
+def test_without_the_frames_image_show_flow_shows_the_flow_alone_and_says_why(tmp_path, change, note):
+    image = np.zeros((1 if change == "other size" else 2, 3, 3), np.uint8)
+    bake_folder(tmp_path, *still_moving_invalid(), image=None if change == "no images" else image)
+    if change == "image removed":
+        (tmp_path / "colors_0003.png").unlink()
+    shown = baked_frame_picture(tmp_path, "forward_flow", 3)
+    assert not shown.image_shown and re.search(note, shown.note)
+    np.testing.assert_array_equal(shown.pixels, baked_flow_picture(tmp_path, "forward_flow", 3)[0])
+
+
+def test_an_image_that_is_not_an_8_bit_picture_is_named(tmp_path):
+    bake_folder(tmp_path, *still_moving_invalid(), image=np.zeros((2, 3, 3), np.uint16))
+    with pytest.raises(FlowError, match=r"colors_0003\.png: colors should be uint8 H×W×3 .* found uint16"):
+        baked_frame_picture(tmp_path, "forward_flow", 3)

@@ -18,12 +18,16 @@ from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
 
 class CheckedOperatorProperties:
-    def __init__(self, idname: str) -> None:
+    """An operator button's properties: each one set must exist; ``values`` records what the button passes."""
+
+    def __init__(self, idname: str, values: dict) -> None:
         module, name = idname.split(".")
         object.__setattr__(self, "rna", getattr(getattr(bpy.ops, module), name).get_rna_type())
+        object.__setattr__(self, "values", values)
 
     def __setattr__(self, name, value) -> None:
         assert name in self.rna.properties, f"{self.rna.identifier} has no property {name}"
+        self.values[name] = value
 
 
 class CheckedLayout:
@@ -57,7 +61,8 @@ class CheckedLayout:
                 assert args[1] in args[0].bl_rna.properties, f"no property {args[1]}"
             self.drawn.append((name, args, kwargs, self.enabled_chain))
             if name == "operator":
-                return CheckedOperatorProperties(args[0])
+                kwargs["properties"] = {}  # this call's own dict: the drawn record shows what the button passes
+                return CheckedOperatorProperties(args[0], kwargs["properties"])
             return CheckedLayout(self.drawn, self.enabled_chain) if name in {"row", "column", "box", "split"} else None
         return call
 
@@ -169,6 +174,28 @@ def test_last_render_offers_the_folder_and_the_flows_that_exist_at_this_frame(tm
     assert "2 frames in" in texts(drawn) and "Show flow of frame 2:" in texts(drawn)
     buttons = [(args[0], enabled) for name, args, _, enabled in drawn if name == "operator"]
     assert buttons == [("wm.path_open", True), ("optical_flow.show_flow", False), ("optical_flow.show_flow", True)]
+    assert [args[1] for name, args, _, _ in drawn if name == "prop"] == []  # no image: no choice to show it
+
+
+def test_last_render_offers_the_frames_image_beside_its_flow_when_it_has_one(tmp_path):
+    scene = camera_scene()
+    scene.render.engine, scene.cycles.samples, scene.frame_end = "CYCLES", 1, 2
+    bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), render_images=True)
+    scene.frame_set(1)
+
+    def shown() -> tuple[list, list]:
+        """The checkboxes drawn, and what the Show Flow buttons pass."""
+        drawn = draw(panels.VIEW3D_PT_optical_flow_result, scene)
+        return ([args[1] for name, args, _, _ in drawn if name == "prop"],
+                [kwargs["properties"] for name, args, kwargs, _ in drawn
+                 if name == "operator" and args[0] == "optical_flow.show_flow"])
+
+    assert shown() == (["with_image"], [{"flow": "FORWARD", "with_image": True},
+                                        {"flow": "BACKWARD", "with_image": True}])
+    scene.optical_flow.with_image = False
+    assert shown()[1] == [{"flow": "FORWARD", "with_image": False}, {"flow": "BACKWARD", "with_image": False}]
+    (tmp_path / "colors_0001.png").unlink()
+    assert shown()[0] == []
 
 
 def test_last_render_says_why_it_stopped(tmp_path):

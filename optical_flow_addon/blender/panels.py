@@ -7,7 +7,7 @@ from pathlib import Path
 import bpy
 
 from ..core.errors import FlowError
-from ..core.frame_picture import flow_path
+from ..core.frame_picture import flow_path, image_path
 from . import bake_job
 from .bake_job import BakeJob, duration
 from .camera_poses import keyed_frames_text
@@ -208,7 +208,10 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
         for name, exists in available.items():
             button = row.row(align=True)
             button.enabled = exists
-            button.operator("optical_flow.show_flow", text=name.title(), icon="IMAGE_DATA").flow = name
+            show = button.operator("optical_flow.show_flow", text=name.title(), icon="IMAGE_DATA")
+            show.flow, show.with_image = name, settings.with_image
+        if image_path(folder, frame).exists():
+            layout.prop(settings, "with_image")
         if not any(available.values()):
             draw_text(layout, context, f"No flow .npy file for frame {frame} here (Show Flow reads the NumPy files)",
                       icon="INFO")

@@ -186,7 +186,18 @@ class LastBakeSettings:
     last_bake_message: StringProperty(name="Message", options=set())
 
 
-class OpticalFlowSettings(FlowSettings, PoseFileSettings, LastBakeSettings, bpy.types.PropertyGroup):
+class ShowFlowSettings:
+    """How Show Flow shows a frame: the Show Flow operator's argument, and the scene's choice that the Last Render
+    panel's buttons pass to it."""
+
+    with_image: BoolProperty(
+        name="With Image", default=True,
+        description="Show the frame's rendered image on the left of its flow, so each motion is seen on the pixels "
+        "it belongs to (when the render made images)",
+    )
+
+
+class OpticalFlowSettings(FlowSettings, PoseFileSettings, LastBakeSettings, ShowFlowSettings, bpy.types.PropertyGroup):
     """``scene.optical_flow``: saved with the .blend."""
 
 

@@ -1,9 +1,8 @@
-"""Show the flow of the current frame as a colour picture in an Image Editor.
+"""Show the flow of the current frame as a colour picture in an Image Editor, beside the frame's image.
 
 The picture comes from the core (``core/frame_picture.py``); this module puts it into a Blender image
-and shows that."""
-from __future__ import annotations
-
+and shows that. (No ``from __future__ import annotations`` here: Blender needs the properties' annotations
+evaluated.)"""
 from pathlib import Path
 
 import bpy
@@ -11,7 +10,8 @@ import numpy as np
 from bpy.props import EnumProperty
 
 from ..core.errors import FlowError
-from ..core.frame_picture import baked_flow_picture
+from ..core.frame_picture import baked_frame_picture
+from .settings import ShowFlowSettings
 
 IMAGE_NAME = "Optical Flow"
 IMAGE_TAG = "optical_flow_picture"
@@ -19,7 +19,8 @@ FLOW_CHOICES = {"FORWARD": "forward_flow", "BACKWARD": "backward_flow"}  # the o
 
 
 def flow_image(picture: np.ndarray) -> bpy.types.Image:
-    """Put the picture into the add-on's image (rows bottom first, as Blender stores them).
+    """Put the picture (RGB, or RGBA whose alpha is kept) into the add-on's image (rows bottom first, as Blender
+    stores them).
 
     The image is found by a tag, so an image of the user's that happens to be called "Optical Flow" is left alone.
     """
@@ -31,7 +32,7 @@ def flow_image(picture: np.ndarray) -> bpy.types.Image:
     if tuple(image.size) != (width, height):
         image.scale(width, height)
     rgba = np.ones((height, width, 4), np.float32)
-    rgba[..., :3] = picture[::-1] / 255
+    rgba[..., :picture.shape[2]] = picture[::-1] / 255
     image.pixels.foreach_set(rgba.ravel())
     image.update()
     return image
@@ -65,9 +66,10 @@ def show_in_image_editor(context: bpy.types.Context, image: bpy.types.Image) -> 
     return True
 
 
-class OPTICAL_FLOW_OT_show_flow(bpy.types.Operator):
-    """Show the flow of the current frame as a colour picture in an Image Editor: the colour is the direction \
-of motion, its strength the speed; black pixels have no valid flow"""
+class OPTICAL_FLOW_OT_show_flow(ShowFlowSettings, bpy.types.Operator):
+    """Show the flow of the current frame as a colour picture in an Image Editor, to the right of the frame's \
+image when the render made one: the colour is the direction of motion, its strength the speed; black pixels \
+have no valid flow"""
 
     bl_idname = "optical_flow.show_flow"
     bl_label = "Show Flow"
@@ -88,14 +90,16 @@ of motion, its strength the speed; black pixels have no valid flow"""
         scene = context.scene
         folder, frame = Path(scene.optical_flow.last_bake_folder), scene.frame_current
         try:
-            picture, longest = baked_flow_picture(folder, FLOW_CHOICES[self.flow], frame)
+            picture = baked_frame_picture(folder, FLOW_CHOICES[self.flow], frame, self.with_image)
         except FlowError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        image = flow_image(picture)
+        image = flow_image(picture.pixels)
         where = "" if show_in_image_editor(context, image) else f" in image {image.name!r}"
-        self.report({"INFO"}, f"{self.flow.title()} flow of frame {frame}{where}: full colour means "
-                              f"{longest:.1f} px of motion")
+        beside = " (right of its image)" if picture.image_shown else ""
+        alone = f"; shown alone: {picture.note}" if picture.note else ""
+        self.report({"INFO"}, f"{self.flow.title()} flow of frame {frame}{beside}{where}: full colour means "
+                              f"{picture.longest:.1f} px of motion{alone}")
         return {"FINISHED"}
 
 

@@ -8,10 +8,9 @@ import numpy as np
 
 from .colour_wheel import flow_to_rgb
 from .errors import FlowError
-from .flow_files import FORMATS, IMAGE_FILES
-from .formats.common import read_bytes
+from .flow_files import FORMATS
 from .formats.picture import GREY, longest_vector, on_screen
-from .formats.png import decode_png
+from .frame_picture import baked_image
 from .products import FLOW_NAMES
 
 LABEL_WIDTH = 110
@@ -23,10 +22,8 @@ def row_pictures(folder: Path, frames: list[int], formats: list[str],
                  blender_image_coordinate_style: bool) -> dict[str, list]:
     """Per row (``images``, then each flow), one H×W×3 picture per frame, or None where the frame has none.
     The flow is read from the first of ``formats`` that can be read back (NPY first)."""
-    images = []
-    for frame in frames:
-        path = IMAGE_FILES.paths(folder, frame, ["colors"])[0]
-        images.append(decode_png(read_bytes(path), path)[..., :3] if path.exists() else None)
+    images = [baked_image(folder, frame) for frame in frames]
+    images = [None if image is None else image[..., :3] for image in images]
     readable = sorted((name for name in formats if name in FORMATS), key=lambda name: name != "NPY")
     products = [FORMATS[readable[0]].read(folder, frame) if readable else {} for frame in frames]
     flows = {name: [on_screen(p[name], blender_image_coordinate_style) if name in p else None for p in products]
