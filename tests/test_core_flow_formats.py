@@ -127,6 +127,26 @@ def test_kitti_values_are_the_nearest_sixty_fourth_with_ties_to_even(tmp_path):
     assert np.array_equal(pixels[inside][:, :2], expected[inside])
 
 
+def test_kitti_flow_at_the_format_limits_is_stored_where_float64_rounding_fits(tmp_path):
+    """Flow on the values that round to 0 and 65535 or just past them (ties included), one float32 step to either
+    side, and NaN and ±inf, given in float32 and float64: stored, as the writer's float32 value rounded in float64,
+    exactly where that value is within 0..65535, else invalid."""
+    edges = np.float32([-32768.5, -32767.5, 32766.5, 32767.5]) / np.float32(64)
+    values = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf)),
+                             np.float32([np.nan, np.inf, -np.inf, 0])])
+    flow = np.dstack(np.meshgrid(values, values))
+    stored = np.rint(flow.astype(np.float64) * 64 + 32768)
+    with np.errstate(invalid="ignore"):
+        inside = np.all((stored >= 0) & (stored <= 65535), axis=-1)
+    assert 0.2 < inside.mean() < 0.5
+    for given in (flow, flow.astype(np.float64) + 1e-9):  # float64 input is rounded to float32 first
+        save_kitti(tmp_path / "f.png", given, np.ones(inside.shape, bool))
+        pixels = png_files.read((tmp_path / "f.png").read_bytes())
+        np.testing.assert_array_equal(pixels[..., 2] == 1, inside)
+        np.testing.assert_array_equal(pixels[inside][:, :2], stored[inside])
+        assert np.all(pixels[~inside] == 0)
+
+
 def test_kitti_written_elsewhere_reads_like_the_devkit(tmp_path):
     pixels = np.array([[[32768 + 64, 32768 - 32, 1], [40000, 20000, 0]]], np.uint16)
     (tmp_path / "000000_10.png").write_bytes(png_files.write(pixels))

@@ -31,7 +31,7 @@ def encode_png(pixels: np.ndarray, level: int = 6, strategy: int = zlib.Z_DEFAUL
     """PNG bytes of an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 or uint16 array, compressed with zlib's
     ``level`` and ``strategy`` (``zlib.Z_RLE`` packs masks and noisy images smaller and faster than the default)."""
     shape_ok = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (3, 4))
-    if pixels.dtype not in (np.uint8, np.uint16) or not shape_ok:
+    if pixels.dtype.kind != "u" or pixels.dtype.itemsize > 2 or not shape_ok:  # uint8, uint16 of either byte order
         raise ValueError(f"PNG needs H×W, H×W×3 or H×W×4 uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}")
     height, width = pixels.shape[:2]
     colour_type = {2: 0, 3: 2, 4: 6}[pixels.ndim if pixels.ndim == 2 else pixels.shape[2]]
@@ -57,12 +57,12 @@ def without_metadata(data: bytes, path: Path) -> bytes:
     the render's date and time there, so two renders of one frame differ only in those chunks."""
     if not data.startswith(SIGNATURE):
         raise FlowError(f"{path} is not a PNG file (it does not start with the PNG signature).")
-    kept, position = [SIGNATURE], len(SIGNATURE)
+    kept, position, view = [SIGNATURE], len(SIGNATURE), memoryview(data)  # slices of the view copy nothing
     while position + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        length, kind = struct.unpack_from(">I4s", data, position)
         end = position + 12 + length
         if kind not in METADATA:
-            kept.append(data[position:end])
+            kept.append(view[position:end])
         position = end
     if position != len(data):
         raise FlowError(f"{path} is truncated: a PNG chunk is cut off at byte {min(position, len(data))}.")
