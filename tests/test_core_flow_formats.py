@@ -10,6 +10,7 @@ import pytest
 import png_files
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS, read_flow_file
+from optical_flow_addon.core.formats import png as png_format
 from optical_flow_addon.core.formats.kitti import save_kitti
 from optical_flow_addon.core.formats.pfm import load_pfm
 from optical_flow_addon.core.formats.png import decode_png, encode_png, without_metadata
@@ -145,6 +146,22 @@ def test_kitti_flow_at_the_format_limits_is_stored_where_float64_rounding_fits(t
         np.testing.assert_array_equal(pixels[..., 2] == 1, inside)
         np.testing.assert_array_equal(pixels[inside][:, :2], stored[inside])
         assert np.all(pixels[~inside] == 0)
+
+
+def test_kitti_png_holds_the_same_pixels_deflated_by_isal_or_zlib(tmp_path, monkeypatch):
+    pytest.importorskip("isal")
+    arrays = sample_frame(height=40, width=60)
+    flow, valid = arrays["forward_flow"], arrays["forward_flow_valid"]
+    save_kitti(tmp_path / "isal.png", flow, valid)
+    monkeypatch.setattr(png_format, "isal_zlib", lambda: None)  # as where isal is not installed
+    save_kitti(tmp_path / "zlib.png", flow, valid)
+    by_isal, by_zlib = (tmp_path / "isal.png").read_bytes(), (tmp_path / "zlib.png").read_bytes()
+    assert by_isal != by_zlib  # two deflate streams of the same rows
+    pixels = png_files.read(by_isal)
+    np.testing.assert_array_equal(pixels, png_files.read(by_zlib))
+    valid[0, 1] = False  # beyond ±512 px: invalid
+    np.testing.assert_array_equal(pixels[..., 2] == 1, valid)
+    np.testing.assert_array_equal(pixels[valid, :2], np.rint(flow[valid].astype(np.float64) * 64 + 32768))
 
 
 def test_kitti_written_elsewhere_reads_like_the_devkit(tmp_path):
