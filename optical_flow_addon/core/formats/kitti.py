@@ -25,13 +25,14 @@ class Quantised:
     flow_noc differ only in which pixels are valid)."""
 
     flow: np.ndarray  # as given, H×W×2
-    pairs: np.ndarray  # H×W uint32: each pixel's R and G as the PNG's four big-endian bytes, anything where not fits
+    pairs: np.ndarray  # H×W uint32: each pixel's R and G as the PNG's four big-endian bytes (anything where not fits)
     fits: np.ndarray  # H×W bool: see fits()
 
 
 def quantise(flow: np.ndarray) -> Quantised:
-    """In float32, exactly as in float64: multiplying by 64 and rounding are exact, and adding the even 2¹⁵ to a
-    whole number keeps it whole and keeps rint's ties going to the even neighbour."""
+    """The flow scaled, rounded and offset as the PNG stores it. In float32, exactly as in float64: multiplying
+    by 64 and rounding are exact, and adding the even 2¹⁵ to a whole number keeps it whole and keeps rint's ties
+    going to the even neighbour."""
     stored = np.multiply(flow, np.float32(SCALE), dtype=np.float32, order="C")
     np.rint(stored, out=stored)
     stored += np.float32(OFFSET)

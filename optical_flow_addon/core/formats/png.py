@@ -6,7 +6,7 @@ packs smaller and faster than None, Up or Paeth); reading undoes all five PNG fi
 libpng, OpenCV or the KITTI devkit read as well. Reading is plain numpy, as Blender ships nothing else:
 no PNG library on PyPI reads 16-bit RGB into numpy without a compiled wheel per platform (OpenCV) or
 pure-Python loops (pypng). Writing can deflate with ISA-L (the optional ``isal`` module, bundled in the
-extension zips) instead of zlib: on flow, a seventh of zlib's processor time for files 1.2–1.6× as large.
+extension zips) instead of zlib: on flow, several times faster for files somewhat larger.
 """
 from __future__ import annotations
 
