@@ -6,7 +6,8 @@ does this work beside Cycles), and MB written per frame. The frame is made here 
 rotating and zooming flow field with a moving square (so valid, invalid and occluded pixels are mixed),
 and an image of smooth colour gradients with render-like noise, saved as a PNG beforehand as Blender
 saves its render (a layout copies that file, as in a bake). Each round writes every row's frames in turn;
-the table gives the median frame of each round, lowest–highest over the rounds.
+the table gives the median frame of each round, lowest–highest over the rounds. Where the optional isal
+module is installed, KITTI is also written as without it (zlib deflates its flow PNGs).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from statistics import median
 
@@ -23,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optical_flow_addon.core.flow_files import WRITERS
+from optical_flow_addon.core.formats import png
 from optical_flow_addon.core.formats.png import encode_png
 from optical_flow_addon.core.layouts import LAYOUTS, Sequence
 from optical_flow_addon.core.options import BakeOptions
@@ -58,6 +62,17 @@ def timed(write, frames: list[int]) -> tuple[float, float]:
     return median(walls) * 1000, median(cpus) * 1000
 
 
+@contextmanager
+def without_isal() -> Iterator[None]:
+    """As where the isal module is not installed: zlib deflates the PNGs."""
+    found = png.isal_zlib
+    png.isal_zlib = lambda: None
+    try:
+        yield
+    finally:
+        png.isal_zlib = found
+
+
 def megabytes(folder: Path, frames: int) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / frames / 1e6
 
@@ -91,12 +106,21 @@ def main() -> None:
             WRITERS["HDF5"].write(folder, frame, arrays, options)
 
         rows = {".npy + HDF5 (flows and masks, today)": (today, folder)}
-        for name, layout in LAYOUTS.items():
-            sequence = Sequence(Path(scratch) / name, "scene", frames[0], frames[-1], overwrite=True)
+        variants = [(name, layout, nullcontext) for name, layout in LAYOUTS.items()]
+        if png.isal_zlib() is not None:
+            variants.append(("KITTI", LAYOUTS["KITTI"], without_isal))
+        for name, layout, deflate in variants:
+            zlib_only = deflate is without_isal
+            sequence = Sequence(Path(scratch) / f"{name}{'-zlib' if zlib_only else ''}", "scene", frames[0],
+                                frames[-1], overwrite=True)
             layout.check(sequence)
-            label = f"{name} layout (image, flow, masks{', depth, camera' if name == 'SINTEL' else ''})"
-            rows[label] = (lambda frame, layout=layout, sequence=sequence: layout.write(
-                sequence, frame, {**products[frame], "colors": renders / f"{frame}.png"}), sequence.root)
+            label = (f"{name} layout (image, flow, masks{', depth, camera' if name == 'SINTEL' else ''})"
+                     f"{', zlib: without isal' if zlib_only else ''}")
+
+            def write(frame: int, layout=layout, sequence=sequence, deflate=deflate) -> None:
+                with deflate():
+                    layout.write(sequence, frame, {**products[frame], "colors": renders / f"{frame}.png"})
+            rows[label] = (write, sequence.root)
         times: dict[str, list[tuple[float, float]]] = {label: [] for label in rows}
         for _ in range(args.rounds):
             for label, (write, _) in rows.items():

@@ -10,6 +10,7 @@ import pytest
 import png_files
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS, read_flow_file
+from optical_flow_addon.core.formats import png as png_format
 from optical_flow_addon.core.formats.kitti import save_kitti
 from optical_flow_addon.core.formats.pfm import load_pfm
 from optical_flow_addon.core.formats.png import decode_png, encode_png, without_metadata
@@ -125,6 +126,42 @@ def test_kitti_values_are_the_nearest_sixty_fourth_with_ties_to_even(tmp_path):
     inside = np.all((expected >= 0) & (expected <= 65535), axis=-1)
     assert inside.mean() > 0.9 and np.array_equal(pixels[..., 2] == 1, inside)
     assert np.array_equal(pixels[inside][:, :2], expected[inside])
+
+
+def test_kitti_flow_at_the_format_limits_is_stored_where_float64_rounding_fits(tmp_path):
+    """Flow on the values that round to 0 and 65535 or just past them (ties included), one float32 step to either
+    side, and NaN and ±inf, given in float32 and float64: stored, as the writer's float32 value rounded in float64,
+    exactly where that value is within 0..65535, else invalid."""
+    edges = np.float32([-32768.5, -32767.5, 32766.5, 32767.5]) / np.float32(64)
+    values = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf)),
+                             np.float32([np.nan, np.inf, -np.inf, 0])])
+    flow = np.dstack(np.meshgrid(values, values))
+    stored = np.rint(flow.astype(np.float64) * 64 + 32768)
+    with np.errstate(invalid="ignore"):
+        inside = np.all((stored >= 0) & (stored <= 65535), axis=-1)
+    assert 0.2 < inside.mean() < 0.5
+    for given in (flow, flow.astype(np.float64) + 1e-9):  # float64 input is rounded to float32 first
+        save_kitti(tmp_path / "f.png", given, np.ones(inside.shape, bool))
+        pixels = png_files.read((tmp_path / "f.png").read_bytes())
+        np.testing.assert_array_equal(pixels[..., 2] == 1, inside)
+        np.testing.assert_array_equal(pixels[inside][:, :2], stored[inside])
+        assert np.all(pixels[~inside] == 0)
+
+
+def test_kitti_png_holds_the_same_pixels_deflated_by_isal_or_zlib(tmp_path, monkeypatch):
+    pytest.importorskip("isal")
+    arrays = sample_frame(height=40, width=60)
+    flow, valid = arrays["forward_flow"], arrays["forward_flow_valid"]
+    save_kitti(tmp_path / "isal.png", flow, valid)
+    monkeypatch.setattr(png_format, "isal_zlib", lambda: None)  # as where isal is not installed
+    save_kitti(tmp_path / "zlib.png", flow, valid)
+    by_isal, by_zlib = (tmp_path / "isal.png").read_bytes(), (tmp_path / "zlib.png").read_bytes()
+    assert by_isal != by_zlib  # two deflate streams of the same rows
+    pixels = png_files.read(by_isal)
+    np.testing.assert_array_equal(pixels, png_files.read(by_zlib))
+    valid[0, 1] = False  # beyond ±512 px: invalid
+    np.testing.assert_array_equal(pixels[..., 2] == 1, valid)
+    np.testing.assert_array_equal(pixels[valid, :2], np.rint(flow[valid].astype(np.float64) * 64 + 32768))
 
 
 def test_kitti_written_elsewhere_reads_like_the_devkit(tmp_path):

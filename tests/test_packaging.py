@@ -76,9 +76,9 @@ def test_one_validated_zip_per_platform_with_both_pythons_wheels(dist):
         found = set()
         for wheel in wheels:
             name, _version, python, _abi, tag = Path(wheel).stem.split("-")
-            assert re.fullmatch(tags, tag), f"{wheel} is not a {platform} wheel"
+            assert all(re.fullmatch(tags, part) for part in tag.split(".")), f"{wheel} is not a {platform} wheel"
             found.add((name.lower(), python))
-        assert found == {(n, p) for n in ("openexr", "h5py") for p in ("cp311", "cp313")}, platform
+        assert found == {(n, p) for n in ("openexr", "h5py", "isal") for p in ("cp311", "cp313")}, platform
         assert "__init__.py" in names and "optical_flow_addon/blender/preferences.py" in names and "LICENSE" in names
         assert not any(n.startswith(("tests/", "tools/")) for n in names)
 
@@ -100,7 +100,7 @@ import json, os, sys
 import bpy, addon_utils
 zip_path, out = sys.argv[1:3]
 result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
-import OpenEXR, h5py
+import OpenEXR, h5py, isal
 for obj in list(bpy.data.objects):  # keep the preferences: factory settings would disable the extension
     bpy.data.objects.remove(obj)
 scene = bpy.context.scene
@@ -118,7 +118,7 @@ bake = bpy.ops.optical_flow.render_flow(output_dir=out)
 print("RESULT", json.dumps({
     "install": sorted(result), "bake": sorted(bake),
     "enabled": [a.module for a in bpy.context.preferences.addons if a.module.endswith("optical_flow")],
-    "OpenEXR": OpenEXR.__file__, "h5py": h5py.__file__,
+    "OpenEXR": OpenEXR.__file__, "h5py": h5py.__file__, "isal": isal.__file__,
 }))
 sys.stdout.flush()
 os._exit(0)
@@ -126,12 +126,12 @@ os._exit(0)
 
 
 def isolated_site(tmp_path: Path) -> Path:
-    """This venv's packages without OpenEXR and h5py: Blender must take them from the zip's wheels."""
+    """This venv's packages without OpenEXR, h5py and isal: Blender must take them from the zip's wheels."""
     site = tmp_path / "site"
     site.mkdir()
     packages = Path(bpy_spec.submodule_search_locations[0]).parent
     for entry in packages.iterdir():
-        if not re.match(r"(openexr|imath|h5py)", entry.name, re.IGNORECASE):
+        if not re.match(r"(openexr|imath|h5py|isal)", entry.name, re.IGNORECASE):
             (site / entry.name).symlink_to(entry)
     return site
 
@@ -152,7 +152,7 @@ def test_extension_zip_installs_into_a_clean_blender_and_bakes(dist, tmp_path):
     assert report["install"] == ["FINISHED"] and report["bake"] == ["FINISHED"]
     assert report["enabled"] == ["bl_ext.user_default.optical_flow"]
     extension_site = home / ".config" / "blender"
-    for module in ("OpenEXR", "h5py"):  # from the zip's wheels, installed under the clean user folder
+    for module in ("OpenEXR", "h5py", "isal"):  # from the zip's wheels, installed under the clean user folder
         assert Path(report[module]).is_relative_to(extension_site), report[module]
     # Camera 0.5 m to the right over a plane 10 m below: the ground moves left by f * 0.5 / 10 pixels.
     expected = 50 / 36 * 32 * 0.5 / 10

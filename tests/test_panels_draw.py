@@ -237,3 +237,20 @@ def test_a_pose_file_dropped_onto_the_viewport_imports_without_a_file_browser(tm
     # Blender invokes the handler's operator with the dropped file's path set
     assert bpy.ops.optical_flow.import_camera_poses("INVOKE_DEFAULT", filepath=str(poses)) == {"FINISHED"}
     assert scene.optical_flow.imported_poses == 2 and scene.camera is not None
+
+
+def test_preferences_list_a_missing_optional_module_and_offer_to_install_it(monkeypatch):
+    """isal only makes KITTI PNGs faster: without it the required modules are still found and listed, and the
+    legacy add-on's button installs it."""
+    import sys
+
+    from optical_flow_addon.blender import preferences
+
+    scenes.empty_scene()  # the add-on registered
+    monkeypatch.setitem(sys.modules, "isal", None)  # as where it is not installed
+    drawn = []
+    preferences.OpticalFlowPreferences.draw(SimpleNamespace(layout=CheckedLayout(drawn)), SimpleNamespace())
+    said = texts(drawn)
+    assert "Python modules found: numpy" in said and "h5py" in said and "isal" not in said.split("Optional")[0]
+    assert "Optional, not found: isal, for compressing KITTI flow PNGs" in said
+    assert operators(drawn) == {"optical_flow.install_dependencies": True}

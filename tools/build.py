@@ -1,7 +1,7 @@
 """Build the release zips into build/dist/.
 
 - One extension zip per platform (Blender 4.2+), made by Blender's own extension tool with
-  ``--split-platforms``. Each bundles the OpenEXR and h5py wheels (and their dependencies except
+  ``--split-platforms``. Each bundles the OpenEXR, h5py and isal wheels (and their dependencies except
   numpy, which Blender ships) for Python 3.11 (Blender 4.2-5.0) and 3.13 (Blender 5.1+).
 - One legacy add-on zip (top-level folder with ``bl_info``) for Blender 3.4-4.1, without wheels:
   its preferences install the missing modules.
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 ADDON_FILES = ("__init__.py", "optical_flow_addon", "LICENSE")  # every zip carries the licence text
-BUNDLED = ("OpenEXR", "h5py")  # versions pinned in tools/requirements.txt
+BUNDLED = ("OpenEXR", "h5py", "isal")  # versions pinned in tools/requirements.txt
 SHIPPED_WITH_BLENDER = {"numpy"}
 PYTHON_VERSIONS = ("3.11", "3.13")
 # Blender platform -> pip platform tags. Blender 4.2+ needs glibc 2.28 and macOS 11.2;

@@ -5,7 +5,7 @@ Modules are looked up without importing them: only the flow writer process impor
 Blender 4.2+ installs the modules from the wheels in the extension zip. The legacy add-on
 (Blender 3.4–4.1) installs them with pip into Blender's user modules folder, which Blender puts
 on ``sys.path``. Only missing modules are installed, without their dependencies, so numpy never
-replaces the one Blender ships.
+replaces the one Blender ships; the optional ones (a faster bake) come with the others.
 """
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from pathlib import Path
 
 import bpy
 
-from ..core.dependencies import MODULES, not_installed
+from ..core.dependencies import MODULES, OPTIONAL, not_installed
 
 # The add-on's own package: "optical_flow" (legacy), "bl_ext.<repo>.optical_flow" (extension).
 ADDON_PACKAGE = __package__.rpartition(".optical_flow_addon")[0] or "optical_flow_addon"
 IS_EXTENSION = ADDON_PACKAGE.startswith("bl_ext.")
-PIP_REQUIREMENTS = {"numpy": "numpy", "OpenEXR": "OpenEXR>=3.3", "h5py": "h5py"}  # OpenEXR.File is new in 3.3
+PIP_REQUIREMENTS = {"numpy": "numpy", "OpenEXR": "OpenEXR>=3.3", "h5py": "h5py",  # OpenEXR.File is new in 3.3
+                    "isal": "isal"}
+ALL_MODULES = (*MODULES, *OPTIONAL)
 
 def user_modules_folder() -> Path:
     return Path(bpy.utils.user_resource("SCRIPTS", path="modules"))
@@ -53,9 +55,9 @@ class OPTICAL_FLOW_OT_install_dependencies(bpy.types.Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        names = not_installed()
+        names = not_installed(ALL_MODULES)
         if not names:
-            self.report({"INFO"}, "Nothing to install: numpy, OpenEXR and h5py are all found")
+            self.report({"INFO"}, f"Nothing to install: {', '.join(ALL_MODULES)} are all found")
             return {"FINISHED"}
         target = user_modules_folder()
         target.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ class OPTICAL_FLOW_OT_install_dependencies(bpy.types.Operator):
         if str(target) not in sys.path:
             sys.path.insert(0, str(target))  # where Blender puts it at start-up
         importlib.invalidate_caches()
-        still = not_installed()
+        still = not_installed(names)
         if still:
             self.report({"ERROR"}, f"Installed, but still not found on Blender's Python path: {', '.join(still)}")
             return {"CANCELLED"}
@@ -86,10 +88,15 @@ class OpticalFlowPreferences(bpy.types.AddonPreferences):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
-        missing = not_installed()
+        missing, optional = not_installed(), not_installed(tuple(OPTIONAL))
         if not missing:
-            versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in MODULES)
+            found = [name for name in ALL_MODULES if name not in optional]
+            versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in found)
             layout.label(text=f"Python modules found: {versions}", icon="CHECKMARK")
+            for name in optional:
+                layout.label(text=f"Optional, not found: {name}, for {OPTIONAL[name]}", icon="INFO")
+            if optional and not IS_EXTENSION:
+                layout.operator(OPTICAL_FLOW_OT_install_dependencies.bl_idname, icon="IMPORT")
             return
         box = layout.box()
         box.alert = True

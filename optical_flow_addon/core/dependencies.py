@@ -2,6 +2,7 @@
 
 Blender 4.2+ installs them from the wheels bundled in the extension zip; older Blenders get
 them from the add-on preferences' Install Dependencies button (pip into Blender's user modules).
+The same goes for the optional modules, which only make the bake faster.
 """
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ MODULES = {
     "numpy": "flow arrays",
     "OpenEXR": "reading the rendered EXR files",
     "h5py": "writing HDF5 flow files",
+}
+# Modules the bake uses where they are installed, and does without (more slowly) where not.
+OPTIONAL = {
+    "isal": "compressing KITTI flow PNGs several times faster than zlib",
 }
 HOW_TO_INSTALL = (
     "In Blender: Edit › Preferences › Add-ons › Optical Flow › Install Dependencies "

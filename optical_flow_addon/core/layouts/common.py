@@ -64,14 +64,18 @@ class Output:
     save: Callable[..., None]
 
 
-def save_image(path: Path, colors: np.ndarray | Path) -> None:
-    """The image: in a bake, Blender's PNG (a path), copied without its render date and time, so that a frame
-    baked again (resumed, or a chunk run twice) gives the same file; pixels (uint8) are encoded, with zlib's
-    run-length strategy (faster and smaller than level 1 on render noise)."""
+def image_file(render: Path) -> bytes:
+    """Blender's PNG without its render date and time, so that a frame baked again (resumed, or a chunk run
+    twice) gives the same file."""
+    return without_metadata(read_bytes(render), render)
+
+
+def save_image(path: Path, colors: np.ndarray | Path | bytes) -> None:
+    """The image: in a bake, Blender's PNG (a path, or its :func:`image_file` read once for several files);
+    pixels (uint8) are encoded, with zlib's run-length strategy (faster and smaller than level 1 on render noise)."""
     if isinstance(colors, Path):
-        path.write_bytes(without_metadata(read_bytes(colors), colors))
-    else:
-        path.write_bytes(encode_png(colors, 1, zlib.Z_RLE))
+        colors = image_file(colors)
+    path.write_bytes(colors if isinstance(colors, bytes) else encode_png(colors, 1, zlib.Z_RLE))
 
 
 def save_mask(path: Path, mask: np.ndarray) -> None:

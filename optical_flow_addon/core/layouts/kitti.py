@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FlowError
-from ..formats.kitti import fits, save_kitti
-from .common import Layout, Output, Sequence, save_image
+from ..formats.kitti import Quantised, quantise, save_kitti
+from .common import Layout, Output, Sequence, image_file, save_image
 
 FOLDERS = ("image_2", "flow_occ", "flow_noc")
 
 
-def save_not_occluded(path: Path, flow: np.ndarray, valid: np.ndarray, occluded: np.ndarray) -> None:
+def save_not_occluded(path: Path, flow: Quantised, valid: np.ndarray, occluded: np.ndarray) -> None:
     save_kitti(path, flow, valid & ~occluded)
 
 
@@ -50,13 +50,23 @@ class Kitti(Layout):
                                ("forward_flow", "forward_flow_valid", "forward_flow_occluded"), save_not_occluded)]
         return outputs
 
-    def check_frame(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray]) -> None:
+    def write(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray | Path]) -> list[Path]:
+        """What two of the frame's files share is done once, before they are written: the flow is quantised
+        (for flow_occ, flow_noc and the check that it fits) and Blender's PNG, the image of two pairs, is read."""
+        products = dict(products)
+        if isinstance(products.get("colors"), Path):
+            products["colors"] = image_file(products["colors"])
+        if "forward_flow" in products and not sequence.is_last(frame):
+            products["forward_flow"] = quantise(products["forward_flow"])
+        return super().write(sequence, frame, products)
+
+    def check_frame(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray | Quantised]) -> None:
         if sequence.is_last(frame):
             return
-        flow, valid = products["forward_flow"], products["forward_flow_valid"]
-        outside = valid & ~fits(flow)
+        quantised, valid = products["forward_flow"], products["forward_flow_valid"]
+        outside = valid & ~quantised.fits
         if outside.any():
-            longest = float(np.abs(flow[outside]).max())
+            longest = float(np.abs(quantised.flow[outside]).max())
             raise FlowError(f"Frame {frame}: {int(outside.sum())} valid pixel(s) move up to {longest:.1f} px, beyond "
                             "the ±512 px that KITTI's 16-bit flow PNG holds. Use the SINTEL or FLYINGTHINGS3D "
                             "layout, or a smaller resolution.")
