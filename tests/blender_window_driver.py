@@ -310,6 +310,10 @@ def images(scene, settings, bake_job, window):
     started, ticks, renders, status = time.monotonic(), [], {}, ""
     while True:  # until the third image has rendered for half its time (frame 1's occlusion needs frame 2)
         job = bake_job.current()
+        if job is None:
+            raise RuntimeError(f"the bake ended before frame 3's image had rendered for {long_image / 2} s: "
+                               f"{settings.last_bake} after {settings.last_bake_frames} frames, "
+                               f"{settings.last_bake_message!r}")
         now = time.monotonic()
         ticks.append(now)
         if job.rendering is not None:
