@@ -12,7 +12,10 @@ import numpy as np
 
 from ..errors import FlowError
 from .common import read_bytes
-from .flo import UNKNOWN_FLOW
+from .flo import pixel_words, with_unknown
+
+# A PF pixel: u and v as one 8-byte word (see flo.pixel_words), then the third channel, left 0.
+PF_PIXEL = np.dtype({"names": ["uv"], "formats": [np.uint64], "offsets": [0], "itemsize": 12})
 
 
 def save_pfm(path: Path, array: np.ndarray, valid: np.ndarray | None = None) -> None:
@@ -22,10 +25,8 @@ def save_pfm(path: Path, array: np.ndarray, valid: np.ndarray | None = None) -> 
     if array.dtype == bool:
         kind, data = b"Pf", array[::-1].astype("<f4")
     else:
-        kind, data = b"PF", np.zeros((height, width, 3), "<f4")
-        data[::-1, :, :2] = array
-        if valid is not None:
-            np.copyto(data[::-1, :, :2], np.float32(UNKNOWN_FLOW), where=~valid[..., None])
+        kind, data = b"PF", np.zeros((height, width), PF_PIXEL)
+        data["uv"][::-1] = pixel_words(array) if valid is None else with_unknown(array, valid)
     with open(path, "wb") as file:
         file.write(kind + f"\n{width} {height}\n-1.0\n".encode("ascii"))
         file.write(data)

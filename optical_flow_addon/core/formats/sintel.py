@@ -20,7 +20,7 @@ def save_dpt(path: Path, depth: np.ndarray) -> None:
     height, width = depth.shape
     with open(path, "wb") as file:
         file.write(TAG + struct.pack("<ii", width, height))
-        file.write(np.ascontiguousarray(depth, "<f4").tobytes())
+        file.write(np.ascontiguousarray(depth, "<f4"))
 
 
 def save_cam(path: Path, intrinsics: np.ndarray, world_to_camera: np.ndarray) -> None:
