@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import file_buffer, write_uncached
 from ..errors import FlowError
 from .common import read_bytes
-from .flo import pixel_words, with_unknown
+from .flo import fill_flow
 
-# A PF pixel: u and v as one 8-byte word (see flo.pixel_words), then the third channel, left 0.
+# A PF pixel: u and v as one 8-byte word (as flo.fill_flow writes them), then the third channel, left 0.
 PF_PIXEL = np.dtype({"names": ["uv"], "formats": [np.uint64], "offsets": [0], "itemsize": 12})
 
 
@@ -22,14 +23,14 @@ def save_pfm(path: Path, array: np.ndarray, valid: np.ndarray | None = None) -> 
     """A float32 H×W×2 flow as ``PF`` (u, v, 0) or a bool H×W mask as ``Pf`` (1, 0). With ``valid``, the flow
     is stored as unknown (1e10, as in .flo) where it is False. Rows are flipped while filling the one array written."""
     height, width = array.shape[:2]
-    if array.dtype == bool:
-        kind, data = b"Pf", array[::-1].astype("<f4")
+    mask = array.dtype == bool
+    header = f"{'Pf' if mask else 'PF'}\n{width} {height}\n-1.0\n".encode("ascii")
+    data = file_buffer(header, (4 if mask else 12) * height * width)
+    if mask:
+        data[len(header):].view("<f4").reshape(height, width)[...] = array[::-1]
     else:
-        kind, data = b"PF", np.zeros((height, width), PF_PIXEL)
-        data["uv"][::-1] = pixel_words(array) if valid is None else with_unknown(array, valid)
-    with open(path, "wb") as file:
-        file.write(kind + f"\n{width} {height}\n-1.0\n".encode("ascii"))
-        file.write(data)
+        fill_flow(data[len(header):].view(PF_PIXEL).reshape(height, width)["uv"][::-1], array, valid)
+    write_uncached(path, data)
 
 
 def load_pfm(path: Path, mask: bool = False) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, file_buffer, write_uncached
 from ..errors import FlowError
 from ..formats.common import read_bytes
 from ..formats.png import decode_png, encode_png, without_metadata
@@ -75,7 +75,10 @@ def save_image(path: Path, colors: np.ndarray | Path | bytes) -> None:
     pixels (uint8) are encoded, with zlib's run-length strategy (faster and smaller than level 1 on render noise)."""
     if isinstance(colors, Path):
         colors = image_file(colors)
-    path.write_bytes(colors if isinstance(colors, bytes) else encode_png(colors, 1, zlib.Z_RLE))
+    if isinstance(colors, bytes):
+        write_uncached(path, file_buffer(colors))
+    else:
+        path.write_bytes(encode_png(colors, 1, zlib.Z_RLE))
 
 
 def save_mask(path: Path, mask: np.ndarray) -> None:
