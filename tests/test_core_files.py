@@ -1,6 +1,7 @@
 """EXR reading, writers, atomic writes, options and output checks (no bpy)."""
 import errno
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -10,7 +11,8 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from optical_flow_addon.core.atomic import atomic_path
+from optical_flow_addon.core import atomic
+from optical_flow_addon.core.atomic import atomic_path, file_buffer, write_uncached
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.rendered_exr import read_vector_and_depth
 from optical_flow_addon.core.frame import convert_frame, planned_paths, prepare_output_dir
@@ -138,6 +140,65 @@ def test_file_systems_that_cannot_sync_still_get_the_file_but_real_write_errors_
         with atomic_path(tmp_path / "b.npy") as temporary:
             temporary.write_bytes(b"flow")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+PAGE = mmap.PAGESIZE
+
+
+@pytest.mark.parametrize("size", [0, 1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE + 17])
+def test_uncached_writes_give_the_bytes_whatever_the_size(tmp_path, size):
+    """Whole pages go past the cache and the rest through it: every byte must land once, in order."""
+    content = np.random.default_rng(size).integers(0, 256, size, np.uint8).tobytes()
+    head = min(size, 17)
+    data = file_buffer(content[:head], size - head)
+    assert (size == 0 or data.ctypes.data % PAGE == 0) and not data[head:].any()
+    data[head:] = np.frombuffer(content[head:], np.uint8)
+    write_uncached(tmp_path / "f", data)
+    assert (tmp_path / "f").read_bytes() == content
+
+
+def refuse_direct_opens(monkeypatch, opened):
+    real_open = os.open
+
+    def open_(path, flags, *args):
+        opened.append(bool(flags & atomic.DIRECT))
+        if flags & atomic.DIRECT:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_open(path, flags, *args)
+    monkeypatch.setattr(os, "open", open_)
+
+
+def fail_direct_writes(monkeypatch, written, error=errno.EINVAL):
+    import fcntl
+    real_write = os.write
+
+    def write(descriptor, data):
+        direct = bool(fcntl.fcntl(descriptor, fcntl.F_GETFL) & atomic.DIRECT)
+        written.append(direct)
+        if direct or error != errno.EINVAL:
+            raise OSError(error, os.strerror(error))
+        return real_write(descriptor, data)
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.skipif(not atomic.DIRECT, reason="no O_DIRECT on this system")
+@pytest.mark.parametrize("refuse", [refuse_direct_opens, fail_direct_writes])
+def test_file_systems_without_direct_writes_get_the_file_through_the_cache(tmp_path, monkeypatch, refuse):
+    content = bytes(range(256)) * (2 * PAGE // 256 + 3)
+    tried = []
+    refuse(monkeypatch, tried)
+    write_uncached(tmp_path / "f", file_buffer(content))
+    assert tried[0] and not tried[-1]  # tried past the cache first, then through it
+    assert (tmp_path / "f").read_bytes() == content
+
+
+@pytest.mark.skipif(not atomic.DIRECT, reason="no O_DIRECT on this system")
+def test_a_full_disk_during_an_uncached_write_stops_it(tmp_path, monkeypatch):
+    fail_direct_writes(monkeypatch, [], errno.ENOSPC)
+    with pytest.raises(FlowError, match=r"Cannot write .*f\.flo: No space left on device"):
+        with atomic_path(tmp_path / "f.flo") as temporary:
+            write_uncached(temporary, file_buffer(bytes(3 * PAGE)))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_existing_output_is_refused_without_overwrite(tmp_path):

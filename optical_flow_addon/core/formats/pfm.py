@@ -10,25 +10,27 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import file_buffer, write_uncached
 from ..errors import FlowError
 from .common import read_bytes
-from .flo import UNKNOWN_FLOW
+from .flo import fill_flow
+
+# A PF pixel: u and v as one 8-byte word (as flo.fill_flow writes them), then the third channel, left 0.
+PF_PIXEL = np.dtype({"names": ["uv"], "formats": [np.uint64], "offsets": [0], "itemsize": 12})
 
 
 def save_pfm(path: Path, array: np.ndarray, valid: np.ndarray | None = None) -> None:
     """A float32 H×W×2 flow as ``PF`` (u, v, 0) or a bool H×W mask as ``Pf`` (1, 0). With ``valid``, the flow
     is stored as unknown (1e10, as in .flo) where it is False. Rows are flipped while filling the one array written."""
     height, width = array.shape[:2]
-    if array.dtype == bool:
-        kind, data = b"Pf", array[::-1].astype("<f4")
+    mask = array.dtype == bool
+    header = f"{'Pf' if mask else 'PF'}\n{width} {height}\n-1.0\n".encode("ascii")
+    data = file_buffer(header, (4 if mask else 12) * height * width)
+    if mask:
+        data[len(header):].view("<f4").reshape(height, width)[...] = array[::-1]
     else:
-        kind, data = b"PF", np.zeros((height, width, 3), "<f4")
-        data[::-1, :, :2] = array
-        if valid is not None:
-            np.copyto(data[::-1, :, :2], np.float32(UNKNOWN_FLOW), where=~valid[..., None])
-    with open(path, "wb") as file:
-        file.write(kind + f"\n{width} {height}\n-1.0\n".encode("ascii"))
-        file.write(data)
+        fill_flow(data[len(header):].view(PF_PIXEL).reshape(height, width)["uv"][::-1], array, valid)
+    write_uncached(path, data)
 
 
 def load_pfm(path: Path, mask: bool = False) -> np.ndarray:

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import file_buffer, write_uncached
 from .flo import TAG
 
 
 def save_dpt(path: Path, depth: np.ndarray) -> None:
     height, width = depth.shape
-    with open(path, "wb") as file:
-        file.write(TAG + struct.pack("<ii", width, height))
-        file.write(np.ascontiguousarray(depth, "<f4").tobytes())
+    data = file_buffer(TAG + struct.pack("<ii", width, height), 4 * height * width)
+    data[12:].view("<f4").reshape(height, width)[...] = depth
+    write_uncached(path, data)
 
 
 def save_cam(path: Path, intrinsics: np.ndarray, world_to_camera: np.ndarray) -> None:
