@@ -23,6 +23,9 @@ fi
 status=0
 loaders=tests/test_layouts_loaders.py  # needs torch: only in its own environment
 ANY_LINE=4.5
+# A bpy test keeps about one core busy (Python, the writer process and Cycles at a tiny size take turns), so each
+# Blender line's tests run in as many pytest processes as there are cores, up to 4, a test file per process.
+workers=$(( $(nproc) < 4 ? $(nproc) : 4 ))
 # The first Blender line's environment is built while the window tests run (they mostly wait on Blender).
 [[ -z $* ]] && { "$root/tools/venv.sh" 4.2 > /dev/null 2>&1 & }
 for name in core 4.2 4.5 5.0 torch; do
@@ -31,7 +34,7 @@ for name in core 4.2 4.5 5.0 torch; do
     core) label="no bpy (pure core) + window test"; only=(--ignore="$loaders") ;;
     torch) label="training layouts with torchvision and ptlflow"; only=("$loaders") ;;
     *) label="bpy $name"; marks="not window"; [[ $name == "$ANY_LINE" ]] || marks+=" and not any_blender_line"
-       only=(-m "$marks" --ignore="$loaders" --ignore-glob="tests/test_core_*") ;;
+       only=(-m "$marks" --ignore="$loaders" --ignore-glob="tests/test_core_*" -n "$workers" --dist loadfile) ;;
   esac
   echo "=== tests with $label (${SECONDS} s after the start) ==="
   python="$("$root/tools/venv.sh" "$name")" || { status=1; continue; }
