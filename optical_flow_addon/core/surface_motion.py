@@ -274,7 +274,7 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
     if occlusion:
         spots = np.flatnonzero(inside)
         hidden = target.lookup.hides(x.ravel()[spots], y.ravel()[spots],
-                                     (source.inverse_depth * scale).ravel()[spots])
+                                     source.inverse_depth.ravel()[spots] * scale.ravel()[spots])
         arrays[f"{name}_occluded"].ravel()[spots] = hidden
     if scene_flow:
         moved = arrays[scene_flow_name(name)]
