@@ -21,7 +21,7 @@ ROUND_TRIP_PX = 0.5  # a pixel is off when the round trip misses its start by mo
 # can miss; without them, every pixel hidden at the other frame too (README, Self-check).
 MOST_PIXELS_OFF = {True: 0.05, False: 0.25}
 # Round trips followed per frame at most: 65,536 evenly spread pixels put the share off within a tenth of a per
-# cent of all pixels' (a failing frame has most of them off); at 640×480 the check takes 2.3 ms instead of 7.9.
+# cent of all pixels' (a failing frame has most of them off), in a fraction of the time (README, Speed).
 MOST_PIXELS_FOLLOWED = 2**16
 GOLDEN_RATIO = (1 + 5**0.5) / 2
 REPORT = "Please report it with the .blend, the Blender version and the manifest.json; --no-verify skips the check."

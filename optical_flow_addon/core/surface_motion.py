@@ -27,7 +27,7 @@ SAME_SURFACE = 5e-3
 # last place (6e-8 each) that rounding can move them.
 BOUND_ROOM = 1e-4
 # Render passes (AOVs): per flow, each surface point's displacement to frame t+K or t−K in its object's
-# own axes (colour; zero on rigid objects, so their meshes never change during a bake), and the number
+# own axes (colour; zero on rigid objects, whose meshes do not carry it), and the number
 # of the object it belongs to (value; 0 for surfaces whose motion is unknown, such as non-mesh objects).
 MOTION_PASSES = {"forward_flow": "OpticalFlowForwardMotion", "backward_flow": "OpticalFlowBackwardMotion"}
 OBJECT_PASS = "OpticalFlowObject"
@@ -96,10 +96,10 @@ class DepthLookup:
         the point's own surface ends between the pixel centres. Ties are visible.
 
         Only a surface nearer than the point by more than its tolerance votes for hidden, so the votes are
-        counted only where one of the four could be (``reach``): the same answer at a twentieth of the work."""
+        counted only where one of the four could be (``reach``): the same answer for a fraction of the work."""
         corner = np.floor(y).astype(np.intp) * self.width + np.floor(x).astype(np.intp) + (self.width + 1)
         threshold = np.float32((1 + SAME_SURFACE) * (1 - BOUND_ROOM))
-        maybe = np.flatnonzero(np.take(self.reach, corner) > threshold * inverse_depth)
+        maybe = np.flatnonzero(np.take(self.reach, corner, mode="clip") > threshold * inverse_depth)
         hidden = np.zeros(x.shape, bool)
         hidden[maybe] = self.votes(x[maybe], y[maybe], inverse_depth[maybe]) < 0
         return hidden
