@@ -5,6 +5,10 @@ Uses bake_speed.py's heavy scene (moving objects and camera), and the same scene
 moving. Each round bakes every row once, in turn; the table gives medians of ms per frame, of the flow writer's
 CPU time per frame and of each row's ratio to the flow-only bake of its round (.npy files only, so writing stays
 a small share). The self-check (on by default) runs in the writer; one row bakes without it.
+
+The CPU columns add the processor time of the whole Blender process (Cycles' threads included) and of the flow
+writer: the work a bake asks of the machine, which other programs running beside it change far less than the
+wall-clock time (they still make it vary by several per cent: caches, and Cycles' threads that spin while they wait).
 """
 from __future__ import annotations
 
@@ -45,14 +49,16 @@ def writer_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bake_ms(scene, frames: list[int], folder: Path, fields: dict) -> tuple[float, float]:
-    """Wall-clock ms per frame of the bake, and CPU ms per frame of its flow writer."""
+def bake_ms(scene, frames: list[int], folder: Path, fields: dict) -> tuple[float, float, float]:
+    """Wall-clock ms per frame of the bake, CPU ms per frame of its flow writer, and of Blender and the writer."""
     options = BakeOptions(folder, frames[0], frames[-1], scene.frame_start, scene.frame_end, overwrite=True,
                           formats=frozenset({"NPY"}), **fields)
-    started, writer = time.perf_counter(), writer_cpu_s()
+    started, blender, writer = time.perf_counter(), time.process_time(), writer_cpu_s()
     for _ in bake_flow(scene, options):
         pass
-    return ((time.perf_counter() - started) * 1000 / len(frames), (writer_cpu_s() - writer) * 1000 / len(frames))
+    writer = writer_cpu_s() - writer
+    return ((time.perf_counter() - started) * 1000 / len(frames), writer * 1000 / len(frames),
+            (time.process_time() - blender + writer) * 1000 / len(frames))
 
 
 def camera_only(scene) -> None:
@@ -93,7 +99,7 @@ def main() -> None:
     print(f"Blender {bpy.app.version_string}, {args.resolution}, {args.frames} frames, {os.cpu_count()} CPU cores\n",
           file=report)
     rows = [["scene", "bake", "ms/frame", "writer CPU ms/frame (with its start)",
-             "ratio to flow only (lowest–highest)"]]
+             "ratio to flow only (lowest–highest)", "CPU ms/frame (Blender + writer)", "CPU ratio (lowest–highest)"]]
     for motion in ("objects and camera move", "only the camera moves") if args.rounds else ():
         scene, _ = heavy_scene(args.frames)
         if motion.startswith("only"):
@@ -105,12 +111,14 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, fields in ROWS.items():
                     times[name].append(bake_ms(scene, frames, Path(folder) / str(len(times[name])), fields))
-        base = [ms for ms, _ in times[next(iter(ROWS))]]
+        base = times[next(iter(ROWS))]
         for name, measured in times.items():
-            ms, writer = zip(*measured)
-            ratios = sorted(m / b for m, b in zip(ms, base))
+            ms, writer, cpu = zip(*measured)
+            ratios = sorted(m / b[0] for m, b in zip(ms, base))
+            cpu_ratios = sorted(c / b[2] for c, b in zip(cpu, base))
             rows.append([motion, name, f"{median(ms):.0f}", f"{median(writer):.0f}",
-                         f"{median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})"])
+                         f"{median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})", f"{median(cpu):.0f}",
+                         f"{median(cpu_ratios):.2f} ({cpu_ratios[0]:.2f}–{cpu_ratios[-1]:.2f})"])
     if args.rounds:
         print(table(rows), "\n", file=report)
     counts = [int(n) for n in args.memory_frames.split(",") if n]

@@ -8,6 +8,8 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 import triangle_ground_truth  # noqa: E402
+from optical_flow_addon.blender import bake  # noqa: E402
+from optical_flow_addon.blender.surface_motion import ATTRIBUTES, OBJECT_ATTRIBUTE  # noqa: E402
 from optical_flow_addon.core.flow_files import FORMATS  # noqa: E402
 from ground_truth import OFFSETS, compare_candidates, pixel_rays  # noqa: E402
 
@@ -119,6 +121,26 @@ def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_p
         if obj.type == "MESH":
             assert not [a.name for a in obj.data.attributes if a.name.startswith("optical_flow")]
     assert len(bpy.context.view_layer.aovs) == 0 and not [m for m in bpy.data.materials if m.name.startswith("Optical")]
+
+
+def test_only_meshes_that_can_deform_carry_displacement_attributes(tmp_path, monkeypatch):
+    """Cycles copies a moving object's mesh again every frame, attributes included: a rigid mesh carries only its
+    object's number (the displacement passes read zero on it, as the accuracy tests above check)."""
+    scene, objects = scenes.deforming_scene()
+    render, carried = bake.render_frame, []
+
+    def render_and_look(scene, frame, path, guard):
+        carried.append({obj.name: sorted(a.name for a in obj.data.attributes if a.name.startswith("optical_flow"))
+                        for obj in objects})
+        return render(scene, frame, path, guard)
+
+    monkeypatch.setattr(bake, "render_frame", render_and_look)
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path)) == {"FINISHED"}
+    wall, box, sphere, cylinder = (obj.name for obj in objects)
+    assert len(carried) == 4
+    for attributes in carried:
+        assert attributes[wall] == attributes[box] == [OBJECT_ATTRIBUTE]
+        assert attributes[sphere] == attributes[cylinder] == sorted([OBJECT_ATTRIBUTE, *ATTRIBUTES.values()])
 
 
 def test_own_shading_falls_back_to_the_vector_pass_without_occlusion_and_refuses_a_gap(tmp_path):

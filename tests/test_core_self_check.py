@@ -2,17 +2,18 @@
 import numpy as np
 import pytest
 
+from optical_flow_addon.core import self_check
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.core.self_check import ROUND_TRIP_PX, check_round_trip, round_trip
+from optical_flow_addon.core.self_check import MOST_PIXELS_FOLLOWED, ROUND_TRIP_PX, check_round_trip, round_trip
 
 H, W = 40, 60
 
 
-def affine_pair(blender_style: bool):
+def affine_pair(blender_style: bool, height: int = H, width: int = W):
     """Forward flow of p -> A p + b (a zoom and turn) and the backward flow of its inverse, at pixel centres."""
     a = np.array([[1.03, -0.02], [0.015, 0.98]])
     b = np.array([1.7, -2.3])
-    rows, cols = np.mgrid[0:H, 0:W]
+    rows, cols = np.mgrid[0:height, 0:width]
     centres = np.stack([cols + 0.5, rows + 0.5], axis=-1)
     forward = centres @ a.T + b - centres
     backward = (centres - b) @ np.linalg.inv(a).T - centres
@@ -57,3 +58,21 @@ def test_only_pixels_whose_target_lands_on_the_same_surface_are_checked():
     forward_usable[::2] = False
     assert round_trip(1, 2, forward, forward_usable, backward, usable, False).checked < result.checked + H * W / 2
     assert ROUND_TRIP_PX == 0.5
+
+
+def test_a_large_frame_is_checked_on_an_even_spread_of_pixels_that_keeps_the_verdict(monkeypatch):
+    """At 640×480 the round trips of 65,536 pixels are followed; backward flow wrong on every other row (a pattern
+    that a regular grid of pixels could miss entirely) is off at as large a share of them as of all pixels."""
+    height, width = 480, 640
+    forward, backward = affine_pair(False, height, width)
+    usable = np.ones((height, width), bool)
+    result = round_trip(1, 2, forward, usable, backward, usable, False)
+    assert 0.95 * MOST_PIXELS_FOLLOWED < result.checked <= MOST_PIXELS_FOLLOWED and result.off == 0
+    backward[1::2] += 1  # whole rows of the partner frame 1 px off
+    spread = round_trip(1, 2, forward, usable, backward, usable, False)
+    monkeypatch.setattr(self_check, "followed", lambda height, width: None)
+    every = round_trip(1, 2, forward, usable, backward, usable, False)
+    assert spread.checked <= MOST_PIXELS_FOLLOWED < every.checked / 3
+    assert abs(spread.share_off - every.share_off) < 0.005 and every.share_off > 0.5
+    with pytest.raises(FlowError, match="Self-check failed at frame 1"):
+        check_round_trip(spread)

@@ -105,13 +105,17 @@ class SurfaceMotion:
         self.deforming = [obj for obj in self.objects if handlers or obj.modifiers or obj.data.shape_keys]
         for number, obj in enumerate(self.objects, start=1):
             mesh = obj.data
-            for attribute, kind in [(a, "FLOAT_COLOR") for a in ATTRIBUTES.values()] + [(OBJECT_ATTRIBUTE, "FLOAT")]:
-                if attribute in mesh.attributes:
-                    raise FlowError(f"Mesh {mesh.name} already has an attribute {attribute}; rename or remove it.")
+            # Rigid meshes get no displacement attributes: the Attribute node reads zero where a mesh lacks one.
+            # Cycles copies a moving object's mesh again every frame, attributes included (README, Speed).
+            taken = [name for name in [*ATTRIBUTES.values(), OBJECT_ATTRIBUTE] if name in mesh.attributes]
+            if taken:
+                raise FlowError(f"Mesh {mesh.name} already has an attribute {taken[0]}; rename or remove it.")
+            displacements = ATTRIBUTES.values() if obj in self.deforming else ()
+            for attribute, kind in [(a, "FLOAT_COLOR") for a in displacements] + [(OBJECT_ATTRIBUTE, "FLOAT")]:
                 mesh.attributes.new(attribute, kind, "POINT")  # invalidates earlier attribute references
                 guard.on_restore(lambda mesh=mesh, name=attribute: mesh.attributes.remove(mesh.attributes[name]))
             mesh.attributes[OBJECT_ATTRIBUTE].data.foreach_set("value", np.full(len(mesh.vertices), number, np.float32))
-            for attribute in ATTRIBUTES.values():  # new colour attributes are not zero
+            for attribute in displacements:  # new colour attributes are not zero
                 self._write(obj, attribute, np.zeros((len(mesh.vertices), 3), np.float32))
 
     def _mapped_objects(self, view_layer: bpy.types.ViewLayer) -> list[bpy.types.Object]:

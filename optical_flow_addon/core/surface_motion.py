@@ -23,8 +23,11 @@ from .products import scene_flow_name
 # Two surfaces closer than this share of their depth, plus one pixel's change of depth, count as one: the
 # depth at a spot between pixel centres is predicted from a neighbour's, exact on planes, close on curved meshes.
 SAME_SURFACE = 5e-3
+# A bound that must hold whatever float32 rounds: 1e-4 of the values compared is far more than the few units in the
+# last place (6e-8 each) that rounding can move them.
+BOUND_ROOM = 1e-4
 # Render passes (AOVs): per flow, each surface point's displacement to frame t+K or t−K in its object's
-# own axes (colour; zero on rigid objects, so their meshes never change during a bake), and the number
+# own axes (colour; zero on rigid objects, whose meshes do not carry it), and the number
 # of the object it belongs to (value; 0 for surfaces whose motion is unknown, such as non-mesh objects).
 MOTION_PASSES = {"forward_flow": "OpticalFlowForwardMotion", "backward_flow": "OpticalFlowBackwardMotion"}
 OBJECT_PASS = "OpticalFlowObject"
@@ -57,20 +60,31 @@ class DepthLookup:
     exist): 1/depth (−inf where there is no surface, so no vote), its slopes in x and y from the side that
     changes less, and their sum of magnitudes: a pixel's change of 1/depth."""
 
-    def __init__(self, depth: np.ndarray) -> None:
+    def __init__(self, depth: np.ndarray, inverse: np.ndarray | None = None) -> None:
+        """``inverse``: 1/depth as float32, 0 where there is no surface (the frame's own, if it has it)."""
         height, width = depth.shape
         surface = depth < BACKGROUND_DEPTH
-        with np.errstate(divide="ignore"):
-            inverse = np.where(surface, 1.0 / depth.astype(np.float32), np.float32(0.0)).astype(np.float32)
-        slope_x, slope_y = gentler_slope(inverse, 1), gentler_slope(inverse, 0)
+        if inverse is None:
+            with np.errstate(divide="ignore"):
+                inverse = np.where(surface, 1.0 / depth.astype(np.float32), np.float32(0.0)).astype(np.float32)
         self.width = width + 2
-        self.tables = np.zeros((height + 2, width + 2, 4), np.float32)  # 1/depth, slope x, slope y, tolerance
-        self.tables[..., 0] = -np.inf
-        inner = self.tables[1:-1, 1:-1]
-        inner[..., 0] = np.where(surface, inverse, -np.inf)
-        inner[..., 1], inner[..., 2] = slope_x, slope_y
-        inner[..., 3] = np.abs(slope_x) + np.abs(slope_y)
-        self.tables = self.tables.reshape(-1, 4)
+        # 1/depth, slope x, slope y, tolerance
+        self.planes = np.zeros((4, height + 2, width + 2), np.float32)
+        seen, slope_x, slope_y, tolerance = (plane[1:-1, 1:-1] for plane in self.planes)
+        self.planes[0] = -np.inf
+        np.copyto(seen, inverse, where=surface)
+        gentler_slope(inverse, 1, slope_x)
+        gentler_slope(inverse, 0, slope_y)
+        np.add(np.abs(slope_x), np.abs(slope_y), out=tolerance)
+        # Per spot between four pixel centres (indexed by the top left one): the most any of the four can
+        # predict for its own surface's 1/depth there (its 1/depth plus its tolerance, which bounds the slopes'
+        # reach), with room for float32 rounding.
+        reach = self.planes[0] + BOUND_ROOM * (self.planes[0] + self.planes[3])
+        self.reach = np.full(reach.shape, -np.inf, np.float32)
+        self.reach[:-1, :-1] = np.maximum(np.maximum(reach[:-1, :-1], reach[:-1, 1:]),
+                                          np.maximum(reach[1:, :-1], reach[1:, 1:]))
+        self.reach = self.reach.ravel()
+        self.planes = self.planes.reshape(4, -1)
 
     def hides(self, x: np.ndarray, y: np.ndarray, inverse_depth: np.ndarray) -> np.ndarray:
         """True where a point at image position (``x``, ``y``; pixel centres at whole numbers, inside the image)
@@ -79,7 +93,19 @@ class DepthLookup:
         Each of the four pixel centres around the spot predicts the 1/depth of its own surface there (extended
         along its slope) and votes, weighted by its closeness to the spot: for visible if the point lies on that
         surface, for hidden if that surface is nearer. A surface farther than the point does not vote: there
-        the point's own surface ends between the pixel centres. Ties are visible."""
+        the point's own surface ends between the pixel centres. Ties are visible.
+
+        Only a surface nearer than the point by more than its tolerance votes for hidden, so the votes are
+        counted only where one of the four could be (``reach``): the same answer for a fraction of the work."""
+        corner = np.floor(y).astype(np.intp) * self.width + np.floor(x).astype(np.intp) + (self.width + 1)
+        threshold = np.float32((1 + SAME_SURFACE) * (1 - BOUND_ROOM))
+        maybe = np.flatnonzero(np.take(self.reach, corner, mode="clip") > threshold * inverse_depth)
+        hidden = np.zeros(x.shape, bool)
+        hidden[maybe] = self.votes(x[maybe], y[maybe], inverse_depth[maybe]) < 0
+        return hidden
+
+    def votes(self, x: np.ndarray, y: np.ndarray, inverse_depth: np.ndarray) -> np.ndarray:
+        """The weighted votes of :meth:`hides`: negative where the point is hidden."""
         left, top = np.floor(x), np.floor(y)
         fraction_x, fraction_y = x - left, y - top
         corner = top.astype(np.intp) * self.width + left.astype(np.intp) + (self.width + 1)
@@ -90,25 +116,27 @@ class DepthLookup:
             offset_y = fraction_y - dy
             for dx in (0, 1):
                 weight = (fraction_x if dx else 1 - fraction_x) * weight_y
-                seen, slope_x, slope_y, tolerance = np.moveaxis(
-                    np.take(self.tables, corner + (dy * self.width + dx), axis=0, mode="clip"), -1, 0)
+                seen, slope_x, slope_y, tolerance = np.take(self.planes, corner + (dy * self.width + dx), axis=1,
+                                                            mode="clip")
                 # how much nearer (in 1/depth) that surface is at the spot than the point, and the tolerance
                 nearer = seen + slope_x * (fraction_x - dx) + slope_y * offset_y - inverse_depth
                 allowed = near + tolerance
                 votes += weight * (nearer >= -allowed)  # on that surface or in front of it: one vote for visible
                 votes -= (2 * weight) * (nearer > allowed)  # that surface is nearer: turned into one for hidden
-        return votes < 0
+        return votes
 
 
-def gentler_slope(inverse: np.ndarray, axis: int) -> np.ndarray:
-    """Per pixel, the change of 1/depth to the next pixel along ``axis``, from the side that changes less.
+def gentler_slope(inverse: np.ndarray, axis: int, out: np.ndarray) -> None:
+    """Per pixel, the change of 1/depth to the next pixel along ``axis``, from the side that changes less, into
+    ``out``.
 
     1/depth is linear across the image on a plane; taking the gentler side keeps the slope of the
     pixel's own surface where a neighbour shows another one."""
     step = np.diff(inverse, axis=axis)
-    before = np.concatenate([np.take(step, [0], axis=axis), step], axis=axis)
-    after = np.concatenate([step, np.take(step, [-1], axis=axis)], axis=axis)
-    return np.where(np.abs(before) < np.abs(after), before, after)
+    steps = np.concatenate([np.take(step, [0], axis=axis), step, np.take(step, [-1], axis=axis)], axis=axis)
+    size = np.abs(steps)
+    before, after = ((slice(None),) * axis + (part,) for part in (slice(None, -1), slice(1, None)))
+    np.copyto(out, np.where(size[before] < size[after], steps[before], steps[after]))
 
 
 def occluded(position: np.ndarray, depth: np.ndarray, target_depth: np.ndarray) -> np.ndarray:
@@ -157,7 +185,7 @@ class Frame:
     @cached_property
     def lookup(self) -> DepthLookup:
         """The frame's depth map as the flows landing in it look it up (built once, for both)."""
-        return DepthLookup(self.depth)
+        return DepthLookup(self.depth, self.inverse_depth)
 
 
 def object_motions(source: Frame, name: str, target_view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -246,7 +274,7 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
     if occlusion:
         spots = np.flatnonzero(inside)
         hidden = target.lookup.hides(x.ravel()[spots], y.ravel()[spots],
-                                     (source.inverse_depth * scale).ravel()[spots])
+                                     source.inverse_depth.ravel()[spots] * scale.ravel()[spots])
         arrays[f"{name}_occluded"].ravel()[spots] = hidden
     if scene_flow:
         moved = arrays[scene_flow_name(name)]
