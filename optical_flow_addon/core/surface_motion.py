@@ -60,13 +60,10 @@ class DepthLookup:
     exist): 1/depth (−inf where there is no surface, so no vote), its slopes in x and y from the side that
     changes less, and their sum of magnitudes: a pixel's change of 1/depth."""
 
-    def __init__(self, depth: np.ndarray, inverse: np.ndarray | None = None) -> None:
-        """``inverse``: 1/depth as float32, 0 where there is no surface (the frame's own, if it has it)."""
+    def __init__(self, depth: np.ndarray, inverse: np.ndarray) -> None:
+        """``inverse``: :func:`inverse_of_depth` of ``depth`` (a frame's own, made once for both its flows)."""
         height, width = depth.shape
         surface = depth < BACKGROUND_DEPTH
-        if inverse is None:
-            with np.errstate(divide="ignore"):
-                inverse = np.where(surface, 1.0 / depth.astype(np.float32), np.float32(0.0)).astype(np.float32)
         self.width = width + 2
         # 1/depth, slope x, slope y, tolerance
         self.planes = np.zeros((4, height + 2, width + 2), np.float32)
@@ -139,11 +136,18 @@ def gentler_slope(inverse: np.ndarray, axis: int, out: np.ndarray) -> None:
     np.copyto(out, np.where(size[before] < size[after], steps[before], steps[after]))
 
 
+def inverse_of_depth(depth: np.ndarray) -> np.ndarray:
+    """1/depth as float32, 0 where there is no surface."""
+    with np.errstate(divide="ignore"):
+        return np.where(depth < BACKGROUND_DEPTH, 1.0 / depth.astype(np.float32), np.float32(0.0))
+
+
 def occluded(position: np.ndarray, depth: np.ndarray, target_depth: np.ndarray) -> np.ndarray:
     """True where a point landing at ``position`` (N×2 image coordinates: pixel (0, 0) spans [0, 1]²) with planar
     ``depth`` (N) is hidden in the frame whose depth map is ``target_depth``."""
     spot = np.asarray(position, np.float32) - np.float32(0.5)  # pixel centres at whole numbers
-    return DepthLookup(target_depth).hides(spot[:, 0], spot[:, 1], (1.0 / np.asarray(depth)).astype(np.float32))
+    lookup = DepthLookup(target_depth, inverse_of_depth(target_depth))
+    return lookup.hides(spot[:, 0], spot[:, 1], (1.0 / np.asarray(depth)).astype(np.float32))
 
 
 @dataclass
@@ -175,8 +179,8 @@ class Frame:
 
     @cached_property
     def inverse_depth(self) -> np.ndarray:
-        """1/depth (float32; 0 where there is no surface), for both flows of the frame."""
-        return np.where(self.surface, 1.0 / self.depth.astype(np.float32), np.float32(0.0))
+        """For both flows of the frame."""
+        return inverse_of_depth(self.depth)
 
     @cached_property
     def surface(self) -> np.ndarray:
