@@ -66,9 +66,11 @@ class VIEW3D_PT_optical_flow(SidebarPanel, bpy.types.Panel):
         job = bake_job.current()
         if job is not None:
             draw_progress(layout, job)
-            if job.rendering:  # Blender's own bar of the render job: its ✕ stops the image mid-frame
+            if job.rendering:  # Python cannot stop a render job: Blender's own bar, whose ✕ stops it, is the Cancel
                 layout.template_running_jobs()
-            layout.operator("optical_flow.cancel_render_flow", text="Cancel", icon="CANCEL")
+                layout.label(text="✕ or Esc stops the image and the bake", icon="CANCEL")
+            else:
+                layout.operator("optical_flow.cancel_render_flow", text="Cancel", icon="CANCEL")
             return
         problem = context_problem(context)
         if problem is None:

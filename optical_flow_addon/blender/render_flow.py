@@ -148,6 +148,9 @@ class OPTICAL_FLOW_OT_cancel_render_flow(bpy.types.Operator):
         return bake_job.current() is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        if bake_job.current().rendering:
+            self.report({"WARNING"}, "The image being rendered goes on in Blender's render job and is then deleted: "
+                                     "Esc or the ✕ of its progress bar stops it now")
         bake_job.cancel_current()
         return {"FINISHED"}
 
