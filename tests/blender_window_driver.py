@@ -23,6 +23,7 @@ import bpy
 MODE, OUT, *ADDON = sys.argv[sys.argv.index("--") + 1:]
 OUT = Path(OUT)
 results: dict = {}
+SHOW_FORWARD = "bpy.ops.optical_flow.show_flow(with_image=True, flow='FORWARD')"  # the panel's choice first
 
 
 # BlenderProc's optical-flow example camera_positions: x y z rx ry rz.
@@ -183,21 +184,12 @@ def window_steps():
                        "folder": settings.last_bake_folder, "settings_after": user_settings(scene)}
     screenshot("finished")
 
-    forward_button_x = sidebar.width * 3 // 4  # Forward is the left one of two buttons in a row
-    show_forward = "bpy.ops.optical_flow.show_flow(with_image=True, flow='FORWARD')"  # the panel's choice first
-    yield from pointer.find(show_forward, x_from_right=forward_button_x)
-    pointer.click(show_forward)
+    yield from show_forward(pointer)
     yield from wait_for(lambda: "Optical Flow" in bpy.data.images)
     yield 1.0
-    image = bpy.data.images["Optical Flow"]
-    shown = [(w, a) for w in bpy.context.window_manager.windows for a in w.screen.areas
-             if a.type == "IMAGE_EDITOR" and a.spaces.active.image == image]
-    results["image"] = {"size": list(image.size), "pixels": list(image.pixels[:]), "frame": scene.frame_current,
-                        "editor": [screen_box(w, a.x, a.y, a.width, a.height) for w, a in shown]}
+    results["image"] = shown_flow(scene)
     screenshot("show_flow")
-    close_other_windows()
-    pointer.rest()  # back into the main window
-    yield 1.0
+    yield from back_to_the_main_window(pointer)
 
     # Long bakes, stopped once their first frame is written: with the real Esc key, then the Cancel button.
     scene.frame_end = 200  # the last pose holds from frame 5 on
@@ -224,7 +216,29 @@ def window_steps():
         screenshot(f"cancelled_{way}")
 
     yield from long_frame(scene, settings, bake_job, window)
-    yield from images(scene, settings, bake_job, window)
+    yield from images(scene, settings, bake_job, window, pointer)
+
+
+def show_forward(pointer):
+    """Clicks Show Flow's Forward, found anew: the Last Render box above it changes with each bake."""
+    yield from pointer.find(SHOW_FORWARD, x_from_right=pointer.sidebar.width * 3 // 4)  # the left of two buttons
+    pointer.click(SHOW_FORWARD)
+
+
+def back_to_the_main_window(pointer):
+    """Closes the other windows; the main window takes clicks again once the pointer has entered it."""
+    yield from wait_for(lambda: close_other_windows() or len(bpy.context.window_manager.windows) == 1, seconds=10)
+    pointer.rest()
+    yield 1.0
+
+
+def shown_flow(scene) -> dict:
+    """The picture Show Flow made, and where it is shown."""
+    image = bpy.data.images["Optical Flow"]
+    shown = [(w, a) for w in bpy.context.window_manager.windows for a in w.screen.areas
+             if a.type == "IMAGE_EDITOR" and a.spaces.active.image == image]
+    return {"size": list(image.size), "pixels": list(image.pixels[:]), "frame": scene.frame_current,
+            "editor": [screen_box(w, a.x, a.y, a.width, a.height) for w, a in shown]}
 
 
 def long_frame(scene, settings, bake_job, window):
@@ -273,7 +287,7 @@ def no_render_jobs():
     yield 0.2
 
 
-def images(scene, settings, bake_job, window):
+def images(scene, settings, bake_job, window, pointer):
     """Bakes with images from the window, whose images render in Blender's render job: a short bake to compare
     with the headless one, then long images (Cycles' time limit) while the event loop is timed, stopped by Esc."""
     close_other_windows()
@@ -294,8 +308,19 @@ def images(scene, settings, bake_job, window):
         yield 0.0
     results["images"] = {"result": settings.last_bake, "frames": settings.last_bake_frames, "render_window": shown,
                          "settings_before": before, "settings_after": user_settings(scene)}
-    yield from no_render_jobs()  # then the render window, opened over the button, goes
-    yield from wait_for(lambda: close_other_windows() or len(bpy.context.window_manager.windows) == 1, seconds=10)
+    yield from no_render_jobs()
+    bpy.data.images["Render Result"].save_render(str(OUT / "render_window_at_the_end.png"), scene=scene)
+    screenshot("images_finished")
+    # then the render window, opened over the sidebar, goes; Show Flow shows frame 2's image beside its flow
+    yield from back_to_the_main_window(pointer)
+    yield from show_forward(pointer)
+    yield from wait_for(lambda: len(bpy.context.window_manager.windows) > 1 and
+                        tuple(bpy.data.images["Optical Flow"].size) != (scene.render.resolution_x,
+                                                                        scene.render.resolution_y))
+    yield 1.0
+    results["image_beside_flow"] = shown_flow(scene)
+    screenshot("show_flow_with_image")
+    yield from back_to_the_main_window(pointer)
     yield from no_render_jobs()
 
     long_image = 6.0

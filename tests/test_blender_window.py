@@ -297,6 +297,26 @@ def test_images_render_in_blenders_render_job_and_equal_the_headless_bakes(windo
             assert (window / name).read_bytes() == (headless / name).read_bytes(), name
 
 
+def test_the_render_window_ends_on_the_last_image_and_show_flow_puts_the_image_beside_its_flow(window_run):
+    """Each frame's flow passes render before its image, so the render window ends on the last image as F12 leaves
+    it. Show Flow then shows the current frame's image, a 4-pixel grey gap and its flow, from the same bake."""
+    _, results, folder = window_run
+    images = folder / "images"
+    last_image = images / "colors_0003.png"
+    shown = folder / "render_window_at_the_end.png"  # saved from the Render Result, as Image › Save As would
+    np.testing.assert_array_equal(decode_png(shown.read_bytes(), shown)[..., :3],
+                                  decode_png(last_image.read_bytes(), last_image)[..., :3])
+    picture = results["image_beside_flow"]
+    frame, (width, height) = picture["frame"], (64, 48)
+    assert picture["size"] == [width + 4 + width, height] and len(picture["editor"]) == 1
+    pixels = np.array(picture["pixels"]).reshape(height, 2 * width + 4, 4)[::-1, :, :3] * 255
+    image = images / f"colors_{frame:04d}.png"
+    np.testing.assert_allclose(pixels[:, :width], decode_png(image.read_bytes(), image)[..., :3], atol=0.6)
+    flow = np.load(images / f"forward_flow_{frame:04d}.npy")
+    valid = np.load(images / f"forward_flow_valid_{frame:04d}.npy")
+    np.testing.assert_allclose(pixels[:, width + 4:], flow_to_rgb(flow, valid), atol=0.6)
+
+
 def test_the_window_stays_live_while_a_long_image_renders_and_esc_stops_it(window_run):
     """Each image takes Cycles' time limit (6 s). The event loop and the viewport's drawing must keep going:
     on a loaded 2-core machine they pause up to ~1.7 s between two images (the flow's 1-sample render blocks, and

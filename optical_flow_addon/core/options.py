@@ -134,7 +134,7 @@ class BakeOptions:
                         blender_image_coordinate_style=self.blender_image_coordinate_style, overwrite=self.overwrite)
 
     def renders_at(self, frame: int) -> list[str]:
-        """The renders that make ``frame``'s products, in the order they run: the scene's image, then the flow's."""
+        """The renders that make ``frame``'s products, in the order they run (products.RENDERS)."""
         return sorted({RENDER_OF[name] for name in self.products_at(frame)}, key=RENDERS.index)
 
     @property

@@ -47,9 +47,10 @@ PRODUCTS: dict[str, ProductKind] = {
 OCCLUSION = tuple(f"{flow}_occluded" for flow in FLOW_NAMES)
 SCENE_FLOWS = tuple(scene_flow_name(flow) for flow in FLOW_NAMES)
 
-# The renders of a frame in the order they run: the scene's own image render, then the flow bake's render
-# (Vector and Depth passes), and which of them makes each product.
-RENDERS = ("image", "flow")
+# The renders of a frame in the order they run: the flow bake's render (Vector and Depth passes), then the scene's
+# own image, so that the render window ends on the frame's image as F12 leaves it; and which of them makes each
+# product.
+RENDERS = ("flow", "image")
 RENDER_OF = {name: "image" if name == "colors" else "flow" for name in PRODUCTS}
 
 
