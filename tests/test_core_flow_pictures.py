@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 import png_files
+from optical_flow_addon.core.colour_wheel import flow_to_rgb
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import WRITERS
 from optical_flow_addon.core.formats.picture import GAP, overview
-from optical_flow_addon.core.frame_picture import baked_flow_picture, baked_frame_picture
+from optical_flow_addon.core.frame_picture import Bake, baked_flow_picture, baked_frame_picture
+from optical_flow_addon.core.layouts import LAYOUTS, Sequence
 from optical_flow_addon.core.options import BakeOptions
+from optical_flow_addon.core.products import FLOW_NAMES
 
 RED, WHITE, BLACK, GREY = [255, 0, 0], [255, 255, 255], [0, 0, 0], [128, 128, 128]
 
@@ -122,7 +125,7 @@ def test_the_picture_of_a_baked_frame_turns_blender_style_flow_to_the_screen(tmp
     bake_folder(tmp_path / "opencv", flow, valid)
     bake_folder(tmp_path / "blender", flow * np.float32([1, -1]), valid, blender_image_coordinate_style=True)
     for style in ("opencv", "blender"):
-        picture, longest = baked_flow_picture(tmp_path / style, "forward_flow", 3)
+        picture, longest = baked_flow_picture(Bake.read(tmp_path / style), "forward_flow", 3)
         assert longest == 5.0
         np.testing.assert_array_equal(picture[0, 1:], [WHITE, BLACK])  # still, invalid
         assert picture[0, 0][0] == 255 and picture[0, 0][2] == 0  # right and down on screen: red to yellow
@@ -137,26 +140,26 @@ def test_a_broken_manifest_is_named_not_ignored(tmp_path, manifest, message):
     bake_folder(tmp_path, *flow_of((1, 0), (0, 0)))
     (tmp_path / "manifest.json").write_text(manifest)
     with pytest.raises(FlowError, match=message):
-        baked_flow_picture(tmp_path, "forward_flow", 3)
+        baked_flow_picture(Bake.read(tmp_path), "forward_flow", 3)
     if "cannot be read" in message:  # also when it is read to say why a frame has no flow
         with pytest.raises(FlowError, match=message):
-            baked_flow_picture(tmp_path, "forward_flow", 4)
+            baked_flow_picture(Bake.read(tmp_path), "forward_flow", 4)
 
 
 def test_a_baked_frame_goes_through_the_cores_checks_of_npy_files(tmp_path):
     bake_folder(tmp_path, *flow_of((1, 0), (0, 0)))
     np.save(tmp_path / "forward_flow_0003.npy", np.zeros((1, 2, 2), np.float64))
     with pytest.raises(FlowError, match=r"forward_flow should be float32 H×W×2, found float64"):
-        baked_flow_picture(tmp_path, "forward_flow", 3)
+        baked_flow_picture(Bake.read(tmp_path), "forward_flow", 3)
     np.save(tmp_path / "forward_flow_0003.npy", np.zeros((1, 3, 2), np.float32))
     with pytest.raises(FlowError, match=r"the products of one frame differ in size"):
-        baked_flow_picture(tmp_path, "forward_flow", 3)
+        baked_flow_picture(Bake.read(tmp_path), "forward_flow", 3)
 
 
 def test_a_frame_without_flow_says_which_frames_have_it(tmp_path):
     bake_folder(tmp_path, *flow_of((1, 0), (0, 0)), frames=(2, 3, 4))
     with pytest.raises(FlowError, match=r"No forward flow for frame 7 .*forward flow exists for frames 2–4"):
-        baked_flow_picture(tmp_path, "forward_flow", 7)
+        baked_flow_picture(Bake.read(tmp_path), "forward_flow", 7)
 
 
 def still_moving_invalid(rows: int = 2):
@@ -169,7 +172,7 @@ def still_moving_invalid(rows: int = 2):
 def test_show_flow_puts_the_frames_image_left_of_its_flow(tmp_path, channels):
     image = np.random.default_rng(channels).integers(0, 256, (2, 3, channels), np.uint8)
     bake_folder(tmp_path, *still_moving_invalid(), image=image)
-    shown = baked_frame_picture(tmp_path, "forward_flow", 3)
+    shown = baked_frame_picture(Bake.read(tmp_path), "forward_flow", 3)
     assert shown.image_shown and shown.note == "" and shown.longest == 5.0
     assert shown.pixels.dtype == np.uint8 and shown.pixels.shape == (2, 3 + GAP + 3, 4)
     left, gap, right = shown.pixels[:, :3], shown.pixels[:, 3:3 + GAP], shown.pixels[:, 3 + GAP:]
@@ -178,9 +181,9 @@ def test_show_flow_puts_the_frames_image_left_of_its_flow(tmp_path, channels):
         assert (left[..., 3] == 255).all()
     np.testing.assert_array_equal(gap.reshape(-1, 4), [[*GREY, 255]] * 2 * GAP)
     assert (right[..., 3] == 255).all()
-    np.testing.assert_array_equal(right[..., :3], baked_flow_picture(tmp_path, "forward_flow", 3)[0])
+    np.testing.assert_array_equal(right[..., :3], baked_flow_picture(Bake.read(tmp_path), "forward_flow", 3)[0])
     np.testing.assert_array_equal(right[0, 1:, :3], [WHITE, BLACK])  # still, invalid
-    flow_alone = baked_frame_picture(tmp_path, "forward_flow", 3, with_image=False)
+    flow_alone = baked_frame_picture(Bake.read(tmp_path), "forward_flow", 3, with_image=False)
     assert not flow_alone.image_shown and flow_alone.note == "" and flow_alone.pixels.shape == (2, 3, 3)
     np.testing.assert_array_equal(flow_alone.pixels, right[..., :3])
 
@@ -195,12 +198,59 @@ def test_without_the_frames_image_show_flow_shows_the_flow_alone_and_says_why(tm
     bake_folder(tmp_path, *still_moving_invalid(), image=None if change == "no images" else image)
     if change == "image removed":
         (tmp_path / "colors_0003.png").unlink()
-    shown = baked_frame_picture(tmp_path, "forward_flow", 3)
+    shown = baked_frame_picture(Bake.read(tmp_path), "forward_flow", 3)
     assert not shown.image_shown and re.search(note, shown.note)
-    np.testing.assert_array_equal(shown.pixels, baked_flow_picture(tmp_path, "forward_flow", 3)[0])
+    np.testing.assert_array_equal(shown.pixels, baked_flow_picture(Bake.read(tmp_path), "forward_flow", 3)[0])
 
 
 def test_an_image_that_is_not_an_8_bit_picture_is_named(tmp_path):
     bake_folder(tmp_path, *still_moving_invalid(), image=np.zeros((2, 3, 3), np.uint16))
     with pytest.raises(FlowError, match=r"colors_0003\.png: colors should be uint8 H×W×3 .* found uint16"):
-        baked_frame_picture(tmp_path, "forward_flow", 3)
+        baked_frame_picture(Bake.read(tmp_path), "forward_flow", 3)
+
+
+# The flows each frame of a three-frame sequence has in each dataset: Sintel and KITTI hold forward flow of pairs.
+LAYOUT_FLOWS = {"SINTEL": {1: {"forward_flow"}, 2: {"forward_flow"}, 3: set()},
+                "KITTI": {1: {"forward_flow"}, 2: {"forward_flow"}, 3: set()},
+                "FLYINGTHINGS3D": {1: {"forward_flow"}, 2: set(FLOW_NAMES), 3: {"backward_flow"}}}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT_FLOWS))
+def test_show_flow_reads_a_training_layouts_own_files(tmp_path, name):
+    """A sequence in a dataset's folders: each frame's image and flow are found by the dataset's naming and read
+    from its own files (.flo, KITTI's 16-bit PNG, .pfm); a flow the dataset does not hold is named, not guessed."""
+    layout, rng, sequence = LAYOUTS[name], np.random.default_rng(5), Sequence(tmp_path, "shot", 1, 3)
+    written = {}
+    for frame in sequence.frames:
+        products = {"colors": rng.integers(0, 256, (4, 5, 3), np.uint8), "depth": np.ones((4, 5), np.float32),
+                    "K": np.eye(3), "camera_to_world": np.eye(4)}
+        for flow in FLOW_NAMES:  # steps of 1/64 px, which KITTI's PNG holds exactly
+            products[flow] = (rng.integers(-640, 640, (4, 5, 2)) / 64).astype(np.float32)
+            products[f"{flow}_valid"] = rng.random((4, 5)) < 0.8
+            products[f"{flow}_occluded"] = rng.random((4, 5)) < 0.2
+        layout.write(sequence, frame, {key: products[key] for key in layout.needs(sequence, frame)})
+        written[frame] = products
+    manifest = tmp_path / layout.folder / "shot.manifest.json"
+    manifest.write_text(json.dumps({"layout": name, "sequence": "shot", "sequence_range": [1, 3],
+                                    "image_motion_blur": None, "products": ["colors"]}))
+    bake = Bake.read(tmp_path, manifest)
+    for frame, flows in LAYOUT_FLOWS[name].items():
+        for flow in FLOW_NAMES:
+            if flow not in flows:
+                with pytest.raises(FlowError, match=rf"(No {flow.replace('_', ' ')} for frame {frame} in {name} "
+                                                    rf"sequence 'shot'|holds no {flow.replace('_', ' ')}: the {name})"):
+                    baked_frame_picture(bake, flow, frame)
+                continue
+            shown = baked_frame_picture(bake, flow, frame)
+            assert shown.image_shown and shown.pixels.shape == (4, 5 + GAP + 5, 4)
+            np.testing.assert_array_equal(shown.pixels[:, :5, :3], written[frame]["colors"])
+            expected = flow_to_rgb(written[frame][flow], written[frame][f"{flow}_valid"])
+            np.testing.assert_array_equal(shown.pixels[:, 5 + GAP:, :3], expected)
+
+
+def test_a_layout_manifest_without_its_sequence_is_named(tmp_path):
+    manifest = tmp_path / "Sintel" / "shot.manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text(json.dumps({"layout": "SINTEL", "sequence_range": [1, 3]}))
+    with pytest.raises(FlowError, match=r"shot\.manifest\.json does not say which SINTEL sequence it describes"):
+        Bake.read(tmp_path, manifest)

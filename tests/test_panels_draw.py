@@ -256,3 +256,22 @@ def test_preferences_list_a_missing_optional_module_and_offer_to_install_it(monk
     assert "Python modules found: numpy" in said and "h5py" in said and "isal" not in said.split("Optional")[0]
     assert "Optional, not found: isal, for compressing KITTI flow PNGs" in said
     assert operators(drawn) == {"optical_flow.install_dependencies": True}
+
+
+def test_last_render_of_a_training_layout_offers_the_flows_its_dataset_holds(tmp_path):
+    scene = camera_scene()
+    scene.render.engine, scene.cycles.samples, scene.frame_end = "CYCLES", 1, 2
+    bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), layout="SINTEL", sequence="shot")
+
+    def shown(frame: int) -> tuple[list, list, str]:
+        """The checkboxes drawn, the Show Flow buttons (flow, enabled) and the texts."""
+        scene.frame_set(frame)
+        drawn = draw(panels.VIEW3D_PT_optical_flow_result, scene)
+        return ([args[1] for name, args, _, _ in drawn if name == "prop"],
+                [(kwargs["properties"]["flow"], enabled) for name, args, kwargs, enabled in drawn
+                 if name == "operator" and args[0] == "optical_flow.show_flow"], texts(drawn))
+
+    assert shown(1)[:2] == (["with_image"], [("FORWARD", True), ("BACKWARD", False)])  # Sintel: forward flow only
+    props, buttons, text = shown(2)  # the last frame of the sequence has an image but no flow
+    assert props == ["with_image"] and buttons == [("FORWARD", False), ("BACKWARD", False)]
+    assert "No flow of frame 2 in this bake" in text and ".npy" not in text

@@ -21,10 +21,9 @@ def shown_pixels() -> np.ndarray:
     return np.round(pixels.reshape(height, width, 4)[::-1] * 255).astype(np.uint8)
 
 
-def flow_colours(folder, frame: int) -> np.ndarray:
-    """The forward flow picture of a baked frame, from its .npy files and the colour wheel."""
-    return flow_to_rgb(np.load(folder / f"forward_flow_{frame:04d}.npy"),
-                       np.load(folder / f"forward_flow_valid_{frame:04d}.npy"))
+def flow_colours(folder, frame: int, flow: str = "forward_flow") -> np.ndarray:
+    """The picture of a baked frame's flow, from its .npy files and the colour wheel."""
+    return flow_to_rgb(np.load(folder / f"{flow}_{frame:04d}.npy"), np.load(folder / f"{flow}_valid_{frame:04d}.npy"))
 
 
 def bake(folder, render_images: bool) -> None:
@@ -81,3 +80,27 @@ def test_show_flow_alone_when_asked_or_when_the_bake_has_no_images(tmp_path, cap
     assert flow_only.shape == (H, W, 4)
     np.testing.assert_array_equal(flow_only[..., :3], flow_colours(tmp_path / "flow", 2))
     assert [image.name for image in bpy.data.images if image.name.startswith(IMAGE_NAME)] == [IMAGE_NAME]
+
+
+@pytest.mark.parametrize("layout", ["SINTEL", "KITTI", "FLYINGTHINGS3D"])
+def test_a_training_layouts_frame_shows_as_the_same_frame_baked_into_numpy_files(tmp_path, layout):
+    """The image from the dataset's image folder, the flow from its own flow file (.flo, KITTI's 16-bit PNG,
+    .pfm); a flow the dataset does not hold (Sintel's and KITTI's backward flow) is an error naming it."""
+    scene, _ = lit_scene(samples=1)
+    bake(tmp_path / "npy", render_images=True)
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "datasets"), layout=layout,
+                                            sequence="shot") == {"FINISHED"}
+    scene.frame_set(2)
+    for flow in ("FORWARD", "BACKWARD"):
+        if flow == "BACKWARD" and layout != "FLYINGTHINGS3D":
+            with pytest.raises(RuntimeError, match=f"The {layout} sequence 'shot' in .* holds no backward flow"):
+                bpy.ops.optical_flow.show_flow(flow=flow)
+            continue
+        assert bpy.ops.optical_flow.show_flow(flow=flow) == {"FINISHED"}
+        shown = shown_pixels()
+        assert shown.shape == (H, W + GAP + W, 4)
+        np.testing.assert_array_equal(shown[:, :W, :3], scenes.png_pixels(tmp_path / "npy" / "colors_0002.png"))
+        expected = flow_colours(tmp_path / "npy", 2, f"{flow.lower()}_flow")
+        assert len(np.unique(expected.reshape(-1, 3), axis=0)) > 20  # a real flow picture, not one colour
+        # KITTI's PNG holds flow in steps of 1/64 px, which moves a colour by at most one level here
+        np.testing.assert_allclose(shown[:, W + GAP:, :3], expected, atol=1 if layout == "KITTI" else 0)

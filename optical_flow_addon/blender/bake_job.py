@@ -17,6 +17,7 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..core.errors import FlowError
+from ..core.manifest import manifest_path
 from ..core.options import BakeOptions
 from .bake import BakeProgress, RenderStopped, bake_flow
 from .live_render import ImageRender, image_renders_in
@@ -115,6 +116,7 @@ class BakeJob:
         settings.last_bake, settings.last_bake_message = result, message
         settings.last_bake_frames, settings.last_bake_total = self.done, self.total
         settings.last_bake_seconds, settings.last_bake_folder = self.seconds, str(self.options.output_dir)
+        settings.last_bake_manifest = str(manifest_path(self.options).relative_to(self.options.output_dir))
 
     def summary(self) -> str:
         """One line for the status bar; it does not touch the scene, which may be gone by now."""

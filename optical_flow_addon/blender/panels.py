@@ -7,13 +7,12 @@ from pathlib import Path
 import bpy
 
 from ..core.errors import FlowError
-from ..core.frame_picture import flow_path, image_path
 from . import bake_job
 from .bake_job import BakeJob, duration
 from .camera_poses import keyed_frames_text
 from .render_flow import context_problem
 from .settings import scene_bake_options
-from .show_flow import FLOW_CHOICES
+from .show_flow import FLOW_CHOICES, last_bake
 
 
 class SidebarPanel:
@@ -204,19 +203,24 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
         folder = Path(settings.last_bake_folder)
         draw_text(layout, context, shown_path(folder), icon="FILE_FOLDER")
         layout.operator("wm.path_open", text="Open Folder", icon="FILEBROWSER").filepath = str(folder)
+        try:
+            bake = last_bake(settings)
+        except FlowError as error:  # a broken manifest: say so instead of the buttons
+            draw_text(layout, context, str(error), icon="ERROR")
+            return
         layout.label(text=f"Show flow of frame {frame}:")
         row = layout.row(align=True)
-        available = {name: flow_path(folder, flow, frame).exists() for name, flow in FLOW_CHOICES.items()}
+        available = {name: bake.has(flow, frame) for name, flow in FLOW_CHOICES.items()}
         for name, exists in available.items():
             button = row.row(align=True)
             button.enabled = exists
             show = button.operator("optical_flow.show_flow", text=name.title(), icon="IMAGE_DATA")
             show.flow, show.with_image = name, settings.with_image
-        if image_path(folder, frame).exists():
+        if bake.has("colors", frame):
             layout.prop(settings, "with_image")
         if not any(available.values()):
-            draw_text(layout, context, f"No flow .npy file for frame {frame} here (Show Flow reads the NumPy files)",
-                      icon="INFO")
+            files = "" if bake.training else " (Show Flow reads the NumPy .npy files)"
+            draw_text(layout, context, f"No flow of frame {frame} in this bake{files}", icon="INFO")
 
 
 # Sub-panels show in this order: the last render's result right under the button that made it.

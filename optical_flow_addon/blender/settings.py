@@ -183,6 +183,8 @@ class LastBakeSettings:
     last_bake_total: IntProperty(name="Frames Planned", options=set())
     last_bake_seconds: FloatProperty(name="Seconds", options=set())
     last_bake_folder: StringProperty(name="Folder", subtype="DIR_PATH", options=set())
+    # the manifest, within the folder, that says which files the bake wrote (a training layout's: its sequence's)
+    last_bake_manifest: StringProperty(name="Manifest", options=set())
     last_bake_message: StringProperty(name="Message", options=set())
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from bpy.props import EnumProperty
 
 from ..core.errors import FlowError
-from ..core.frame_picture import baked_frame_picture
+from ..core.frame_picture import Bake, baked_frame_picture
 from .settings import ShowFlowSettings
 
 IMAGE_NAME = "Optical Flow"
@@ -66,6 +66,12 @@ def show_in_image_editor(context: bpy.types.Context, image: bpy.types.Image) -> 
     return True
 
 
+def last_bake(settings: bpy.types.PropertyGroup) -> Bake:
+    """The files of the scene's last bake (a .blend saved before bakes named their manifest: BlenderProc's)."""
+    folder, manifest = Path(settings.last_bake_folder), settings.last_bake_manifest
+    return Bake.read(folder, folder / manifest if manifest else None)
+
+
 class OPTICAL_FLOW_OT_show_flow(ShowFlowSettings, bpy.types.Operator):
     """Show the flow of the current frame as a colour picture in an Image Editor, to the right of the frame's \
 image when the render made one: the colour is the direction of motion, its strength the speed; black pixels \
@@ -88,9 +94,10 @@ have no valid flow"""
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
-        folder, frame = Path(scene.optical_flow.last_bake_folder), scene.frame_current
+        frame = scene.frame_current
         try:
-            picture = baked_frame_picture(folder, FLOW_CHOICES[self.flow], frame, self.with_image)
+            picture = baked_frame_picture(last_bake(scene.optical_flow), FLOW_CHOICES[self.flow], frame,
+                                          self.with_image)
         except FlowError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}

@@ -98,7 +98,11 @@ def read_manifest_file(path: Path) -> dict:
 def baked_coordinate_style(folder: Path) -> bool:
     """Whether the flow in ``folder`` was baked in Blender style, as its manifest says.
     Without a manifest the flow is taken as OpenCV style (y down), as in most flow datasets."""
-    manifest = read_manifest(folder)
+    return manifest_coordinate_style(read_manifest(folder), folder / "manifest.json")
+
+
+def manifest_coordinate_style(manifest: dict, path: Path) -> bool:
+    """Whether ``manifest`` (read from ``path``; empty if there is none) says its flow is in Blender style."""
     if manifest and "blender_image_coordinate_style" not in manifest:
-        raise FlowError(f"{folder / 'manifest.json'} does not say blender_image_coordinate_style; fix or remove it.")
+        raise FlowError(f"{path} does not say blender_image_coordinate_style; fix or remove it.")
     return bool(manifest.get("blender_image_coordinate_style", False))
