@@ -12,7 +12,7 @@ import numpy as np
 from .errors import FlowError
 from .flow_files import FORMATS, IMAGE_FILES, read_flow_file
 from .formats.common import check_dataset, read_bytes
-from .formats.flo import UNKNOWN_FLOW_THRESHOLD
+from .formats.flo import known
 from .formats.picture import GAP, GREY, flow_picture, longest_vector
 from .formats.png import decode_png
 from .layouts import Layout, Sequence, get_layout
@@ -124,8 +124,8 @@ class Bake:
             arrays = FORMATS["NPY"].read(self.folder, frame)
             return arrays[flow], arrays.get(f"{flow}_valid")
         arrays = read_flow_file(self.frame_files(frame)[flow])  # the dataset's own file: .flo, KITTI .png, .pfm
-        vectors = arrays["flow"]
-        return vectors, arrays.get("flow_valid", np.all(np.abs(vectors) <= UNKNOWN_FLOW_THRESHOLD, axis=-1))
+        vectors = arrays["flow"]  # a .pfm holds no mask: its unknown pixels hold Middlebury's 1e10
+        return vectors, arrays["flow_valid"] if "flow_valid" in arrays else known(vectors)
 
     def blender_image_coordinate_style(self) -> bool:
         """Training layouts hold OpenCV-style flow only; BlenderProc's files say their style in the manifest."""

@@ -41,6 +41,11 @@ def save_flo(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
     write_uncached(path, data)
 
 
+def known(flow: np.ndarray) -> np.ndarray:
+    """Where flow holds a motion, not Middlebury's unknown value (1e10; NaN compares False: unknown too)."""
+    return np.all(np.abs(flow) <= UNKNOWN_FLOW_THRESHOLD, axis=-1)
+
+
 def load_flo(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Flow (unknown pixels hold 0) and its validity mask."""
     data = read_bytes(path)
@@ -55,5 +60,5 @@ def load_flo(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if len(data) != expected:
         raise FlowError(f"{path} holds {len(data)} bytes; a {width}×{height} .flo file has {expected}.")
     flow = np.frombuffer(data, "<f4", offset=12).reshape(height, width, 2).astype(np.float32)
-    valid = np.all(np.abs(flow) <= UNKNOWN_FLOW_THRESHOLD, axis=-1)  # NaN compares False: unknown too
+    valid = known(flow)
     return np.where(valid[..., None], flow, np.float32(0)), valid
