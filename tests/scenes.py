@@ -5,6 +5,7 @@ import math
 
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 import optical_flow_addon
 from ground_truth import Camera, Shape
@@ -233,3 +234,187 @@ def png_pixels(path) -> np.ndarray:
     channels = 4 if image.depth == 32 else 3  # Blender loads RGB as RGBA; its depth says what the file holds
     bpy.data.images.remove(image)
     return array[..., :channels]
+
+
+def rendered_triangles(scene):
+    """frame -> (T×3×3) world-space triangles of everything Cycles renders as triangles: every object and every
+    instance of the depsgraph, each evaluated mesh as Blender triangulates it, in one fixed order. ``at.owners``:
+    frame -> the name of the object each triangle belongs to (the instancer, for instances)."""
+    cache, owners = {}, {}
+
+    def at(frame: int) -> np.ndarray:
+        if frame not in cache:
+            scene.frame_set(frame)
+            depsgraph = bpy.context.evaluated_depsgraph_get()
+            parts = {}
+            for instance in depsgraph.object_instances:
+                obj = instance.object
+                if obj.type not in {"MESH", "CURVE", "FONT", "SURFACE", "META"} or obj.original.hide_render:
+                    continue
+                key = (instance.parent.original.name if instance.is_instance else "", obj.original.name,
+                       tuple(instance.persistent_id) if instance.is_instance else ())
+                mesh = obj.to_mesh()
+                mesh.calc_loop_triangles()
+                corners = np.empty(len(mesh.vertices) * 3)
+                mesh.vertices.foreach_get("co", corners)
+                indices = np.empty(len(mesh.loop_triangles) * 3, int)
+                mesh.loop_triangles.foreach_get("vertices", indices)
+                matrix = np.array(instance.matrix_world)
+                parts[key] = corners.reshape(-1, 3)[indices].reshape(-1, 3, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+                obj.to_mesh_clear()
+            cache[frame] = np.concatenate([parts[key] for key in sorted(parts)])
+            owners[frame] = np.concatenate([[key[0] or key[1]] * len(parts[key]) for key in sorted(parts)])
+        return cache[frame]
+
+    at.owners = owners
+    return at
+
+
+def keyframe_motion(obj, keys: dict) -> None:
+    """``keys``: frame -> (location, euler XYZ)."""
+    for frame, (location, rotation) in keys.items():
+        obj.location, obj.rotation_euler = location, rotation
+        obj.keyframe_insert("location", frame=frame)
+        obj.keyframe_insert("rotation_euler", frame=frame)
+
+
+def linked_mesh(folder) -> bpy.types.Mesh:
+    """A cube mesh written to a library .blend in ``folder`` and linked back (not editable here)."""
+    mesh = bpy.data.meshes.new("Library cube")
+    mesh.from_pydata([(x, y, z) for x in (-0.4, 0.4) for y in (-0.4, 0.4) for z in (-0.4, 0.4)], [],
+                     [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)])
+    path = str(folder / "library.blend")
+    bpy.data.libraries.write(path, {mesh}, fake_user=True)
+    bpy.data.meshes.remove(mesh)
+    with bpy.data.libraries.load(path, link=True) as (_, linked):
+        linked.meshes = ["Library cube"]
+    return linked.meshes[0]
+
+
+def scatter_node_group() -> bpy.types.NodeTree:
+    """Ico spheres instanced on a 3×2 grid, each turning about its own centre as the frames go by."""
+    tree = bpy.data.node_groups.new("Scatter", "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = tree.nodes, tree.links
+    grid = nodes.new("GeometryNodeMeshGrid")
+    grid.inputs["Size X"].default_value, grid.inputs["Size Y"].default_value = 2.4, 1.2
+    grid.inputs["Vertices X"].default_value, grid.inputs["Vertices Y"].default_value = 3, 2
+    ball = nodes.new("GeometryNodeMeshIcoSphere")
+    ball.inputs["Radius"].default_value, ball.inputs["Subdivisions"].default_value = 0.35, 1
+    place = nodes.new("GeometryNodeInstanceOnPoints")
+    links.new(grid.outputs["Mesh"], place.inputs["Points"])
+    links.new(ball.outputs["Mesh"], place.inputs["Instance"])
+    turn = nodes.new("GeometryNodeRotateInstances")
+    angle = nodes.new("ShaderNodeCombineXYZ")
+    time = nodes.new("GeometryNodeInputSceneTime")
+    scale = nodes.new("ShaderNodeMath")
+    scale.operation, scale.inputs[1].default_value = "MULTIPLY", 0.3
+    links.new(time.outputs["Frame"], scale.inputs[0])
+    links.new(scale.outputs[0], angle.inputs["X"])
+    links.new(scale.outputs[0], angle.inputs["Z"])
+    links.new(place.outputs[0], turn.inputs["Instances"])
+    links.new(angle.outputs[0], turn.inputs["Rotation"])
+    links.new(turn.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+    return tree
+
+
+def every_kind_scene(folder, frames: int = 4) -> tuple[bpy.types.Scene, dict]:
+    """What artists' scenes are made of, in front of a wall, the camera moving: an armature-bent cylinder under a
+    Subdivision Surface shown at level 0 in the viewport and 1 in the render, a mirrored box, an array, a bevelled
+    box, a mesh shared by two objects, a solidified plane, a collection instanced twice (one instance moving),
+    turning geometry-nodes instances on a moving grid, a linked library mesh, text, a bevelled curve and a NURBS
+    surface."""
+    scene = empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 80, 60
+    span = {1: 0, frames: 1}
+
+    def moving(obj, start, shift, turn=(0.0, 0.0, 0.0)):
+        keyframe_motion(obj, {frame: (tuple(s + t * d for s, d in zip(start, shift)),
+                                      tuple(t * r for r in turn)) for frame, t in span.items()})
+        return obj
+
+    kinds = {"Wall": add_plane(16, location=(0, 4, -1), rotation=(math.pi / 2, 0, 0))}
+    character = add_bent_cylinder((-4.2, 0, -2.2), (1, frames), rings=5)
+    subdivision = character.modifiers.new("Subdivision", "SUBSURF")
+    subdivision.levels, subdivision.render_levels = 0, 1
+    kinds["Character"] = character
+    kinds["Mirrored"] = moving(add_box((0, 0, 0), scale=(0.3, 0.3, 0.3)), (-2.2, 0, 1.6), (0.5, -0.4, 0.2),
+                               (0.4, 0.3, 0))
+    kinds["Mirrored"].modifiers.new("Mirror", "MIRROR").use_axis = (True, False, False)
+    kinds["Mirrored"].data.transform(Matrix.Translation((1.5, 0, 0)))  # the mirror image is another box
+    kinds["Fence"] = add_box((1.6, 1.5, -2.4), scale=(0.25, 0.25, 0.5))
+    kinds["Fence"].modifiers.new("Array", "ARRAY").count = 4
+    shared = bpy.data.objects.new("Shared", kinds["Fence"].data)  # the fence's mesh, without its modifier
+    scene.collection.objects.link(shared)
+    kinds["Shared"] = moving(shared, (-0.4, -2.5, 2.2), (0.3, 0.2, -0.2), (0.5, 0.5, 0.5))
+    kinds["Bevelled"] = moving(add_box((0, 0, 0), scale=(0.45, 0.45, 0.45)), (0.2, -1, 1.8), (0.4, 0.3, -0.3),
+                               (0.2, 0.6, 0.1))
+    kinds["Bevelled"].modifiers.new("Bevel", "BEVEL").width = 0.25
+    kinds["Shell"] = moving(add_plane(1.2), (3.8, 0, 1.6), (0, 0, 0), (0.9, 0.3, 0))
+    kinds["Shell"].modifiers.new("Solidify", "SOLIDIFY").thickness = 0.3
+    props = bpy.data.collections.new("Props")  # in no scene: only its instances render
+    prop = bpy.data.objects.new("Prop", bpy.data.meshes.new("Prop"))
+    props.objects.link(prop)
+    prop.data.from_pydata([(x, y, z) for x in (-0.35, 0.35) for y in (-0.35, 0.35) for z in (-0.35, 0.35)], [],
+                          [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)])
+    for name, start, shift in (("Prop still", (-1.0, -1.0, -0.6), (0, 0, 0)),
+                               ("Prop moving", (0.2, -1.5, -0.9), (0.8, 0.5, 0.4))):
+        empty = bpy.data.objects.new(name, None)
+        empty.instance_type, empty.instance_collection = "COLLECTION", props
+        scene.collection.objects.link(empty)
+        kinds[name] = moving(empty, start, shift, (0.3, 0.8, 0.2) if "moving" in name else (0, 0, 0))
+    scatter = add_plane(1, location=(2.6, -0.5, -0.4))
+    scatter.modifiers.new("Scatter", "NODES").node_group = scatter_node_group()
+    kinds["Scatter"] = moving(scatter, (2.6, -0.5, -0.4), (-0.3, 0, 0.3), (0, 0.2, 0))
+    library = bpy.data.objects.new("Linked", linked_mesh(folder))
+    scene.collection.objects.link(library)
+    kinds["Linked"] = moving(library, (-3.4, -0.5, 2.4), (0.6, 0, -0.3), (0.5, 0.2, 0.3))
+    text = bpy.data.objects.new("Text", bpy.data.curves.new("Text", "FONT"))
+    text.data.body, text.data.extrude, text.data.size = "Hi", 0.1, 1.3
+    scene.collection.objects.link(text)
+    kinds["Text"] = moving(text, (-1.2, -0.8, -2.6), (0.3, 0, 0.4), (1.4, 0, 0.2))
+    bpy.ops.curve.primitive_bezier_circle_add(radius=0.6, location=(0.9, 0.5, 0.2))
+    curve = bpy.context.object
+    curve.data.bevel_depth, curve.data.resolution_u, curve.data.bevel_resolution = 0.12, 4, 1
+    kinds["Curve"] = moving(curve, (0.9, 0.5, 0.2), (0, 0, -0.3), (1.2, 0.4, 0))
+    bpy.ops.surface.primitive_nurbs_surface_sphere_add(radius=0.6, location=(3.6, -0.5, -2.2))
+    surface = bpy.context.object
+    surface.data.resolution_u = surface.data.resolution_v = 2
+    kinds["Surface"] = moving(surface, (3.6, -0.5, -2.2), (-0.5, 0, 0.3), (0.3, 0, 0.5))
+    add_camera(scene, [((0.4 * f, -13 + 0.4 * f, 0.3 * f), (math.pi / 2 - 0.02 * f, 0.01 * f, 0.02 * f))
+                       for f in range(frames)])
+    return scene, kinds
+
+
+def growing_grid_node_group(velocity: tuple[float, float, float] | None) -> bpy.types.NodeTree:
+    """A 2 m grid that gains a column of vertices every frame (its topology changes) and slides at ``velocity`` (m/s);
+    with a velocity, its points carry it as their ``velocity`` attribute, as fluid meshes do."""
+    tree = bpy.data.node_groups.new("Growing grid", "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = tree.nodes, tree.links
+    time = nodes.new("GeometryNodeInputSceneTime")
+    columns = nodes.new("ShaderNodeMath")
+    columns.operation, columns.inputs[1].default_value = "ADD", 2
+    links.new(time.outputs["Frame"], columns.inputs[0])
+    grid = nodes.new("GeometryNodeMeshGrid")
+    grid.inputs["Size X"].default_value = grid.inputs["Size Y"].default_value = 2.0
+    links.new(columns.outputs[0], grid.inputs["Vertices X"])
+    slide = nodes.new("GeometryNodeSetPosition")
+    offset = nodes.new("ShaderNodeVectorMath")
+    offset.operation, offset.inputs[1].default_value = "SCALE", velocity or (0.2, 0.0, 0.1)
+    links.new(time.outputs["Seconds"], offset.inputs["Scale"])
+    offset.inputs[0].default_value = velocity or (0.2, 0.0, 0.1)
+    links.new(grid.outputs["Mesh"], slide.inputs["Geometry"])
+    links.new(offset.outputs["Vector"], slide.inputs["Offset"])
+    geometry = slide.outputs[0]
+    if velocity:
+        carried = nodes.new("GeometryNodeStoreNamedAttribute")
+        carried.data_type, carried.domain = "FLOAT_VECTOR", "POINT"
+        carried.inputs["Name"].default_value = "velocity"
+        carried.inputs["Value"].default_value = velocity
+        links.new(geometry, carried.inputs["Geometry"])
+        geometry = carried.outputs[0]
+    links.new(geometry, nodes.new("NodeGroupOutput").inputs[0])
+    return tree

@@ -8,49 +8,11 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 import triangle_ground_truth  # noqa: E402
+from flow_checks import check_frame  # noqa: E402
 from optical_flow_addon.blender import bake  # noqa: E402
 from optical_flow_addon.blender.surface_motion import ATTRIBUTES, OBJECT_ATTRIBUTE  # noqa: E402
 from optical_flow_addon.core.flow_files import FORMATS  # noqa: E402
-from ground_truth import OFFSETS, compare_candidates, pixel_rays  # noqa: E402
-
-TOLERANCE_PX = 0.001
-TOLERANCE_M = 1e-4
-
-
-def edges(labels: np.ndarray) -> np.ndarray:
-    """Pixels with both labels in their 3×3 neighbourhood."""
-    padded = np.pad(labels, 1, mode="edge")
-    windows = np.stack([padded[1 + dy:1 + dy + labels.shape[0], 1 + dx:1 + dx + labels.shape[1]]
-                        for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-    return windows.any(axis=0) & ~windows.all(axis=0)
-
-
-def check_frame(out, triangles_at, camera, frame, name, other):
-    flow = np.load(out / f"{name}_{frame:04d}.npy")
-    valid = np.load(out / f"{name}_valid_{frame:04d}.npy")
-    occluded = np.load(out / f"{name}_occluded_{frame:04d}.npy")
-    results = [triangle_ground_truth.surface_motion(triangles_at, camera, frame, other, offset, with_occlusion=k == 0)
-               for k, offset in enumerate(OFFSETS)]
-    centre = results[0][0]
-    candidates = [(f, index >= 0, index != centre) for index, f, _, _ in results]
-    error, mask_mismatches, (_, hit, _) = compare_candidates(flow, valid, candidates)
-    assert mask_mismatches == 0, f"{name} {frame}: {mask_mismatches} pixels with a wrong validity mask"
-    assert error < TOLERANCE_PX, f"{name} {frame}: worst flow error {error:.5f} px"
-    assert not occluded[~valid].any()
-    truth = results[0][2]
-    judged = valid & hit
-    agree = (occluded == truth)[judged]
-    away = ~edges(truth)[judged]
-    baked = np.load(out / f"{name.replace('_flow', '_scene_flow')}_{frame:04d}.npy")
-    best = np.full(hit.shape, np.inf)
-    for k, (index, _, _, motion) in enumerate(results):
-        expected = triangle_ground_truth.camera_axes_motion(camera, frame, motion) * [1, -1, -1]
-        usable = np.ones_like(hit) if k == 0 else index != centre
-        best = np.where(usable, np.minimum(best, np.abs(baked - expected).max(axis=-1)), best)
-    scene_error = best[valid].max()
-    assert scene_error < TOLERANCE_M, f"{name} {frame}: worst scene flow error {scene_error:.2e} m"
-    return np.array([agree.sum(), agree.size, agree[away].sum(), away.sum(), truth[judged].sum()]), error, scene_error
-
+from ground_truth import pixel_rays  # noqa: E402
 
 @pytest.mark.parametrize("gap", [1, 3])
 def test_occlusion_flow_and_scene_flow_match_the_ray_caster(tmp_path, gap):
@@ -76,8 +38,9 @@ def test_occlusion_flow_and_scene_flow_match_the_ray_caster(tmp_path, gap):
 
 
 def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_path):
-    """A remeshed box (its vertex count is not the mesh's) and a sphere whose pole rings are welded from
-    frame 3 on (a topology change between frames) are invalid where they show; the manifest names them."""
+    """A sphere whose pole rings are welded from frame 3 on (a topology change between frames) is invalid where it
+    shows on those frames; the manifest names it. A remeshed box (its vertex count is not the mesh's) keeps one
+    topology, so it has flow."""
     scene, objects = scenes.deforming_scene()
     remeshed = scenes.add_box((-0.5, -3, -2), scale=(0.5, 0.5, 0.5))
     remeshed.modifiers.new("Remesh", "REMESH")
@@ -103,35 +66,40 @@ def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_p
                 np.testing.assert_array_equal(held[name], array, err_msg=f"{fmt} {name}")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["frame_gap"] == 1 and manifest["method"] == "surface motion"
-    assert manifest["unknown_objects"] == {remeshed.name: "its modifiers change the number of vertices"}
-    assert manifest["topology_changes"] == {decimated.name: [2, 3, 4]}  # 2 → 3, 3 → 2 and 3 → 4, 4 → 3
+    assert manifest["unknown_objects"] == {decimated.name: "its evaluated geometry changes its topology"}
+    assert manifest["topology_changes"] == {decimated.name: [2, 3]}  # 2 → 3 and 3 → 2; 3 and 4 are welded alike
     camera = scenes.scene_camera(scene)
-    for name, other, frame in (("forward_flow", 2, 1), ("forward_flow", 3, 2), ("backward_flow", 2, 3)):
+    for name, other, frame in (("forward_flow", 2, 1), ("forward_flow", 3, 2), ("backward_flow", 2, 3),
+                               ("backward_flow", 3, 4)):
         parts = [scenes.world_triangles(scene, [obj])(frame) for obj in [*objects, remeshed, decimated]]
         _, index, _, _ = triangle_ground_truth.first_hits(*pixel_rays(camera, frame), np.concatenate(parts))
         starts = np.cumsum([0, *map(len, parts)])
         on_remeshed = (index >= starts[-3]) & (index < starts[-2])
         on_decimated = index >= starts[-2]
         valid = np.load(out / f"{name}_valid_{frame:04d}.npy")
-        assert on_remeshed.sum() > 20 and not valid[on_remeshed].any()
+        assert on_remeshed.sum() > 20 and valid[on_remeshed].mean() > 0.9
         assert on_decimated.sum() > 20
-        assert valid[on_decimated].any() == ((frame, other) == (1, 2)), (name, frame)
+        assert valid[on_decimated].any() == ((frame, other) in {(1, 2), (4, 3)}), (name, frame)
         assert not np.load(out / f"{name}_occluded_{frame:04d}.npy")[~valid].any()
-    for obj in scene.objects:  # the bake's attributes and passes are gone again
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    for obj in scene.objects:  # the bake's modifiers, attributes, helpers and passes are gone again
         if obj.type == "MESH":
-            assert not [a.name for a in obj.data.attributes if a.name.startswith("optical_flow")]
+            assert not [a.name for a in obj.evaluated_get(depsgraph).data.attributes if a.name.startswith("optical")]
+            assert not [m.name for m in obj.modifiers if m.name.startswith("Optical")]
     assert len(bpy.context.view_layer.aovs) == 0 and not [m for m in bpy.data.materials if m.name.startswith("Optical")]
+    assert not [d.name for d in [*bpy.data.node_groups, *bpy.data.objects, *bpy.data.meshes] if "Optical" in d.name]
 
 
 def test_only_meshes_that_can_deform_carry_displacement_attributes(tmp_path, monkeypatch):
-    """Cycles copies a moving object's mesh again every frame, attributes included: a rigid mesh carries only its
-    object's number (the displacement passes read zero on it, as the accuracy tests above check)."""
+    """Cycles copies a moving object's mesh again every frame, attributes included: a rigid mesh evaluates to one
+    carrying only its object's number (the displacement passes read zero on it, as the accuracy tests above check)."""
     scene, objects = scenes.deforming_scene()
     render, carried = bake.render_frame, []
 
     def render_and_look(scene, frame, path, guard):
-        carried.append({obj.name: sorted(a.name for a in obj.data.attributes if a.name.startswith("optical_flow"))
-                        for obj in objects})
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        carried.append({obj.name: sorted(a.name for a in obj.evaluated_get(depsgraph).data.attributes
+                                         if a.name.startswith("optical_flow")) for obj in objects})
         return render(scene, frame, path, guard)
 
     monkeypatch.setattr(bake, "render_frame", render_and_look)

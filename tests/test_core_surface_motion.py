@@ -24,8 +24,8 @@ def frame_of(depth, view, displacement=None, moved=np.eye(4), here=np.eye(4)) ->
     """One object (number 1) everywhere: at ``here`` at this frame, ``moved`` at the partner frame of each flow."""
     names = ("forward_flow", "backward_flow")
     displacement = displacement or {name: np.zeros((H, W, 3), np.float32) for name in names}
-    matrices = {name: [[1, np.asarray(here).tolist(), np.asarray(moved).tolist()]] for name in displacement}
-    return Frame.from_passes(depth, np.ones((H, W), np.float32), displacement, view, matrices)
+    matrices = {name: [[np.asarray(here).tolist(), np.asarray(moved).tolist()]] for name in displacement}
+    return Frame.from_passes(depth, np.ones((H, W), np.float32), displacement, view, [[1, [0, 0, 0]]], matrices)
 
 
 def wall_depth(view: View, wall_y: float) -> np.ndarray:
@@ -175,3 +175,48 @@ def test_overview_shows_the_occlusion_masks_next_to_the_validity_masks():
     picture, _, labels = overview(arrays)
     assert labels == ["forward flow", "forward flow mask", "forward flow occluded", "colour wheel"]
     assert picture.shape[1] > 3 * W
+
+
+def test_instances_sharing_an_object_number_are_told_apart_by_their_rendered_location():
+    """Two instances of one geometry (number 3) and an object without a number (0), each moving its own way: every
+    pixel takes its own instance's motion; a location no row lists, or a number no row lists, stays unknown."""
+    numbers = np.zeros((H, W), np.float32)
+    locations = np.zeros((H, W, 3), np.float32)
+    numbers[:, :10], locations[:, :10] = 3, [1.5, -0.0, 2.0]  # −0 as a render may write it
+    numbers[:, 10:20], locations[:, 10:20] = 3, [-1.5, 0.0, 2.0]
+    numbers[:, 20:30], locations[:, 20:30] = 0, [0.25, 0.5, 0.75]  # no number: the location alone
+    numbers[:, 30:35], locations[:, 30:35] = 3, [9.0, 9.0, 9.0]  # an instance the list does not hold
+    numbers[:, 35:] = 7  # a number the list does not hold
+    instances = [[3, [-1.5, 0.0, 2.0]], [3, [1.5, 0.0, 2.0]], [0, [0.25, 0.5, 0.75]], [5, [0, 0, 0]]]
+    shifts = [0.1, 0.2, 0.3, 0.4]
+    matrices = {"forward_flow": [[np.eye(4).tolist(), translation(shift).tolist()] for shift in shifts]}
+    depth = np.full((H, W), 10.0, np.float32)
+    view = camera((0, 0, 0))
+    displacement = {"forward_flow": np.zeros((H, W, 3), np.float32)}
+    source = Frame.from_passes(depth, numbers, displacement, view, instances, matrices, locations)
+    np.testing.assert_array_equal(source.objects[0], [2] * 10 + [1] * 10 + [3] * 10 + [0] * 10)
+    arrays = flow_products(source, source, "forward_flow", False, occlusion=False, scene_flow=True)
+    moved = arrays["forward_scene_flow"][H // 2, ::10, 0]
+    np.testing.assert_allclose(moved, [0.2, 0.1, 0.3, 0], atol=1e-6)
+    assert not arrays["forward_flow_valid"][:, 30:].any()
+    # Without the location pass, instances of a shared number and numberless geometry stay unknown.
+    blind = Frame.from_passes(depth, numbers, displacement, view, instances, matrices)
+    assert not blind.objects.any()
+
+
+def test_an_instance_gone_at_the_partner_frame_is_unknown_for_that_flow_only():
+    instances = [[1, [0, 0, 0]]]
+    matrices = {"forward_flow": [[np.eye(4).tolist(), None]], "backward_flow": [[np.eye(4).tolist(),
+                                                                                  np.eye(4).tolist()]]}
+    displacement = {name: np.zeros((H, W, 3), np.float32) for name in matrices}
+    depth = np.full((H, W), 10.0, np.float32)
+    source = Frame.from_passes(depth, np.ones((H, W), np.float32), displacement, camera((0, 0, 0)), instances,
+                               matrices)
+    assert not flow_products(source, source, "forward_flow", False, False, False)["forward_flow_valid"].any()
+    assert flow_products(source, source, "backward_flow", False, False, False)["backward_flow_valid"].all()
+
+
+def translation(shift: float) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[0, 3] = shift
+    return matrix

@@ -105,6 +105,7 @@ def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pas
         "method_note": vector_pass,
         "unknown_objects": motion.unknown if motion else {},
         "topology_changes": motion.topology_changes if motion else {},
+        "velocity_objects": motion.velocity_frames if motion else {},
     }
 
 
@@ -203,16 +204,15 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
             render_folder(memory_folder(*resolution)) as render_dir:
         keep_frame(scene, guard)
-        override, own_shading = shading_override(scene, guard, surface_motion=not vector_pass)
-        view_layer = flow_view_layer(scene).name
         motion = None if vector_pass else SurfaceMotion(scene, flow_view_layer(scene), guard, options)
+        override, own_shading = shading_override(scene, guard, motion)
+        view_layer = flow_view_layer(scene).name
         records, others = (resumed_frames(scene, options, writer, folder.other_frames, resolution) if resume
                            else ([], []))
         kept = {record["frame"] for record in records}
         notes = ([f"Kept the scene's own materials because {', '.join(own_shading)} may be see-through."]
                  if own_shading else [])
         notes += [f"No occlusion masks: {vector_pass}."] if asked.occlusion and not options.occlusion else []
-        notes += [f"No flow for {name}: {why}." for name, why in (motion.unknown.items() if motion else ())]
         notes += folder.notes + frame_step_notes(scene)
         if resume:
             notes.append(f"Resumed: kept the {len(kept)} frames already whole, "
@@ -254,11 +254,11 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
         try:
             # With surface motion, the frames the flows point to are rendered too (once, in order).
             for frame in options.partners(baked) if motion else baked:
-                matrices = motion.prepare(frame) if motion else None
+                instances = motion.prepare(frame) if motion else {}
                 renders = yield from render(frame, options.renders_at(frame) if frame in baked else ["flow"])
                 if frame in baked:
                     waiting[frame] = camera_record(scene, frame, options)
-                passes = {"view": camera_view(scene), "matrices": matrices} if motion else None
+                passes = {"view": camera_view(scene), **instances} if motion else None
                 if in_flight:
                     yield from finish()
                 writer.submit(renders, view_layer, frame, passes, write=frame in baked)
@@ -275,10 +275,11 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                     finish()
                 except (FlowError, RuntimeError):
                     pass  # the render error is the one to report
-            if motion and motion.topology_changes:
-                notes.append("Pixels left unknown (invalid) where a mesh's vertices change between the frames: "
-                             + ", ".join(f"{name} (frames {', '.join(map(str, changed))})"
-                                         for name, changed in motion.topology_changes.items()) + ".")
+            if motion:
+                notes += [f"The motion of {name} on frames {', '.join(map(str, frames))} is its velocity attribute's: "
+                          "its topology changes there." for name, frames in motion.velocity_frames.items()]
+                notes += [f"Pixels of {name} left unknown (invalid) on frames {', '.join(map(str, frames))}: "
+                          f"{motion.unknown[name]}." for name, frames in motion.topology_changes.items()]
             if records:
                 stopped_by = sys.exc_info()[1]
                 try:

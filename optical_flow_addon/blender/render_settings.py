@@ -6,7 +6,7 @@ from typing import Any
 
 import bpy
 
-from .surface_motion import add_motion_passes, motion_material
+from .surface_motion import SurfaceMotion, add_motion_passes, motion_material
 
 # Settings that make the vector pass exact and the render cheap. Cycles property names.
 CYCLES_SETTINGS = {
@@ -137,16 +137,16 @@ def unshaded_material() -> bpy.types.Material:
 
 
 def shading_override(scene: bpy.types.Scene, guard: SettingsGuard,
-                     surface_motion: bool = False) -> tuple[bpy.types.Material | None, list[str]]:
+                     motion: SurfaceMotion | None = None) -> tuple[bpy.types.Material | None, list[str]]:
     """The flow render's material override, made once per bake, and the materials that keep their own
-    shading instead (when there are any, no override is used). With ``surface_motion`` the override
+    shading instead (when there are any, no override is used). With surface ``motion`` the override
     carries the motion passes, which the view layer gets for the bake."""
     own_shading = materials_needing_own_shading(scene)
     if own_shading:
         return None, own_shading
-    override = motion_material() if surface_motion else unshaded_material()
-    if surface_motion:
-        add_motion_passes(flow_view_layer(scene), guard)
+    override = motion_material(motion.locations) if motion else unshaded_material()
+    if motion:
+        add_motion_passes(flow_view_layer(scene), guard, motion.locations)
     guard.on_restore(lambda: bpy.data.materials.remove(override))
     return override, own_shading
 

@@ -1,10 +1,18 @@
-"""Each mesh vertex's world-space motion to frame t+K and t−K, as point attributes that the material
-override sends to render passes (AOVs). Cycles interpolates them at the surface point under each pixel
+"""Each rendered surface point's motion to frame t+K and t−K, as attributes of the geometry Cycles renders, which
+the material override sends to render passes (AOVs). Cycles interpolates them at the surface point under each pixel
 centre exactly as it interpolates the point itself, so the writer gets every pixel's 3-D motion.
 
-The attributes live on the meshes only during the bake: they are removed again afterwards, also
-after an error or a cancel. Objects whose motion cannot be mapped vertex by vertex are named in
-``unknown``; their pixels read as unknown (invalid), never as still.
+A geometry-nodes modifier appended to the end of every rendered object's stack (mesh, curve, text, hair, point cloud)
+stores the object's number on the geometry it evaluates to, whatever made it: modifiers, shape keys, bevels,
+instances. Where an object's geometry can deform, the modifier also takes each evaluated vertex's displacement to the
+other frames from a helper point cloud that the bake fills before each frame (evaluated vertex i at frame t to
+evaluated vertex i at t±K: exact wherever the evaluated topology stays the same; where it changes, a frame gap of 1
+takes the points' ``velocity`` attribute, as Cycles' motion blur does). Instances carry the number of the
+geometry they show; the rendered instance location tells them apart.
+
+The modifiers, helpers and passes live only during the bake: they are removed again afterwards, also after an error
+or a cancel. Objects whose motion cannot be followed are named in ``unknown``; their pixels read as unknown
+(invalid), never as still.
 """
 from __future__ import annotations
 
@@ -16,20 +24,25 @@ import numpy as np
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
 from ..core.products import FLOW_STEPS
-from ..core.surface_motion import MOTION_PASSES, OBJECT_PASS, UNKNOWN
+from ..core.surface_motion import LOCATION_PASS, MOTION_PASSES, OBJECT_PASS, UNKNOWN
 
 if TYPE_CHECKING:
     from .render_settings import SettingsGuard
 
-# Point attributes, named for the passes they feed.
+# Attributes, named for the passes they feed.
 ATTRIBUTES = {name: f"optical_flow_{aov}" for name, aov in MOTION_PASSES.items()}
 OBJECT_ATTRIBUTE = f"optical_flow_{OBJECT_PASS}"
+MODIFIER = "Optical Flow Motion"
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
+TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a geometry-nodes modifier can follow
+# Per modifier type, the setting the viewport evaluates and the one the render uses.
+RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
 
-def motion_material() -> bpy.types.Material:
+def motion_material(locations: bool) -> bpy.types.Material:
     """The override: a black diffuse surface (Cycles drops a black closure, so it runs no lighting and
-    casts no shadow rays) and Attribute → AOV Output for each motion pass and the object pass.
+    casts no shadow rays) and Attribute → AOV Output for each motion pass and the object pass, and with
+    ``locations`` Object Info's Location → the location pass.
     A surface socket left empty would make Cycles treat the object as see-through once the
     attribute nodes are there: the Depth pass then showed no surface at all."""
     material = bpy.data.materials.new("Optical Flow Motion")
@@ -43,20 +56,27 @@ def motion_material() -> bpy.types.Material:
     surface = nodes.new("ShaderNodeBsdfDiffuse")
     surface.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
     links.new(surface.outputs[0], output.inputs["Surface"])
-    passes = [(ATTRIBUTES[name], aov, "Color") for name, aov in MOTION_PASSES.items()]
-    for attribute_name, aov_name, socket in passes + [(OBJECT_ATTRIBUTE, OBJECT_PASS, "Fac")]:
+    sources = [(ATTRIBUTES[name], aov, "Color") for name, aov in MOTION_PASSES.items()]
+    for attribute_name, aov_name, socket in sources + [(OBJECT_ATTRIBUTE, OBJECT_PASS, "Fac")]:
         attribute = nodes.new("ShaderNodeAttribute")
         attribute.attribute_name = attribute_name
-        aov = nodes.new("ShaderNodeOutputAOV")
-        setattr(aov, "aov_name" if hasattr(aov, "aov_name") else "name", aov_name)  # "name" before Blender 4.0
-        links.new(attribute.outputs[socket], aov.inputs["Color" if socket == "Color" else "Value"])
+        link_aov(material, attribute.outputs[socket], aov_name)
+    if locations:
+        link_aov(material, nodes.new("ShaderNodeObjectInfo").outputs["Location"], LOCATION_PASS)
     return material
 
 
-def add_motion_passes(view_layer: bpy.types.ViewLayer, guard: SettingsGuard) -> None:
-    """The view layer's AOVs for the motion passes, removed again afterwards."""
+def link_aov(material: bpy.types.Material, socket: bpy.types.NodeSocket, name: str) -> None:
+    aov = material.node_tree.nodes.new("ShaderNodeOutputAOV")
+    setattr(aov, "aov_name" if hasattr(aov, "aov_name") else "name", name)  # "name" before Blender 4.0
+    material.node_tree.links.new(socket, aov.inputs["Value" if socket.type == "VALUE" else "Color"])
+
+
+def add_motion_passes(view_layer: bpy.types.ViewLayer, guard: SettingsGuard, locations: bool) -> None:
+    """The view layer's AOVs for the motion passes (and the location pass), removed again afterwards."""
     taken = {aov.name for aov in view_layer.aovs}
-    for name, kind in [(aov, "COLOR") for aov in MOTION_PASSES.values()] + [(OBJECT_PASS, "VALUE")]:
+    wanted = [(aov, "COLOR") for aov in MOTION_PASSES.values()] + [(OBJECT_PASS, "VALUE")]
+    for name, kind in wanted + ([(LOCATION_PASS, "COLOR")] if locations else []):
         if name in taken:
             raise FlowError(f"View layer {view_layer.name} already has a shader AOV named {name}; rename or remove it.")
         aov = view_layer.aovs.add()
@@ -74,126 +94,324 @@ def remove_aov(view_layer: bpy.types.ViewLayer, name: str) -> None:
         bpy.ops.scene.view_layer_remove_aov()
 
 
-def local_positions(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> np.ndarray:
-    """The evaluated mesh's vertices in the object's own axes.
+def motion_node_group() -> bpy.types.NodeTree:
+    """Geometry → the same geometry with the object number on every point (instances' geometry included) and, on its
+    own mesh when it deforms, each vertex's displacement per flow, sampled by vertex index from the helper's points.
+    A rigid mesh carries no displacement: Cycles copies a moving object's mesh again every frame, attributes
+    included, and the passes read zero where an attribute is missing."""
+    tree = bpy.data.node_groups.new(MODIFIER, "GeometryNodeTree")
+    for name, kind, side in (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OUTPUT"),
+                             ("Number", "Float", "INPUT"), ("Helper", "Object", "INPUT"), ("Deforms", "Bool", "INPUT")):
+        tree.interface.new_socket(name, in_out=side, socket_type=f"NodeSocket{kind}")
+    nodes, links = tree.nodes, tree.links
+    given, result = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    parts, joined = nodes.new("GeometryNodeSeparateComponents"), nodes.new("GeometryNodeJoinGeometry")
+    helper = nodes.new("GeometryNodeObjectInfo")
+    links.new(given.outputs["Helper"], helper.inputs["Object"])
+    links.new(given.outputs["Geometry"], parts.inputs[0])
+    mesh = parts.outputs["Mesh"]
+    for name, attribute in ATTRIBUTES.items():
+        displacement = nodes.new("GeometryNodeInputNamedAttribute")
+        displacement.data_type = "FLOAT_VECTOR"
+        displacement.inputs["Name"].default_value = name
+        sample = nodes.new("GeometryNodeSampleIndex")
+        sample.data_type, sample.domain = "FLOAT_VECTOR", "POINT"
+        links.new(helper.outputs["Geometry"], sample.inputs["Geometry"])
+        links.new(displacement.outputs[0], sample.inputs["Value"])
+        links.new(nodes.new("GeometryNodeInputIndex").outputs[0], sample.inputs["Index"])
+        mesh = store(tree, mesh, attribute, "FLOAT_VECTOR", sample.outputs[0])
+    deforms = nodes.new("GeometryNodeSwitch")
+    deforms.input_type = "GEOMETRY"
+    links.new(given.outputs["Deforms"], deforms.inputs["Switch"])
+    links.new(parts.outputs["Mesh"], deforms.inputs["False"])
+    links.new(mesh, deforms.inputs["True"])
+    for socket in [deforms.outputs[0]] + [output for output in parts.outputs if output.name != "Mesh"]:
+        links.new(socket, joined.inputs[0])
+    links.new(store(tree, joined.outputs[0], OBJECT_ATTRIBUTE, "FLOAT", given.outputs["Number"]), result.inputs[0])
+    return tree
 
-    Read through the ``position`` attribute (Blender 3.5+), a copy of the whole array: ``vertices``' ``co`` goes
-    vertex by vertex, 70 times slower (4.6 ms for 160,000 vertices)."""
-    mesh = obj.evaluated_get(depsgraph).data
-    local = np.empty(len(mesh.vertices) * 3, np.float32)
-    if "position" in mesh.attributes:
-        mesh.attributes["position"].data.foreach_get("vector", local)
-    else:
-        mesh.vertices.foreach_get("co", local)
-    return local.reshape(-1, 3)
+
+def store(tree: bpy.types.NodeTree, geometry: bpy.types.NodeSocket, name: str, kind: str,
+          value: bpy.types.NodeSocket) -> bpy.types.NodeSocket:
+    """Store Named Attribute on the point domain; returns its geometry output."""
+    node = tree.nodes.new("GeometryNodeStoreNamedAttribute")
+    node.data_type, node.domain = kind, "POINT"
+    node.inputs["Name"].default_value = name
+    tree.links.new(geometry, node.inputs["Geometry"])
+    tree.links.new(value, node.inputs["Value"])
+    return node.outputs[0]
+
+
+def evaluate_as_rendered(scene: bpy.types.Scene, guard: SettingsGuard) -> None:
+    """Let the depsgraph the bake reads evaluate what Cycles renders: modifiers shown as in the render, subdivision at
+    the render levels, curves and metaballs at their render resolution."""
+    for obj in scene.objects:
+        if obj.library is not None:
+            continue
+        for modifier in obj.modifiers:
+            if modifier.show_viewport != modifier.show_render:
+                guard.set(modifier, "show_viewport", modifier.show_render)
+            viewport, render = RENDER_LEVELS.get(modifier.type, (None, None))
+            if viewport and getattr(modifier, viewport) != getattr(modifier, render):
+                guard.set(modifier, viewport, getattr(modifier, render))
+    for data, viewport, render in [(curve, "resolution_u", "render_resolution_u") for curve in bpy.data.curves] + [
+            (ball, "resolution", "render_resolution") for ball in bpy.data.metaballs]:
+        if data.library is None and getattr(data, render) and getattr(data, viewport) != getattr(data, render):
+            guard.set(data, viewport, getattr(data, render))
+
+
+def point_vectors(data: bpy.types.ID, name: str) -> np.ndarray | None:
+    """A vector attribute of evaluated geometry's points (``position``, ``velocity``), as one copy; None without it."""
+    attribute = data.attributes.get(name)
+    if attribute is None or attribute.domain != "POINT" or attribute.data_type != "FLOAT_VECTOR":
+        return None
+    values = np.empty(len(attribute.data) * 3, np.float32)
+    attribute.data.foreach_get("vector", values)
+    return values.reshape(-1, 3)
+
+
+def rendered_shape(obj: bpy.types.Object) -> tuple[np.ndarray, bytes, np.ndarray | None]:
+    """An evaluated object's points as Cycles renders them (curves, text, surfaces and metaballs through their mesh),
+    what fixes their topology (point count and corners, as bytes to compare between frames), and their ``velocity``
+    attribute (units per second) where they carry one, as fluid meshes do."""
+    data = obj.data
+    mesh = obj.to_mesh() if obj.type in {"CURVE", "FONT", "SURFACE", "META"} else data
+    try:
+        positions = point_vectors(mesh, "position")
+        positions = np.empty((0, 3), np.float32) if positions is None else positions  # a volume has no points
+        corners = b""
+        if isinstance(mesh, bpy.types.Mesh):
+            indices = np.empty(len(mesh.loops), np.int32)
+            mesh.loops.foreach_get("vertex_index", indices)
+            sizes = np.empty(len(mesh.polygons), np.int32)
+            mesh.polygons.foreach_get("loop_total", sizes)
+            corners = indices.tobytes() + sizes.tobytes()
+        return positions, corners, point_vectors(mesh, "velocity")
+    finally:
+        if mesh is not data:
+            obj.to_mesh_clear()
 
 
 class SurfaceMotion:
-    """Before each frame t renders, writes the vertex displacement to t+K and t−K of every mapped mesh
-    whose vertices move (rigid meshes keep zero), and gives the objects' matrices for the writer."""
+    """Before each frame t renders, writes the displacement to t+K and t−K of every deforming object's evaluated
+    geometry, and gives the rendered instances with their matrices for the writer."""
 
     def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, guard: SettingsGuard,
                  options: BakeOptions) -> None:
-        self.scene, self.options = scene, options
-        self.unknown: dict[str, str] = {}  # object -> why its pixels are unknown
+        self.scene, self.options, self.guard = scene, options, guard
+        self.unknown: dict[str, str] = {}  # object -> why some of its pixels are unknown
         self.topology_changes: dict[str, list[int]] = {}  # object -> frames whose motion it cannot map
-        self._frames: dict[int, tuple[dict, dict]] = {}  # frame -> (matrices, local positions of deforming meshes)
-        self._written: dict[tuple[str, str], np.ndarray] = {}
-        self.objects = self._mapped_objects(view_layer)
-        # Frame handlers may change meshes in ways no modifier shows: then every mesh counts as deforming.
-        handlers = bool(bpy.app.handlers.frame_change_pre or bpy.app.handlers.frame_change_post)
-        self.deforming = [obj for obj in self.objects if handlers or obj.modifiers or obj.data.shape_keys]
-        for number, obj in enumerate(self.objects, start=1):
-            mesh = obj.data
-            # Rigid meshes get no displacement attributes: the Attribute node reads zero where a mesh lacks one.
-            # Cycles copies a moving object's mesh again every frame, attributes included (README, Speed).
-            taken = [name for name in [*ATTRIBUTES.values(), OBJECT_ATTRIBUTE] if name in mesh.attributes]
-            if taken:
-                raise FlowError(f"Mesh {mesh.name} already has an attribute {taken[0]}; rename or remove it.")
-            displacements = ATTRIBUTES.values() if obj in self.deforming else ()
-            for attribute, kind in [(a, "FLOAT_COLOR") for a in displacements] + [(OBJECT_ATTRIBUTE, "FLOAT")]:
-                mesh.attributes.new(attribute, kind, "POINT")  # invalidates earlier attribute references
-                guard.on_restore(lambda mesh=mesh, name=attribute: mesh.attributes.remove(mesh.attributes[name]))
-            mesh.attributes[OBJECT_ATTRIBUTE].data.foreach_set("value", np.full(len(mesh.vertices), number, np.float32))
-            for attribute in displacements:  # new colour attributes are not zero
-                self._write(obj, attribute, np.zeros((len(mesh.vertices), 3), np.float32))
-
-    def _mapped_objects(self, view_layer: bpy.types.ViewLayer) -> list[bpy.types.Object]:
-        """Mesh objects rendered in the layer whose vertices the evaluated mesh keeps one to one."""
+        self.velocity_frames: dict[str, list[int]] = {}  # object -> frames whose motion its velocity attribute gives
+        self.numbers: dict[str, int] = {}  # tagged object -> the number its geometry carries
+        self.helpers: dict[str, bpy.types.Object] = {}  # deforming object -> its displacements' helper
+        # Objects followed only while their evaluated shape stays the same, and why.
+        self.rigid_only: dict[str, str] = {}
+        self._frames: dict[int, dict] = {}  # frame -> rendered instances and shapes
+        self._written: dict[tuple[str, str], np.ndarray] = {}  # (object, flow) -> displacements its helper holds
+        self._changed: set[str] = set()  # objects whose helper needs writing
+        evaluate_as_rendered(scene, guard)
         depsgraph = bpy.context.evaluated_depsgraph_get()
-        instanced = {instance.object.original.data for instance in depsgraph.object_instances
-                     if instance.is_instance and instance.object.type == "MESH"}
-        rendered = [obj for obj in view_layer.objects if obj.type in RENDERED_TYPES and not obj.hide_render]
-        users: dict[bpy.types.ID, int] = {}
-        for obj in rendered:
-            users[obj.data] = users.get(obj.data, 0) + 1
-        mapped = []
-        for obj in rendered:
-            reason = self._why_unmapped(obj, depsgraph, instanced, users)
-            if reason:
-                self.unknown[obj.name] = reason
-            else:
-                mapped.append(obj)
-        return mapped
+        self.rendered = [obj for obj in view_layer.objects if obj.type in RENDERED_TYPES and not obj.hide_render]
+        sources = {instance.object.original for instance in depsgraph.object_instances
+                   if instance.is_instance and instance.object.type in RENDERED_TYPES}
+        self.objects = {obj.name_full: obj for obj in [*self.rendered, *sources]}
+        # Frame handlers may change geometry in ways no modifier shows: then everything counts as deforming.
+        handlers = bool(bpy.app.handlers.frame_change_pre or bpy.app.handlers.frame_change_post)
+        tree = None
+        for name, obj in sorted(self.objects.items()):
+            why = untagged_because(obj)
+            if why:
+                self.rigid_only[name] = why
+                continue
+            tree = tree or self._node_group()
+            self.numbers[name] = len(self.numbers) + 1
+            if obj.type in {"CURVES", "POINTCLOUD"}:  # Cycles draws strands and spheres around these points
+                self.rigid_only[name] = "hair and point clouds are followed as rigid objects only"
+            deforms = handlers or obj.type != "MESH" or bool(obj.modifiers) or obj.data.shape_keys is not None
+            helper = self._helper(name) if deforms and name not in self.rigid_only else None
+            self._append_modifier(obj, tree, self.numbers[name], helper)
+        # Instances, and geometry without a number, are told apart by their rendered location.
+        self.locations = bool(sources) or len(self.numbers) < len(self.objects)
 
-    @staticmethod
-    def _why_unmapped(obj, depsgraph, instanced, users) -> str | None:
-        if obj.type != "MESH":
-            return f"a {obj.type.lower()} object, not a mesh"
-        mesh = obj.data
-        if mesh.library is not None:
-            return "its mesh is linked from a library"
-        if users[mesh] > 1 or mesh in instanced:
-            return "its mesh is shared with other objects or instances"
-        if any(m.show_render != m.show_viewport for m in obj.modifiers):
-            return "a modifier is shown differently in the viewport and the render"
-        if len(obj.evaluated_get(depsgraph).data.vertices) != len(mesh.vertices):
-            return "its modifiers change the number of vertices"
-        return None
+    def _node_group(self) -> bpy.types.NodeTree:
+        tree = motion_node_group()
+        self.guard.on_restore(lambda: bpy.data.node_groups.remove(tree))
+        return tree
 
-    def state(self, frame: int) -> tuple[dict, dict]:
-        """Every mapped object's matrix and every deforming mesh's local vertices at ``frame``; cached."""
+    def _append_modifier(self, obj: bpy.types.Object, tree: bpy.types.NodeTree, number: int,
+                         helper: bpy.types.Object | None) -> None:
+        modifier = obj.modifiers.new(MODIFIER, "NODES")
+        self.guard.on_restore(lambda: obj.modifiers.remove(obj.modifiers[MODIFIER]))
+        modifier.node_group = tree
+        inputs = {item.name: item.identifier for item in tree.interface.items_tree
+                  if getattr(item, "in_out", "") == "INPUT"}
+        modifier[inputs["Number"]] = float(number)
+        if helper is not None:
+            modifier[inputs["Helper"]] = helper
+            modifier[inputs["Deforms"]] = True
+
+    def _helper(self, name: str) -> bpy.types.Object:
+        """An object (outside every scene) whose points hold the displacements of ``name``'s evaluated points."""
+        mesh = bpy.data.meshes.new(f"{MODIFIER} {name}")
+        helper = bpy.data.objects.new(mesh.name, mesh)
+
+        def remove() -> None:
+            bpy.data.objects.remove(helper)
+            bpy.data.meshes.remove(mesh)
+
+        self.guard.on_restore(remove)
+        self.helpers[name] = helper
+        return helper
+
+    def state(self, frame: int) -> dict:
+        """At ``frame``: every rendered instance (key -> number, matrix, the object whose shape it shows, the object
+        the user knows) and the shapes of deforming and rigid-only objects; cached."""
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            matrices = {obj.name: [list(row) for row in obj.evaluated_get(depsgraph).matrix_world]
-                        for obj in self.objects}
-            self._frames[frame] = matrices, {obj.name: local_positions(obj, depsgraph) for obj in self.deforming}
+            instances, numbers = {}, {}
+            for obj in self.rendered:
+                name = obj.name_full
+                instances[(name, ())] = (self.numbers.get(name, 0), np.array(obj.evaluated_get(depsgraph).matrix_world),
+                                         name, name)
+            for instance in depsgraph.object_instances:
+                if not instance.is_instance or instance.object.type not in RENDERED_TYPES:
+                    continue
+                source = instance.object.original.name_full
+                parent = instance.parent.original.name_full if instance.parent else source
+                instances[(parent, tuple(instance.persistent_id))] = (
+                    self._number(instance.object, numbers), np.array(instance.matrix_world), source, parent)
+            shapes = {name: rendered_shape(self.objects[name].evaluated_get(depsgraph))
+                      for name in [*self.helpers, *self.rigid_only]}
+            self._frames[frame] = {"instances": instances, "shapes": shapes}
         return self._frames[frame]
 
-    def prepare(self, frame: int) -> dict[str, list]:
-        """Set the displacement attributes for rendering ``frame``; return, per flow whose partner frame exists,
-        [object number, matrix here, matrix there] for the writer."""
+    def _number(self, evaluated: bpy.types.Object, cache: dict) -> int:
+        """The number an instance's geometry carries (the instancer's, when geometry nodes made the instance)."""
+        data = evaluated.data
+        key = data.as_pointer() if data else 0
+        if key not in cache:
+            attributes = getattr(data, "attributes", None)
+            attribute = attributes.get(OBJECT_ATTRIBUTE) if attributes is not None else None
+            if attribute is not None and len(attribute.data):
+                cache[key] = int(round(attribute.data[0].value))
+            else:
+                cache[key] = self.numbers.get(evaluated.original.name_full, 0)
+        return cache[key]
+
+    def prepare(self, frame: int) -> dict:
+        """Set the helpers' displacements for rendering ``frame``; return the rendered instances ([number, location])
+        and, per flow whose partner frame exists, their [matrix here, matrix there] (there None where an instance is
+        gone or its motion unknown), for the writer."""
         gap = self.options.frame_gap
         for old in [f for f in self._frames if f < frame - gap]:
             del self._frames[old]
-        matrices, here = self.state(frame)
-        rows = {}
-        for name, attribute in ATTRIBUTES.items():
-            other = frame + FLOW_STEPS[name] * gap
+        here = self.state(frame)
+        keys = list(here["instances"])
+        motions = {}
+        for flow in ATTRIBUTES:
+            other = frame + FLOW_STEPS[flow] * gap
             if not self.options.sequence_start <= other <= self.options.sequence_end:
                 continue
-            there_matrices, there = self.state(other)
-            rows[name] = [[number, matrices[obj.name], there_matrices[obj.name]]
-                          for number, obj in enumerate(self.objects, start=1)]
-            for obj in self.deforming:
-                start, end = here[obj.name], there[obj.name]
-                if len(start) == len(end) == len(obj.data.vertices):
-                    displacement = end - start
-                else:
-                    displacement = np.full((len(obj.data.vertices), 3), UNKNOWN, np.float32)
-                    frames = self.topology_changes.setdefault(obj.name, [])
-                    frames += [frame] if frame not in frames else []
-                self._write(obj, attribute, displacement)
-        return rows
+            there = self.state(other)
+            changed = {name for name in self.rigid_only if not same_shape(here["shapes"][name], there["shapes"][name])}
+            for name in changed:
+                self._note_unknown(name, f"{self.rigid_only[name]}, and its geometry changes", frame)
+            rows = []
+            for key in keys:
+                _, matrix, shape, _ = here["instances"][key]
+                partner = there["instances"].get(key)
+                rows.append((matrix, None if partner is None or shape in changed else partner[1]))
+            motions[flow] = rows
+            for name in self.helpers:
+                self._set_displacement(name, flow, here["shapes"][name], there["shapes"][name], frame)
+        self._write_helpers(here)
+        self.scene.frame_set(frame)
+        instances, matrices = self._distinct(frame, here, keys, motions)
+        return {"instances": instances, "matrices": matrices, "locations": self.locations}
 
-    def _write(self, obj: bpy.types.Object, attribute: str, displacement: np.ndarray) -> None:
-        """Only changed values are written: an untouched mesh is not synced to Cycles again."""
-        key = (obj.name, attribute)
-        if key in self._written and np.array_equal(self._written[key], displacement):
-            return
-        colours = np.ones((len(displacement), 4), np.float32)
-        colours[:, :3] = displacement
-        obj.data.attributes[attribute].data.foreach_set("color", colours.ravel())
-        obj.data.update()
-        self._written[key] = displacement
+    def _distinct(self, frame: int, here: dict, keys: list, motions: dict) -> tuple[list, dict]:
+        """Rows whose (number, location) another row with a different motion shares are left out: their pixels stay
+        unknown, and the object the user knows is named."""
+        same_key: dict[tuple, list[int]] = {}
+        for index, key in enumerate(keys):
+            number, matrix, _, _ = here["instances"][key]
+            same_key.setdefault((number, *(np.float32(matrix[:3, 3]) + np.float32(0))), []).append(index)
+        left_out = set()
+        for rows in same_key.values():
+            if any(not same_motion(motion[rows[0]], motion[i]) for i in rows[1:] for motion in motions.values()):
+                left_out.update(rows)
+        for index in sorted(left_out):
+            self._note_unknown(here["instances"][keys[index]][3], "instances of it share a rendered location but move "
+                               "differently", frame)
+        kept = [index for index in range(len(keys)) if index not in left_out]
+        instances = [[here["instances"][keys[i]][0], here["instances"][keys[i]][1][:3, 3].tolist()] for i in kept]
+        matrices = {flow: [[rows[i][0].tolist(), None if rows[i][1] is None else rows[i][1].tolist()] for i in kept]
+                    for flow, rows in motions.items()}
+        return instances, matrices
+
+    def _note_unknown(self, name: str, why: str, frame: int) -> None:
+        self.unknown.setdefault(name, why)
+        frames = self.topology_changes.setdefault(name, [])
+        frames += [frame] if frame not in frames else []
+
+    def _set_displacement(self, name: str, flow: str, here: tuple, there: tuple, frame: int) -> None:
+        """Evaluated point i at this frame to point i at the partner frame. Where the topology changes: the points'
+        velocity to the neighbouring frames where they carry one, else unknown."""
+        velocity = here[2]
+        if same_topology(here, there):
+            displacement = there[0] - here[0]
+        elif velocity is not None and len(velocity) == len(here[0]) and self.options.frame_gap == 1:
+            render = self.scene.render
+            displacement = velocity * np.float32(FLOW_STEPS[flow] * render.fps_base / render.fps)
+            frames = self.velocity_frames.setdefault(name, [])
+            frames += [frame] if frame not in frames else []
+        else:
+            displacement = np.full(here[0].shape, UNKNOWN, np.float32)
+            self._note_unknown(name, "its evaluated geometry changes its topology", frame)
+        held = self._written.get((name, flow))
+        if held is None or not np.array_equal(held, displacement):
+            self._written[(name, flow)] = displacement
+            self._changed.add(name)
+
+    def _write_helpers(self, here: dict) -> None:
+        """Only helpers whose values changed are written: an untouched object is not evaluated and synced again."""
+        for name in sorted(self._changed):
+            mesh, count = self.helpers[name].data, len(here["shapes"][name][0])
+            if len(mesh.vertices) != count:
+                mesh.clear_geometry()
+                mesh.vertices.add(count)
+            for flow in ATTRIBUTES:
+                values = self._written.get((name, flow))
+                if values is None or len(values) != count:
+                    values = np.zeros((count, 3), np.float32)
+                attribute = mesh.attributes.get(flow) or mesh.attributes.new(flow, "FLOAT_VECTOR", "POINT")
+                attribute.data.foreach_set("vector", np.ascontiguousarray(values, np.float32).ravel())
+            mesh.update()
+        self._changed.clear()
+
+
+def untagged_because(obj: bpy.types.Object) -> str | None:
+    """Why the object's geometry cannot carry its number and motion (then only its rigid motion is followed)."""
+    if obj.type not in TAKES_MODIFIER:
+        return f"a {obj.type.lower()} object takes no modifier, so it is followed as a rigid object only"
+    if obj.library is not None:
+        return "it is linked from a library, so it is followed as a rigid object only"
+    if MODIFIER in obj.modifiers:
+        raise FlowError(f"Object {obj.name} already has a modifier named {MODIFIER!r}; rename or remove it.")
+    return None
+
+
+def same_topology(here: tuple, there: tuple) -> bool:
+    return len(here[0]) == len(there[0]) and here[1] == there[1]
+
+
+def same_shape(here: tuple, there: tuple) -> bool:
+    return same_topology(here, there) and np.array_equal(here[0], there[0])
+
+
+def same_motion(a: tuple, b: tuple) -> bool:
+    """Two (matrix here, matrix there) pairs that carry a point the same way (there None: unknown)."""
+    if a[1] is None or b[1] is None:
+        return a[1] is None and b[1] is None
+    return np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])

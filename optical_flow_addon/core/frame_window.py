@@ -12,15 +12,16 @@ from .frame import rendered_colors, write_products
 from .options import BakeOptions
 from .products import FLOW_STEPS
 from .self_check import check_round_trip, round_trip
-from .surface_motion import MOTION_PASSES, OBJECT_PASS, Frame, View, flow_products
+from .surface_motion import LOCATION_PASS, MOTION_PASSES, OBJECT_PASS, Frame, View, flow_products
 
 def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: int,
                options: BakeOptions) -> tuple[Frame, dict[str, np.ndarray]]:
     """The frame's surface motion from its flow render, and its other products (image, depth)."""
-    passes = read_depth_and_passes(renders["flow"], view_layer, list(MOTION_PASSES.values()), [OBJECT_PASS])
+    colours = list(MOTION_PASSES.values()) + ([LOCATION_PASS] if motion["locations"] else [])
+    passes = read_depth_and_passes(renders["flow"], view_layer, colours, [OBJECT_PASS])
     displacement = {name: passes[aov] for name, aov in MOTION_PASSES.items()}
     data = Frame.from_passes(passes["Depth"], passes[OBJECT_PASS], displacement, View.from_lists(**motion["view"]),
-                             motion["matrices"])
+                             motion["instances"], motion["matrices"], passes.get(LOCATION_PASS))
     others = {"depth": data.depth} if "depth" in options.products_at(frame) else {}
     if "image" in renders:
         others["colors"] = rendered_colors(renders["image"], options)

@@ -69,7 +69,8 @@ class FrameWriter:
     def submit(self, renders: dict[str, Path], view_layer: str, frame: int, motion: dict | None = None,
                write: bool = True) -> None:
         """Start writing a frame's files from its renders (by kind: ``image``, ``flow``); they are deleted once read.
-        With ``motion`` (the camera ``view`` and the objects' ``matrices``, see ``surface_motion.Frame``) the flow
+        With ``motion`` (the camera ``view``, the rendered ``instances`` and their ``matrices``, and whether the
+        render has ``locations``, see ``surface_motion.Frame``) the flow
         render holds the surface motion passes instead of the Vector pass, and the frame's files wait for the
         frames its flows point to; ``write`` False renders a frame only as such a partner."""
         self._frame = frame

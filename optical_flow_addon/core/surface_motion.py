@@ -9,6 +9,10 @@ positions cancel there, however far from the world origin). Per pixel only relat
 point is depth × (r + u), with u = E r + (t + D × displacement) / depth small where the motion is, so float32
 keeps the flow's error a tiny share of the flow itself. The target is occluded when the other frame's own depth
 map shows a nearer surface where it lands.
+
+Which motion a pixel takes: the number of the object whose geometry it shows, and, where several rendered instances
+share that number (collection and geometry-nodes instances, particles) or the geometry carries none (objects that
+cannot take a modifier), the instance's location as Cycles renders it, matched exactly to the bake's list of instances.
 """
 from __future__ import annotations
 
@@ -27,10 +31,11 @@ SAME_SURFACE = 5e-3
 # last place (6e-8 each) that rounding can move them.
 BOUND_ROOM = 1e-4
 # Render passes (AOVs): per flow, each surface point's displacement to frame t+K or t−K in its object's
-# own axes (colour; zero on rigid objects, whose meshes do not carry it), and the number
-# of the object it belongs to (value; 0 for surfaces whose motion is unknown, such as non-mesh objects).
+# own axes (colour; zero on rigid objects), the number of the object whose geometry it is (value; 0 where the
+# geometry carries none), and the location of the rendered instance (colour; only where instances need telling apart).
 MOTION_PASSES = {"forward_flow": "OpticalFlowForwardMotion", "backward_flow": "OpticalFlowBackwardMotion"}
 OBJECT_PASS = "OpticalFlowObject"
+LOCATION_PASS = "OpticalFlowLocation"
 UNKNOWN = 1e30  # displacement of a mesh whose vertices cannot be mapped to the other frame (topology change)
 
 
@@ -150,32 +155,70 @@ def occluded(position: np.ndarray, depth: np.ndarray, target_depth: np.ndarray) 
     return lookup.hides(spot[:, 0], spot[:, 1], (1.0 / np.asarray(depth)).astype(np.float32))
 
 
+def instance_keys(numbers: np.ndarray, locations: np.ndarray) -> np.ndarray:
+    """One 16-byte key per (object number, instance location), both float32 as rendered; −0 counts as 0."""
+    keys = np.concatenate([np.asarray(numbers, np.float32).reshape(-1, 1),
+                           np.asarray(locations, np.float32).reshape(-1, 3)], axis=1) + np.float32(0)
+    return np.ascontiguousarray(keys).view(np.dtype((np.void, 16))).ravel()
+
+
+def identify(numbers: np.ndarray, locations: np.ndarray | None, instances: list) -> np.ndarray:
+    """Per pixel, the row (from 1) of ``instances`` ([object number, location] each) whose geometry it shows; 0 where
+    none is known. A number listed once is enough; a number listed several times, and 0 (geometry without a number),
+    are matched on the rendered location too, which needs ``locations`` (H×W×3). Rows with the same key must move
+    alike (the bake leaves out those that do not); the first is taken."""
+    numbers = np.rint(numbers).astype(np.intp)
+    listed = np.array([number for number, _ in instances], np.intp).reshape(-1)
+    count = 1 + max(int(listed.max(initial=0)), 0)
+    numbers[(numbers < 0) | (numbers >= count)] = count  # numbers no row names: one past the end, unknown
+    listed_times = np.append(np.bincount(listed, minlength=count), 0)
+    direct = np.zeros(count + 1, np.intp)
+    direct[listed[::-1]] = np.arange(len(listed), 0, -1)
+    rows = direct[numbers]
+    needs_location = (listed_times[numbers] > 1) | ((numbers == 0) & (listed_times[0] > 0))
+    rows[needs_location] = 0
+    if locations is None or not needs_location.any():
+        return rows
+    table: dict[bytes, int] = {}
+    for row, key in enumerate(instance_keys(listed, [location for _, location in instances]), start=1):
+        table.setdefault(key.tobytes(), row)
+    unique, inverse = np.unique(instance_keys(numbers[needs_location], locations[needs_location]),
+                                return_inverse=True)
+    rows[needs_location] = np.array([table.get(key.tobytes(), 0) for key in unique], np.intp)[inverse.ravel()]
+    return rows
+
+
 @dataclass
 class Frame:
-    """What one rendered frame gives: planar depth, each pixel's object number and displacement per flow,
-    the camera, and per flow the objects' matrices at this frame and at the partner frame."""
+    """What one rendered frame gives: planar depth, each pixel's instance (row of the bake's list) and displacement
+    per flow, the camera, and per flow the instances' matrices at this frame and at the partner frame."""
 
     depth: np.ndarray
-    objects: np.ndarray  # H×W object numbers, 0 where the motion is unknown
+    objects: np.ndarray  # H×W instance rows, 0 where the motion is unknown
     displacement: dict[str, np.ndarray]  # flow name -> H×W×3, object axes
     view: View
     matrices: dict[str, tuple[np.ndarray, np.ndarray]]  # flow name -> object_to_world here and there, (n + 1)×4×4
+    lost: dict[str, np.ndarray]  # flow name -> (n + 1) bools: the instance is gone (or unknown) at the partner frame
 
     @classmethod
-    def from_passes(cls, depth: np.ndarray, objects: np.ndarray, displacement: dict[str, np.ndarray], view: View,
-                    matrices: dict[str, list]) -> Frame:
-        """``matrices``: per flow, [object number, object_to_world here, there] rows as the bake sends them;
-        number 0 (no motion known) keeps the identity, and so do numbers no flow lists."""
-        stacked = {}
-        count = 1 + max((number for rows in matrices.values() for number, _, _ in rows), default=0)
+    def from_passes(cls, depth: np.ndarray, numbers: np.ndarray, displacement: dict[str, np.ndarray], view: View,
+                    instances: list, matrices: dict[str, list], locations: np.ndarray | None = None) -> Frame:
+        """``instances``: [object number, location] rows as the bake sends them; ``matrices``: per flow,
+        [object_to_world here, there] for each row, there None where the instance is gone at the partner frame.
+        Row 0 (no motion known) keeps the identity."""
+        count = len(instances) + 1
+        stacked, lost = {}, {}
         for name, rows in matrices.items():
             here, there = np.tile(np.eye(4), (2, count, 1, 1))
-            for number, matrix_here, matrix_there in rows:
-                here[number], there[number] = matrix_here, matrix_there
+            lost[name] = np.zeros(count, bool)
+            for row, (matrix_here, matrix_there) in enumerate(rows, start=1):
+                here[row] = matrix_here
+                if matrix_there is None:
+                    lost[name][row] = True
+                else:
+                    there[row] = matrix_there
             stacked[name] = (here, there)
-        numbers = np.rint(objects).astype(np.intp)
-        numbers[(numbers < 0) | (numbers >= count)] = 0
-        return cls(depth, numbers, displacement, view, stacked)
+        return cls(depth, identify(numbers, locations, instances), displacement, view, stacked, lost)
 
     @cached_property
     def inverse_depth(self) -> np.ndarray:
@@ -253,7 +296,7 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         arrays[scene_flow_name(name)] = np.zeros((height, width, 3), np.float32)
     if name not in source.matrices:
         return arrays
-    known = source.surface & (source.objects > 0)
+    known = source.surface & (source.objects > 0) & ~source.lost[name][source.objects]
     to_target, moves, shifts_to_target, shifts = object_motions(source, name, target.view)
     u_x, u_y, u_z = relative_motion(source, name, to_target, shifts_to_target, known)
     # target point = depth × (r + u): its planar depth is depth × (1 − u_z), its image position follows

@@ -1,0 +1,84 @@
+"""Flow, occlusion and scene flow of everything artists build (modifier stacks, instances, linked meshes, text,
+curves, surfaces) against the triangle ray caster over every rendered instance's evaluated triangles."""
+import json
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import scenes  # noqa: E402
+import triangle_ground_truth  # noqa: E402
+from flow_checks import check_frame, edges  # noqa: E402
+from ground_truth import pixel_rays, project  # noqa: E402
+
+
+@pytest.mark.parametrize("gap", [1, 3])
+def test_every_object_kind_gets_exact_flow_occlusion_and_scene_flow(tmp_path, gap):
+    scene, kinds = scenes.every_kind_scene(tmp_path)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), frame_gap=gap, scene_flow=True) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["unknown_objects"] == {} and manifest["topology_changes"] == {}
+    character = kinds["Character"].modifiers["Subdivision"]
+    assert character.levels == 0  # the viewport's level is back; the render's (1) is what was baked
+    character.levels = character.render_levels  # the reference follows the render's geometry too
+    triangles_at = scenes.rendered_triangles(scene)
+    camera = scenes.scene_camera(scene)
+    pairs = [("forward_flow", 1, 1 + gap), ("backward_flow", 4, 4 - gap)] + (
+        [("forward_flow", 2, 3), ("backward_flow", 3, 2)] if gap == 1 else [])
+    totals = np.zeros(5, int)
+    for name, frame, other in pairs:
+        counts, error, scene_error = check_frame(out, triangles_at, camera, frame, name, other)
+        totals += counts
+        print(f"{name} {frame} → {other}: worst flow error {error:.2e} px, scene flow {scene_error:.1e} m")
+    # every kind shows and has flow (check_frame: every pixel whose surface point stays in the image is valid)
+    _, index, _, _ = triangle_ground_truth.first_hits(*pixel_rays(camera, 1), triangles_at(1))
+    owner = np.where(index >= 0, triangles_at.owners[1][np.maximum(index, 0)], "")
+    valid = np.load(out / f"forward_flow_valid_{1:04d}.npy")
+    for name in kinds:
+        shown = owner == kinds[name].name
+        assert shown.sum() >= 8 and valid[shown].sum() >= 4, (name, shown.sum(), valid[shown].sum())
+    agree, judged, agree_away, away, occluded = totals
+    print(f"gap {gap}: occlusion agrees on {agree}/{judged} valid pixels, {agree_away}/{away} away from edges")
+    assert agree_away >= 0.995 * away and agree >= 0.97 * judged  # edges: either label, between pixel centres
+    assert occluded > 0
+
+
+def test_geometry_whose_topology_changes_takes_its_velocity_attribute_or_is_unknown_and_named(tmp_path):
+    """Two grids gain a vertex column every frame while they slide 0.26 m a frame in their own axes: the one whose
+    points carry a ``velocity`` attribute gets that motion (here the exact one: a steady slide), the other is unknown,
+    named."""
+    scene = scenes.empty_scene()
+    scene.render.fps = 25
+    velocity = (6.0, 0.0, 2.5)  # m/s: 0.24 and 0.1 m per frame
+    grids = {}
+    for name, x, carried in (("With velocity", -1.3, velocity), ("Without", 1.3, None)):
+        grid = scenes.add_plane(1, location=(x, 0, 0), rotation=(np.pi / 2, 0, 0))
+        grid.name = name
+        grid.modifiers.new("Grow", "NODES").node_group = scenes.growing_grid_node_group(carried)
+        grids[name] = grid
+    scenes.add_camera(scene, [((0, -7, 0), (np.pi / 2, 0, 0)), ((0.2, -7, 0.1), (np.pi / 2, 0, 0.02)),
+                              ((0.3, -6.8, 0.1), (np.pi / 2, 0.01, 0.03))])
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out)) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["velocity_objects"] == {"With velocity": [1, 2, 3]}
+    assert manifest["unknown_objects"] == {"Without": "its evaluated geometry changes its topology"}
+    camera = scenes.scene_camera(scene)
+    triangles_at = scenes.rendered_triangles(scene)
+    for name, frame, other in (("forward_flow", 1, 2), ("backward_flow", 3, 2)):
+        _, index, u, v = triangle_ground_truth.first_hits(*pixel_rays(camera, frame), triangles_at(frame))
+        owner = np.where(index >= 0, triangles_at.owners[frame][np.maximum(index, 0)], "")
+        start = triangle_ground_truth.point_on(triangles_at(frame), index, u, v)
+        slide = np.array(grids["With velocity"].matrix_world)[:3, :3] @ velocity  # the grid's own axes, in the world
+        end = start + (other - frame) * slide / scene.render.fps
+        rows, columns = np.indices(index.shape)
+        expected = project(camera, other, end) - np.stack([columns + 0.5, rows + 0.5], axis=-1)
+        flow, valid = (np.load(out / f"{name}{part}_{frame:04d}.npy") for part in ("", "_valid"))
+        carried, other_grid = owner == "With velocity", owner == "Without"
+        assert carried.sum() > 50 and other_grid.sum() > 50
+        assert not valid[other_grid].any()
+        inner = carried & ~edges(carried)
+        assert valid[inner].all()
+        assert np.abs(flow - expected)[inner].max() < 1e-3
