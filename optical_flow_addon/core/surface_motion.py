@@ -156,17 +156,20 @@ def occluded(position: np.ndarray, depth: np.ndarray, target_depth: np.ndarray) 
 
 
 def instance_keys(numbers: np.ndarray, locations: np.ndarray) -> np.ndarray:
-    """One 16-byte key per (object number, instance location), both float32 as rendered; −0 counts as 0."""
+    """Per (object number, instance location), both float32 as rendered, its 16 bytes as two uint64 words (N×2);
+    −0 counts as 0."""
     keys = np.concatenate([np.asarray(numbers, np.float32).reshape(-1, 1),
                            np.asarray(locations, np.float32).reshape(-1, 3)], axis=1) + np.float32(0)
-    return np.ascontiguousarray(keys).view(np.dtype((np.void, 16))).ravel()
+    return np.ascontiguousarray(keys).view(np.uint64)
 
 
-def identify(numbers: np.ndarray, locations: np.ndarray | None, instances: list) -> np.ndarray:
+def identify(numbers: np.ndarray, locations: np.ndarray | None, instances: list,
+             surface: np.ndarray) -> np.ndarray:
     """Per pixel, the row (from 1) of ``instances`` ([object number, location] each) whose geometry it shows; 0 where
     none is known. A number listed once is enough; a number listed several times, and 0 (geometry without a number),
-    are matched on the rendered location too, which needs ``locations`` (H×W×3). Rows with the same key must move
-    alike (the bake leaves out those that do not); the first is taken."""
+    are matched on the rendered location too (exactly), which needs ``locations`` (H×W×3); only ``surface`` pixels
+    are looked up. Rows with the same key must move alike (the bake leaves out those that do not); the first is
+    taken."""
     numbers = np.rint(numbers).astype(np.intp)
     listed = np.array([number for number, _ in instances], np.intp).reshape(-1)
     count = 1 + max(int(listed.max(initial=0)), 0)
@@ -177,14 +180,17 @@ def identify(numbers: np.ndarray, locations: np.ndarray | None, instances: list)
     rows = direct[numbers]
     needs_location = (listed_times[numbers] > 1) | ((numbers == 0) & (listed_times[0] > 0))
     rows[needs_location] = 0
-    if locations is None or not needs_location.any():
+    spots = np.flatnonzero(needs_location & surface)
+    if locations is None or not len(spots):
         return rows
-    table: dict[bytes, int] = {}
-    for row, key in enumerate(instance_keys(listed, [location for _, location in instances]), start=1):
-        table.setdefault(key.tobytes(), row)
-    unique, inverse = np.unique(instance_keys(numbers[needs_location], locations[needs_location]),
-                                return_inverse=True)
-    rows[needs_location] = np.array([table.get(key.tobytes(), 0) for key in unique], np.intp)[inverse.ravel()]
+    # Sorted 64-bit mixes of the rows' keys, looked up by binary search; a match must equal the key exactly.
+    table = instance_keys(listed, [location for _, location in instances])
+    wanted = instance_keys(numbers.ravel()[spots], locations.reshape(-1, 3)[spots])
+    mixed_table, mixed = (keys[:, 0] ^ (keys[:, 1] * np.uint64(0x9E3779B97F4A7C15)) for keys in (table, wanted))
+    order = np.argsort(mixed_table, kind="stable")  # equal keys: the first row first
+    found = order[np.minimum(np.searchsorted(mixed_table[order], mixed), len(order) - 1)]
+    exact = (table[found] == wanted).all(axis=1)
+    rows.ravel()[spots] = np.where(exact, found + 1, 0)
     return rows
 
 
@@ -218,7 +224,8 @@ class Frame:
                 else:
                     there[row] = matrix_there
             stacked[name] = (here, there)
-        return cls(depth, identify(numbers, locations, instances), displacement, view, stacked, lost)
+        rows = identify(numbers, locations, instances, depth < BACKGROUND_DEPTH)
+        return cls(depth, rows, displacement, view, stacked, lost)
 
     @cached_property
     def inverse_depth(self) -> np.ndarray:
