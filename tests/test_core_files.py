@@ -252,7 +252,12 @@ def test_frame_writer_process_writes_frames_and_reports_errors(tmp_path):
 def test_frame_writer_that_dies_is_a_clear_error(tmp_path):
     from optical_flow_addon.core.frame_writer import FrameWriter
 
+    starting = FrameWriter(options(tmp_path))
+    starting._process.kill()
+    with pytest.raises(FlowError, match=r"writer stopped unexpectedly \(exit code -9\) while starting\."):
+        starting.ready()
     writer = FrameWriter(options(tmp_path))
+    writer.ready()
     writer._process.kill()
     writer._process.wait()
     with pytest.raises(FlowError, match="writer stopped unexpectedly .* while writing frame 3"):

@@ -200,7 +200,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     frames = options.frames
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
-    # The writer starts first: missing modules are reported before any file or setting changes.
+    # The writer starts first, so that it gets ready while the scene is prepared; missing modules are reported before
+    # anything renders, and every setting changed until then is restored.
     with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
             render_folder(memory_folder(*resolution)) as render_dir:
         keep_frame(scene, guard)
@@ -251,6 +252,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             return progress
 
         baked = [f for f in frames if f not in kept]
+        writer.ready()
         try:
             # With surface motion, the frames the flows point to are rendered too (once, in order).
             for frame in options.partners(baked) if motion else baked:

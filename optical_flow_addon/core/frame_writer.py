@@ -47,12 +47,22 @@ class FrameWriter:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment, cwd=PACKAGE_PARENT,
         )
         self._frame: int | None = None
-        try:
-            self._send({"options": options.to_json()})
-            self._reply()  # the worker checks its modules first
-        except (FlowError, RuntimeError):
-            self.close()
-            raise
+        self._starting = True  # its first reply, once it has checked its modules, is still to be read
+        self._send({"options": options.to_json()})
+
+    def ready(self) -> None:
+        """Wait until the worker has started and checked its modules, or raise why it cannot write the frames.
+
+        Python's start and the modules' imports (a fifth of a second) run while Blender prepares the scene: the bake
+        asks for this just before its first render."""
+        if self._starting:
+            try:
+                self._reply()
+            except (FlowError, RuntimeError):
+                self.close()
+                raise
+            finally:
+                self._starting = False
 
     def _send(self, message: dict) -> None:
         try:
@@ -63,8 +73,8 @@ class FrameWriter:
 
     def _stopped(self) -> FlowError:
         code = self._process.wait()
-        return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) "
-                         f"while writing frame {self._frame}.")
+        doing = "starting" if self._starting else f"writing frame {self._frame}"
+        return FlowError(f"The flow file writer stopped unexpectedly (exit code {code}) while {doing}.")
 
     def submit(self, renders: dict[str, Path], view_layer: str, frame: int, motion: dict | None = None,
                write: bool = True) -> None:
@@ -73,12 +83,14 @@ class FrameWriter:
         render has ``locations``, see ``surface_motion.Frame``) the flow
         render holds the surface motion passes instead of the Vector pass, and the frame's files wait for the
         frames its flows point to; ``write`` False renders a frame only as such a partner."""
+        self.ready()
         self._frame = frame
         self._send({"renders": {kind: str(path) for kind, path in renders.items()}, "view_layer": view_layer,
                     "frame": frame, "motion": motion, "write": write})
 
     def whole_frames(self, frames: list[int], width: int, height: int) -> list[int]:
         """The frames whose files are all there and whole (for resuming a bake)."""
+        self.ready()
         self._send({"whole": frames, "width": width, "height": height})
         return self._reply()["whole"]
 
