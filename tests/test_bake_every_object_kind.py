@@ -82,3 +82,34 @@ def test_geometry_whose_topology_changes_takes_its_velocity_attribute_or_is_unkn
         inner = carried & ~edges(carried)
         assert valid[inner].all()
         assert np.abs(flow - expected)[inner].max() < 1e-3
+
+
+def test_instances_sharing_a_location_but_moving_differently_are_unknown_and_named(tmp_path):
+    """Two instances of one collection at one spot, one turning: the rendered location cannot tell them apart, so
+    their pixels are unknown and both instancers are named; an instance elsewhere keeps its exact flow."""
+    scene = scenes.empty_scene()
+    props = bpy.data.collections.new("Props")
+    prop = scenes.add_box((0, 0, 0), scale=(0.6, 0.6, 0.6))
+    for owner in prop.users_collection:
+        owner.objects.unlink(prop)
+    props.objects.link(prop)
+    for name, location, turn in (("Still", (-1.2, 0, 0), 0.0), ("Turning", (-1.2, 0, 0), 0.4),
+                                 ("Apart", (1.5, 0, 0), 0.3)):
+        empty = bpy.data.objects.new(name, None)
+        empty.instance_type, empty.instance_collection = "COLLECTION", props
+        scene.collection.objects.link(empty)
+        scenes.keyframe_motion(empty, {1: (location, (0, 0, 0)), 2: (location, (0, 0, turn))})
+    scenes.add_camera(scene, [((0, -8, 0), (np.pi / 2, 0, 0))] * 2)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out)) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    why = "instances of it share a rendered location but move differently"
+    assert manifest["unknown_objects"] == {"Still": why, "Turning": why}
+    camera = scenes.scene_camera(scene)
+    triangles_at = scenes.rendered_triangles(scene)
+    _, index, _, _ = triangle_ground_truth.first_hits(*pixel_rays(camera, 1), triangles_at(1))
+    owner = np.where(index >= 0, triangles_at.owners[1][np.maximum(index, 0)], "")
+    valid = np.load(out / "forward_flow_valid_0001.npy")
+    shared, apart = np.isin(owner, ["Still", "Turning"]), owner == "Apart"
+    assert shared.sum() > 50 and not valid[shared].any()
+    assert apart.sum() > 50 and valid[apart & ~edges(apart)].all()

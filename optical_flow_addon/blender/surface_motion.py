@@ -331,22 +331,22 @@ class SurfaceMotion:
         return {"instances": instances, "matrices": matrices, "locations": self.locations}
 
     def _distinct(self, frame: int, here: dict, keys: list, motions: dict) -> tuple[list, dict]:
-        """Rows whose (number, location) another row with a different motion shares are left out: their pixels stay
-        unknown, and the object the user knows is named."""
+        """Rows whose (number, location) another row with a different motion shares are kept but lose their motion:
+        their pixels stay unknown (a number listed once would match without a location), and the object the user
+        knows is named."""
         same_key: dict[tuple, list[int]] = {}
         for index, key in enumerate(keys):
             number, matrix, _, _ = here["instances"][key]
             same_key.setdefault((number, *(np.float32(matrix[:3, 3]) + np.float32(0))), []).append(index)
-        left_out = set()
         for rows in same_key.values():
             if any(not same_motion(motion[rows[0]], motion[i]) for i in rows[1:] for motion in motions.values()):
-                left_out.update(rows)
-        for index in sorted(left_out):
-            self._note_unknown(here["instances"][keys[index]][3], "instances of it share a rendered location but move "
-                               "differently", frame)
-        kept = [index for index in range(len(keys)) if index not in left_out]
-        instances = [[here["instances"][keys[i]][0], here["instances"][keys[i]][1][:3, 3].tolist()] for i in kept]
-        matrices = {flow: [[rows[i][0].tolist(), None if rows[i][1] is None else rows[i][1].tolist()] for i in kept]
+                for index in rows:
+                    self._note_unknown(here["instances"][keys[index]][3], "instances of it share a rendered location "
+                                       "but move differently", frame)
+                    for motion in motions.values():
+                        motion[index] = (motion[index][0], None)
+        instances = [[number, matrix[:3, 3].tolist()] for number, matrix, _, _ in here["instances"].values()]
+        matrices = {flow: [[start.tolist(), None if end is None else end.tolist()] for start, end in rows]
                     for flow, rows in motions.items()}
         return instances, matrices
 
