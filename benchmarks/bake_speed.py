@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bpy
 
 from optical_flow_addon.blender.bake import bake_flow, memory_folder, render_frame
-from optical_flow_addon.blender.render_settings import (SettingsGuard, configure_flow_render,
+from optical_flow_addon.blender.settings_guard import SettingsGuard
+from optical_flow_addon.blender.render_settings import (configure_flow_render,
                                                         flow_view_layer, shading_override)
 from optical_flow_addon.core import flow
 from optical_flow_addon.core.rendered_exr import read_vector_and_depth

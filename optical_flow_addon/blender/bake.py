@@ -23,7 +23,8 @@ from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
 from ..core.output_folder import BakeFolder, prepare_training_sequence, render_folder
 from .camera import blender_camera
-from .render_settings import (SettingsGuard, configure_flow_render, configure_image_render, flow_view_layer,
+from .settings_guard import SettingsGuard
+from .render_settings import (configure_flow_render, configure_image_render, flow_view_layer,
                               keep_frame, materials_needing_own_shading, shading_override)
 from .surface_motion import SurfaceMotion
 

@@ -21,7 +21,7 @@ import bpy
 
 from ..core.errors import FlowError
 from .bake import RenderStep, RenderStopped, not_rendered
-from .render_settings import SettingsGuard
+from .settings_guard import SettingsGuard
 
 CLEAN_UP_EVERY = 0.5  # seconds between looks at a render the bake no longer waits for
 

@@ -1,11 +1,11 @@
-"""Bake render settings and the guard that puts every one of them back."""
+"""Bake render settings: each render's, set through the guard that puts every one of them back."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import bpy
 
+from .settings_guard import SettingsGuard
 from .surface_motion import SurfaceMotion, add_motion_passes, motion_material
 
 # Settings that make the vector pass exact and the render cheap. Cycles property names.
@@ -34,38 +34,6 @@ RENDER_SETTINGS = {
 }
 # Node types that can make a surface see-through or change its shape; the override would hide that.
 SEE_THROUGH_NODES = {"BSDF_TRANSPARENT", "HOLDOUT"}
-
-
-class SettingsGuard:
-    """Changes settings through :meth:`set` and restores all of them, newest first."""
-
-    def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
-
-    def set(self, owner: Any, attribute: str, value: Any) -> None:
-        old = getattr(owner, attribute)
-        self._undo.append(lambda: setattr(owner, attribute, old))
-        setattr(owner, attribute, value)
-
-    def on_restore(self, undo: Callable[[], None]) -> None:
-        self._undo.append(undo)
-
-    def restore(self) -> None:
-        """Run every undo step even if one fails, then re-raise the first failure."""
-        failures = []
-        while self._undo:
-            try:
-                self._undo.pop()()
-            except Exception as error:  # keep restoring the rest of the user's settings
-                failures.append(error)
-        if failures:
-            raise failures[0]
-
-    def __enter__(self) -> "SettingsGuard":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.restore()
 
 
 def set_image_format(guard: SettingsGuard, image_settings: Any, **values: str) -> None:

@@ -16,8 +16,6 @@ or a cancel. Objects whose motion cannot be followed are named in ``unknown``; t
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import bpy
 import numpy as np
 
@@ -25,9 +23,7 @@ from ..core.errors import FlowError
 from ..core.options import BakeOptions
 from ..core.products import FLOW_STEPS
 from ..core.surface_motion import LOCATION_PASS, MOTION_PASSES, OBJECT_PASS, UNKNOWN
-
-if TYPE_CHECKING:
-    from .render_settings import SettingsGuard
+from .settings_guard import SettingsGuard
 
 # Attributes, named for the passes they feed.
 ATTRIBUTES = {name: f"optical_flow_{aov}" for name, aov in MOTION_PASSES.items()}
