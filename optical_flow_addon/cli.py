@@ -40,6 +40,7 @@ FLAGS = {"turn on Overwrite": "add --overwrite",
          "Frames ": "--frames "}
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 MESH_SCENE_SAMPLES = 64
+DEMO_SAMPLES = 16  # blender/demo_scene.py's, which imports bpy
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import",
                   ".abc": "alembic_import"}
@@ -53,6 +54,16 @@ def frame_range(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected FIRST-LAST frames such as 1-100, got {text!r}") from None
 
 
+def positive_number(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return number
+
+
 def resolution(text: str) -> tuple[int, int]:
     width, _, height = text.lower().partition("x")
     try:
@@ -63,16 +74,16 @@ def resolution(text: str) -> tuple[int, int]:
 
 def add_scale_out_options(bake: argparse.ArgumentParser) -> None:
     """Spread a bake over processes and machines: scale_out.py."""
-    from .scale_out import positive_count, scheduler_address
+    from .scale_out import scheduler_address
 
     group = bake.add_argument_group("scale-out (Dask)")
     group.add_argument("--scheduler", type=scheduler_address, metavar="local:N|tcp://HOST:8786",
                        help="bake chunks of frames in parallel: local:N starts N worker processes on this machine, "
                        "tcp://HOST:8786 uses a running Dask cluster (the output folder must be on storage every "
                        "worker sees at the same path)")
-    group.add_argument("--chunk-size", type=positive_count, metavar="FRAMES",
+    group.add_argument("--chunk-size", type=positive_number, metavar="FRAMES",
                        help="frames per task (default: a whole scene per task)")
-    group.add_argument("--threads", type=positive_count, metavar="N",
+    group.add_argument("--threads", type=positive_number, metavar="N",
                        help="Cycles render threads per bake process (default: the scene's setting, all cores; "
                        "with local:N, the cores shared out among the N workers)")
 
@@ -140,6 +151,12 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              help="also render each frame as the scene looks: "
                                   "colors_%%04d.png and colors in the HDF5 files")
         command.add_argument("--depth", action="store_true", help="also write depth (metres along the view axis)")
+        command.add_argument("--samples", type=positive_number, metavar="N",
+                             help="Cycles samples per pixel of the images (default: the scene's; "
+                             f"{MESH_SCENE_SAMPLES} for a mesh file, {DEMO_SAMPLES} for the demo)")
+        command.add_argument("--denoise", action=argparse.BooleanOptionalAction,
+                             help="denoise the images with Cycles' denoiser, or not (default: the scene's setting; "
+                             "on for a mesh file and the demo, as in Blender)")
         command.add_argument("--image-motion-blur", type=str.upper, default="OFF", choices=list(IMAGE_MOTION_BLUR),
                              help="off: sharp images aligned with the flow; scene: the scene's own motion blur")
         again = command.add_mutually_exclusive_group()
@@ -318,6 +335,10 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         check_resolution(*args.resolution)
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100
+    if args.samples:
+        scene.cycles.samples = args.samples
+    if args.denoise is not None:
+        scene.cycles.use_denoising = args.denoise
     if getattr(args, "threads", None):  # a chunk of a scale-out shares its machine's cores (scale_out.py)
         scene.render.threads_mode, scene.render.threads = "FIXED", args.threads
     options = requested_options(

@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from .cli import FrameReport, exit_now, run_guarded
+from .cli import FrameReport, exit_now, positive_number, run_guarded
 from .core.errors import FlowError
 from .core.frame import own_files
 from .core.layouts import LAYOUTS
@@ -58,21 +58,11 @@ PR_SET_PDEATHSIG = 1
 DASK_MISSING = 'Dask is not installed: pip install "optical-flow-for-blender[dask]" (or dask[distributed]).'
 
 
-def positive_count(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return number
-
-
 def scheduler_address(text: str) -> str:
     """``local:N`` (N worker processes on this machine) or a running Dask scheduler's ``PROTOCOL://HOST:PORT``."""
     kind, _, count = text.partition(":")
     if kind == "local":
-        positive_count(count)
+        positive_number(count)
     elif "://" not in text:
         raise argparse.ArgumentTypeError(f"expected local:N or a Dask scheduler such as tcp://HOST:8786, got {text!r}")
     return text

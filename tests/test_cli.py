@@ -197,3 +197,28 @@ def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_wh
     assert "Saved: " not in quiet.stdout and "%|" not in quiet.stdout
     verbose = run("demo", str(tmp_path / "verbose"), "--resolution", "16x12", "--verbose")
     assert "Saved: " in verbose.stdout and "\nframe     5  5/5" in verbose.stdout
+
+
+def test_samples_and_denoising_of_the_images_are_options_with_the_default_said(tmp_path):
+    from optical_flow_addon import cli
+    from optical_flow_addon.blender.demo_scene import DEMO_SAMPLES
+
+    assert cli.DEMO_SAMPLES == DEMO_SAMPLES
+    usage = run("bake", "--help").stdout
+    assert "--samples N" in usage and "64 for a mesh file" in usage and "--denoise, --no-denoise" in usage
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -5 0 1.5707963 0 0\n0.2 -5 0 1.5707963 0 0\n")
+
+    def render_log(*options: str) -> str:  # Blender's own: "... | Sample 3/3", "... | Loading denoising kernels"
+        result = run("bake", str(mesh), str(tmp_path / f"out{len(options)}"), "--poses", str(poses), "--resolution",
+                     "16x12", "--images", "--formats", "npy", "--verbose", *options)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.lower()
+
+    default, chosen = render_log(), render_log("--samples", "3", "--no-denoise")
+    assert "sample 64/64" in default and "denoising kernels" in default  # a mesh file: 64 samples, denoised
+    assert "sample 3/3" in chosen and "sample 64/64" not in chosen and "denoising kernels" not in chosen
+    result = run("bake", str(mesh), str(tmp_path / "o"), "--samples", "0")
+    assert result.returncode == 2 and "--samples: expected a whole number of 1 or more, got '0'" in result.stderr
