@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .core.duration import duration
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
 from .core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, BakeOptions, requested_options
@@ -298,6 +299,10 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
     with StopRequest() as stop:
         bar = out.isatty() and not args.verbose
         status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=bar)
+    if status == 0 and args.resume and args.command == "bake":  # a plain --resume after a stopped Dask run
+        from .scale_out import remove_idle_chunk_folders
+
+        remove_idle_chunk_folders(options.output_dir, options.sequence)
     if args.command == "demo" and status == 0 and options.layout == BLENDERPROC:
         write_overview(options, out)
     return status
@@ -429,8 +434,6 @@ class FrameReport:
 def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO, bar: bool) -> int:
     """Show the frames as they are done and a summary; stop after the frame in hand when asked.
     Returns the exit status."""
-    from .blender.bake_job import duration
-
     started = time.perf_counter()
     shown = FrameReport(len(options.frames), out, bar)
     progress = None
@@ -475,16 +478,26 @@ def main(argv: list[str] | None = None, prog: str = "python -m optical_flow_addo
     return run_guarded(parser(prog).parse_args(argv))
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP) that ends the command at once; ``signal`` is its number."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.signal = number
+
+
 def run_guarded(args: argparse.Namespace) -> int:
-    """Run parsed arguments; an error is one line on stderr and exit status 1."""
+    """Run parsed arguments; an error is one line on stderr and exit status 1, a stop 128 + the signal."""
     try:
         return run(args) or 0
     except FlowError as error:
         print(f"error: {in_flags(str(error))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("Stopped by Ctrl-C.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        number = getattr(stop, "signal", signal.SIGINT)
+        print("Stopped by Ctrl-C." if number == signal.SIGINT else f"Stopped by {signal.Signals(number).name}.",
+              file=sys.stderr)
+        return 128 + number
     except Exception as error:  # a bug: say so in one line, the details on request
         if args.verbose:
             traceback.print_exc()
