@@ -42,6 +42,10 @@ FLAGS = {"turn on Overwrite": "add --overwrite",
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 MESH_SCENE_SAMPLES = 64
 DEMO_SAMPLES = 16  # blender/demo_scene.py's, which imports bpy
+# Bytes the add-on's own names add around a sequence name: a chunk's working folder
+# (``.optical_flow_chunk_NAME_FIRST-LAST``), a file written under a temporary name (``.NAME.manifest.json.PID.part``,
+# ``.NAME_000000_10.png.PID.part``).
+NAME_ROOM = 64
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import",
                   ".abc": "alembic_import"}
@@ -254,9 +258,40 @@ def visualize(args: argparse.Namespace) -> None:
         raise FlowError(f"No image viewer opened {output}: write the picture with --output picture.png.")
 
 
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, the file system of ``folder`` (or of its nearest existing parent) holds."""
+    for place in (folder, *folder.resolve().parents):
+        if place.is_dir():
+            try:
+                return os.pathconf(place, "PC_NAME_MAX")
+            except (OSError, ValueError, AttributeError):  # Windows has no pathconf: NTFS holds 255 characters
+                break
+    return 255
+
+
+def check_sequence_names(args: argparse.Namespace) -> None:
+    """Refuse, before anything is loaded or made, a sequence name too long for the file names made from it."""
+    if args.sequence is not None:
+        names = [args.sequence]
+    elif args.command == "bake" and (args.layout != BLENDERPROC or len(args.scenes) > 1 or args.scheduler):
+        from .scale_out import sequence_names
+
+        names = sequence_names(args.scenes)
+    else:
+        return  # a single BlenderProc bake's files are not named after the sequence
+    limit = name_max(args.output)
+    for name in names:
+        size = len(os.fsencode(name))
+        if size + NAME_ROOM > limit:
+            flag = "--sequence" if args.sequence is not None else f"The sequence name of {name[:20]}…"
+            raise FlowError(f"{flag} is {size} bytes long, but the file names made from it must fit in the file "
+                            f"system's {limit} bytes: give a name of at most {limit - NAME_ROOM} bytes.")
+
+
 def run(args: argparse.Namespace) -> int | None:
     if args.command == "vis":
         return visualize(args)
+    check_sequence_names(args)
     if args.command == "bake" and (len(args.scenes) > 1 or args.scheduler):
         from .scale_out import bake_scenes
 

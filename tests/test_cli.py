@@ -222,3 +222,23 @@ def test_samples_and_denoising_of_the_images_are_options_with_the_default_said(t
     assert "sample 3/3" in chosen and "sample 64/64" not in chosen and "denoising kernels" not in chosen
     result = run("bake", str(mesh), str(tmp_path / "o"), "--samples", "0")
     assert result.returncode == 2 and "--samples: expected a whole number of 1 or more, got '0'" in result.stderr
+
+
+def test_a_sequence_name_the_file_system_cannot_hold_is_refused_before_anything_is_made(tmp_path):
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n1 -5 0 1.5707963 0 0\n")
+    out = tmp_path / "out"
+    for length in (250, 300):
+        for extra in ((), ("--scheduler", "local:1")):
+            result = run("bake", str(mesh), str(out), "--poses", str(poses), "--layout", "SINTEL", "--sequence",
+                         "s" * length, "--resolution", "16x12", *extra)
+            assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+            assert result.stderr.startswith(f"error: --sequence is {length} bytes long, but the file names made "
+                                            "from it must fit in the file system's 255 bytes: give a name of at most "
+                                            "191 bytes."), result.stderr
+            assert not out.exists()
+    assert run("bake", str(mesh), str(out), "--poses", str(poses), "--layout", "SINTEL", "--sequence", "s" * 191,
+               "--resolution", "16x12", "--samples", "1").returncode == 0
+    assert len(list((out / "Sintel" / "training" / "flow" / ("s" * 191)).glob("*.flo"))) == 2
