@@ -170,3 +170,15 @@ def without_self_check(manifest: dict) -> dict:
     manifest = {key: value for key, value in manifest.items() if key != "self_check"}
     manifest["frames"] = [{k: v for k, v in frame.items() if k != "self_check"} for frame in manifest["frames"]]
     return manifest
+
+
+def test_the_writer_exits_quietly_when_the_bake_is_killed(tmp_path):
+    """SIGKILL to the bake process alone: its writer process finishes the frame in hand and ends without a word."""
+    for attempt in range(3):
+        process = start_bake(tmp_path, tmp_path / f"out{attempt}", "--resolution", "320x240", "--formats",
+                             "npy,npz,hdf5,picture", "--hdf5-compression", "gzip")
+        wait_for_frames(process, 1)
+        os.kill(process.pid, signal.SIGKILL)  # not its group: the writer stays, and its replies have no reader
+        _, stderr = process.communicate(timeout=120)  # the pipes close when the writer ends too
+        assert stderr == "", stderr
+
