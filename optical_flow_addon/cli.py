@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -288,6 +289,25 @@ def check_sequence_names(args: argparse.Namespace) -> None:
                             f"system's {limit} bytes: give a name of at most {limit - NAME_ROOM} bytes.")
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Stop signals wait while Blender's own code runs: a KeyboardInterrupt raised inside ``import bpy`` was
+    swallowed there, and the bake ran to its end. Afterwards a stop that came meanwhile takes effect (the handlers
+    are set again too, in case Blender's code changed them)."""
+    numbers = {getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)}
+    handlers = {number: signal.getsignal(number) for number in numbers}
+    blocking = hasattr(signal, "pthread_sigmask")
+    if blocking:
+        signal.pthread_sigmask(signal.SIG_BLOCK, numbers)
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
+
+
 def run(args: argparse.Namespace) -> int | None:
     if args.command == "vis":
         return visualize(args)
@@ -296,6 +316,8 @@ def run(args: argparse.Namespace) -> int | None:
         from .scale_out import bake_scenes
 
         return bake_scenes(args)
+    with signals_held():
+        import bpy  # noqa: F401
     if args.command == "bake":
         args.scene = args.scenes[0]
     with own_output(args.verbose) as out:
@@ -330,7 +352,8 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
     """``bake`` and ``demo``: load or build the scene, bake it, report to ``out``; returns the exit status."""
     from .blender.bake import bake_flow
 
-    scene, options = prepare_bake(args)
+    with signals_held():  # a KeyboardInterrupt inside Blender's operators would be lost as well
+        scene, options = prepare_bake(args)
     with StopRequest() as stop:
         bar = out.isatty() and not args.verbose
         status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=bar)
@@ -510,7 +533,12 @@ def in_flags(message: str) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "python -m optical_flow_addon") -> int:
     """Run a command; every way it ends is one clear line and an exit status (never a hang in Blender's teardown)."""
-    return run_guarded(parser(prog).parse_args(argv))
+    try:
+        args = parser(prog).parse_args(argv)
+    except KeyboardInterrupt:
+        print("Stopped by Ctrl-C.", file=sys.stderr)
+        return 130
+    return run_guarded(args)
 
 
 class Stopped(KeyboardInterrupt):
@@ -543,11 +571,27 @@ def run_guarded(args: argparse.Namespace) -> int:
 
 def console() -> None:
     """The ``optical-flow`` command that ``pip install .`` makes."""
+    from . import stop_at_once_on_signals
+
+    stop_at_once_on_signals()
     exit_now(main(prog="optical-flow"))
 
 
+def remove_blender_session_folder() -> None:
+    """Blender's teardown removes its session folder (``/tmp/blender_XXXXXX``); ``exit_now`` skips the teardown."""
+    bpy = sys.modules.get("bpy")
+    try:
+        folder = Path(bpy.app.tempdir) if bpy is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return
+    if folder is not None and folder.name.startswith("blender_") and folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def exit_now(status: int) -> None:
-    """Leave without Blender's teardown, which can hang or crash after the work is done (bpy 4.2–4.5)."""
+    """Leave without Blender's teardown, which can hang or crash after the work is done (bpy 4.2–4.5), but
+    with its session folder removed."""
+    remove_blender_session_folder()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
