@@ -56,17 +56,27 @@ PROGRESS_TOPIC = "optical-flow-frames"
 PARENT = "OPTICAL_FLOW_PARENT_PID"
 FRAME_LINE = re.compile(r"frame\s+(-?\d+)\s")  # the bake's line per frame (cli.FrameReport)
 PR_SET_PDEATHSIG = 1
+DASK_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+)(:\d{1,5})?")  # HOST or [IPv6], and a PORT
 DASK_MISSING = 'Dask is not installed: pip install "optical-flow-for-blender[dask]" (or dask[distributed]).'
 
 
 def scheduler_address(text: str) -> str:
     """``local:N`` (N worker processes on this machine) or a running Dask scheduler's ``PROTOCOL://HOST:PORT``."""
     kind, _, count = text.partition(":")
-    if kind == "local":
-        positive_number(count)
-    elif "://" not in text:
-        raise argparse.ArgumentTypeError(f"expected local:N or a Dask scheduler such as tcp://HOST:8786, got {text!r}")
-    return text
+    protocol, separator, place = text.partition("://")
+    try:
+        if kind == "local" and not separator:
+            positive_number(count)
+            return text
+    except argparse.ArgumentTypeError:
+        pass
+    else:
+        if separator and protocol in DASK_PROTOCOLS and ADDRESS.fullmatch(place):
+            return text
+    raise argparse.ArgumentTypeError(
+        "expected local:N (N worker processes on this machine) or a Dask scheduler's address PROTOCOL://HOST:PORT "
+        f"such as tcp://10.0.0.5:8786 (PROTOCOL one of {', '.join(DASK_PROTOCOLS)}), got {text!r}")
 
 
 def sequence_names(scenes: list[Path]) -> list[str]:
@@ -313,6 +323,9 @@ def tasks_on(scheduler: str | None) -> Iterator[Callable]:
                 client = stack.enter_context(Client(scheduler, timeout=30))
             except (OSError, TimeoutError) as error:
                 raise FlowError(f"--scheduler {scheduler}: no Dask scheduler answers there ({error}).") from None
+            except ValueError as error:  # an address Dask cannot read, past scheduler_address's checks
+                raise FlowError(f"--scheduler {scheduler} is not an address Dask can use ({error}): give "
+                                "PROTOCOL://HOST:PORT such as tcp://10.0.0.5:8786.") from None
 
         def run_tasks(function: Callable, items: list, on_frame: Callable | None = None) -> Iterator[tuple]:
             if on_frame:

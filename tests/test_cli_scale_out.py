@@ -14,8 +14,8 @@ import pytest
 
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.options import BakeOptions
-from optical_flow_addon.scale_out import (chunk_folders, remove_idle_chunk_folders, sequence_names, split,
-                                         working_folders)
+from optical_flow_addon.scale_out import (chunk_folders, remove_idle_chunk_folders, scheduler_address, sequence_names,
+                                         split, working_folders)
 from test_cli_signals import without_self_check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,20 @@ def test_each_scene_is_named_by_its_file_with_as_many_folders_as_tell_them_apart
         sequence_names([Path("a/scene.blend"), Path("a/../a/scene.blend")])
     with pytest.raises(FlowError, match="would share a sequence name"):
         sequence_names([tmp_path / "scene.blend", tmp_path / "scene.obj"])
+
+
+def test_a_scheduler_address_that_is_no_address_is_the_users_mistake_said_as_such():
+    for good in ("local:2", "tcp://10.0.0.5:8786", "tls://scheduler.example.org:8786", "tcp://[::1]:8786",
+                 "ws://host:8786", "tcp://host"):
+        assert scheduler_address(good) == good
+    for bad in ("foo://bar:1", "tcp://", "tcp://host:port", "local:0", "host:8786", "tcp:// host:1"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"expected local:N \(N worker processes on this machine\)"
+                           r" or a Dask scheduler's address PROTOCOL://HOST:PORT such as tcp://10.0.0.5:8786"):
+            scheduler_address(bad)
+    result = subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", "a.blend", "out", "--scheduler",
+                             "foo://bar:1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "This is a bug" not in result.stderr
+    assert "argument --scheduler: expected local:N" in result.stderr and "got 'foo://bar:1'" in result.stderr
 
 
 def test_chunks_are_runs_of_consecutive_frames():
