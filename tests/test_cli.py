@@ -242,3 +242,15 @@ def test_a_sequence_name_the_file_system_cannot_hold_is_refused_before_anything_
     assert run("bake", str(mesh), str(out), "--poses", str(poses), "--layout", "SINTEL", "--sequence", "s" * 191,
                "--resolution", "16x12", "--samples", "1").returncode == 0
     assert len(list((out / "Sintel" / "training" / "flow" / ("s" * 191)).glob("*.flo"))) == 2
+
+
+def test_a_resolution_that_cannot_fit_in_memory_is_refused_with_the_figures(tmp_path):
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n")
+    result = run("bake", str(mesh), str(tmp_path / "out"), "--poses", str(poses), "--resolution", "65536x65536")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert re.match(r"error: --resolution 65536x65536 needs about [\d,.]+ GB of memory for a frame \(\d+ bytes per "
+                    r"pixel\), but [\d.,]+ GB is available\. Choose a smaller resolution", result.stderr), result.stderr
+    assert not (tmp_path / "out").exists()
