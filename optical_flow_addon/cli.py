@@ -18,7 +18,7 @@ import webbrowser
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .core.duration import duration
 from .core.errors import FlowError
@@ -100,8 +100,21 @@ def add_scale_out_options(bake: argparse.ArgumentParser) -> None:
                        "with local:N, the cores shared out among the N workers)")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with a hint where its own message leaves the user stuck."""
+
+    def error(self, message: str) -> NoReturn:
+        if message == "argument --frames: expected one argument":  # --frames -3-2 reads as an option
+            message += "; a first frame below 0 goes after an equals sign: --frames=-3-2"
+        super().error(message)
+
+
 def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])  # the first paragraph
+    from . import __version__
+
+    # the module's first paragraph, without its reStructuredText markup
+    main = Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""))
+    main.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = main.add_subparsers(dest="command", required=True)
     bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
     bake.add_argument("scenes", type=Path, nargs="+", metavar="SCENE",
@@ -252,6 +265,15 @@ def load_scene(path: Path) -> None:
     except RuntimeError as error:
         raise FlowError(f"Blender cannot import {path}: {error}") from None
     light_mesh_scene(bpy.context.scene)
+
+
+def check_mesh_camera(path: Path, poses: Path | None) -> None:
+    """A mesh file seldom brings a camera: without one, the flag that gives it one is the answer."""
+    import bpy
+
+    if poses is None and path.suffix.lower() != ".blend" and not any(o.type == "CAMERA" for o in bpy.data.objects):
+        raise FlowError(f"{path} brings no camera: give the camera's poses with --poses FILE (a pose file in any "
+                        "of the formats the README lists).")
 
 
 def light_mesh_scene(scene) -> None:
@@ -418,6 +440,7 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         first_frame = scene.frame_start
     else:
         load_scene(args.scene)
+        check_mesh_camera(args.scene, args.poses)
         scene = bpy.context.scene
         poses = read_camera_poses(args.poses, args.pose_format, args.camera_axes, args.pose_direction, args.world_up,
                                   args.pose_scale) if args.poses else None

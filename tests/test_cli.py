@@ -254,3 +254,34 @@ def test_a_resolution_that_cannot_fit_in_memory_is_refused_with_the_figures(tmp_
     assert re.match(r"error: --resolution 65536x65536 needs about [\d,.]+ GB of memory for a frame \(\d+ bytes per "
                     r"pixel\), but [\d.,]+ GB is available\. Choose a smaller resolution", result.stderr), result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_help_version_and_a_negative_first_frame_read_as_users_expect(tmp_path):
+    import optical_flow_addon
+
+    for arguments in (("--help",), ("bake", "--help"), ("demo", "--help"), ("vis", "--help")):
+        usage = run(*arguments)
+        assert usage.returncode == 0 and "`" not in usage.stdout, usage.stdout  # no reStructuredText markup
+    assert "Command line: python -m optical_flow_addon bake|demo with the bpy module" in run("--help").stdout
+    version = run("--version")
+    assert version.returncode == 0
+    assert version.stdout == f"python -m optical_flow_addon {optical_flow_addon.__version__}\n"
+    result = run("bake", "scene.blend", str(tmp_path / "out"), "--frames", "-3-2")
+    assert result.returncode == 2 and "argument --frames: expected one argument" in result.stderr
+    assert "a first frame below 0 goes after an equals sign: --frames=-3-2" in result.stderr, result.stderr
+
+
+def test_a_mesh_file_without_poses_names_the_poses_option(tmp_path):
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    result = run("bake", str(mesh), str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (f"error: {mesh} brings no camera: give the camera's poses with --poses FILE "
+                             "(a pose file in any of the formats the README lists).\n")
+
+
+def test_the_dask_summary_says_its_time_as_a_plain_bake_does():
+    from optical_flow_addon import scale_out
+    from optical_flow_addon.blender import bake_job
+
+    assert scale_out.duration is bake_job.duration and scale_out.duration(108.4) == "1 min 48 s"
