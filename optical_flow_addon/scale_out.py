@@ -107,19 +107,24 @@ def remove_idle_chunk_folders(folder: Path, name: str) -> None:
     """Remove the working folders of sequence ``name`` that no chunk is baking in (their lock is free): what a
     killed or stopped run left, once the frames are in the sequence's folder."""
     for work in chunk_folders(folder, name):
-        try:
-            descriptor = os.open(work / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            continue
-        try:
-            lock_descriptor(descriptor)
-        except OSError:  # a chunk still at work (on a remote worker): it is its folder
-            os.close(descriptor)
-            continue
-        try:
-            shutil.rmtree(work)
-        finally:
-            os.close(descriptor)
+        remove_if_idle(work)
+
+
+def remove_if_idle(work: Path) -> None:
+    """Remove a chunk's working folder unless a chunk is baking in it (its lock is held)."""
+    try:
+        descriptor = os.open(work / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # gone already, or never made
+        return
+    try:
+        lock_descriptor(descriptor)
+    except OSError:  # a chunk still at work (on a remote worker): it is its folder
+        os.close(descriptor)
+        return
+    try:
+        shutil.rmtree(work)
+    finally:
+        os.close(descriptor)
 
 
 class CoordinatorStop:
@@ -178,6 +183,17 @@ def bake_scenes(args: argparse.Namespace) -> int:
 
 def coordinate(args: argparse.Namespace, stop: CoordinatorStop, scenes: dict) -> int:
     """``bake_scenes`` under its signal handlers; ``scenes`` gets each sequence's options and manifests."""
+    chunks: list[Chunk] = []
+    try:
+        return bake_chunks(args, stop, scenes, chunks)
+    except ChunkRefused:  # the bake cannot go on with these settings: this run's chunks leave nothing to resume
+        for chunk in chunks:
+            remove_if_idle(working_folder(chunk))
+        raise
+
+
+def bake_chunks(args: argparse.Namespace, stop: CoordinatorStop, scenes: dict, chunks: list) -> int:
+    """``coordinate``'s work; ``chunks`` gets the chunks to bake."""
     started = time.perf_counter()
     out = sys.stdout
     names = sequence_names(args.scenes)
@@ -197,7 +213,7 @@ def coordinate(args: argparse.Namespace, stop: CoordinatorStop, scenes: dict) ->
     scene_args = [argparse.Namespace(**{**vars(args), "sequence": name}) for name in names]
     with tasks_on(args.scheduler) as run_tasks, ExitStack() as locks:
         plans = run_tasks(plan_scene, list(zip(scene_args, args.scenes, folders)))
-        chunks, notes, held = [], [], {}
+        notes, held = [], {}
         for (own_args, scene, folder), plan in list(plans):
             options, resolution = plan
             if folder in held:  # another sequence of the same root, under the lock already held
@@ -414,6 +430,10 @@ def print_plan(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+class ChunkRefused(FlowError):
+    """A chunk's bake refused its settings or its scene: the whole command stops, without retries."""
+
+
 class ChunkFailed(RuntimeError):
     """A chunk's bake process died or crashed: Dask runs it again."""
 
@@ -437,7 +457,7 @@ def run_chunk(chunk: Chunk, on_frame: Callable[[str, int], None] | None) -> dict
     status, error = bake_process(args, line)
     if error.startswith("error: "):  # the bake refused its settings or its scene: another try would too
         shutil.rmtree(work, ignore_errors=True)  # its process has ended; a bake with other settings starts afresh
-        raise FlowError(f"The chunk of frames {chunk.first}-{chunk.last} of {chunk.scene}: "
+        raise ChunkRefused(f"The chunk of frames {chunk.first}-{chunk.last} of {chunk.scene}: "
                         f"{error.removeprefix('error: ')}")
     if status != 0:
         raise ChunkFailed(f"its bake process ended with {describe(status)}{': ' + error if error else ''}")

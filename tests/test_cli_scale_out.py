@@ -278,16 +278,17 @@ def test_sigterm_stops_the_coordinator_as_ctrl_c_does_and_a_plain_resume_finishe
 
 
 def test_a_chunk_refused_for_its_settings_leaves_no_working_folder_and_names_no_flag_not_given(tmp_path):
-    """A KITTI bake whose flow is beyond the ±512 px its PNG holds: one line naming the reason, and nothing that
-    would make the next bake into the folder a resumed one."""
+    """A KITTI bake whose flow is beyond the ±512 px its PNG holds, a chunk per frame: one line naming the reason,
+    and nothing, of the refused chunk or of the others, that would make the next bake into the folder a resumed
+    one."""
     mesh, poses = scene(tmp_path, 5, 3)
     poses.write_text("".join(f"{7 * i} -5 0 1.5707963 0 0\n" for i in range(3)))  # about 620 px a frame
     out = tmp_path / "out"
     process = start(mesh, out, "--poses", poses, "--layout", "KITTI", "--scheduler", "local:1",
-                    "--samples", "1", resolution="640x48")
+                    "--chunk-size", "1", "--samples", "1", resolution="640x48")
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 1, stderr
     assert "beyond the ±512 px that KITTI's 16-bit flow PNG holds" in stderr and "--frames" not in stderr, stderr
     assert "Traceback" not in stderr, stderr
-    assert stderr.splitlines()[-1].startswith("error: The chunk of frames 1-3 of "), stderr
+    assert stderr.splitlines()[-1].startswith("error: The chunk of frames 1-1 of "), stderr
     assert list(out.glob(".optical_flow_chunk_*")) == [] and not (out / ".optical_flow.lock").exists()
