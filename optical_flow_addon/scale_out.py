@@ -334,6 +334,10 @@ def tasks_on(scheduler: str | None) -> Iterator[Callable]:
             cluster = stack.enter_context(LocalCluster(n_workers=int(scheduler.partition(":")[2]), threads_per_worker=1,
                                                        processes=True, dashboard_address=None, silence_logs=50))
             client = stack.enter_context(Client(cluster))
+            from distributed import WorkerPlugin
+
+            plugin = type("IgnoreStops", (WorkerPlugin,), {"name": "optical-flow-ignore-stops", "setup": ignore_stops})
+            client.register_plugin(plugin())
         else:
             try:
                 client = stack.enter_context(Client(scheduler, timeout=30))
@@ -364,6 +368,15 @@ def tasks_on(scheduler: str | None) -> Iterator[Callable]:
                     client.unsubscribe_topic(PROGRESS_TOPIC)
 
         yield run_tasks
+
+
+def ignore_stops(_plugin: object, worker: object) -> None:
+    """A worker plugin's ``setup``, run in each ``local:N`` worker process: ignore Ctrl-C and SIGHUP, which a
+    terminal sends to the whole process group, so that the worker ends as the coordinator closes the cluster
+    instead of with a traceback of its own."""
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def on_worker(function: Callable, item: object) -> object:

@@ -250,21 +250,24 @@ def test_memory_per_worker_stays_flat_over_many_chunks(tmp_path, cluster):
     assert max(growth) < 8, growth
 
 
-def test_sigterm_stops_the_coordinator_as_ctrl_c_does_and_a_plain_resume_finishes_the_bake(tmp_path, one_bake):
-    """SIGTERM to the command: the Stopped line and 143, the cluster closed (no leaked semaphores), no lock left,
-    and only files the manifest lists in the folder. A plain --resume (no Dask) then gives the files of one bake
-    and removes the stopped chunks' working folders."""
+@pytest.mark.parametrize("how", ["SIGTERM to the command", "Ctrl-C in its terminal"])
+def test_a_stopped_coordinator_says_so_and_a_plain_resume_finishes_the_bake(tmp_path, one_bake, how):
+    """SIGTERM to the command, or Ctrl-C to its whole process group (Dask's workers and the bake processes too):
+    the Stopped line and 128 + the signal, nothing on stderr (no tracebacks, no leaked semaphores), the cluster
+    closed, no lock left, and only files the manifest lists in the folder. A plain --resume (no Dask) then gives
+    the files of one bake and removes the stopped chunks' working folders."""
     mesh, poses, one = one_bake
     out = tmp_path / "out"
     process = start(mesh, out, "--poses", poses, "--scheduler", "local:2", "--chunk-size", "10", "--threads", "1")
     deadline = time.monotonic() + 120
     while not list(out.glob(".optical_flow_chunk_*/forward_flow_0*.npy")) and time.monotonic() < deadline:
         time.sleep(0.01)
-    process.terminate()
+    number = signal.SIGTERM if how.startswith("SIGTERM") else signal.SIGINT
+    (os.kill if how.startswith("SIGTERM") else os.killpg)(process.pid, number)
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, stderr
-    assert stdout.splitlines()[-1].startswith("Stopped by SIGTERM after "), stdout
-    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    assert process.returncode == 128 + number, stderr
+    assert stdout.splitlines()[-1].startswith(f"Stopped by {signal.Signals(number).name} after "), stdout
+    assert "Traceback" not in stderr and "leaked" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert not (out / ".optical_flow.lock").exists()
     listed = json.loads((out / "manifest.json").read_text())["frames"] if (out / "manifest.json").exists() else []
     moved_in = sorted(int(p.stem.rsplit("_", 1)[1]) for p in out.glob("*_flow_[0-9]*.npy"))
