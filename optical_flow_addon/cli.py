@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -17,8 +18,9 @@ import webbrowser
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from .core.duration import duration
 from .core.errors import FlowError
 from .core.formats.hdf5 import HDF5_COMPRESSIONS
 from .core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, BakeOptions, requested_options
@@ -40,6 +42,17 @@ FLAGS = {"turn on Overwrite": "add --overwrite",
          "Frames ": "--frames "}
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 MESH_SCENE_SAMPLES = 64
+DEMO_SAMPLES = 16  # blender/demo_scene.py's, which imports bpy
+# Bytes the add-on's own names add around a sequence name: a chunk's working folder
+# (``.optical_flow_chunk_NAME_FIRST-LAST``), a file written under a temporary name (``.NAME.manifest.json.PID.part``,
+# ``.NAME_000000_10.png.PID.part``).
+NAME_ROOM = 64
+# Memory a bake takes per pixel of a frame, at least: Cycles' passes, the EXR read back, the flow maths in float64 and
+# the frame window (peak of the bake and its writer process, both flows with masks, .npy and HDF5: 470 bytes per
+# pixel from 1000×1000 to 2000×1500 on bpy 4.5; with images, 1000). Lower bounds, so a bake is refused only when it
+# cannot fit.
+BYTES_PER_PIXEL = 400
+IMAGE_BYTES_PER_PIXEL = 400
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import",
                   ".abc": "alembic_import"}
@@ -53,6 +66,16 @@ def frame_range(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected FIRST-LAST frames such as 1-100, got {text!r}") from None
 
 
+def positive_number(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return number
+
+
 def resolution(text: str) -> tuple[int, int]:
     width, _, height = text.lower().partition("x")
     try:
@@ -63,22 +86,35 @@ def resolution(text: str) -> tuple[int, int]:
 
 def add_scale_out_options(bake: argparse.ArgumentParser) -> None:
     """Spread a bake over processes and machines: scale_out.py."""
-    from .scale_out import positive_count, scheduler_address
+    from .scale_out import scheduler_address
 
     group = bake.add_argument_group("scale-out (Dask)")
     group.add_argument("--scheduler", type=scheduler_address, metavar="local:N|tcp://HOST:8786",
                        help="bake chunks of frames in parallel: local:N starts N worker processes on this machine, "
                        "tcp://HOST:8786 uses a running Dask cluster (the output folder must be on storage every "
                        "worker sees at the same path)")
-    group.add_argument("--chunk-size", type=positive_count, metavar="FRAMES",
+    group.add_argument("--chunk-size", type=positive_number, metavar="FRAMES",
                        help="frames per task (default: a whole scene per task)")
-    group.add_argument("--threads", type=positive_count, metavar="N",
+    group.add_argument("--threads", type=positive_number, metavar="N",
                        help="Cycles render threads per bake process (default: the scene's setting, all cores; "
                        "with local:N, the cores shared out among the N workers)")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with a hint where its own message leaves the user stuck."""
+
+    def error(self, message: str) -> NoReturn:
+        if message == "argument --frames: expected one argument":  # --frames -3-2 reads as an option
+            message += "; a first frame below 0 goes after an equals sign: --frames=-3-2"
+        super().error(message)
+
+
 def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])  # the first paragraph
+    from . import __version__
+
+    # the module's first paragraph, without its reStructuredText markup
+    main = Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""))
+    main.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = main.add_subparsers(dest="command", required=True)
     bake = commands.add_parser("bake", help="bake flow for a .blend or a mesh file")
     bake.add_argument("scenes", type=Path, nargs="+", metavar="SCENE",
@@ -140,6 +176,12 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              help="also render each frame as the scene looks: "
                                   "colors_%%04d.png and colors in the HDF5 files")
         command.add_argument("--depth", action="store_true", help="also write depth (metres along the view axis)")
+        command.add_argument("--samples", type=positive_number, metavar="N",
+                             help="Cycles samples per pixel of the images (default: the scene's; "
+                             f"{MESH_SCENE_SAMPLES} for a mesh file, {DEMO_SAMPLES} for the demo)")
+        command.add_argument("--denoise", action=argparse.BooleanOptionalAction,
+                             help="denoise the images with Cycles' denoiser, or not (default: the scene's setting; "
+                             "on for a mesh file and the demo, as in Blender)")
         command.add_argument("--image-motion-blur", type=str.upper, default="OFF", choices=list(IMAGE_MOTION_BLUR),
                              help="off: sharp images aligned with the flow; scene: the scene's own motion blur")
         again = command.add_mutually_exclusive_group()
@@ -171,6 +213,33 @@ def check_resolution(width: int, height: int) -> None:
                         f"to {limits.hard_max} pixels.")
 
 
+def available_memory() -> int | None:
+    """Bytes of memory the system can give a new process without swapping (Linux), else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(scene: bpy.types.Scene, images: bool, given: bool) -> None:
+    """Refuse, before rendering, a frame too big for the memory there is: the kernel would kill the bake midway,
+    with no word, its lock and temporary folder left."""
+    render = scene.render
+    width, height = (round(size * render.resolution_percentage / 100) for size in (render.resolution_x,
+                                                                                  render.resolution_y))
+    per_pixel = BYTES_PER_PIXEL + (IMAGE_BYTES_PER_PIXEL if images else 0)
+    needed, available = width * height * per_pixel, available_memory()
+    if available is not None and needed > available:
+        size = f"--resolution {width}x{height}" if given else f"The scene's resolution, {width}x{height},"
+        raise FlowError(f"{size} needs about {needed / 1e9:,.1f} GB of memory for a frame "
+                        f"({per_pixel} bytes per pixel), but {available / 1e9:,.1f} GB is available. Choose a smaller "
+                        "resolution, or free memory.")
+
+
 def load_scene(path: Path) -> None:
     import bpy
 
@@ -196,6 +265,15 @@ def load_scene(path: Path) -> None:
     except RuntimeError as error:
         raise FlowError(f"Blender cannot import {path}: {error}") from None
     light_mesh_scene(bpy.context.scene)
+
+
+def check_mesh_camera(path: Path, poses: Path | None) -> None:
+    """A mesh file seldom brings a camera: without one, the flag that gives it one is the answer."""
+    import bpy
+
+    if poses is None and path.suffix.lower() != ".blend" and not any(o.type == "CAMERA" for o in bpy.data.objects):
+        raise FlowError(f"{path} brings no camera: give the camera's poses with --poses FILE (a pose file in any "
+                        "of the formats the README lists).")
 
 
 def light_mesh_scene(scene) -> None:
@@ -236,13 +314,65 @@ def visualize(args: argparse.Namespace) -> None:
         raise FlowError(f"No image viewer opened {output}: write the picture with --output picture.png.")
 
 
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, the file system of ``folder`` (or of its nearest existing parent) holds."""
+    for place in (folder, *folder.resolve().parents):
+        if place.is_dir():
+            try:
+                return os.pathconf(place, "PC_NAME_MAX")
+            except (OSError, ValueError, AttributeError):  # Windows has no pathconf: NTFS holds 255 characters
+                break
+    return 255
+
+
+def check_sequence_names(args: argparse.Namespace) -> None:
+    """Refuse, before anything is loaded or made, a sequence name too long for the file names made from it."""
+    if args.sequence is not None:
+        names = [args.sequence]
+    elif args.command == "bake" and (args.layout != BLENDERPROC or len(args.scenes) > 1 or args.scheduler):
+        from .scale_out import sequence_names
+
+        names = sequence_names(args.scenes)
+    else:
+        return  # a single BlenderProc bake's files are not named after the sequence
+    limit = name_max(args.output)
+    for name in names:
+        size = len(os.fsencode(name))
+        if size + NAME_ROOM > limit:
+            flag = "--sequence" if args.sequence is not None else f"The sequence name of {name[:20]}…"
+            raise FlowError(f"{flag} is {size} bytes long, but the file names made from it must fit in the file "
+                            f"system's {limit} bytes: give a name of at most {limit - NAME_ROOM} bytes.")
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Stop signals wait while Blender's own code runs: a KeyboardInterrupt raised inside ``import bpy`` was
+    swallowed there, and the bake ran to its end. Afterwards a stop that came meanwhile takes effect (the handlers
+    are set again too, in case Blender's code changed them)."""
+    numbers = {getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)}
+    handlers = {number: signal.getsignal(number) for number in numbers}
+    blocking = hasattr(signal, "pthread_sigmask")
+    if blocking:
+        signal.pthread_sigmask(signal.SIG_BLOCK, numbers)
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
+
+
 def run(args: argparse.Namespace) -> int | None:
     if args.command == "vis":
         return visualize(args)
+    check_sequence_names(args)
     if args.command == "bake" and (len(args.scenes) > 1 or args.scheduler):
         from .scale_out import bake_scenes
 
         return bake_scenes(args)
+    with signals_held():
+        import bpy  # noqa: F401
     if args.command == "bake":
         args.scene = args.scenes[0]
     with own_output(args.verbose) as out:
@@ -277,10 +407,15 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
     """``bake`` and ``demo``: load or build the scene, bake it, report to ``out``; returns the exit status."""
     from .blender.bake import bake_flow
 
-    scene, options = prepare_bake(args)
+    with signals_held():  # a KeyboardInterrupt inside Blender's operators would be lost as well
+        scene, options = prepare_bake(args)
     with StopRequest() as stop:
         bar = out.isatty() and not args.verbose
         status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=bar)
+    if status == 0 and args.resume and args.command == "bake":  # a plain --resume after a stopped Dask run
+        from .scale_out import remove_idle_chunk_folders
+
+        remove_idle_chunk_folders(options.output_dir, options.sequence)
     if args.command == "demo" and status == 0 and options.layout == BLENDERPROC:
         write_overview(options, out)
     return status
@@ -305,6 +440,7 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         first_frame = scene.frame_start
     else:
         load_scene(args.scene)
+        check_mesh_camera(args.scene, args.poses)
         scene = bpy.context.scene
         poses = read_camera_poses(args.poses, args.pose_format, args.camera_axes, args.pose_direction, args.world_up,
                                   args.pose_scale) if args.poses else None
@@ -318,8 +454,13 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         check_resolution(*args.resolution)
         scene.render.resolution_x, scene.render.resolution_y = args.resolution
         scene.render.resolution_percentage = 100
+    if args.samples:
+        scene.cycles.samples = args.samples
+    if args.denoise is not None:
+        scene.cycles.use_denoising = args.denoise
     if getattr(args, "threads", None):  # a chunk of a scale-out shares its machine's cores (scale_out.py)
         scene.render.threads_mode, scene.render.threads = "FIXED", args.threads
+    check_memory(scene, args.images or args.command == "demo" or args.layout != BLENDERPROC, bool(args.resolution))
     options = requested_options(
         args.output.resolve(), (scene.frame_start, scene.frame_end), args.frames, args.formats.split(","),
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
@@ -408,8 +549,6 @@ class FrameReport:
 def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: TextIO, bar: bool) -> int:
     """Show the frames as they are done and a summary; stop after the frame in hand when asked.
     Returns the exit status."""
-    from .blender.bake_job import duration
-
     started = time.perf_counter()
     shown = FrameReport(len(options.frames), out, bar)
     progress = None
@@ -451,19 +590,34 @@ def in_flags(message: str) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "python -m optical_flow_addon") -> int:
     """Run a command; every way it ends is one clear line and an exit status (never a hang in Blender's teardown)."""
-    return run_guarded(parser(prog).parse_args(argv))
+    try:
+        args = parser(prog).parse_args(argv)
+    except KeyboardInterrupt:
+        print("Stopped by Ctrl-C.", file=sys.stderr)
+        return 130
+    return run_guarded(args)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP) that ends the command at once; ``signal`` is its number."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.signal = number
 
 
 def run_guarded(args: argparse.Namespace) -> int:
-    """Run parsed arguments; an error is one line on stderr and exit status 1."""
+    """Run parsed arguments; an error is one line on stderr and exit status 1, a stop 128 + the signal."""
     try:
         return run(args) or 0
     except FlowError as error:
         print(f"error: {in_flags(str(error))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("Stopped by Ctrl-C.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        number = getattr(stop, "signal", signal.SIGINT)
+        print("Stopped by Ctrl-C." if number == signal.SIGINT else f"Stopped by {signal.Signals(number).name}.",
+              file=sys.stderr)
+        return 128 + number
     except Exception as error:  # a bug: say so in one line, the details on request
         if args.verbose:
             traceback.print_exc()
@@ -474,11 +628,27 @@ def run_guarded(args: argparse.Namespace) -> int:
 
 def console() -> None:
     """The ``optical-flow`` command that ``pip install .`` makes."""
+    from . import stop_at_once_on_signals
+
+    stop_at_once_on_signals()
     exit_now(main(prog="optical-flow"))
 
 
+def remove_blender_session_folder() -> None:
+    """Blender's teardown removes its session folder (``/tmp/blender_XXXXXX``); ``exit_now`` skips the teardown."""
+    bpy = sys.modules.get("bpy")
+    try:
+        folder = Path(bpy.app.tempdir) if bpy is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return
+    if folder is not None and folder.name.startswith("blender_") and folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def exit_now(status: int) -> None:
-    """Leave without Blender's teardown, which can hang or crash after the work is done (bpy 4.2–4.5)."""
+    """Leave without Blender's teardown, which can hang or crash after the work is done (bpy 4.2–4.5), but
+    with its session folder removed."""
+    remove_blender_session_folder()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

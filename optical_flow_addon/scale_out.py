@@ -8,11 +8,12 @@ The output folder stays "one folder, one bake" with chunks baking in parallel:
   a bake does: it refuses another bake's files, removes them with ``--overwrite``, checks the settings with
   ``--resume``. With a training layout every scene is a sequence of one root, prepared under one lock.
 - Each chunk bakes with ``--resume`` into its own working folder inside the scene folder
-  (``.optical_flow_chunk_SEQUENCE_FIRST-LAST``), under that folder's own lock, and then moves its files up. A chunk
+  (``.optical_flow_chunk_SEQUENCE_FIRST-LAST``), under that folder's own lock; this process moves its files up. A chunk
   whose worker died runs again elsewhere and resumes its working folder: the frames it wrote whole stay, the
   rest are baked, and the files are the same byte for byte. The lock keeps two tries of one chunk apart.
-- Each chunk's manifest comes back here; after every chunk the scene's ``manifest.json`` is the merge of those
-  finished, so a killed run's manifest lists them and ``--resume`` bakes only the other chunks.
+- Each chunk's manifest comes back here; with every chunk moved up the scene's ``manifest.json`` is the merge of
+  those finished, so every file in the scene folder is listed and ``--resume`` bakes only the other chunks. A stop
+  (Ctrl-C, SIGTERM, SIGHUP) waits for a move to end; chunks that finish after it stay in their working folders.
 - ``flow_sequence.hdf5`` grows frame by frame in order, so with HDF5_SEQUENCE a scene is one task.
 
 ``python -m optical_flow_addon.scale_out`` is the bake process of one chunk: it reads the bake's arguments
@@ -41,13 +42,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from .cli import FrameReport, exit_now, run_guarded
+from .cli import FrameReport, Stopped, duration, exit_now, positive_number, run_guarded
 from .core.errors import FlowError
 from .core.frame import own_files
 from .core.layouts import LAYOUTS
 from .core.manifest import bake_manifest, manifest_path, merge_manifests
 from .core.options import BLENDERPROC, BakeOptions
-from .core.output_folder import BakeFolder, prepare_training_sequence
+from .core.output_folder import LOCK_NAME, BakeFolder, lock_descriptor, prepare_training_sequence
 
 CHUNK_PREFIX = ".optical_flow_chunk_"
 RETRIES = 2  # a chunk whose process died (killed, crashed) runs again this many times; one with bad settings does not
@@ -55,27 +56,27 @@ PROGRESS_TOPIC = "optical-flow-frames"
 PARENT = "OPTICAL_FLOW_PARENT_PID"
 FRAME_LINE = re.compile(r"frame\s+(-?\d+)\s")  # the bake's line per frame (cli.FrameReport)
 PR_SET_PDEATHSIG = 1
+DASK_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+)(:\d{1,5})?")  # HOST or [IPv6], and a PORT
 DASK_MISSING = 'Dask is not installed: pip install "optical-flow-for-blender[dask]" (or dask[distributed]).'
-
-
-def positive_count(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return number
 
 
 def scheduler_address(text: str) -> str:
     """``local:N`` (N worker processes on this machine) or a running Dask scheduler's ``PROTOCOL://HOST:PORT``."""
     kind, _, count = text.partition(":")
-    if kind == "local":
-        positive_count(count)
-    elif "://" not in text:
-        raise argparse.ArgumentTypeError(f"expected local:N or a Dask scheduler such as tcp://HOST:8786, got {text!r}")
-    return text
+    protocol, separator, place = text.partition("://")
+    try:
+        if kind == "local" and not separator:
+            positive_number(count)
+            return text
+    except argparse.ArgumentTypeError:
+        pass
+    else:
+        if separator and protocol in DASK_PROTOCOLS and ADDRESS.fullmatch(place):
+            return text
+    raise argparse.ArgumentTypeError(
+        "expected local:N (N worker processes on this machine) or a Dask scheduler's address PROTOCOL://HOST:PORT "
+        f"such as tcp://10.0.0.5:8786 (PROTOCOL one of {', '.join(DASK_PROTOCOLS)}), got {text!r}")
 
 
 def sequence_names(scenes: list[Path]) -> list[str]:
@@ -95,8 +96,104 @@ def sequence_names(scenes: list[Path]) -> list[str]:
     raise FlowError(f"Scenes {', '.join(map(str, scenes))} would share a sequence name: rename one.")
 
 
+def chunk_folders(folder: Path, name: str) -> list[Path]:
+    """The working folders of sequence ``name``'s chunks in ``folder``, and no other sequence's: ``a``'s chunks are
+    ``.optical_flow_chunk_a_1-5``, never ``.optical_flow_chunk_a_b_1-5`` (sequence ``a_b``)."""
+    own = re.compile(re.escape(f"{CHUNK_PREFIX}{name}_") + r"-?\d+--?\d+")
+    return sorted(path for path in folder.glob(f"{CHUNK_PREFIX}*") if own.fullmatch(path.name) and path.is_dir())
+
+
+def remove_idle_chunk_folders(folder: Path, name: str) -> None:
+    """Remove the working folders of sequence ``name`` that no chunk is baking in (their lock is free): what a
+    killed or stopped run left, once the frames are in the sequence's folder."""
+    for work in chunk_folders(folder, name):
+        remove_if_idle(work)
+
+
+def remove_if_idle(work: Path) -> None:
+    """Remove a chunk's working folder unless a chunk is baking in it (its lock is held)."""
+    try:
+        descriptor = os.open(work / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # gone already, or never made
+        return
+    try:
+        lock_descriptor(descriptor)
+    except OSError:  # a chunk still at work (on a remote worker): it is its folder
+        os.close(descriptor)
+        return
+    try:
+        shutil.rmtree(work)
+    finally:
+        os.close(descriptor)
+
+
+class CoordinatorStop:
+    """Ctrl-C, SIGTERM and SIGHUP stop the coordinator as they stop a bake: between two chunks' moves into the
+    scene folder (never during one, so every file moved in is in the manifest), then the cluster and the folder
+    locks are let go. A second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.holding = False
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> CoordinatorStop:
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                self.previous[number] = signal.signal(number, self.stop)
+        return self
+
+    def stop(self, number: int, _frame: object) -> None:
+        first = self.signal is None
+        self.signal = number
+        if not (first and self.holding):
+            raise Stopped(number)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A signal waits for the end of this block."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.signal is not None:
+            raise Stopped(self.signal)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
 def bake_scenes(args: argparse.Namespace) -> int:
     """``bake A B C OUT`` and ``--scheduler``: plan every scene, bake its chunks as tasks, merge the manifests."""
+    with CoordinatorStop() as stop:
+        scenes: dict[str, tuple[BakeOptions, list[dict]]] = {}
+        try:
+            return coordinate(args, stop, scenes)
+        except Stopped as stopped:
+            frames = sum(len(bake_manifest(options).get("frames", [])) for options, _ in scenes.values())
+            total = sum(len(options.frames) for options, _ in scenes.values())
+            print(f"Stopped by {signal.Signals(stopped.signal).name} after {frames} of {total} frames; their files in "
+                  f"{args.output} are complete{' and their manifest lists them' if frames else ''}. Add --resume "
+                  "to bake the others.", file=sys.stdout)
+            return 128 + stopped.signal
+
+
+def coordinate(args: argparse.Namespace, stop: CoordinatorStop, scenes: dict) -> int:
+    """``bake_scenes`` under its signal handlers; ``scenes`` gets each sequence's options and manifests."""
+    chunks: list[Chunk] = []
+    try:
+        return bake_chunks(args, stop, scenes, chunks)
+    except ChunkRefused:  # the bake cannot go on with these settings: this run's chunks leave nothing to resume
+        for chunk in chunks:
+            remove_if_idle(working_folder(chunk))
+        raise
+
+
+def bake_chunks(args: argparse.Namespace, stop: CoordinatorStop, scenes: dict, chunks: list) -> int:
+    """``coordinate``'s work; ``chunks`` gets the chunks to bake."""
     started = time.perf_counter()
     out = sys.stdout
     names = sequence_names(args.scenes)
@@ -116,7 +213,7 @@ def bake_scenes(args: argparse.Namespace) -> int:
     scene_args = [argparse.Namespace(**{**vars(args), "sequence": name}) for name in names]
     with tasks_on(args.scheduler) as run_tasks, ExitStack() as locks:
         plans = run_tasks(plan_scene, list(zip(scene_args, args.scenes, folders)))
-        scenes, chunks, notes, held = {}, [], [], {}
+        notes, held = [], {}
         for (own_args, scene, folder), plan in list(plans):
             options, resolution = plan
             if folder in held:  # another sequence of the same root, under the lock already held
@@ -140,12 +237,14 @@ def bake_scenes(args: argparse.Namespace) -> int:
                 options, manifests = scenes[chunk.name]
                 for record in manifest["frames"]:  # also those a killed try wrote without word reaching us
                     shown.frame_done(chunk.name, record["frame"])
-                manifests.append(manifest)
-                merge_manifests(options, manifests)
+                with stop.held():  # here, not on the worker: no chunk moves in once the command stops
+                    move_in(chunk)
+                    manifests.append(manifest)
+                    merge_manifests(options, manifests)
         finally:
             shown.close()
         for name, folder in zip(names, folders):
-            for work in folder.glob(f"{CHUNK_PREFIX}{name}_*"):  # a resumed run's other chunking left them
+            for work in chunk_folders(folder, name):  # a resumed run's other chunking left them
                 shutil.rmtree(work)
     for note in notes:
         print(f"note: {note}", file=out)
@@ -153,7 +252,7 @@ def bake_scenes(args: argparse.Namespace) -> int:
     place = f"{len(names)} scenes in {args.output}" if len(names) > 1 else str(args.output)
     where = f" on {args.scheduler}" if args.scheduler else ""
     print(f"Flow for {frames} frames of {place} written in {len(chunks)} tasks{where} in "
-          f"{time.perf_counter() - started:.1f} s.", file=out)
+          f"{duration(time.perf_counter() - started)}.", file=out)
     return 0
 
 
@@ -161,7 +260,7 @@ def working_folders(folder: Path, args: argparse.Namespace, options: BakeOptions
     """The chunk working folders of the scene's sequence an interrupted run left: kept to resume, removed with
     --overwrite, else refused. Returns the manifests to start from: with --resume, the frames the sequence's
     manifest lists are done."""
-    left = sorted(folder.glob(f"{CHUNK_PREFIX}{args.sequence}_*"))
+    left = chunk_folders(folder, args.sequence)
     if args.resume:
         manifest = bake_manifest(options)
         return [manifest] if manifest.get("frames") else []
@@ -235,11 +334,18 @@ def tasks_on(scheduler: str | None) -> Iterator[Callable]:
             cluster = stack.enter_context(LocalCluster(n_workers=int(scheduler.partition(":")[2]), threads_per_worker=1,
                                                        processes=True, dashboard_address=None, silence_logs=50))
             client = stack.enter_context(Client(cluster))
+            from distributed import WorkerPlugin
+
+            plugin = type("IgnoreStops", (WorkerPlugin,), {"name": "optical-flow-ignore-stops", "setup": ignore_stops})
+            client.register_plugin(plugin())
         else:
             try:
                 client = stack.enter_context(Client(scheduler, timeout=30))
             except (OSError, TimeoutError) as error:
                 raise FlowError(f"--scheduler {scheduler}: no Dask scheduler answers there ({error}).") from None
+            except ValueError as error:  # an address Dask cannot read, past scheduler_address's checks
+                raise FlowError(f"--scheduler {scheduler} is not an address Dask can use ({error}): give "
+                                "PROTOCOL://HOST:PORT such as tcp://10.0.0.5:8786.") from None
 
         def run_tasks(function: Callable, items: list, on_frame: Callable | None = None) -> Iterator[tuple]:
             if on_frame:
@@ -264,6 +370,15 @@ def tasks_on(scheduler: str | None) -> Iterator[Callable]:
         yield run_tasks
 
 
+def ignore_stops(_plugin: object, worker: object) -> None:
+    """A worker plugin's ``setup``, run in each ``local:N`` worker process: ignore Ctrl-C and SIGHUP, which a
+    terminal sends to the whole process group, so that the worker ends as the coordinator closes the cluster
+    instead of with a traceback of its own."""
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def on_worker(function: Callable, item: object) -> object:
     """A task on a Dask worker: its frames go to the coordinator's progress bar as worker events. A FlowError
     (bad settings, a broken scene) comes back as the task's result, so that Dask does not retry it."""
@@ -278,7 +393,7 @@ def on_worker(function: Callable, item: object) -> object:
 
 def task_name(item: object) -> str:
     if isinstance(item, Chunk):
-        return f"Frames {item.first}-{item.last} of {item.scene}"
+        return f"The chunk of frames {item.first}-{item.last} of {item.scene}"
     return f"Reading {item[1]}"
 
 
@@ -328,14 +443,22 @@ def print_plan(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+class ChunkRefused(FlowError):
+    """A chunk's bake refused its settings or its scene: the whole command stops, without retries."""
+
+
 class ChunkFailed(RuntimeError):
     """A chunk's bake process died or crashed: Dask runs it again."""
 
 
+def working_folder(chunk: Chunk) -> Path:
+    return chunk.folder / f"{CHUNK_PREFIX}{chunk.name}_{chunk.first}-{chunk.last}"
+
+
 def run_chunk(chunk: Chunk, on_frame: Callable[[str, int], None] | None) -> dict:
-    """Bake one chunk in its own process into its working folder and move its files into the scene folder.
-    Returns the chunk's manifest."""
-    work = chunk.folder / f"{CHUNK_PREFIX}{chunk.name}_{chunk.first}-{chunk.last}"
+    """Bake one chunk in its own process into its working folder; returns the chunk's manifest. The coordinator
+    moves its files into the scene folder (``move_in``), where it writes the manifest that lists them."""
+    work = working_folder(chunk)
     args = argparse.Namespace(**{**vars(chunk.args), "scenes": [chunk.scene], "output": work, "scheduler": None,
                                  "frames": (chunk.first, chunk.last), "resume": True, "overwrite": False})
 
@@ -346,17 +469,22 @@ def run_chunk(chunk: Chunk, on_frame: Callable[[str, int], None] | None) -> dict
 
     status, error = bake_process(args, line)
     if error.startswith("error: "):  # the bake refused its settings or its scene: another try would too
-        raise FlowError(f"Frames {chunk.first}-{chunk.last} of {chunk.scene}: {error.removeprefix('error: ')}")
+        shutil.rmtree(work, ignore_errors=True)  # its process has ended; a bake with other settings starts afresh
+        raise ChunkRefused(f"The chunk of frames {chunk.first}-{chunk.last} of {chunk.scene}: "
+                        f"{error.removeprefix('error: ')}")
     if status != 0:
         raise ChunkFailed(f"its bake process ended with {describe(status)}{': ' + error if error else ''}")
-    in_work = replace(chunk.options, output_dir=work)
-    manifest = bake_manifest(in_work)
-    for path in chunk_files(in_work):
+    return bake_manifest(replace(chunk.options, output_dir=work))
+
+
+def move_in(chunk: Chunk) -> None:
+    """Move a finished chunk's files from its working folder into the scene folder, and remove the working folder."""
+    work = working_folder(chunk)
+    for path in chunk_files(replace(chunk.options, output_dir=work)):
         moved = chunk.folder / path.relative_to(work)
         moved.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, moved)
     shutil.rmtree(work)
-    return manifest
 
 
 def chunk_files(options: BakeOptions) -> list[Path]:

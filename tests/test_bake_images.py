@@ -15,7 +15,6 @@ from blender_state import snapshot  # noqa: E402
 from ground_truth import OFFSETS, pixel_rays, trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = ROOT.parent / "shared" / "seed"
 
 
 def lit_scene(samples: int = 4):
@@ -143,11 +142,24 @@ def blenderproc_python() -> str:
                           check=True).stdout.strip()
 
 
+def blenderproc_example_files(folder: Path) -> tuple[Path, Path]:
+    """A mesh file and BlenderProc's five example camera poses, as its optical-flow example has them: the demo's
+    scene exported as OBJ (with its .mtl), made here so that the test needs nothing from outside the repository."""
+    from optical_flow_addon.blender.demo_scene import DEMO_POSES, build_demo_scene
+
+    build_demo_scene()
+    mesh, poses = folder / "scene.obj", folder / "camera_positions"
+    bpy.ops.wm.obj_export(filepath=str(mesh), export_animation=False)
+    poses.write_text(DEMO_POSES, encoding="utf-8")
+    return mesh, poses
+
+
 def test_blenderprocs_example_end_to_end_and_its_own_viewer(tmp_path):
     """BlenderProc's example files through the command line: 0.hdf5-4.hdf5 that `blenderproc vis hdf5` draws."""
+    mesh, poses = blenderproc_example_files(tmp_path)
     out = tmp_path / "output"
-    result = subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", str(SEED / "scene.obj"), str(out),
-                             "--poses", str(SEED / "camera_positions"), "--images", "--resolution", "64x48"],
+    result = subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", str(mesh), str(out),
+                             "--poses", str(poses), "--images", "--resolution", "64x48"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("*.hdf5")) == [f"{n}.hdf5" for n in range(5)]

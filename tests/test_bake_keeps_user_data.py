@@ -145,3 +145,14 @@ def test_frames_outside_the_scene_range_are_refused(tmp_path):
     user_scene()
     with pytest.raises(RuntimeError, match="Frames 4–9 must lie inside the scene's frame range 1–5"):
         bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), frame_start=4, frame_end=9)
+
+
+def test_script_arguments_out_of_range_are_refused_not_clamped(tmp_path):
+    """Blender's property limits would clamp them silently (frame_gap=0 baked K=1): the raw value reaches the check."""
+    user_scene()
+    for arguments, message in (({"frame_gap": 0}, "Frame gap 0 is not a whole number of frames of 1 or more"),
+                               ({"frame_gap": -3}, "Frame gap -3 is not a whole number of frames of 1 or more"),
+                               ({"picture_max_radius": -5.0}, "Picture max radius -5.0 is not a length in pixels")):
+        with pytest.raises(RuntimeError, match=message):
+            bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "out"), **arguments)
+        assert not (tmp_path / "out").exists()

@@ -197,3 +197,97 @@ def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_wh
     assert "Saved: " not in quiet.stdout and "%|" not in quiet.stdout
     verbose = run("demo", str(tmp_path / "verbose"), "--resolution", "16x12", "--verbose")
     assert "Saved: " in verbose.stdout and "\nframe     5  5/5" in verbose.stdout
+
+
+def test_samples_and_denoising_of_the_images_are_options_with_the_default_said(tmp_path):
+    from optical_flow_addon import cli
+    from optical_flow_addon.blender.demo_scene import DEMO_SAMPLES
+
+    assert cli.DEMO_SAMPLES == DEMO_SAMPLES
+    usage = run("bake", "--help").stdout
+    assert "--samples N" in usage and "64 for a mesh file" in usage and "--denoise, --no-denoise" in usage
+    mesh = tmp_path / "corner.obj"  # a floor and a wall: light bounces between them, noisy at few samples
+    mesh.write_text("v -20 -1 -20\nv 20 -1 -20\nv 20 -1 20\nv -20 -1 20\n"
+                    "v -20 -20 -6\nv 20 -20 -6\nv 20 20 -6\nv -20 20 -6\nf 1 2 3 4\nf 5 6 7 8\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -5 0.5 1.45 0 0\n0.2 -5 0.5 1.45 0 0\n")
+
+    def noise(*options: str) -> float:  # Blender 5.0's render log no longer counts the samples: the image tells
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        result = run("bake", str(mesh), str(out), "--poses", str(poses), "--resolution", "32x24", "--images",
+                     "--formats", "npy", *options)
+        assert result.returncode == 0, result.stderr
+        image = scenes.png_pixels(out / "colors_0000.png").astype(float)
+        return float(np.abs(np.diff(image, axis=1)).mean())  # measured: 21, 2.4 and 1.1 (bpy 4.5 and 5.0)
+
+    noisy, clean, default = noise("--samples", "1", "--no-denoise"), noise("--samples", "64", "--no-denoise"), noise()
+    assert noisy > 4 * clean and clean > 1.5 * default, (noisy, clean, default)  # a mesh file: 64 samples, denoised
+    result = run("bake", str(mesh), str(tmp_path / "o"), "--samples", "0")
+    assert result.returncode == 2 and "--samples: expected a whole number of 1 or more, got '0'" in result.stderr
+
+
+@pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
+def test_a_sequence_name_the_file_system_cannot_hold_is_refused_before_anything_is_made(tmp_path):
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n1 -5 0 1.5707963 0 0\n")
+    out = tmp_path / "out"
+    for length in (250, 300):
+        for extra in ((), ("--scheduler", "local:1")):
+            result = run("bake", str(mesh), str(out), "--poses", str(poses), "--layout", "SINTEL", "--sequence",
+                         "s" * length, "--resolution", "16x12", *extra)
+            assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+            assert result.stderr.startswith(f"error: --sequence is {length} bytes long, but the file names made "
+                                            "from it must fit in the file system's 255 bytes: give a name of at most "
+                                            "191 bytes."), result.stderr
+            assert not out.exists()
+    assert run("bake", str(mesh), str(out), "--poses", str(poses), "--layout", "SINTEL", "--sequence", "s" * 191,
+               "--resolution", "16x12", "--samples", "1").returncode == 0
+    assert len(list((out / "Sintel" / "training" / "flow" / ("s" * 191)).glob("*.flo"))) == 2
+
+
+@pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
+def test_a_resolution_that_cannot_fit_in_memory_is_refused_with_the_figures(tmp_path):
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n")
+    result = run("bake", str(mesh), str(tmp_path / "out"), "--poses", str(poses), "--resolution", "65536x65536")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert re.match(r"error: --resolution 65536x65536 needs about [\d,.]+ GB of memory for a frame \(\d+ bytes per "
+                    r"pixel\), but [\d.,]+ GB is available\. Choose a smaller resolution", result.stderr), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
+def test_help_version_and_a_negative_first_frame_read_as_users_expect(tmp_path):
+    import optical_flow_addon
+
+    for arguments in (("--help",), ("bake", "--help"), ("demo", "--help"), ("vis", "--help")):
+        usage = run(*arguments)
+        assert usage.returncode == 0 and "`" not in usage.stdout, usage.stdout  # no reStructuredText markup
+    assert "Command line: python -m optical_flow_addon bake|demo with the bpy module" in run("--help").stdout
+    version = run("--version")
+    assert version.returncode == 0
+    assert version.stdout == f"python -m optical_flow_addon {optical_flow_addon.__version__}\n"
+    result = run("bake", "scene.blend", str(tmp_path / "out"), "--frames", "-3-2")
+    assert result.returncode == 2 and "argument --frames: expected one argument" in result.stderr
+    assert "a first frame below 0 goes after an equals sign: --frames=-3-2" in result.stderr, result.stderr
+
+
+@pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
+def test_a_mesh_file_without_poses_names_the_poses_option(tmp_path):
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    result = run("bake", str(mesh), str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (f"error: {mesh} brings no camera: give the camera's poses with --poses FILE "
+                             "(a pose file in any of the formats the README lists).\n")
+
+
+def test_the_dask_summary_says_its_time_as_a_plain_bake_does():
+    from optical_flow_addon import scale_out
+    from optical_flow_addon.blender import bake_job
+
+    assert scale_out.duration is bake_job.duration and scale_out.duration(108.4) == "1 min 48 s"

@@ -1,6 +1,7 @@
 """Scenes and chunks of frames spread over a real Dask LocalCluster of 2 worker processes, driven as users do:
 ``python -m optical_flow_addon bake A B OUT --scheduler ...``. Every result is compared byte for byte with
 bakes of one process."""
+import argparse
 import json
 import os
 import signal
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.scale_out import sequence_names, split
+from optical_flow_addon.core.options import BakeOptions
+from optical_flow_addon.scale_out import (chunk_folders, remove_idle_chunk_folders, scheduler_address, sequence_names,
+                                         split, working_folders)
 from test_cli_signals import without_self_check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,9 +32,42 @@ def test_each_scene_is_named_by_its_file_with_as_many_folders_as_tell_them_apart
         sequence_names([tmp_path / "scene.blend", tmp_path / "scene.obj"])
 
 
+def test_a_scheduler_address_that_is_no_address_is_the_users_mistake_said_as_such():
+    for good in ("local:2", "tcp://10.0.0.5:8786", "tls://scheduler.example.org:8786", "tcp://[::1]:8786",
+                 "ws://host:8786", "tcp://host"):
+        assert scheduler_address(good) == good
+    for bad in ("foo://bar:1", "tcp://", "tcp://host:port", "local:0", "host:8786", "tcp:// host:1"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"expected local:N \(N worker processes on this machine\)"
+                           r" or a Dask scheduler's address PROTOCOL://HOST:PORT such as tcp://10.0.0.5:8786"):
+            scheduler_address(bad)
+    result = subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", "a.blend", "out", "--scheduler",
+                             "foo://bar:1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "This is a bug" not in result.stderr
+    assert "argument --scheduler: expected local:N" in result.stderr and "got 'foo://bar:1'" in result.stderr
+
+
 def test_chunks_are_runs_of_consecutive_frames():
     assert split([1, 2, 3, 4, 5, 6, 7], 3) == [(1, 3), (4, 6), (7, 7)]
     assert split([1, 2, 5, 6, 7, 9], 2) == [(1, 2), (5, 6), (7, 7), (9, 9)]  # frames a resumed bake still needs
+
+
+def test_a_sequences_chunk_folders_are_its_own_and_not_those_of_a_sequence_sharing_its_prefix(tmp_path):
+    for name in ("a_1-5", "a_-3--1", "a_b_21-25", "a_b_1-5", "ab_1-5", "a_x"):
+        (tmp_path / f".optical_flow_chunk_{name}").mkdir()
+    assert [p.name for p in chunk_folders(tmp_path, "a")] == [".optical_flow_chunk_a_-3--1",
+                                                               ".optical_flow_chunk_a_1-5"]
+    assert [p.name for p in chunk_folders(tmp_path, "a_b")] == [".optical_flow_chunk_a_b_1-5",
+                                                                 ".optical_flow_chunk_a_b_21-25"]
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5)
+    args = argparse.Namespace(sequence="a_b", resume=False, overwrite=True)
+    assert working_folders(tmp_path, args, options) == []  # --overwrite of a_b removes a_b's and only a_b's
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".optical_flow_chunk_a_-3--1", ".optical_flow_chunk_a_1-5",
+                                                          ".optical_flow_chunk_a_x", ".optical_flow_chunk_ab_1-5"]
+    args = argparse.Namespace(sequence="a_b", resume=False, overwrite=False)
+    assert working_folders(tmp_path, args, options) == []  # a's chunks do not block a bake of a_b
+    remove_idle_chunk_folders(tmp_path, "ab")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".optical_flow_chunk_a_-3--1", ".optical_flow_chunk_a_1-5",
+                                                          ".optical_flow_chunk_a_x"]
 
 
 pytest.importorskip("bpy")
@@ -50,9 +86,9 @@ def scene(folder: Path, depth: float, frames: int) -> tuple[Path, Path]:
     return mesh, poses
 
 
-def start(*arguments) -> subprocess.Popen:
+def start(*arguments, resolution: str = "64x48") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "optical_flow_addon", "bake", *map(str, arguments),
-                             "--resolution", "64x48", "--first-frame", "1", *FORMATS],
+                             "--resolution", resolution, "--first-frame", "1", *FORMATS],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -212,3 +248,50 @@ def test_memory_per_worker_stays_flat_over_many_chunks(tmp_path, cluster):
     growth = [(a - b) / 2**20 for a, b in zip(after, before)]
     print(f"worker memory before {[b / 2**20 for b in before]} MB, growth over 12 chunks {growth} MB")
     assert max(growth) < 8, growth
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the command", "Ctrl-C in its terminal"])
+def test_a_stopped_coordinator_says_so_and_a_plain_resume_finishes_the_bake(tmp_path, one_bake, how):
+    """SIGTERM to the command, or Ctrl-C to its whole process group (Dask's workers and the bake processes too):
+    the Stopped line and 128 + the signal, nothing on stderr (no tracebacks, no leaked semaphores), the cluster
+    closed, no lock left, and only files the manifest lists in the folder. A plain --resume (no Dask) then gives
+    the files of one bake and removes the stopped chunks' working folders."""
+    mesh, poses, one = one_bake
+    out = tmp_path / "out"
+    process = start(mesh, out, "--poses", poses, "--scheduler", "local:2", "--chunk-size", "10", "--threads", "1")
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".optical_flow_chunk_*/forward_flow_0*.npy")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    number = signal.SIGTERM if how.startswith("SIGTERM") else signal.SIGINT
+    (os.kill if how.startswith("SIGTERM") else os.killpg)(process.pid, number)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + number, stderr
+    assert stdout.splitlines()[-1].startswith(f"Stopped by {signal.Signals(number).name} after "), stdout
+    assert "Traceback" not in stderr and "leaked" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert not (out / ".optical_flow.lock").exists()
+    listed = json.loads((out / "manifest.json").read_text())["frames"] if (out / "manifest.json").exists() else []
+    moved_in = sorted(int(p.stem.rsplit("_", 1)[1]) for p in out.glob("*_flow_[0-9]*.npy"))
+    assert set(moved_in) <= {record["frame"] for record in listed}
+    assert list(out.glob(".optical_flow_chunk_*")), "the stopped chunks' working folders"
+    result = subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", str(mesh), str(out), "--poses",
+                             str(poses), "--resolution", "64x48", "--first-frame", "1", *FORMATS, "--resume"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert_same_bake(out, one)  # no working folder, no lock left
+
+
+def test_a_chunk_refused_for_its_settings_leaves_no_working_folder_and_names_no_flag_not_given(tmp_path):
+    """A KITTI bake whose flow is beyond the ±512 px its PNG holds, a chunk per frame: one line naming the reason,
+    and nothing, of the refused chunk or of the others, that would make the next bake into the folder a resumed
+    one."""
+    mesh, poses = scene(tmp_path, 5, 3)
+    poses.write_text("".join(f"{7 * i} -5 0 1.5707963 0 0\n" for i in range(3)))  # about 620 px a frame
+    out = tmp_path / "out"
+    process = start(mesh, out, "--poses", poses, "--layout", "KITTI", "--scheduler", "local:1",
+                    "--chunk-size", "1", "--samples", "1", resolution="640x48")
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 1, stderr
+    assert "beyond the ±512 px that KITTI's 16-bit flow PNG holds" in stderr and "--frames" not in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1].startswith("error: The chunk of frames 1-1 of "), stderr
+    assert list(out.glob(".optical_flow_chunk_*")) == [] and not (out / ".optical_flow.lock").exists()

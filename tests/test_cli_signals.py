@@ -170,3 +170,38 @@ def without_self_check(manifest: dict) -> dict:
     manifest = {key: value for key, value in manifest.items() if key != "self_check"}
     manifest["frames"] = [{k: v for k, v in frame.items() if k != "self_check"} for frame in manifest["frames"]]
     return manifest
+
+
+def test_ctrl_c_at_any_moment_of_start_up_stops_with_130_and_no_traceback(tmp_path):
+    """Python's own imports, the arguments, bpy loading (about 1 s), the scene: a Ctrl-C in any of them stops."""
+    for delay in (0.05, 0.2, 0.4, 0.7, 1.0, 1.4):
+        out = tmp_path / f"out_{delay}"
+        process = start_bake(tmp_path, out)  # 120 frames: still baking when the last signal comes
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 130, (delay, process.returncode, stdout, stderr)
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, (delay, stderr)
+        assert not (out / "manifest.json").exists() or "Stopped by SIGINT" in stdout, (delay, stdout)
+
+
+def test_the_writer_exits_quietly_when_the_bake_is_killed(tmp_path):
+    """SIGKILL to the bake process alone: its writer process finishes the frame in hand and ends without a word."""
+    for attempt in range(3):
+        process = start_bake(tmp_path, tmp_path / f"out{attempt}", "--resolution", "320x240", "--formats",
+                             "npy,npz,hdf5,picture", "--hdf5-compression", "gzip")
+        wait_for_frames(process, 1)
+        os.kill(process.pid, signal.SIGKILL)  # not its group: the writer stays, and its replies have no reader
+        _, stderr = process.communicate(timeout=120)  # the pipes close when the writer ends too
+        assert stderr == "", stderr
+
+
+def test_no_blender_session_folder_is_left_in_the_temporary_folder(tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    mesh, poses = scene_files(tmp_path, 3)
+    result = subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", str(mesh), str(tmp_path / "out"),
+                             "--poses", str(poses), "--resolution", "16x12", "--formats", "npy"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(temporary)})
+    assert result.returncode == 0, result.stderr
+    assert list(temporary.iterdir()) == []

@@ -87,3 +87,25 @@ def test_vis_fixed_scale_and_refusals(tmp_path):
     result = vis(tmp_path / "broken.flo", "--output", tmp_path / "b.png")
     assert result.returncode == 1 and "broken.flo is truncated" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "b.png").exists()
+
+
+def test_vis_of_a_flyingthings3d_pfm_masks_its_unknown_flow(tmp_path):
+    """FlyingThings3D's .pfm holds no mask: its unknown flow (1e10, as in .flo) is invalid, not a motion."""
+    from optical_flow_addon.core.formats.pfm import save_pfm
+
+    flow = np.zeros((H, W, 2), np.float32)
+    flow[..., 0] = 1
+    valid = np.ones((H, W), bool)
+    valid[:, : W // 2] = False  # stored as 1e10
+    path = tmp_path / "OpticalFlowIntoFuture_0000_L.pfm"
+    save_pfm(path, flow, valid)
+    result = vis(path, "--output", tmp_path / "vis.png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("flow | flow mask | colour wheel; the rim of the colour wheel is 1 px of flow.\n"), \
+        result.stdout
+    picture = png_files.read((tmp_path / "vis.png").read_bytes())
+    tile = W * 4
+    shown, mask = picture[:, :tile], picture[:, tile + GAP:2 * tile + GAP]
+    np.testing.assert_array_equal(shown[-1, 0], [0, 0, 0])  # unknown: black, as invalid flow
+    np.testing.assert_array_equal(shown[-1, -1], [255, 0, 0])  # 1 px right at the rim: red
+    assert mask[:, : tile // 2].max() == 0 and mask[:, tile // 2:].min() == 255

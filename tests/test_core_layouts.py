@@ -214,7 +214,7 @@ def test_stale_files_include_the_other_pass(tmp_path):
 @pytest.mark.parametrize("name", LAYOUTS)
 @pytest.mark.parametrize("changes, message", [
     ({"blender_image_coordinate_style": True}, "OpenCV-style flow .* turn off Blender image coordinate style"),
-    ({"frame_gap": 2}, "frame gap is 2: .* equal to the frame step"),
+    ({"frame_gap": 2}, "frame gap is 2: .* Use a frame gap of 1: every frame of the range is written"),
     ({"last_frame": 3}, "at least two frames .* give 1"),
     ({"name": ""}, "Sequence name '' "),
     ({"name": "a/b"}, "Sequence name 'a/b' .* none of /"),

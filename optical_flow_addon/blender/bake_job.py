@@ -16,6 +16,7 @@ from typing import Any
 import bpy
 from bpy.app.handlers import persistent
 
+from ..core.duration import duration
 from ..core.errors import FlowError
 from ..core.manifest import manifest_path
 from ..core.options import BakeOptions
@@ -24,14 +25,6 @@ from .live_render import ImageRender, image_renders_in
 
 # The one bake running modally in this Blender, shown by the panels; None when idle.
 _current: BakeJob | None = None
-
-
-def duration(seconds: float) -> str:
-    """Artist-friendly duration: 4.2 s, 3 min 5 s, 1 h 2 min."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 @dataclass

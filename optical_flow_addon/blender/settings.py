@@ -73,8 +73,10 @@ class FlowSettings:
         description="Off: OpenCV style, origin top-left, y down (as most flow datasets). "
         "On: Blender style, origin bottom-left, y up (the y component changes sign)",
     )
+    # No hard limits below (only soft ones, for the panel's slider): Blender would clamp a script's frame_gap=0 to
+    # 1 without a word; the bake's own check refuses it instead (RuntimeError from the operator).
     frame_gap: IntProperty(
-        name="Frame Gap", default=1, min=1, soft_max=10,
+        name="Frame Gap", default=1, soft_min=1, soft_max=10,
         description="K: forward flow goes from frame t to t+K, backward flow to t−K",
     )
     occlusion: BoolProperty(
@@ -106,7 +108,7 @@ class FlowSettings:
         description="File formats to write",
     )
     picture_max_radius: FloatProperty(
-        name="Picture Max Radius", default=0.0, min=0.0, soft_max=100.0, subtype="PIXEL",
+        name="Picture Max Radius", default=0.0, soft_min=0.0, soft_max=100.0, subtype="PIXEL",
         description="Flow length at the rim of the colour wheel in flow pictures, so the whole sequence "
         "shares one scale; 0 scales each picture to its longest vector",
     )

@@ -14,7 +14,7 @@ import numpy as np
 from .errors import FlowError
 from .formats import hdf5
 from .formats.exr import load_exr, save_exr
-from .formats.flo import load_flo, save_flo
+from .formats.flo import known, load_flo, save_flo
 from .formats.image import ImageFiles
 from .formats.kitti import load_kitti, save_kitti
 from .formats.layout import PerDatasetFiles, PerFlowFiles, PerFrameFile
@@ -88,4 +88,16 @@ def read_products(path: Path, frame: int | None = None) -> dict[str, np.ndarray]
         raise FlowError(f"Cannot read {path}: expected one of {', '.join([*BY_SUFFIX, '.hdf5', '.h5'])}.")
     fmt = FORMATS[BY_SUFFIX[suffix]]
     named_frame = fmt.frame_in_name(path)
-    return fmt.read_file(path) if named_frame is None else fmt.read(path.parent, named_frame)
+    return with_unknown_masked(fmt.read_file(path) if named_frame is None else fmt.read(path.parent, named_frame))
+
+
+def with_unknown_masked(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A flow read without its mask (a FlyingThings3D .pfm, say) gets one: where it holds Middlebury's unknown
+    value (1e10, as the .flo reader tells it) it is invalid and reads 0, as in a .flo file."""
+    for name, array in list(arrays.items()):
+        if kind_of(name) == FLOW and f"{name}_valid" not in arrays:
+            valid = known(array)
+            if not valid.all():
+                arrays[name] = np.where(valid[..., None], array, 0).astype(array.dtype)
+                arrays[f"{name}_valid"] = valid
+    return arrays

@@ -165,31 +165,44 @@ def write_frame(renders: dict[str, Path], request: dict, options: BakeOptions, b
     return {"written": [(f, [str(p) for p in paths], check) for f, paths, check in done]}
 
 
+def reply(message: dict) -> bool:
+    """Send a reply line to the bake; False when the bake has gone (killed), whose replies nobody reads."""
+    try:
+        print(json.dumps(message), flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's last flush at exit stays quiet
+        return False
+    return True
+
+
 def serve() -> None:
     """Worker side: the first line sets up the bake (modules are checked), each further line is one frame.
 
-    Signals are for the bake process, which stops after the frame in hand; the worker ends when its input does."""
+    Signals are for the bake process, which stops after the frame in hand; the worker ends when its input does,
+    or quietly when the bake has gone before its reply."""
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(10)  # Cycles keeps the cores; writing fits into the gaps of the next render
     options = BakeOptions.from_json(json.loads(sys.stdin.readline())["options"])
-    print(json.dumps(answer(lambda: check_modules(options) or {"ready": True})), flush=True)
+    if not reply(answer(lambda: check_modules(options) or {"ready": True})):
+        return
     bytes_per_frame: list[int] = []
     window = FrameWindow(options)
     for line in sys.stdin:
         request = json.loads(line)
         if "whole" in request:
-            reply = answer(lambda: {"whole": whole_frames(options, request["whole"],
-                                                          request["height"], request["width"])})
+            done = answer(lambda: {"whole": whole_frames(options, request["whole"],
+                                                         request["height"], request["width"])})
         else:
             renders = {kind: Path(path) for kind, path in request["renders"].items()}
-            reply = answer(lambda: write_frame(renders, request, options, bytes_per_frame, window))
+            done = answer(lambda: write_frame(renders, request, options, bytes_per_frame, window))
             for kind, path in renders.items():
                 if not (request["motion"] and kind == "image"):  # a waiting frame's image is copied when it completes
                     path.unlink(missing_ok=True)
-        print(json.dumps(reply), flush=True)
+        if not reply(done):
+            return
 
 
 if __name__ == "__main__":

@@ -184,10 +184,15 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
+def amount(size: float) -> str:
+    return f"{size / MB:.1f} MB" if size >= MB / 10 else f"{size / 1000:.0f} kB"
+
+
 def disk_full_error(folder: Path, frame: int, bytes_per_frame: int) -> FlowError:
     free = shutil.disk_usage(folder).free
-    need = f", about {bytes_per_frame / MB:.1f} MB needed per frame" if bytes_per_frame else ""
-    return FlowError(f"The disk is full ({free / MB:.1f} MB free in {folder}{need}): frame {frame} was not written. "
+    need = f", about {amount(bytes_per_frame)} needed per frame" if bytes_per_frame > free else (
+        f"; frames so far took about {amount(bytes_per_frame)} each, this one needed more" if bytes_per_frame else "")
+    return FlowError(f"The disk is full ({amount(free)} free in {folder}{need}): frame {frame} was not written. "
                      "Free some space or choose another folder.")
 
 

@@ -4,8 +4,13 @@ passes (Blender 4.2 did, for a second view layer) breaks that at most pixels; a 
 of surfaces, where interpolating the backward flow mixes two surfaces.
 
 Checked where the forward flow is valid and not occluded and the four pixels around its target are valid
-(and not occluded) in the backward flow, so both flows see the same surface point. Frames of more than
-MOST_PIXELS_FOLLOWED pixels are checked on an even spread of that many: a bug shows at as large a share of them.
+(and not occluded) in the backward flow, so both flows see the same surface point, and only where interpolating
+the backward flow between those four is exact to a fraction of ROUND_TRIP_PX: where the backward flow is smooth
+(its second differences along rows and columns at each of the four, their neighbours usable too, stay within
+SMOOTH_PX). Next to a surface's edge, a fold between two faces, or on a surface turning fast near the camera, the
+flow bends between pixel centres, and bilinear interpolation missed by more than the round trip allows: a
+correct bake of a cube turning 1.2 rad a frame failed. Frames of more than MOST_PIXELS_FOLLOWED pixels are checked
+on an even spread of that many: a bug shows at as large a share of them.
 """
 from __future__ import annotations
 
@@ -23,6 +28,16 @@ MOST_PIXELS_OFF = {True: 0.05, False: 0.25}
 # Round trips followed per frame at most: 65,536 evenly spread pixels put the share off within a tenth of a per
 # cent of all pixels' (a failing frame has most of them off), in a fraction of the time (README, Speed).
 MOST_PIXELS_FOLLOWED = 2**16
+# Bilinear interpolation of a flow whose second differences stay within this misses by at most an eighth of it
+# along each axis (the cross term it follows exactly): a fraction of ROUND_TRIP_PX.
+SMOOTH_PX = ROUND_TRIP_PX
+# A frame fails too when the backward flow bends at more than this share of the pixels the round trip reaches: a
+# correct bake's flow is smooth on its surfaces and bends along their edges and folds (measured: at most 52 % of
+# them, cubes turning 1.2 rad a frame at 128×96), a wrong pass (every other row off) bends everywhere ...
+MOST_PIXELS_ROUGH = 0.9
+# ... in frames where the round trip reaches at least this many pixels: in a tiny frame (the demo at 16×12) every
+# surface is mostly edges, and its flow bends at most pixels.
+FEWEST_PIXELS_ROUGH = 1024
 GOLDEN_RATIO = (1 + 5**0.5) / 2
 REPORT = "Please report it with the .blend, the Blender version and the manifest.json; --no-verify skips the check."
 
@@ -36,6 +51,11 @@ class RoundTrip:
     checked: int  # pixels checked
     off: int  # of those, pixels whose round trip misses by more than ROUND_TRIP_PX
     median_px: float
+    rough: int = 0  # pixels left unjudged: their target's four are usable, but the backward flow bends there
+
+    @property
+    def share_rough(self) -> float:
+        return self.rough / (self.checked + self.rough) if self.checked + self.rough else 0.0
 
     @property
     def share_off(self) -> float:
@@ -63,16 +83,34 @@ def round_trip(frame: int, partner: int, forward: np.ndarray, forward_usable: np
     inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
     checked = np.flatnonzero(inside)
     checked = checked[np.take(around, top[checked] * (width - 1) + left[checked])]
-    flow, corner = np.take(flow, checked), np.take(top, checked) * width + np.take(left, checked)
+    values = as_complex(backward)
+    corner = np.take(top, checked) * width + np.take(left, checked)
+    # where interpolating between the four is exact: the backward flow is smooth at each of them
+    judged = (np.take(left, checked) >= 1) & (np.take(top, checked) >= 1)
+    judged &= (np.take(left, checked) + 2 < width) & (np.take(top, checked) + 2 < height)
+    usable_values = np.where(backward_usable.ravel(), values, np.complex64(np.nan))
+    for offset in (0, 1, width, width + 1):
+        judged[judged] = smooth_at(usable_values, corner[judged] + offset, width)
+    rough = int((~judged).sum())
+    checked, corner = checked[judged], corner[judged]
+    flow = np.take(flow, checked)
     fraction_x = flow.real - np.take(whole_x, checked)
     fraction_y = y_sign * flow.imag - np.take(whole_y, checked)
-    values = as_complex(backward)
     upper, lower = np.take(values, corner), np.take(values, corner + width)
     upper += fraction_x * (np.take(values, corner + 1) - upper)
     lower += fraction_x * (np.take(values, corner + width + 1) - lower)
     miss = np.abs(flow + upper + fraction_y * (lower - upper))
     return RoundTrip(frame, partner, int(miss.size), int((miss > ROUND_TRIP_PX).sum()),
-                     float(np.median(miss, overwrite_input=True)) if miss.size else 0.0)
+                     float(np.median(miss, overwrite_input=True)) if miss.size else 0.0, rough)
+
+
+def smooth_at(values: np.ndarray, pixels: np.ndarray, width: int) -> np.ndarray:
+    """Whether the flow (``values``, flat complex, NaN where not usable) is smooth at the flat indices ``pixels``
+    (none on the frame's border): they and their neighbours left, right, above and below are usable, and the flow's
+    second differences along the row and the column are within SMOOTH_PX (NaN compares False)."""
+    centre = 2 * np.take(values, pixels)
+    row = np.abs(np.take(values, pixels - 1) - centre + np.take(values, pixels + 1)) <= SMOOTH_PX
+    return row & (np.abs(np.take(values, pixels - width) - centre + np.take(values, pixels + width)) <= SMOOTH_PX)
 
 
 @lru_cache(maxsize=2)
@@ -95,6 +133,12 @@ def as_complex(flow: np.ndarray) -> np.ndarray:
 def check_round_trip(result: RoundTrip, occlusion: bool = True) -> None:
     """Stop the bake when a frame pair's flows disagree at most pixels
     (``occlusion``: occluded pixels were left out)."""
+    if result.share_rough > MOST_PIXELS_ROUGH and result.checked + result.rough >= FEWEST_PIXELS_ROUGH:
+        raise FlowError(
+            f"Self-check failed at frame {result.frame}: frame {result.partner}'s backward flow bends between "
+            f"neighbouring pixels at {100 * result.share_rough:.1f}% of the {result.checked + result.rough} pixels "
+            f"that frame {result.frame}'s forward flow reaches (a correct bake: along surface edges). Blender "
+            f"rendered motion that does not add up; the files of frame {result.frame} were not written. {REPORT}")
     if result.share_off > MOST_PIXELS_OFF[occlusion]:
         raise FlowError(
             f"Self-check failed at frame {result.frame}: following its forward flow to frame {result.partner} and that "

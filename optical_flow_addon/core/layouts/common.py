@@ -130,7 +130,9 @@ class Layout:
         if sequence.frame_gap != sequence.frame_step:
             raise FlowError(f"The {self.name} layout pairs each image with the next one written, {sequence.frame_step} "
                             f"frame(s) later, but the frame gap is {sequence.frame_gap}: the flow would not belong "
-                            "to the pair. Use a frame gap equal to the frame step.")
+                            f"to the pair. Use a frame gap of {sequence.frame_step}"
+                            + (": every frame of the range is written (a scene's Frame Step is not used)."
+                               if sequence.frame_step == 1 else "."))
         count = len(sequence.frames)
         if count < 2:
             raise FlowError(f"The {self.name} layout needs at least two frames for a pair; "
