@@ -1,10 +1,35 @@
-"""Files that a resumed bake writes again are the same files (no bpy): the kept image drops Blender's render date."""
+"""Files that a resumed bake keeps or writes again (no bpy): the kept image drops Blender's render date, and a damaged
+file of a training layout is not kept. Real files, written by the formats' and layouts' own writers."""
 import numpy as np
+import pytest
 
 import png_files
+from layout_products import sequence_products
 from optical_flow_addon.core.flow_files import IMAGE_FILES
+from optical_flow_addon.core.frame import write_products
+from optical_flow_addon.core.layouts import LAYOUTS
+from optical_flow_addon.core.options import BakeOptions
+from optical_flow_addon.core.output_folder import prepare_training_sequence
+from optical_flow_addon.core.resume import whole_frame
 
 H, W = 6, 8
+
+
+def options(folder, **changes):
+    settings = {"output_dir": folder, "frame_start": 1, "frame_end": 10, "sequence_start": 1, "sequence_end": 10,
+                "formats": frozenset({"NPY", "HDF5"}), **changes}
+    return BakeOptions(**settings)
+
+
+def bake_frames(bake, frames, seed=0):
+    """Write the frames' files as the writer does, from synthetic products of the right kinds."""
+    products = sequence_products(range(bake.sequence_start, bake.sequence_end + 1), seed, height=H, width=W)
+    for frame in frames:
+        arrays = {name: products[frame][name] for name in bake.products_at(frame) if name in products[frame]}
+        for name in bake.products_at(frame):  # scene flow: not among the synthetic products
+            arrays.setdefault(name, np.zeros((H, W, 3), np.float32))
+        camera = {name: products[frame][name] for name in ("K", "camera_to_world")}
+        write_products(arrays, None, frame, bake, camera)
 
 
 def test_the_kept_image_drops_blenders_render_date(tmp_path):
@@ -21,3 +46,23 @@ def test_the_kept_image_drops_blenders_render_date(tmp_path):
     out.mkdir()
     written = [IMAGE_FILES.keep(render, out, 1)[0].read_bytes() for render in renders]
     assert written == [plain, plain]
+
+
+@pytest.mark.parametrize("name, suffix, damage", [
+    ("SINTEL", ".flo", "truncated"), ("SINTEL", ".dpt", "truncated"), ("SINTEL", ".cam", "truncated"),
+    ("FLYINGTHINGS3D", ".pfm", "truncated"), ("SINTEL", ".flo", "other size"), ("SINTEL", ".dpt", "other size"),
+    ("FLYINGTHINGS3D", ".pfm", "other size")])
+def test_a_damaged_layout_file_is_not_kept(tmp_path, name, suffix, damage):
+    bake = options(tmp_path, layout=name, sequence="one", frame_end=4, sequence_end=4)
+    prepare_training_sequence(bake)
+    bake_frames(bake, range(1, 5))
+    layout, sequence = LAYOUTS[name], bake.training_sequence
+    assert all(layout.whole(sequence, f, H, W) for f in range(1, 5))
+    path = next(o.path for o in layout.outputs(sequence, 2) if o.path.suffix == suffix)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[:-1])
+        assert not whole_frame(bake, 2, H, W)
+    else:  # whole, but of another size: a frame of another bake
+        assert not layout.whole(sequence, 2, H + 1, W)
+    assert whole_frame(bake, 1, H, W) and whole_frame(bake, 3, H, W)
