@@ -1,5 +1,9 @@
-"""Files that a resumed bake keeps or writes again (no bpy): the kept image drops Blender's render date, and a damaged
-file of a training layout is not kept. Real files, written by the formats' and layouts' own writers."""
+"""Files that a resumed bake keeps or writes again, and what the manifest says of them (no bpy): the kept image drops
+Blender's render date, a damaged file of a training layout is not kept, and a layout's manifest names the files the
+layout wrote. Real files, written by the formats' and layouts' own writers."""
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -8,17 +12,23 @@ from layout_products import sequence_products
 from optical_flow_addon.core.flow_files import IMAGE_FILES
 from optical_flow_addon.core.frame import write_products
 from optical_flow_addon.core.layouts import LAYOUTS
+from optical_flow_addon.core.manifest import manifest_path, write_manifest
 from optical_flow_addon.core.options import BakeOptions
 from optical_flow_addon.core.output_folder import prepare_training_sequence
 from optical_flow_addon.core.resume import whole_frame
 
 H, W = 6, 8
+VERSIONS = {"blender_version": "4.5.4", "addon_version": "0.1.0"}
 
 
 def options(folder, **changes):
     settings = {"output_dir": folder, "frame_start": 1, "frame_end": 10, "sequence_start": 1, "sequence_end": 10,
                 "formats": frozenset({"NPY", "HDF5"}), **changes}
     return BakeOptions(**settings)
+
+
+def record(bake, frame):
+    return {"frame": frame, "flows": list(bake.flows_at(frame)), "products": bake.products_at(frame)}
 
 
 def bake_frames(bake, frames, seed=0):
@@ -66,3 +76,17 @@ def test_a_damaged_layout_file_is_not_kept(tmp_path, name, suffix, damage):
     else:  # whole, but of another size: a frame of another bake
         assert not layout.whole(sequence, 2, H + 1, W)
     assert whole_frame(bake, 1, H, W) and whole_frame(bake, 3, H, W)
+
+
+def test_a_layout_manifest_says_what_the_layout_wrote(tmp_path):
+    kitti = options(tmp_path, layout="KITTI", sequence="one", frame_end=4, sequence_end=4, render_depth=True,
+                    scene_flow=True, formats=frozenset({"EXR"}))
+    write_manifest(kitti, (W, H), [record(kitti, f) for f in range(1, 5)], VERSIONS)
+    manifest = json.loads(manifest_path(kitti).read_text())
+    assert manifest["formats"] == ["KITTI", "PNG"]
+    assert manifest["products"] == ["colors", "forward_flow", "forward_flow_valid", "forward_flow_occluded"]
+    assert manifest["backward_flow_frames"] == [] and manifest["forward_flow_frames"] == [1, 2, 3]
+    assert [f["flows"] for f in manifest["frames"]] == [["forward_flow"]] * 3 + [[]]
+    sintel = replace(kitti, layout="SINTEL")
+    assert sintel.written_formats == ["CAM", "DPT", "FLO", "PNG"]
+    assert sorted(replace(kitti, layout="FLYINGTHINGS3D").written_formats) == ["PFM", "PNG"]

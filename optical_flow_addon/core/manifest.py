@@ -34,6 +34,10 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
 
 
 def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: list[dict], versions: dict) -> dict:
+    """The manifest's fields. Each frame's flows and products are those whose files were written (a training layout
+    writes fewer than the bake makes)."""
+    frames = [{**record, "flows": list(options.written_flows(record["frame"])),
+               "products": options.written_products(record["frame"])} for record in frames]
     return {
         "manifest_version": MANIFEST_VERSION,
         **versions,
@@ -45,8 +49,8 @@ def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: l
         "sequence_range": [options.sequence_start, options.sequence_end],
         "layout": options.layout,
         "sequence": options.sequence if options.training_sequence else None,
-        "formats": sorted(options.formats),
-        "products": list(dict.fromkeys(name for f in frames for name in options.products_at(f["frame"]))),
+        "formats": options.written_formats,
+        "products": list(dict.fromkeys(name for f in frames for name in f["products"])),
         "image_motion_blur": options.image_motion_blur if options.render_images else None,
         "self_check": self_check.summary(options.verify, options.occlusion, frames),
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],

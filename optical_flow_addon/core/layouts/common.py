@@ -98,6 +98,7 @@ class Layout:
     name: str  # the option value, e.g. "SINTEL"
     folder: str  # the folder torchvision adds to the root
     loaders: tuple[str, ...]  # the loader classes this layout is tested with
+    formats: tuple[str, ...]  # the kinds of its files, as the manifest and the summary name them
     first_number: int = 0  # file numbers: position in the sequence + this
     digits: int = 4  # file numbers are zero-padded to this; more frames would sort out of order
 
