@@ -2,11 +2,14 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
+from manifest_walk import undescribed_files
 from optical_flow_addon.core.layouts import LAYOUTS
-from test_cli_signals import FRAMES, render_folders, start_bake, wait_for_frames, without_self_check
+from test_cli_signals import FRAMES, ROOT, render_folders, start_bake, wait_for_frames, without_self_check
 
 pytest.importorskip("bpy")
 pytestmark = pytest.mark.any_blender_line  # process handling: one Blender line is enough
@@ -118,3 +121,28 @@ def test_a_resumed_bake_gives_the_scene_back(tmp_path):
     assert snapshot(scene) == before
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [f["frame"] for f in manifest["frames"]] == [1, 2, 3, 4, 5]
+
+
+def wall_bake(folder, out, *extra, step=0.05, frames=10):
+    """The wall of test_cli_signals, its camera sliding ``step`` per frame (another step: another scene)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "wall.obj").write_text("v -200 -20 -5\nv 200 -20 -5\nv 200 20 -5\nv -200 20 -5\nf 1 2 3 4\n")
+    (folder / "camera_positions").write_text("".join(f"{step * i} -5 0 1.5707963 0 0\n" for i in range(frames)))
+    return subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", str(folder / "wall.obj"), str(out),
+                           "--poses", str(folder / "camera_positions"), "--resolution", "32x24", "--first-frame", "1",
+                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_an_overwriting_layout_bake_of_fewer_frames_leaves_none_of_the_earlier_bake(tmp_path):
+    """Another scene baked over frames 1-4 of a sequence whose frames 1-8 were baked: frames 5-8 must go, or the
+    loaders pair them with the new scene's. The summary says what the layout wrote."""
+    out = tmp_path / "out"
+    arguments = ("--layout", "SINTEL", "--sequence", "one")
+    first = wall_bake(tmp_path / "long", out, *arguments, "--frames", "1-8")
+    assert first.returncode == 0, first.stderr
+    assert "images, depth, forward flow with masks, as cam, dpt, flo, png." in first.stdout
+    second = wall_bake(tmp_path / "campan", out, *arguments, "--frames", "1-4", "--overwrite", step=0.08)
+    assert second.returncode == 0, second.stderr
+    assert undescribed_files(out / "Sintel" / "one.manifest.json") == []
+    manifest = json.loads((out / "Sintel" / "one.manifest.json").read_text())
+    assert manifest["formats"] == ["CAM", "DPT", "FLO", "PNG"] and "backward_flow" not in manifest["products"]

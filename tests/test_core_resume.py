@@ -1,6 +1,7 @@
-"""Files that a resumed bake keeps or writes again, and what the manifest says of them (no bpy): the kept image drops
-Blender's render date, a damaged file of a training layout is not kept, and a layout's manifest names the files the
-layout wrote. Real files, written by the formats' and layouts' own writers."""
+"""Files that a resumed or overwriting bake keeps or writes, and what the manifest says of them (no bpy): the kept image
+drops Blender's render date, a damaged file of a training layout is not kept, a layout's manifest names the files the
+layout wrote, and an overwriting layout bake leaves none of the earlier bake's files. Real files, written by the
+formats' and layouts' own writers."""
 import json
 from dataclasses import replace
 
@@ -9,12 +10,13 @@ import pytest
 
 import png_files
 from layout_products import sequence_products
+from manifest_walk import undescribed_files
 from optical_flow_addon.core.flow_files import IMAGE_FILES
 from optical_flow_addon.core.frame import write_products
 from optical_flow_addon.core.layouts import LAYOUTS
 from optical_flow_addon.core.manifest import manifest_path, write_manifest
 from optical_flow_addon.core.options import BakeOptions
-from optical_flow_addon.core.output_folder import prepare_training_sequence
+from optical_flow_addon.core.output_folder import BakeFolder, prepare_training_sequence
 from optical_flow_addon.core.resume import whole_frame
 
 H, W = 6, 8
@@ -40,6 +42,13 @@ def bake_frames(bake, frames, seed=0):
             arrays.setdefault(name, np.zeros((H, W, 3), np.float32))
         camera = {name: products[frame][name] for name in ("K", "camera_to_world")}
         write_products(arrays, None, frame, bake, camera)
+
+
+def finished_bake(bake, frames):
+    """A bake of ``frames`` as one that ended: its folder prepared, its files, its manifest."""
+    with BakeFolder(bake, W, H):
+        bake_frames(bake, frames)
+        write_manifest(bake, (W, H), [record(bake, f) for f in frames], VERSIONS)
 
 
 def test_the_kept_image_drops_blenders_render_date(tmp_path):
@@ -90,3 +99,21 @@ def test_a_layout_manifest_says_what_the_layout_wrote(tmp_path):
     sintel = replace(kitti, layout="SINTEL")
     assert sintel.written_formats == ["CAM", "DPT", "FLO", "PNG"]
     assert sorted(replace(kitti, layout="FLYINGTHINGS3D").written_formats) == ["PFM", "PNG"]
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_an_overwriting_layout_bake_removes_every_file_of_the_earlier_one(tmp_path, name):
+    """The earlier bake wrote frames 1-8 of a sequence; the new scene's bake of frames 1-4 (of a longer range)
+    must not leave frames 5-8 for the loaders to pair with its own."""
+    earlier = options(tmp_path, layout=name, sequence="one", frame_end=8, sequence_end=8)
+    prepare_training_sequence(earlier)
+    finished_bake(earlier, range(1, 9))
+    layout = LAYOUTS[name]
+    assert len(layout.sequence_files(earlier.training_sequence)) > 8
+    other = options(tmp_path, layout=name, sequence="one", frame_end=4, sequence_end=20, overwrite=True)
+    prepare_training_sequence(other)
+    with BakeFolder(other, W, H):
+        assert layout.sequence_files(other.training_sequence) == []
+        bake_frames(other, range(1, 5))
+        write_manifest(other, (W, H), [record(other, f) for f in range(1, 5)], VERSIONS)
+    assert undescribed_files(manifest_path(other)) == []

@@ -155,6 +155,20 @@ def replace_earlier_bake(folder: Path) -> list[str]:
     return removed
 
 
+def replace_earlier_sequence(options: BakeOptions) -> list[str]:
+    """With Overwrite, a training layout's bake replaces every file of the earlier bake of its sequence, frames it
+    does not write included (a longer or other-pass bake's), so that loaders cannot pair them with its own."""
+    sequence = options.training_sequence
+    if sequence is None:
+        return []
+    removed = []
+    for path in [*LAYOUTS[options.layout].sequence_files(sequence), manifest_path(options)]:
+        if path.is_file():
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
 def uncompressed_bytes_per_frame(options: BakeOptions, width: int, height: int) -> int:
     """The least a frame takes on disk: its uncompressed formats (compressed ones add an unknown amount)."""
     flows = max(len(options.flows_at(frame)) for frame in options.frames)
@@ -216,9 +230,8 @@ def check_same_bake(options: BakeOptions, width: int, height: int) -> list[dict]
 
 
 def prepare_training_sequence(options: BakeOptions) -> None:
-    """Before rendering: refuse what a training layout cannot hold, clear the temporaries of killed bakes from the
-    sequence's folders, and with Overwrite (and so with resume) remove the files of an earlier bake of the sequence
-    that this one will not write (so loaders cannot pair them up)."""
+    """Before rendering: refuse what a training layout cannot hold and clear the temporaries of killed bakes from
+    the sequence's folders. The earlier bake's files go under the folder's lock (``BakeFolder``)."""
     sequence = options.training_sequence
     if sequence is None:
         return
@@ -226,9 +239,6 @@ def prepare_training_sequence(options: BakeOptions) -> None:
     layout.check(sequence)
     for folder in layout.folders(sequence):
         remove_dead_leftovers(folder)
-    if options.overwrite:
-        for path in layout.stale_files(sequence):
-            path.unlink()
 
 
 class BakeFolder:
@@ -258,10 +268,14 @@ class BakeFolder:
         folder = options.output_dir
         remove_dead_leftovers(folder)
         other_frames = check_same_bake(options, width, height) if self.resume else []
+        sequence = options.training_sequence
+        if self.resume and sequence is not None:  # what a bake of the sequence does not write
+            for path in LAYOUTS[options.layout].stale_files(sequence):
+                path.unlink()
         if not self.resume:
             prepare_output_dir(options)
         if options.overwrite and not self.resume:
-            removed = replace_earlier_bake(folder)
+            removed = replace_earlier_bake(folder) + replace_earlier_sequence(options)
             if removed:
                 self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "
                                   "every flow file there now belongs to this bake.")
