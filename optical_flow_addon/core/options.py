@@ -51,6 +51,9 @@ class BakeOptions:
     scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes
     layout: str = BLENDERPROC  # one of LAYOUT_CHOICES
     sequence: str = "scene"  # the sequence's name in a training layout
+    # What the scene and its animation are over the sequence (blender/scene_fingerprint.py), so that a resumed bake
+    # can tell that it bakes the scene whose frames it keeps; "" where no scene is known (the pure core's tests).
+    scene_fingerprint: str = ""
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
