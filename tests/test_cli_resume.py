@@ -79,6 +79,9 @@ def test_a_killed_layout_bake_resumes_to_the_files_of_one_bake(tmp_path, layout)
     killed.communicate(timeout=60)
     expected, partial = tree(whole), tree(resumed)
     assert json.loads(partial.pop(manifest))["frames"] == [] and len(expected) // 3 < len(partial) < len(expected)
+    # a file cut short (a disk that filled, a copy stopped) is baked again, not kept: the first frame's flow
+    cut = sorted(name for name in partial if name.endswith((".flo", ".pfm")) or "/flow_occ/" in name)[0]
+    (resumed / cut).write_bytes(partial[cut][:-8])
 
     again = start_bake(tmp_path, resumed, *arguments, "--resume", frames=LAYOUT_FRAMES)
     stdout, stderr = again.communicate(timeout=600)
