@@ -231,3 +231,15 @@ def test_chunks_of_other_settings_are_named_as_such(tmp_path):
     with pytest.raises(FlowError, match="Frames 2-2 .* other settings than this bake's: frame gap 2 → 1") as error:
         merge_manifests(bake, [ours, other])
     assert "version" not in str(error.value)
+
+
+def test_a_sequence_file_holding_frames_no_manifest_lists_is_not_resumed(tmp_path):
+    """flow_sequence.hdf5 of a bake killed after frame 6 holds frames 1-6; a resume of frames 1-3 would keep 4-6
+    inside it, listed nowhere. It is refused, naming them; resuming frames that cover them keeps them."""
+    from optical_flow_addon.core.resume import whole_frames
+
+    bake = options(tmp_path, formats=frozenset({"HDF5_SEQUENCE"}))
+    bake_frames(bake, range(1, 7))
+    with pytest.raises(FlowError, match=r"flow_sequence.hdf5 holds frames 4–6, which the manifest does not list"):
+        whole_frames(options(tmp_path, formats=frozenset({"HDF5_SEQUENCE"}), frame_end=3), [1, 2, 3], H, W)
+    assert whole_frames(bake, list(range(1, 11)), H, W) == [1, 2, 3, 4, 5, 6]
