@@ -108,11 +108,11 @@ def test_a_layout_manifest_says_what_the_layout_wrote(tmp_path):
     assert sorted(replace(kitti, layout="FLYINGTHINGS3D").written_formats) == ["PFM", "PNG"]
 
 
-@pytest.mark.parametrize("name", LAYOUTS)
-def test_an_overwriting_layout_bake_removes_every_file_of_the_earlier_one(tmp_path, name):
-    """The earlier bake wrote frames 1-8 of a sequence; the new scene's bake of frames 1-4 (of a longer range)
-    must not leave frames 5-8 for the loaders to pair with its own."""
-    earlier = options(tmp_path, layout=name, sequence="one", frame_end=8, sequence_end=8)
+@pytest.mark.parametrize("name, blur", [(name, "OFF") for name in LAYOUTS] + [("SINTEL", "SCENE")])
+def test_an_overwriting_layout_bake_removes_every_file_of_the_earlier_one(tmp_path, name, blur):
+    """The earlier bake wrote frames 1-8 of a sequence (or of the other pass: Sintel's final for clean); the new
+    scene's bake of frames 1-4 (of a longer range) must not leave frames 5-8 for the loaders to pair with its own."""
+    earlier = options(tmp_path, layout=name, sequence="one", frame_end=8, sequence_end=8, image_motion_blur=blur)
     prepare_training_sequence(earlier)
     finished_bake(earlier, range(1, 9))
     layout = LAYOUTS[name]

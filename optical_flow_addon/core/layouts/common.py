@@ -2,7 +2,7 @@
 frame's files written one by one under temporary names.
 
 A layout lists a frame's files as :class:`Output`\\ s (path, the products it is made of, how they are
-saved); everything else (what a frame needs, writing, which files a re-bake leaves behind) follows from
+saved); everything else (what a frame needs, writing, whether a frame is whole) follows from
 that one list, so the paths are written down once.
 """
 from __future__ import annotations
@@ -183,12 +183,6 @@ class Layout:
                        for output in self.outputs(sequence, frame))
         except FlowError:  # damaged, or a frame outside the sequence
             return False
-
-    def stale_files(self, sequence: Sequence) -> list[Path]:
-        """Files of this sequence that a bake of it does not write (left by an earlier, longer or
-        other-pass bake): removed after an overwriting bake so that loaders do not pair them up."""
-        planned = {output.path for frame in sequence.frames for output in self.outputs(sequence, frame)}
-        return [path for path in self.sequence_files(sequence) if path not in planned]
 
 
 def file_fits(path: Path, height: int, width: int) -> bool:
