@@ -100,6 +100,7 @@ def test_a_layout_manifest_says_what_the_layout_wrote(tmp_path):
     manifest = json.loads(manifest_path(kitti).read_text())
     assert manifest["formats"] == ["KITTI", "PNG"]
     assert manifest["products"] == ["colors", "forward_flow", "forward_flow_valid", "forward_flow_occluded"]
+    assert manifest["image_motion_blur"] == "OFF"  # the layout's images, although --images was not given
     assert manifest["backward_flow_frames"] == [] and manifest["forward_flow_frames"] == [1, 2, 3]
     assert [f["flows"] for f in manifest["frames"]] == [["forward_flow"]] * 3 + [[]]
     assert manifest["settings"]["flows"] == ["forward_flow"] and not manifest["settings"]["depth"]

@@ -114,7 +114,7 @@ def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: l
         "sequence": options.sequence if options.training_sequence else None,
         "formats": options.written_formats,
         "products": list(dict.fromkeys(name for f in frames for name in f["products"])),
-        "image_motion_blur": options.image_motion_blur if options.render_images else None,
+        "image_motion_blur": options.image_motion_blur if any("colors" in f["products"] for f in frames) else None,
         "self_check": self_check.summary(options.verify, options.occlusion, frames),
         "settings": bake_settings(options, resolution),
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],
