@@ -572,12 +572,12 @@ def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: Text
         return 0
     for note in progress.notes:
         print(f"note: {note}", file=out)
-    flows = " and ".join(name.replace("_", " ") for name in ("forward_flow", "backward_flow")
-                         if getattr(options, f"get_{name}"))
-    others = [label for label, on in (("images", options.render_images), ("depth", options.render_depth)) if on]
+    written = {name for frame in options.frames for name in options.written_products(frame)}  # a layout's, say
+    flows = " and ".join(name.replace("_", " ") for name in ("forward_flow", "backward_flow") if name in written)
+    others = [label for label, name in (("images", "colors"), ("depth", "depth")) if name in written]
     print(f"Flow for {progress.total} frames written to {options.output_dir} "
           f"in {duration(time.perf_counter() - started)}: "
-          f"{', '.join([*others, f'{flows} with masks'])}, as {', '.join(sorted(f.lower() for f in options.formats))}.",
+          f"{', '.join([*others, f'{flows} with masks'])}, as {', '.join(f.lower() for f in options.written_formats)}.",
           file=out)
     return 0
 

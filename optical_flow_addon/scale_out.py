@@ -432,12 +432,16 @@ def plan_scene(item: tuple, _on_frame: object = None) -> tuple[BakeOptions, tupl
 
 def print_plan(args: argparse.Namespace, out: TextIO) -> int:
     """The bake process's answer to ``plan_scene``: the options as JSON, and the size of the frames."""
-    from .blender.bake import check_scene
+    from .blender.bake import check_scene, surface_motion_or_vector_pass
     from .blender.camera import blender_camera
+    from .blender.scene_fingerprint import with_scene_fingerprint
     from .cli import prepare_bake
 
     scene, options = prepare_bake(args)
     check_scene(scene)
+    # the options the bake processes will bake with, the scene's fingerprint included: the coordinator checks a
+    # resumed folder against them and writes the chunks' merged manifest with them
+    options = with_scene_fingerprint(scene, surface_motion_or_vector_pass(scene, options)[0])
     size = blender_camera(scene, scene.camera.data)
     print(json.dumps({**options.to_json(), "resolution": [size.width, size.height]}), file=out)
     return 0

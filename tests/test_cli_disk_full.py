@@ -58,7 +58,8 @@ def test_a_disk_that_fills_during_the_bake_is_named(tmp_path, tiny_disk, formats
         assert re.search(r"frames so far took about [\d.]+ [kM]B each, this one needed more\): frame ", stderr), stderr
     done = len([line for line in stdout.splitlines() if line.startswith("frame")])
     assert done >= 1
-    if (out / "manifest.json").exists():  # the manifest too may not have fitted
-        manifest = json.loads((out / "manifest.json").read_text())
-        assert manifest["forward_flow_frames"] == list(range(1, done + 1))
+    # the final manifest too may not have fit: the one written before the first frame then stays, listing none
+    # (as a killed bake's, so that --resume keeps the frames written)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["forward_flow_frames"] in ([], list(range(1, done + 1)))
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []

@@ -2,11 +2,14 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
+from manifest_walk import undescribed_files
 from optical_flow_addon.core.layouts import LAYOUTS
-from test_cli_signals import FRAMES, render_folders, start_bake, wait_for_frames, without_self_check
+from test_cli_signals import FRAMES, ROOT, render_folders, start_bake, wait_for_frames, without_self_check
 
 pytest.importorskip("bpy")
 pytestmark = pytest.mark.any_blender_line  # process handling: one Blender line is enough
@@ -26,7 +29,7 @@ def test_resume_after_kill_gives_the_same_files_as_one_bake(tmp_path):
     wait_for_frames(killed, FRAMES // 2)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.communicate(timeout=60)
-    assert render_folders(killed.pid) and not (resumed / "manifest.json").exists()
+    assert render_folders(killed.pid) and json.loads((resumed / "manifest.json").read_text())["frames"] == []
     frames_left = len(list(resumed.glob("forward_flow_[0-9]*.npy")))
     assert FRAMES // 2 <= frames_left < FRAMES - 1
 
@@ -52,8 +55,10 @@ def test_resume_after_kill_gives_the_same_files_as_one_bake(tmp_path):
     other = start_bake(tmp_path, resumed, *FORMATS, "--resume", "--resolution", "32x24")
     _, stderr = other.communicate(timeout=600)
     assert other.returncode == 1
-    assert (f"error: Cannot resume the bake in {resumed}: its resolution differs from this bake's. Bake with the same "
-            "settings, or add --overwrite to replace it.") in stderr
+    assert (f"error: Cannot resume the bake in {resumed}: this bake changes its resolution 64×48 → 32×24, so the "
+            "files kept would not be this bake's. Bake with the same settings, or add --overwrite to replace "
+            "it.") in stderr
+    assert undescribed_files(resumed / "manifest.json") == []
 
 
 def tree(folder):
@@ -73,7 +78,10 @@ def test_a_killed_layout_bake_resumes_to_the_files_of_one_bake(tmp_path, layout)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.communicate(timeout=60)
     expected, partial = tree(whole), tree(resumed)
-    assert manifest not in partial and len(expected) // 3 < len(partial) < len(expected)
+    assert json.loads(partial.pop(manifest))["frames"] == [] and len(expected) // 3 < len(partial) < len(expected)
+    # a file cut short (a disk that filled, a copy stopped) is baked again, not kept: the first frame's flow
+    cut = sorted(name for name in partial if name.endswith((".flo", ".pfm")) or "/flow_occ/" in name)[0]
+    (resumed / cut).write_bytes(partial[cut][:-8])
 
     again = start_bake(tmp_path, resumed, *arguments, "--resume", frames=LAYOUT_FRAMES)
     stdout, stderr = again.communicate(timeout=600)
@@ -84,6 +92,7 @@ def test_a_killed_layout_bake_resumes_to_the_files_of_one_bake(tmp_path, layout)
     assert sorted(got) == sorted(expected)  # nothing temporary, nothing missing
     assert without_self_check(json.loads(got.pop(manifest))) == without_self_check(json.loads(expected.pop(manifest)))
     assert [name for name in expected if got[name] != expected[name]] == []  # every file byte for byte
+    assert undescribed_files(resumed / manifest) == []
 
 
 def test_chunks_baked_one_after_another_with_resume_give_the_files_of_one_bake(tmp_path):
@@ -97,6 +106,7 @@ def test_chunks_baked_one_after_another_with_resume_give_the_files_of_one_bake(t
     assert without_self_check(json.loads(got.pop("manifest.json"))) == \
         without_self_check(json.loads(expected.pop("manifest.json")))
     assert sorted(got) == sorted(expected) and [n for n in expected if got[n] != expected[n]] == []
+    assert undescribed_files(chunked / "manifest.json") == []
 
 
 def test_a_resumed_bake_gives_the_scene_back(tmp_path):
@@ -118,3 +128,52 @@ def test_a_resumed_bake_gives_the_scene_back(tmp_path):
     assert snapshot(scene) == before
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [f["frame"] for f in manifest["frames"]] == [1, 2, 3, 4, 5]
+
+
+def wall_bake(folder, out, *extra, step=0.05, frames=10):
+    """The wall of test_cli_signals, its camera sliding ``step`` per frame (another step: another scene)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "wall.obj").write_text("v -200 -20 -5\nv 200 -20 -5\nv 200 20 -5\nv -200 20 -5\nf 1 2 3 4\n")
+    (folder / "camera_positions").write_text("".join(f"{step * i} -5 0 1.5707963 0 0\n" for i in range(frames)))
+    return subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", str(folder / "wall.obj"), str(out),
+                           "--poses", str(folder / "camera_positions"), "--resolution", "32x24", "--first-frame", "1",
+                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_resume_refuses_other_settings_and_another_scene_and_keeps_only_what_the_manifest_vouches_for(tmp_path):
+    """The issue's cases: a resumed bake with another frame gap, without occlusion masks, or of another scene would
+    keep files of the earlier bake beside its own. Each is refused before rendering, the folder untouched; the same
+    settings resume, re-baking a lost image byte for byte (Blender's render date is dropped)."""
+    out, scene = tmp_path / "out", tmp_path / "scene"
+    earlier = wall_bake(scene, out, "--frames", "1-6", "--images")
+    assert earlier.returncode == 0, earlier.stderr
+    before = tree(out)
+    for extra, change in ((("--frame-gap", "2"), "frame gap 1 → 2"), (("--no-occlusion",), "occlusion masks on → off"),
+                          ((), "scene (its camera, objects or their animation)")):
+        other_scene = tmp_path / "other" if not extra else scene
+        refused = wall_bake(other_scene, out, "--frames", "1-10", "--images", "--resume", *extra,
+                            step=0.08 if not extra else 0.05)
+        assert refused.returncode == 1 and f"this bake changes its {change}" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr and tree(out) == before
+    image = (out / "colors_0003.png").read_bytes()
+    (out / "colors_0003.png").unlink()
+    resumed = wall_bake(scene, out, "--frames", "1-10", "--images", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "note: Resumed: kept the 5 frames already whole, baked the other 5." in resumed.stdout
+    assert (out / "colors_0003.png").read_bytes() == image
+    assert undescribed_files(out / "manifest.json") == []
+
+
+def test_an_overwriting_layout_bake_of_fewer_frames_leaves_none_of_the_earlier_bake(tmp_path):
+    """Another scene baked over frames 1-4 of a sequence whose frames 1-8 were baked: frames 5-8 must go, or the
+    loaders pair them with the new scene's. The summary says what the layout wrote."""
+    out = tmp_path / "out"
+    arguments = ("--layout", "SINTEL", "--sequence", "one")
+    first = wall_bake(tmp_path / "long", out, *arguments, "--frames", "1-8")
+    assert first.returncode == 0, first.stderr
+    assert "images, depth, forward flow with masks, as cam, dpt, flo, png." in first.stdout
+    second = wall_bake(tmp_path / "campan", out, *arguments, "--frames", "1-4", "--overwrite", step=0.08)
+    assert second.returncode == 0, second.stderr
+    assert undescribed_files(out / "Sintel" / "one.manifest.json") == []
+    manifest = json.loads((out / "Sintel" / "one.manifest.json").read_text())
+    assert manifest["formats"] == ["CAM", "DPT", "FLO", "PNG"] and "backward_flow" not in manifest["products"]

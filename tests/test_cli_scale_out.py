@@ -189,6 +189,33 @@ def test_two_scenes_in_one_layout_root_on_two_local_workers_give_the_files_of_on
     assert loaded.stdout.split() == ["12", "['a_wall',", "'b_wall']"]  # 6 pairs of each sequence
 
 
+def test_a_resumed_run_with_another_frame_gap_is_refused_for_it_before_any_chunk_runs(tmp_path, cluster):
+    """The chunks of a K=3 resume would be moved in beside the K=1 frames (and then refused for their "versions"):
+    the coordinator refuses it first, naming the frame gap, and the folder stays as the manifest describes it."""
+    from manifest_walk import undescribed_files
+
+    address, _ = cluster
+    mesh, poses = scene(tmp_path, 5, 10)
+    out = tmp_path / "out"
+    bake(mesh, out, "--poses", poses, "--scheduler", address, "--chunk-size", "5")
+    before = tree(out)
+    process = start(mesh, out, "--poses", poses, "--scheduler", address, "--chunk-size", "5", "--resume",
+                    "--frame-gap", "3")
+    _, stderr = process.communicate(timeout=600)
+    refusal = f"error: Cannot resume the bake in {out}: this bake changes its frame gap 1 → 3"
+    assert process.returncode == 1 and refusal in stderr, stderr
+    assert "version" not in stderr and tree(out) == before
+    assert undescribed_files(out / "manifest.json") == []
+
+
+def listed_frames(folder: Path) -> list[dict]:
+    """The frames the manifest of a chunk's working folder lists: none until the chunk's bake ends."""
+    try:
+        return json.loads((folder / "manifest.json").read_text())["frames"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def kill_mid_chunk(out: Path, whom: str) -> int:
     """Wait until a chunk's bake process has written a frame, kill it or its Dask worker (SIGKILL); return the
     bake process's ID."""
@@ -199,7 +226,7 @@ def kill_mid_chunk(out: Path, whom: str) -> int:
                 pid = json.loads(lock.read_text())["pid"]
             except (OSError, ValueError, KeyError):
                 continue
-            if list(lock.parent.glob("forward_flow_0*.npy")) and not (lock.parent / "manifest.json").exists():
+            if list(lock.parent.glob("forward_flow_0*.npy")) and not listed_frames(lock.parent):
                 bake_process = psutil.Process(pid)
                 victim = bake_process.ppid() if whom == "worker" else pid
                 os.kill(victim, signal.SIGKILL)

@@ -80,7 +80,8 @@ def test_overwrite_empties_the_folder_of_the_earlier_bake_only(tmp_path):
                                         r"manifest.json\); turn on Overwrite"):
         BakeFolder(options(tmp_path), 8, 6).__enter__()
     with BakeFolder(options(tmp_path, overwrite=True), 8, 6) as folder:
-        assert sorted(p.name for p in tmp_path.iterdir()) == [".optical_flow.lock", "notes.txt"]
+        # the new bake's manifest, written before its first frame, says how its files are baked
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".optical_flow.lock", "manifest.json", "notes.txt"]
         assert folder.notes == [f"Overwrite removed the 3 files of the earlier bake in {tmp_path}; "
                                 "every flow file there now belongs to this bake."]
 

@@ -26,6 +26,7 @@ from .camera import blender_camera
 from .settings_guard import SettingsGuard
 from .render_settings import (configure_flow_render, configure_image_render, flow_view_layer,
                               keep_frame, materials_needing_own_shading, shading_override)
+from .scene_fingerprint import with_scene_fingerprint
 from .surface_motion import SurfaceMotion
 
 # The flow EXR's Vector (4) and Depth (1) channels as 32-bit floats, and at most an 8-bit RGBA image PNG
@@ -198,6 +199,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     asked = options
     options, vector_pass = surface_motion_or_vector_pass(scene, options)
     check_training_sequence(options, vector_pass)
+    options = with_scene_fingerprint(scene, options)  # the manifest records it; a resumed bake compares it
     frames = options.frames
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)

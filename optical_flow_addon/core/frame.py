@@ -70,10 +70,11 @@ def write_products(arrays: dict[str, np.ndarray], image: Path | None, frame: int
     return written
 
 
-def planned_paths(options: BakeOptions) -> list[Path]:
-    """Every file the bake will write, so existing ones are found before anything is rendered."""
+def planned_paths(options: BakeOptions, frames: list[int] | None = None) -> list[Path]:
+    """Every file the bake will write (of ``frames``, by default all of its own), so existing ones are found before
+    anything is rendered."""
     paths = [options.output_dir / "manifest.json"]
-    for frame in options.frames:
+    for frame in options.frames if frames is None else frames:
         names = options.products_at(frame)
         paths += IMAGE_FILES.paths(options.output_dir, frame, names)
         for fmt in sorted(options.formats):

@@ -11,8 +11,71 @@ from .errors import FlowError
 from .flow import coordinate_metadata
 from .layouts import LAYOUTS
 from .options import BakeOptions
+from .products import FLOW_NAMES, OCCLUSION, SCENE_FLOWS
 
 MANIFEST_VERSION = 1
+SCENE_CHANGED = "scene (its camera, objects or their animation)"
+
+
+def on_off(value: object) -> str:
+    return "on" if value else "off"
+
+
+# The settings that decide what a bake's files hold, as ``bake_settings`` records them, each with its name in a
+# message and how its value reads there.
+SETTING_WORDS = {
+    "layout": ("layout", str),
+    "scene_frame_range": ("scene frame range", lambda value: f"{value[0]}–{value[1]}"),
+    "frame_gap": ("frame gap", str),
+    "resolution": ("resolution", lambda value: f"{value[0]}×{value[1]}"),
+    "flows": ("flows", lambda value: " and ".join(name.split("_")[0] for name in value) or "none"),
+    "occlusion": ("occlusion masks", on_off),
+    "scene_flow": ("scene flow", on_off),
+    "images": ("images", on_off),
+    "image_motion_blur": ("image motion blur", lambda value: str(value).lower()),
+    "depth": ("depth", on_off),
+    "coordinate_style": ("coordinate style", str),
+    "formats": ("formats", lambda value: ", ".join(name.lower() for name in value)),
+    "hdf5_compression": ("HDF5 compression", lambda value: str(value).lower()),
+    "picture_max_radius": ("picture max radius", lambda value: f"{value} px"),
+}
+
+
+def bake_settings(options: BakeOptions, resolution: tuple[int, int]) -> dict:
+    """Everything that decides what the bake's files hold, as they are written (a training layout's own files, not
+    the formats it ignores), and the scene's fingerprint: a resumed bake keeps files only if all of it is the same.
+    Products differ only at the ends of the sequence, so its first, middle and last frame give them all."""
+    first, last = options.sequence_start, options.sequence_end
+    written = {name for frame in (first, (first + last) // 2, last) for name in options.written_products(frame)}
+    formats = options.written_formats
+    return {
+        "layout": options.layout,
+        "scene_frame_range": [first, last],
+        "frame_gap": options.frame_gap,
+        "resolution": list(resolution),
+        "flows": [name for name in FLOW_NAMES if name in written],
+        "occlusion": any(name in written for name in OCCLUSION),
+        "scene_flow": any(name in written for name in SCENE_FLOWS),
+        "images": "colors" in written,
+        "image_motion_blur": options.image_motion_blur if "colors" in written else None,
+        "depth": "depth" in written,
+        "coordinate_style": "Blender" if options.blender_image_coordinate_style else "OpenCV",
+        "formats": formats,
+        "hdf5_compression": options.hdf5_compression if any(f.startswith("HDF5") for f in formats) else None,
+        "picture_max_radius": options.picture_max_radius if "PICTURE" in formats else None,
+        "scene": options.scene_fingerprint,
+    }
+
+
+def setting_changes(earlier: dict, now: dict) -> list[str]:
+    """What differs between two ``bake_settings``, in words: ``frame gap 1 → 2``."""
+    changes = [f"{word} {show(earlier.get(key))} → {show(now[key])}" if key in earlier else f"{word} (not recorded)"
+               for key, (word, show) in SETTING_WORDS.items() if earlier.get(key) != now[key]]
+    return changes + ([SCENE_CHANGED] if earlier.get("scene") != now["scene"] else [])
+
+
+def in_words(changes: list[str]) -> str:
+    return changes[0] if len(changes) == 1 else f"{', '.join(changes[:-1])} and {changes[-1]}"
 
 
 def manifest_path(options: BakeOptions) -> Path:
@@ -34,6 +97,10 @@ def write_manifest(options: BakeOptions, resolution: tuple[int, int], frames: li
 
 
 def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: list[dict], versions: dict) -> dict:
+    """The manifest's fields. Each frame's flows and products are those whose files were written (a training layout
+    writes fewer than the bake makes)."""
+    frames = [{**record, "flows": list(options.written_flows(record["frame"])),
+               "products": options.written_products(record["frame"])} for record in frames]
     return {
         "manifest_version": MANIFEST_VERSION,
         **versions,
@@ -45,10 +112,11 @@ def manifest_fields(options: BakeOptions, resolution: tuple[int, int], frames: l
         "sequence_range": [options.sequence_start, options.sequence_end],
         "layout": options.layout,
         "sequence": options.sequence if options.training_sequence else None,
-        "formats": sorted(options.formats),
-        "products": list(dict.fromkeys(name for f in frames for name in options.products_at(f["frame"]))),
-        "image_motion_blur": options.image_motion_blur if options.render_images else None,
+        "formats": options.written_formats,
+        "products": list(dict.fromkeys(name for f in frames for name in f["products"])),
+        "image_motion_blur": options.image_motion_blur if any("colors" in f["products"] for f in frames) else None,
         "self_check": self_check.summary(options.verify, options.occlusion, frames),
+        "settings": bake_settings(options, resolution),
         "forward_flow_frames": [f["frame"] for f in frames if "forward_flow" in f["flows"]],
         "backward_flow_frames": [f["frame"] for f in frames if "backward_flow" in f["flows"]],
         "frames": frames,
@@ -60,6 +128,13 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
     one bake of all their frames writes. Chunks baked by different Blender or add-on versions are refused."""
     resolution = (manifests[0]["resolution"]["width"], manifests[0]["resolution"]["height"])
     own = manifest_fields(options, resolution, [], {})
+    for manifest in manifests:
+        changes = setting_changes(manifest.get("settings", {}), own["settings"])
+        if changes:
+            frames = [record["frame"] for record in manifest["frames"]] or ["none"]
+            raise FlowError(f"Frames {frames[0]}-{frames[-1]} of the bake in {options.output_dir} were baked with "
+                            f"other settings than this bake's: {in_words(changes)}. Bake with the same settings, "
+                            "or turn on Overwrite to replace them.")
     versions = [{key: value for key, value in manifest.items() if key not in own} for manifest in manifests]
     if any(other != versions[0] for other in versions):
         raise FlowError(f"The chunks of the bake in {options.output_dir} were baked with different versions "

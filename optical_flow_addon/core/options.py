@@ -51,6 +51,9 @@ class BakeOptions:
     scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes
     layout: str = BLENDERPROC  # one of LAYOUT_CHOICES
     sequence: str = "scene"  # the sequence's name in a training layout
+    # What the scene and its animation are over the sequence (blender/scene_fingerprint.py), so that a resumed bake
+    # can tell that it bakes the scene whose frames it keeps; "" where no scene is known (the pure core's tests).
+    scene_fingerprint: str = ""
 
     def __post_init__(self) -> None:
         if self.sequence_start is None:
@@ -122,6 +125,27 @@ class BakeOptions:
         if self.training_sequence and frame in self.training_sequence.frames:
             wanted |= LAYOUTS[self.layout].needs(self.training_sequence, frame) - set(CAMERA_DATA)
         return [name for name in PRODUCTS if name in wanted]
+
+    def written_products(self, frame: int) -> list[str]:
+        """The products whose files the bake writes at ``frame``: all of :meth:`products_at`, but in a training
+        layout only those its files hold (the bake makes backward flow for the self-check, say, where the dataset
+        holds forward flow only)."""
+        names = self.products_at(frame)
+        sequence = self.training_sequence
+        if sequence is None:
+            return names
+        held = LAYOUTS[self.layout].needs(sequence, frame) if frame in sequence.frames else set()
+        return [name for name in names if name in held]
+
+    def written_flows(self, frame: int) -> tuple[str, ...]:
+        """The flows whose files the bake writes at ``frame`` (see :meth:`written_products`)."""
+        written = self.written_products(frame)
+        return tuple(name for name in self.flows_at(frame) if name in written)
+
+    @property
+    def written_formats(self) -> list[str]:
+        """The formats of the files written: ``formats``, or the files of a training layout (which ignores them)."""
+        return sorted(LAYOUTS[self.layout].formats if self.training_sequence else self.formats)
 
     @property
     def training_sequence(self) -> Sequence | None:

@@ -6,6 +6,7 @@ the owning process's ID, so the next bake can tell those of dead bakes and remov
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -19,9 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import FlowError
-from .frame import create_folder, own_files, prepare_output_dir
+from .formats.hdf5 import SEQUENCE_NAME
+from .frame import create_folder, own_files, planned_paths, prepare_output_dir
 from .layouts import LAYOUTS
-from .manifest import manifest_path
+from .manifest import bake_settings, in_words, manifest_path, read_manifest_file, setting_changes, write_manifest
 from .options import BakeOptions
 
 LOCK_NAME = ".optical_flow.lock"
@@ -155,6 +157,19 @@ def replace_earlier_bake(folder: Path) -> list[str]:
     return removed
 
 
+def replace_earlier_sequence(options: BakeOptions) -> list[str]:
+    """With Overwrite, a training layout's bake replaces every file of the earlier bake of its sequence, frames it
+    does not write included (a longer or other-pass bake's), so that loaders cannot pair them with its own."""
+    if options.training_sequence is None:
+        return []
+    removed = []
+    for path in [*bake_files(options), manifest_path(options)]:
+        if path.is_file():
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
 def uncompressed_bytes_per_frame(options: BakeOptions, width: int, height: int) -> int:
     """The least a frame takes on disk: its uncompressed formats (compressed ones add an unknown amount)."""
     flows = max(len(options.flows_at(frame)) for frame in options.frames)
@@ -196,34 +211,68 @@ def disk_full_error(folder: Path, frame: int, bytes_per_frame: int) -> FlowError
                      "Free some space or choose another folder.")
 
 
+def bake_files(options: BakeOptions) -> list[Path]:
+    """The files of the bake (in a training layout, of the sequence) that ``options`` describe, its manifest aside."""
+    sequence = options.training_sequence
+    if sequence is not None:
+        return LAYOUTS[options.layout].sequence_files(sequence)
+    return [path for path in own_files(options.output_dir) if path.name != "manifest.json"]
+
+
 def check_same_bake(options: BakeOptions, width: int, height: int) -> list[dict]:
-    """A bake resumes only what a bake of the same settings began, as its manifest (if it got one) says.
+    """A bake resumes only what a bake of the same settings and scene began, as its manifest says (a bake writes one
+    before its first frame, so a killed bake's manifest says it too); files no manifest vouches for are not kept.
     Returns the manifest's records of frames outside this bake's range (other chunks of the sequence)."""
-    path = manifest_path(options)
+    path, folder = manifest_path(options), options.output_dir
     if not path.is_file():
-        return []  # a killed bake writes none: each frame's files are checked instead
+        existing = bake_files(options)
+        if existing:
+            names = ", ".join(p.name for p in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3
+                                                                else "")
+            raise FlowError(f"Cannot resume the bake in {folder}: it holds flow files ({names}) but no {path.name} "
+                            "that says how they were baked, so none of them can be kept. Turn on Overwrite to bake "
+                            "them again.")
+        return []
     try:
-        earlier = json.loads(path.read_text(encoding="utf-8"))
-        held = {"resolution": (earlier["resolution"]["width"], earlier["resolution"]["height"]),
-                "coordinate style": earlier["blender_image_coordinate_style"],
-                "sequence": tuple(earlier["sequence_range"]), "formats": set(earlier["formats"])}
+        earlier = read_manifest_file(path)
+        held = earlier.get("settings")
         records = [r for r in earlier["frames"] if not options.frame_start <= r["frame"] <= options.frame_end]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise FlowError(f"Cannot resume from {path}: it cannot be read ({error}).") from error
-    wanted = {"resolution": (width, height), "coordinate style": options.blender_image_coordinate_style,
-              "sequence": (options.sequence_start, options.sequence_end), "formats": set(options.formats)}
-    differ = [name for name in wanted if wanted[name] != held[name]]
-    if differ:
-        raise FlowError(f"Cannot resume the bake in {options.output_dir}: its {' and '.join(differ)} "
-                        f"{'differs' if len(differ) == 1 else 'differ'} from this bake's. Bake with the same settings, "
-                        "or turn on Overwrite to replace it.")
+    except (KeyError, TypeError) as error:
+        raise FlowError(f"Cannot resume from {path}: it cannot be read ({error!r}).") from error
+    if not isinstance(held, dict):
+        raise FlowError(f"Cannot resume the bake in {folder}: {path.name} does not record the settings its files were "
+                        "baked with (an older version of the add-on wrote it), so none of them can be kept. Turn on "
+                        "Overwrite to bake them again.")
+    changes = setting_changes(held, bake_settings(options, (width, height)))
+    if changes:
+        raise FlowError(f"Cannot resume the bake in {folder}: this bake changes its {in_words(changes)}, so the files "
+                        "kept would not be this bake's. Bake with the same settings, or turn on Overwrite to replace "
+                        "it.")
     return records
 
 
+def remove_unvouched(options: BakeOptions, others: list[dict]) -> list[Path]:
+    """Resuming: remove the files of frames that neither this bake writes nor the manifest lists (a killed chunk's
+    frames outside this bake's range, say), so that every file left belongs to a frame the manifest will list.
+    Returns the files removed."""
+    frames = sorted({*options.frames, *(record["frame"] for record in others)})
+    sequence = options.training_sequence
+    if sequence is not None:
+        layout = LAYOUTS[options.layout]
+        kept = {output.path for frame in frames if frame in sequence.frames
+                for output in layout.outputs(sequence, frame)}
+    else:
+        folder = options.output_dir
+        kept = {*planned_paths(options, frames), folder / SEQUENCE_NAME, folder / f".{SEQUENCE_NAME}.adding"}
+    removed = [path for path in bake_files(options) if path not in kept]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
 def prepare_training_sequence(options: BakeOptions) -> None:
-    """Before rendering: refuse what a training layout cannot hold, clear the temporaries of killed bakes from the
-    sequence's folders, and with Overwrite (and so with resume) remove the files of an earlier bake of the sequence
-    that this one will not write (so loaders cannot pair them up)."""
+    """Before rendering: refuse what a training layout cannot hold and clear the temporaries of killed bakes from
+    the sequence's folders. The earlier bake's files go under the folder's lock (``BakeFolder``)."""
     sequence = options.training_sequence
     if sequence is None:
         return
@@ -231,9 +280,6 @@ def prepare_training_sequence(options: BakeOptions) -> None:
     layout.check(sequence)
     for folder in layout.folders(sequence):
         remove_dead_leftovers(folder)
-    if options.overwrite:
-        for path in layout.stale_files(sequence):
-            path.unlink()
 
 
 class BakeFolder:
@@ -246,6 +292,7 @@ class BakeFolder:
         self.lock = FolderLock(options.output_dir)
         self.notes: list[str] = []
         self.other_frames: list[dict] = []  # resuming: the manifest's records of the sequence's other chunks
+        self.started: list[BakeOptions] = []  # the bakes whose manifest this one wrote before their first frame
 
     def __enter__(self) -> BakeFolder:
         create_folder(self.options.output_dir)
@@ -259,21 +306,43 @@ class BakeFolder:
 
     def check(self, options: BakeOptions, width: int, height: int) -> list[dict]:
         """Prepare the locked folder for the bake of ``options``; returns, when resuming, the manifest's records
-        of the sequence's other chunks."""
+        of the sequence's other chunks. Before the first frame the folder has a manifest that says how its files are
+        baked (listing the frames kept), so that a bake killed later can be resumed."""
         folder = options.output_dir
         remove_dead_leftovers(folder)
-        other_frames = check_same_bake(options, width, height) if self.resume else []
-        if not self.resume:
-            prepare_output_dir(options)
-        if options.overwrite and not self.resume:
-            removed = replace_earlier_bake(folder)
+        if self.resume:
+            other_frames = check_same_bake(options, width, height)
+            removed = [path.name for path in remove_unvouched(options, other_frames)]
             if removed:
-                self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "
-                                  "every flow file there now belongs to this bake.")
-        if not self.resume:  # a resumed bake keeps frames, which ones only the writer can tell
-            check_free_space(options, width, height)
+                names = ", ".join(removed[:3]) + (", ..." if len(removed) > 3 else "")
+                self.notes.append(f"Resume removed {len(removed)} files of frames that neither this bake writes nor "
+                                  f"the manifest lists ({names}).")
+        else:
+            other_frames = []
+            prepare_output_dir(options)
+            if options.overwrite:
+                removed = replace_earlier_bake(folder) + replace_earlier_sequence(options)
+                if removed:
+                    self.notes.append(f"Overwrite removed the {len(removed)} files of the earlier bake in {folder}; "
+                                      "every flow file there now belongs to this bake.")
+            check_free_space(options, width, height)  # a resumed bake keeps frames, which ones only the writer can tell
+        if not manifest_path(options).is_file():
+            write_manifest(options, (width, height), [], {})
+            self.started.append(options)
         return other_frames
 
     def __exit__(self, *exc_info: object) -> None:
-        self.lock.__exit__()
+        """A bake that wrote no frame (its engine failed at the first, say) leaves no manifest either."""
+        try:
+            for options in self.started:
+                path = manifest_path(options)
+                if not read_manifest_file(path).get("frames", True) and not bake_files(options):
+                    path.unlink()
+                    if path.parent != options.output_dir:  # a training layout's dataset folder, if now empty
+                        with contextlib.suppress(OSError):
+                            path.parent.rmdir()
+        except (OSError, FlowError):
+            pass  # the folder is as the bake left it: the manifest written first still says how
+        finally:
+            self.lock.__exit__()
 

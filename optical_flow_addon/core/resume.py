@@ -35,8 +35,17 @@ def whole_frame(options: BakeOptions, frame: int, height: int, width: int) -> bo
 
 
 def whole_frames(options: BakeOptions, frames: list[int], height: int, width: int) -> list[int]:
-    """The frames to keep. A sequence file a killed bake left under its working name is put back first."""
+    """The frames to keep, of ``frames``: this bake's and those the manifest lists. A sequence file a killed bake left
+    under its working name is put back first; one that holds other frames (listed nowhere, as a killed bake's beyond
+    this bake's frames) is refused: its frames cannot be taken out of it."""
     if "HDF5_SEQUENCE" in options.formats:
         path = options.output_dir / hdf5.SEQUENCE_NAME
         hdf5.put_back(path, path.with_name(f".{path.name}.adding"))
+        stray = sorted(set(hdf5.held_frames(path)) - set(frames))
+        if stray:
+            span = (f"{stray[0]}–{stray[-1]}" if len(stray) > 1 and stray[-1] - stray[0] == len(stray) - 1
+                    else ", ".join(map(str, stray)))
+            raise FlowError(f"Cannot resume the bake in {options.output_dir}: {path.name} holds frames {span}, which "
+                            "the manifest does not list and this bake does not write. Resume with frames that "
+                            "include them, or turn on Overwrite to bake it again.")
     return [frame for frame in frames if whole_frame(options, frame, height, width)]

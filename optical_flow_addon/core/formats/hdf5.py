@@ -150,6 +150,14 @@ class SequenceFile:
         return self.read_file(path, frame)
 
 
+def held_frames(path: Path) -> list[int]:
+    """The frames a sequence file holds (a slot being replaced aside), in order; none if there is no file."""
+    if not path.exists():
+        return []
+    with reading(path, "HDF5 sequence"), h5py.File(path, "r") as file:
+        return sorted({f for frames in frame_lists(file, path).values() for f in frames if f != REPLACING})
+
+
 def put_back(path: Path, working: Path) -> None:
     """Give a sequence file left under its working name its name back, if it still reads."""
     if not working.exists():

@@ -1,11 +1,12 @@
-"""The scene's own rendered images, kept byte for byte as Blender saved them: ``colors_%04d.png``
+"""The scene's own rendered images, kept as Blender saved them but for its render date and time: ``colors_%04d.png``
 (8-bit RGB, or RGBA when the film is transparent), named like BlenderProc's ``colors`` key."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ..atomic import atomic_path
+from .common import read_bytes
+from .png import without_metadata
 
 
 class ImageFiles:
@@ -16,8 +17,9 @@ class ImageFiles:
         return [folder / f"colors_{frame:04d}.png"] if "colors" in names else []
 
     def keep(self, rendered: Path, folder: Path, frame: int) -> list[Path]:
-        """Copy Blender's PNG into the output folder (under a temporary name, then renamed)."""
+        """Copy Blender's PNG into the output folder (under a temporary name, then renamed) without its text and time
+        chunks, so that a frame rendered again (resumed, or a chunk run twice) gives the same file."""
         path = folder / f"colors_{frame:04d}.png"
         with atomic_path(path) as temporary:
-            shutil.copyfile(rendered, temporary)
+            temporary.write_bytes(without_metadata(read_bytes(rendered), rendered))
         return [path]

@@ -2,11 +2,12 @@
 frame's files written one by one under temporary names.
 
 A layout lists a frame's files as :class:`Output`\\ s (path, the products it is made of, how they are
-saved); everything else (what a frame needs, writing, which files a re-bake leaves behind) follows from
+saved); everything else (what a frame needs, writing, whether a frame is whole) follows from
 that one list, so the paths are written down once.
 """
 from __future__ import annotations
 
+import struct
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,10 @@ import numpy as np
 from ..atomic import atomic_path, file_buffer, write_uncached
 from ..errors import FlowError
 from ..formats.common import read_bytes
+from ..formats.flo import TAG
 from ..formats.png import decode_png, encode_png, without_metadata
 
+CAM_BYTES = len(TAG) + 8 * (9 + 12)  # Sintel's .cam: tag, 3×3 and 3×4 float64 matrices
 GLOB_CHARACTERS = "*?[]"  # torchvision and ptlflow find files with glob: these would be read as patterns
 
 
@@ -95,6 +98,7 @@ class Layout:
     name: str  # the option value, e.g. "SINTEL"
     folder: str  # the folder torchvision adds to the root
     loaders: tuple[str, ...]  # the loader classes this layout is tested with
+    formats: tuple[str, ...]  # the kinds of its files, as the manifest and the summary name them
     first_number: int = 0  # file numbers: position in the sequence + this
     digits: int = 4  # file numbers are zero-padded to this; more frames would sort out of order
 
@@ -174,21 +178,38 @@ class Layout:
         return [output.path for output in outputs]
 
     def whole(self, sequence: Sequence, frame: int, height: int, width: int) -> bool:
-        """Whether every file of ``frame`` is there and its PNGs decode at this size (resuming a killed bake).
-        Each file is written under a temporary name and renamed once whole, so a file that is there is complete."""
+        """Whether every file of ``frame`` is there, whole and of this size (resuming a killed bake): PNGs decode,
+        the other files' headers give this size and their length is what that size takes."""
         try:
-            return all(output.path.is_file() and (output.path.suffix != ".png" or
-                                                  decode_png(read_bytes(output.path), output.path).shape[:2]
-                                                  == (height, width))
+            return all(output.path.is_file() and file_fits(output.path, height, width)
                        for output in self.outputs(sequence, frame))
         except FlowError:  # damaged, or a frame outside the sequence
             return False
 
-    def stale_files(self, sequence: Sequence) -> list[Path]:
-        """Files of this sequence that a bake of it does not write (left by an earlier, longer or
-        other-pass bake): removed after an overwriting bake so that loaders do not pair them up."""
-        planned = {output.path for frame in sequence.frames for output in self.outputs(sequence, frame)}
-        return [path for path in self.sequence_files(sequence) if path not in planned]
+
+def file_fits(path: Path, height: int, width: int) -> bool:
+    """Whether the layout's file at ``path`` is whole and of ``height`` × ``width`` pixels, by its kind: a PNG
+    decodes at that size; a .flo, .dpt or .pfm has that size in its header and exactly the bytes it takes; a .cam
+    (no size) has its tag and its two matrices. FlowError if it is damaged."""
+    suffix = path.suffix
+    if suffix == ".png":
+        return decode_png(read_bytes(path), path).shape[:2] == (height, width)
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        header = file.read(64)
+    if suffix == ".cam":
+        return header.startswith(TAG) and size == CAM_BYTES
+    if suffix in (".flo", ".dpt"):
+        pixel = 8 if suffix == ".flo" else 4
+        return (header.startswith(TAG) and len(header) >= 12 and struct.unpack("<ii", header[4:12]) == (width, height)
+                and size == 12 + pixel * width * height)
+    if suffix == ".pfm":
+        lines = header.split(b"\n", 3)
+        if len(lines) < 4 or lines[0] not in (b"PF", b"Pf") or lines[1].split() != [b"%d" % width, b"%d" % height]:
+            return False
+        channels = 3 if lines[0] == b"PF" else 1
+        return size == len(header) - len(lines[3]) + 4 * channels * width * height
+    raise FlowError(f"{path}: no check for whole {suffix} files.")
 
 
 def files_in(*folders: Path) -> list[Path]:

@@ -41,6 +41,7 @@ def save_all_occluded(path: Path, other: np.ndarray) -> None:
 class FlyingThings3D(Layout):
     name = "FLYINGTHINGS3D"
     folder = "FlyingThings3D"
+    formats = ("PNG", "PFM")
     loaders = ("torchvision.datasets.FlyingThings3D(root, pass_name='clean' or 'final')",
                "ptlflow.data.datasets.FlyingThings3DDataset(root / 'FlyingThings3D', pass_names='clean' or 'final')")
 

@@ -26,6 +26,7 @@ def save_not_occluded(path: Path, flow: Quantised, valid: np.ndarray, occluded: 
 class Kitti(Layout):
     name = "KITTI"
     folder = "KittiFlow"
+    formats = ("PNG", "KITTI")
     loaders = ("torchvision.datasets.KittiFlow(root)",
                "ptlflow.data.datasets.KittiDataset(root_dir_2015=root / 'KittiFlow', versions='2015', "
                "split='trainval')")

@@ -31,6 +31,7 @@ def save_invalid(path: Path, valid: np.ndarray) -> None:
 class Sintel(Layout):
     name = "SINTEL"
     folder = "Sintel"
+    formats = ("PNG", "FLO", "DPT", "CAM")
     loaders = ("torchvision.datasets.Sintel(root, pass_name='clean' or 'final')",
                "ptlflow.data.datasets.SintelDataset(root / 'Sintel', split='trainval')")
     first_number = 1
