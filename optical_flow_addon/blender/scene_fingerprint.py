@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.options import BakeOptions
 from .camera import LENS_SETTINGS
-from .surface_motion import local_positions
+from .surface_motion import point_vectors
 
 DECIMALS = 5
 
@@ -52,7 +52,7 @@ def scene_fingerprint(scene: bpy.types.Scene, first: int, last: int) -> str:
                 add(obj.name, obj.type, obj.hide_render)
                 add_array(obj.evaluated_get(depsgraph).matrix_world)
                 if obj.type == "MESH" and (number == first or obj.name in deforming):
-                    add_array(local_positions(obj, depsgraph))
+                    add_array(point_vectors(obj.evaluated_get(depsgraph).data, "position"))
     finally:
         scene.frame_set(frame, subframe=subframe)
     return digest.hexdigest()[:32]
