@@ -7,12 +7,13 @@ and one ``%d.hdf5`` per frame with ``colors``, ``depth`` and the flows.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from .errors import FlowError
 from .formats import hdf5
+from .formats.common import FileSettings
 from .formats.exr import load_exr, save_exr
 from .formats.flo import known, load_flo, save_flo
 from .formats.image import ImageFiles
@@ -24,9 +25,6 @@ from .formats.pfm import load_pfm, save_pfm
 from .formats.picture import FlowPictures
 from .products import FLOW, OCCLUSION, SCENE_FLOWS, kind_of
 
-if TYPE_CHECKING:
-    from .options import BakeOptions
-
 
 class FlowWriter(Protocol):
     kind: str
@@ -34,7 +32,7 @@ class FlowWriter(Protocol):
 
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]: ...
 
-    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]: ...
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> list[Path]: ...
 
 
 class FlowFormat(FlowWriter, Protocol):

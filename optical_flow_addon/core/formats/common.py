@@ -4,11 +4,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import FlowError
 from ..products import kind_of
+
+
+class FileSettings(Protocol):
+    """What a format needs of a bake to write a frame's files (the bake's options have it): formats depend on this,
+    not on the options, which check formats by name."""
+
+    overwrite: bool
+    blender_image_coordinate_style: bool
+    hdf5_compression: str
+    picture_max_radius: float
 
 
 @contextmanager

@@ -5,7 +5,6 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,12 +13,9 @@ from ..dependencies import LazyModule
 from ..errors import FlowError
 from ..flow import coordinate_metadata
 from ..products import PRODUCTS, flow_of
-from .common import check_frame, reading
+from .common import FileSettings, check_frame, reading
 
 h5py = LazyModule("h5py")
-
-if TYPE_CHECKING:
-    from ..options import BakeOptions
 
 SEQUENCE_NAME = "flow_sequence.hdf5"
 # The bake option ``hdf5_compression``: NONE (any HDF5 reader), LZF (h5py and PyTables read it, C or MATLAB
@@ -33,7 +29,7 @@ HDF5_COMPRESSIONS = {
 REPLACING = np.iinfo(np.int64).min  # frame number of a slot whose flow is being replaced
 
 
-def save_frame(path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) -> None:
+def save_frame(path: Path, arrays: dict[str, np.ndarray], options: FileSettings) -> None:
     compression = HDF5_COMPRESSIONS[options.hdf5_compression]
     with h5py.File(path, "w") as file:
         for name, array in arrays.items():
@@ -93,7 +89,7 @@ class SequenceFile:
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
         return [folder / SEQUENCE_NAME] if names else []
 
-    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> list[Path]:
         path = folder / SEQUENCE_NAME
         working = path.with_name(f".{path.name}.adding")
         if shutil.disk_usage(folder).free < sum(array.nbytes for array in arrays.values()):
@@ -182,7 +178,7 @@ def unreadable(path: Path) -> str | None:
     return None
 
 
-def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) -> bool:
+def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: FileSettings) -> bool:
     """Whether this bake's frames can be added to ``path`` (now at ``working``);
     Overwrite starts an unfit file afresh."""
     if not working.exists():
@@ -202,7 +198,7 @@ def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: Bake
                     f"{styles[style]} flow. Choose another folder, or turn on Overwrite to start the file afresh.")
 
 
-def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> None:
+def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> None:
     """Append the frame's products, or replace them if the file already holds them and Overwrite is on."""
     file.attrs.update(coordinate_metadata(options.blender_image_coordinate_style))
     compression = HDF5_COMPRESSIONS[options.hdf5_compression]

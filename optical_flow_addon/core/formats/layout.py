@@ -9,16 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import atomic_path
 from ..products import FLOW_NAMES, MASK, PRODUCTS, flow_products, kind_of
-from .common import check_dataset, check_frame, reading
-
-if TYPE_CHECKING:
-    from ..options import BakeOptions
+from .common import FileSettings, check_dataset, check_frame, reading
 
 
 class SideBySideFiles:
@@ -61,7 +57,7 @@ class PerDatasetFiles(SideBySideFiles):
         self.stores = frozenset(self.names)
         self.save, self.load = save, load
 
-    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> list[Path]:
         paths = self.paths(folder, frame, list(arrays))
         for path, name in zip(paths, [n for n in self.names if n in arrays]):
             with atomic_path(path) as temporary:
@@ -83,7 +79,7 @@ class PerFlowFiles(SideBySideFiles):
         self.stores = frozenset(flow_products(FLOW_NAMES))
         self.save, self.load = save, load
 
-    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> list[Path]:
         paths = self.paths(folder, frame, list(arrays))
         for path, name in zip(paths, [n for n in self.names if n in arrays]):
             with atomic_path(path) as temporary:
@@ -102,7 +98,7 @@ class PerFrameFile:
 
     stores = frozenset(PRODUCTS)
 
-    def __init__(self, kind: str, pattern: str, save: Callable[[Path, dict[str, np.ndarray], BakeOptions], None],
+    def __init__(self, kind: str, pattern: str, save: Callable[[Path, dict[str, np.ndarray], FileSettings], None],
                  load: Callable[[Path], dict[str, np.ndarray]]) -> None:
         self.kind, self.pattern, self.save, self.load = kind, pattern, save, load
 
@@ -113,7 +109,7 @@ class PerFrameFile:
         """The file holds its whole frame; nothing to gather from siblings."""
         return None
 
-    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> list[Path]:
         paths = self.paths(folder, frame, list(arrays))
         for path in paths:
             with atomic_path(path) as temporary:

@@ -6,18 +6,15 @@ and HDF5 and EXR already offer compressed files.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import FlowError
 from ..products import PRODUCTS
-
-if TYPE_CHECKING:
-    from ..options import BakeOptions
+from .common import FileSettings
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray], options: BakeOptions) -> None:
+def save_npz(path: Path, arrays: dict[str, np.ndarray], options: FileSettings) -> None:
     """``options`` has nothing for .npz: it is always uncompressed."""
     with open(path, "wb") as file:
         np.savez(file, **arrays)

@@ -6,17 +6,15 @@ Colours mean directions on screen (right = red, down = yellow-green, ...), so Bl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import atomic_path
 from ..colour_wheel import flow_to_rgb
 from ..products import FLOW_NAMES, flow_products
+from .common import FileSettings
 from .png import encode_png
 
-if TYPE_CHECKING:
-    from ..options import BakeOptions
 
 GAP = 4  # grey pixels between the panels of an overview
 GREY = 128
@@ -84,7 +82,7 @@ class FlowPictures:
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
         return [folder / f"{name}_picture_{frame:04d}.png" for name in FLOW_NAMES if name in names]
 
-    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: BakeOptions) -> list[Path]:
+    def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> list[Path]:
         paths = self.paths(folder, frame, list(arrays))
         for path, name in zip(paths, [n for n in FLOW_NAMES if n in arrays]):
             picture = flow_picture(arrays[name], arrays[f"{name}_valid"], options.blender_image_coordinate_style,
