@@ -41,6 +41,10 @@ for name in core 4.2 4.5 5.0 torch; do
   if [[ $name == core ]]; then
     echo "=== ruff check (ruff.toml) ==="
     "$python" -m ruff check . || status=1
+    echo "=== documentation site (mkdocs build --strict: a broken link or a page left out fails) ==="
+    site="$(mktemp -d)"
+    NO_MKDOCS_2_WARNING=1 "$python" -m mkdocs build --strict --quiet --site-dir "$site" || status=1
+    rm -rf "$site"
   fi
   "$python" -m pytest -q "${only[@]}" "$@" || status=1
   # A CI machine is fresh and its disk may be small: drop what no later step uses (about 1.1 GB per Blender
