@@ -92,8 +92,20 @@ def option_name(action: argparse.Action) -> str:
     return code(f"{names} {value}")
 
 
+def usage_of(command: argparse.ArgumentParser) -> str:
+    """The usage wrapped at 100 columns whatever the terminal (argparse reads COLUMNS); the environment is kept."""
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        return command.format_usage().strip()
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+
+
 def command_page() -> str:
-    os.environ["COLUMNS"] = "100"  # argparse wraps the usage at the terminal's width: the same page everywhere
     main = parser_builder()(PROGRAM)
     formatter = argparse.HelpFormatter(PROGRAM)
     page = ["# Command line\n", GENERATED.format(source="the command line's argparse parser"),
@@ -103,7 +115,7 @@ def command_page() -> str:
     commands = next(a for a in main._actions if isinstance(a, argparse._SubParsersAction))
     helps = {choice.dest: choice.help for choice in commands._choices_actions}
     for name, command in commands.choices.items():
-        usage = command.format_usage().strip()
+        usage = usage_of(command)
         page.append(f"\n## `{PROGRAM} {name}`\n\n{helps.get(name, '')}.\n\n```\n{usage}\n```\n")
         for group in command._action_groups:
             actions = [a for a in group._group_actions if not isinstance(a, argparse._HelpAction)]
