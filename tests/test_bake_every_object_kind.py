@@ -113,3 +113,52 @@ def test_instances_sharing_a_location_but_moving_differently_are_unknown_and_nam
     shared, apart = np.isin(owner, ["Still", "Turning"]), owner == "Apart"
     assert shared.sum() > 50 and not valid[shared].any()
     assert apart.sum() > 50 and valid[apart & ~edges(apart)].all()
+
+
+def test_hair_and_point_clouds_moving_rigidly_get_their_objects_motion(tmp_path):
+    """Cycles draws hair strands and point-cloud spheres, not triangles: the reference carries each pixel's own
+    rendered surface point (Cycles' depth, not the bake's motion passes) with its object's matrices."""
+    scene = scenes.empty_scene()
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    hair = bpy.data.objects.new("Hair", bpy.data.hair_curves.new("Hair"))
+    scene.collection.objects.link(hair)
+    strands = 10
+    hair.data.add_curves([2] * strands)
+    roots = np.stack([np.linspace(-0.7, 0.7, strands), np.zeros(strands), np.full(strands, -0.8)], axis=-1)
+    points = np.stack([roots, roots + [0.2, 0, 1.6]], axis=1).reshape(-1, 3)
+    hair.data.attributes["position"].data.foreach_set("vector", points.astype(np.float32).ravel())
+    radius = hair.data.attributes.get("radius") or hair.data.attributes.new("radius", "FLOAT", "POINT")
+    radius.data.foreach_set("value", np.full(2 * strands, 0.05, np.float32))
+    cloud = scenes.add_plane(1.6)  # its geometry nodes turn a grid into spheres: a point cloud
+    tree = bpy.data.node_groups.new("Points", "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    grid, spheres = tree.nodes.new("GeometryNodeMeshGrid"), tree.nodes.new("GeometryNodeMeshToPoints")
+    grid.inputs["Vertices X"].default_value = grid.inputs["Vertices Y"].default_value = 3
+    spheres.inputs["Radius"].default_value = 0.18
+    tree.links.new(grid.outputs["Mesh"], spheres.inputs["Mesh"])
+    tree.links.new(spheres.outputs["Points"], tree.nodes.new("NodeGroupOutput").inputs[0])
+    cloud.modifiers.new("Points", "NODES").node_group = tree
+    scenes.keyframe_motion(hair, {1: ((-1.4, 0, 0), (0, 0, 0)), 2: ((-1.1, -0.3, 0.2), (0.2, 0.1, 0.3))})
+    scenes.keyframe_motion(cloud, {1: ((1.3, 0, 0), (1.4, 0, 0)), 2: ((1.2, 0.2, -0.2), (1.2, 0.3, 0.2))})
+    scenes.add_camera(scene, [((0, -7, 0), (np.pi / 2, 0, 0))] * 2)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
+    assert json.loads((out / "manifest.json").read_text())["unknown_objects"] == {}
+    camera = scenes.scene_camera(scene)
+    depth = np.load(out / "depth_0001.npy")
+    origins, directions = pixel_rays(camera, 1)
+    points = origins + directions * depth[..., None]  # the ray's length along the view axis is 1: planar depth
+    rows, columns = np.indices(depth.shape)
+    flow, valid = (np.load(out / f"forward_flow{part}_0001.npy") for part in ("", "_valid"))
+    for obj, side in ((hair, columns < depth.shape[1] // 2), (cloud, columns >= depth.shape[1] // 2)):
+        motion = []
+        for frame in (1, 2):
+            scene.frame_set(frame)
+            motion.append(np.array(obj.matrix_world))
+        moved = motion[1] @ np.linalg.inv(motion[0])
+        expected = project(camera, 2, points @ moved[:3, :3].T + moved[:3, 3]) - np.stack([columns + 0.5,
+                                                                                            rows + 0.5], axis=-1)
+        shown = side & (depth < 9)  # the wall is 12 m away
+        assert shown.sum() > 20 and valid[shown].all(), obj.name
+        assert np.abs(flow - expected)[shown].max() < 1e-3, obj.name
