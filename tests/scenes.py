@@ -114,23 +114,26 @@ def world_triangles(scene, objects):
         if frame not in cache:
             scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            parts = []
-            for obj in objects:
-                evaluated = obj.evaluated_get(depsgraph)
-                mesh = evaluated.to_mesh()
-                mesh.calc_loop_triangles()
-                corners = np.empty(len(mesh.vertices) * 3)
-                mesh.vertices.foreach_get("co", corners)
-                indices = np.empty(len(mesh.loop_triangles) * 3, int)
-                mesh.loop_triangles.foreach_get("vertices", indices)
-                matrix = np.array(evaluated.matrix_world)
-                local = corners.reshape(-1, 3)[indices].reshape(-1, 3, 3)
-                parts.append(local @ matrix[:3, :3].T + matrix[:3, 3])
-                evaluated.to_mesh_clear()
-            cache[frame] = np.concatenate(parts)
+            cache[frame] = np.concatenate([triangles_in_world(obj.evaluated_get(depsgraph), obj.evaluated_get(
+                depsgraph).matrix_world) for obj in objects])
         return cache[frame]
 
     return at
+
+
+def triangles_in_world(evaluated, matrix_world) -> np.ndarray:
+    """(T×3×3) world-space triangles of an evaluated object's mesh, as Blender triangulates it, placed by
+    ``matrix_world`` (the object's, or one instance's)."""
+    mesh = evaluated.to_mesh()
+    mesh.calc_loop_triangles()
+    corners = np.empty(len(mesh.vertices) * 3)
+    mesh.vertices.foreach_get("co", corners)
+    indices = np.empty(len(mesh.loop_triangles) * 3, int)
+    mesh.loop_triangles.foreach_get("vertices", indices)
+    matrix = np.array(matrix_world)
+    local = corners.reshape(-1, 3)[indices].reshape(-1, 3, 3)
+    evaluated.to_mesh_clear()
+    return local @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def scene_camera(scene) -> Camera:
@@ -253,15 +256,7 @@ def rendered_triangles(scene):
                     continue
                 key = (instance.parent.original.name if instance.is_instance else "", obj.original.name,
                        tuple(instance.persistent_id) if instance.is_instance else ())
-                mesh = obj.to_mesh()
-                mesh.calc_loop_triangles()
-                corners = np.empty(len(mesh.vertices) * 3)
-                mesh.vertices.foreach_get("co", corners)
-                indices = np.empty(len(mesh.loop_triangles) * 3, int)
-                mesh.loop_triangles.foreach_get("vertices", indices)
-                matrix = np.array(instance.matrix_world)
-                parts[key] = corners.reshape(-1, 3)[indices].reshape(-1, 3, 3) @ matrix[:3, :3].T + matrix[:3, 3]
-                obj.to_mesh_clear()
+                parts[key] = triangles_in_world(obj, instance.matrix_world)
             cache[frame] = np.concatenate([parts[key] for key in sorted(parts)])
             owners[frame] = np.concatenate([[key[0] or key[1]] * len(parts[key]) for key in sorted(parts)])
         return cache[frame]
