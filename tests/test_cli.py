@@ -156,9 +156,9 @@ def test_frame_step_is_said_not_silently_ignored(tmp_path):
 
 def test_an_unexpected_error_is_one_line_and_a_prompt_exit(tmp_path):
     """A bug (here: one put in on purpose) still ends with a line that says so and exit status 1."""
-    code = ("import sys; from optical_flow_addon import cli\n"
+    code = ("import sys; from optical_flow_addon.cli import command, shared, single\n"
             "def broken(args, out): raise KeyError('frame')\n"
-            "cli.bake = broken; cli.exit_now(cli.main(sys.argv[1:]))")
+            "single.bake = broken; shared.exit_now(command.main(sys.argv[1:]))")
     for verbose in ((), ("--verbose",)):
         result = subprocess.run([sys.executable, "-c", code, "demo", str(tmp_path), *verbose], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
@@ -200,8 +200,8 @@ def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_wh
 
 
 def test_samples_and_denoising_of_the_images_are_options_with_the_default_said(tmp_path):
-    from optical_flow_addon import cli
     from optical_flow_addon.blender.demo_scene import DEMO_SAMPLES
+    from optical_flow_addon.cli import scene as cli
 
     assert cli.DEMO_SAMPLES == DEMO_SAMPLES
     usage = run("bake", "--help").stdout
@@ -287,7 +287,7 @@ def test_a_mesh_file_without_poses_names_the_poses_option(tmp_path):
 
 
 def test_the_dask_summary_says_its_time_as_a_plain_bake_does():
-    from optical_flow_addon import scale_out
+    from optical_flow_addon.cli import scale_out
     from optical_flow_addon.blender import bake_job
 
     assert scale_out.duration is bake_job.duration and scale_out.duration(108.4) == "1 min 48 s"
