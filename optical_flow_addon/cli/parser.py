@@ -9,6 +9,7 @@ from typing import NoReturn
 from ..core.formats.hdf5 import HDF5_COMPRESSIONS
 from ..core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES
 from ..core.poses import POSE_FORMATS
+from ..core.render_devices import AUTO, DEVICES
 from ..core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
 from .scene import DEMO_SAMPLES, MESH_IMPORTERS, MESH_SCENE_SAMPLES
 
@@ -159,6 +160,10 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              "on for a mesh file and the demo, as in Blender)")
         command.add_argument("--image-motion-blur", type=str.upper, default="OFF", choices=list(IMAGE_MOTION_BLUR),
                              help="off: sharp images aligned with the flow; scene: the scene's own motion blur")
+        command.add_argument("--device", type=str.upper, default=AUTO, choices=list(DEVICES),
+                             help="what Cycles renders the images and the flow passes on: auto takes the best device "
+                             "present (optix, then cuda, hip, metal, oneapi, else the cpu); a device not present is an "
+                             "error (default: auto)")
         again = command.add_mutually_exclusive_group()
         again.add_argument("--overwrite", action="store_true",
                            help="replace the bake in the output folder (its flow files are removed first)")

@@ -120,8 +120,10 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
 
     from .. import register
     from ..blender.camera_poses import import_poses
+    from ..blender.render_device import check_device
     from ..core.frame import create_folder
 
+    check_device(args.device)  # before the demo writes its pose file
     if args.command == "demo":
         from ..blender.demo_scene import DEMO_POSES, build_demo_scene
 

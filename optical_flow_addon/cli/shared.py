@@ -19,7 +19,8 @@ FLAGS = {"turn on Overwrite": "add --overwrite",
          "turn on forward flow, backward flow or both": "leave out --no-forward-flow or --no-backward-flow",
          "the other flow is turned off": "the other flow is turned off (--no-forward-flow or --no-backward-flow)",
          "Picture max radius": "--picture-max-radius",
-         "Frames ": "--frames "}
+         "Frames ": "--frames ",
+         "Render device ": "--device "}
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 

@@ -22,7 +22,7 @@ def bake(args: argparse.Namespace, out: TextIO) -> int:
         scene, options = prepare_bake(args)
     with StopRequest() as stop:
         bar = out.isatty() and not args.verbose
-        status = report(bake_flow(scene, options, args.resume), options, stop, out, bar=bar)
+        status = report(bake_flow(scene, options, args.resume, device=args.device), options, stop, out, bar=bar)
     if status == 0 and args.resume and args.command == "bake":  # a plain --resume after a stopped Dask run
         remove_idle_chunk_folders(options.output_dir, options.sequence)
     if args.command == "demo" and status == 0 and options.layout == BLENDERPROC:
@@ -75,6 +75,7 @@ def report(frames: Generator, options: BakeOptions, stop: StopRequest, out: Text
     others = [label for label, on in (("images", options.render_images), ("depth", options.render_depth)) if on]
     print(f"Flow for {progress.total} frames written to {options.output_dir} "
           f"in {duration(time.perf_counter() - started)}: "
-          f"{', '.join([*others, f'{flows} with masks'])}, as {', '.join(sorted(f.lower() for f in options.formats))}.",
+          f"{', '.join([*others, f'{flows} with masks'])}, as {', '.join(sorted(f.lower() for f in options.formats))}. "
+          f"Rendered on {progress.device}.",
           file=out)
     return 0
