@@ -9,10 +9,10 @@ __version__ = "0.1.0"
 
 
 def _started_as_a_command() -> bool:
-    """``python -m optical_flow_addon`` (or a chunk's ``optical_flow_addon.scale_out``), not an import."""
+    """``python -m optical_flow_addon`` (or a chunk's ``optical_flow_addon.cli.chunk_process``), not an import."""
     argv = getattr(sys, "orig_argv", [])
     module = argv[argv.index("-m") + 1:][:1] if "-m" in argv else []
-    return module in (["optical_flow_addon"], ["optical_flow_addon.scale_out"])
+    return module in (["optical_flow_addon"], ["optical_flow_addon.cli.chunk_process"])
 
 
 def _stop_at_once(number: int, _frame: object) -> None:
@@ -21,7 +21,7 @@ def _stop_at_once(number: int, _frame: object) -> None:
     import signal
 
     if "bpy" in sys.modules:
-        from .cli import remove_blender_session_folder
+        from .cli.shared import remove_blender_session_folder
 
         remove_blender_session_folder()
     os.write(2, f"Stopped by {'Ctrl-C' if number == signal.SIGINT else signal.Signals(number).name}.\n".encode())

@@ -1,3 +1,4 @@
-from .cli import exit_now, main
+from .cli.command import main
+from .cli.shared import exit_now
 
 exit_now(main())

@@ -156,3 +156,46 @@ def test_script_arguments_out_of_range_are_refused_not_clamped(tmp_path):
         with pytest.raises(RuntimeError, match=message):
             bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "out"), **arguments)
         assert not (tmp_path / "out").exists()
+
+
+def test_a_render_device_not_present_is_refused_and_a_chosen_one_leaves_preferences_and_scene_as_they_were(
+        tmp_path, monkeypatch):
+    from optical_flow_addon.blender import render_device
+    from optical_flow_addon.blender.render_device import check_device, cycles_preferences
+    from optical_flow_addon.core.render_devices import GPU_BEST_FIRST
+
+    def device_preferences():  # asked afresh: a new scene (user_scene) reloads the preferences
+        preferences = cycles_preferences()
+        return preferences.compute_device_type, [(d.type, d.id, d.use) for d in preferences.devices]
+
+    scene = user_scene()
+    scene.cycles.device = "GPU"  # the scene's own, which a CPU bake changes for its time only
+    before, preferred = snapshot(scene), device_preferences()
+    absent = []
+    for kind in GPU_BEST_FIRST:
+        try:
+            check_device(kind)
+        except FlowError:
+            absent.append(kind)
+    assert device_preferences() == preferred
+    if absent:
+        with pytest.raises(RuntimeError, match=f"Render device {absent[0]}: Cycles finds no .* Present: "):
+            bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "refused"), device=absent[0])
+        assert not (tmp_path / "refused").exists()
+        assert snapshot(scene) == before and device_preferences() == preferred
+    bake = bake_flow(scene, BakeOptions(output_dir=tmp_path / "cpu", frame_start=1, frame_end=2), device="CPU")
+    assert next(bake).device == "CPU" and scene.cycles.device == "CPU"
+    bake.close()  # cancelled mid-bake: everything is put back too
+    assert snapshot(scene) == before and device_preferences() == preferred
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "op"), device="CPU", frame_start=1,
+                                            frame_end=2) == {"FINISHED"}
+    assert snapshot(scene) == before and device_preferences() == preferred
+    # A GPU that Cycles' build knows (CUDA on Linux and Windows), said to be present: the preferences and the scene
+    # are set for it while the bake runs (with no such device Cycles renders on the CPU), and put back after.
+    monkeypatch.setattr(render_device, "gpus_present", lambda preferences: {"CUDA": ["Test GPU"]})
+    bake = bake_flow(scene, BakeOptions(output_dir=tmp_path / "gpu", frame_start=1, frame_end=2), device="AUTO")
+    assert next(bake).device == "CUDA (Test GPU)"
+    assert (cycles_preferences().compute_device_type, scene.cycles.device) == ("CUDA", "GPU")
+    assert all(device.use == (device.type == "CUDA") for device in cycles_preferences().devices)
+    list(bake)
+    assert snapshot(scene) == before and device_preferences() == preferred

@@ -156,9 +156,9 @@ def test_frame_step_is_said_not_silently_ignored(tmp_path):
 
 def test_an_unexpected_error_is_one_line_and_a_prompt_exit(tmp_path):
     """A bug (here: one put in on purpose) still ends with a line that says so and exit status 1."""
-    code = ("import sys; from optical_flow_addon import cli\n"
+    code = ("import sys; from optical_flow_addon.cli import command, shared, single\n"
             "def broken(args, out): raise KeyError('frame')\n"
-            "cli.bake = broken; cli.exit_now(cli.main(sys.argv[1:]))")
+            "single.bake = broken; shared.exit_now(command.main(sys.argv[1:]))")
     for verbose in ((), ("--verbose",)):
         result = subprocess.run([sys.executable, "-c", code, "demo", str(tmp_path), *verbose], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
@@ -200,8 +200,8 @@ def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_wh
 
 
 def test_samples_and_denoising_of_the_images_are_options_with_the_default_said(tmp_path):
-    from optical_flow_addon import cli
     from optical_flow_addon.blender.demo_scene import DEMO_SAMPLES
+    from optical_flow_addon.cli import scene as cli
 
     assert cli.DEMO_SAMPLES == DEMO_SAMPLES
     usage = run("bake", "--help").stdout
@@ -287,7 +287,39 @@ def test_a_mesh_file_without_poses_names_the_poses_option(tmp_path):
 
 
 def test_the_dask_summary_says_its_time_as_a_plain_bake_does():
-    from optical_flow_addon import scale_out
+    from optical_flow_addon.cli import scale_out
     from optical_flow_addon.blender import bake_job
 
     assert scale_out.duration is bake_job.duration and scale_out.duration(108.4) == "1 min 48 s"
+
+
+def absent_gpu() -> str | None:
+    """A GPU kind Cycles finds no device of here (asked without changing the preferences), None if all are present."""
+    from optical_flow_addon.blender.render_device import check_device
+    from optical_flow_addon.core.errors import FlowError
+    from optical_flow_addon.core.render_devices import GPU_BEST_FIRST
+
+    for kind in GPU_BEST_FIRST:
+        try:
+            check_device(kind)
+        except FlowError:
+            return kind
+    return None
+
+
+@pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
+def test_a_render_device_not_present_is_refused_before_anything_is_made_and_the_summary_names_the_device(tmp_path):
+    mesh = tmp_path / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    poses = tmp_path / "camera_positions"
+    poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n")
+    bake = ("bake", str(mesh), str(tmp_path / "out"), "--poses", str(poses), "--resolution", "16x12", "--samples", "1")
+    kind = absent_gpu()
+    if kind is not None:
+        result = run(*bake, "--device", kind.lower())
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith(f"error: --device {kind}: Cycles finds no ") and " Present: " in result.stderr
+        assert not (tmp_path / "out").exists()
+    result = run(*bake, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("as hdf5, npy. Rendered on CPU."), result.stdout

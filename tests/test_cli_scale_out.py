@@ -14,8 +14,9 @@ import pytest
 
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.options import BakeOptions
-from optical_flow_addon.scale_out import (chunk_folders, remove_idle_chunk_folders, scheduler_address, sequence_names,
-                                         split, working_folders)
+from optical_flow_addon.cli.names import chunk_folders, remove_idle_chunk_folders, sequence_names
+from optical_flow_addon.cli.parser import scheduler_address
+from optical_flow_addon.cli.scale_out import split, working_folders
 from test_cli_signals import without_self_check
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,10 @@ from ..core.errors import FlowError
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
 from ..core.options import BakeOptions
+from ..core.render_devices import AS_SCENE
 from ..core.output_folder import BakeFolder, prepare_training_sequence, render_folder
 from .camera import blender_camera
+from .render_device import render_device
 from .settings_guard import SettingsGuard
 from .render_settings import (configure_flow_render, configure_image_render, flow_view_layer,
                               keep_frame, materials_needing_own_shading, shading_override)
@@ -44,6 +46,7 @@ class BakeProgress:
     written: list[Path]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    device: str = ""  # what rendered, in words: "CPU", "OptiX (NVIDIA H100)"
 
 
 class RenderStopped(Exception):
@@ -183,7 +186,7 @@ def check_training_sequence(options: BakeOptions, vector_pass: str) -> None:
 
 
 def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False,
-              render_image: RenderStep = render_now) -> Iterator[BakeProgress | Any]:
+              render_image: RenderStep = render_now, device: str = AS_SCENE) -> Iterator[BakeProgress | Any]:
     """Bake frame by frame, yielding after each frame's files are written.
 
     While Cycles renders frame t+1, a worker process converts and writes frame t, so the
@@ -194,6 +197,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     ``resume`` keeps the frames an interrupted bake of the same settings wrote whole and bakes the rest.
     ``render_image`` renders the scene's images; what it yields while one renders is yielded as well (only the
     Render Flow button's bake uses one that yields, live_render.py's).
+    ``device`` is what Cycles renders on (render_device.py): the scene's own by default, as F12; a device asked for
+    and not present is refused before anything is written.
     """
     check_scene(scene)
     asked = options
@@ -204,8 +209,10 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     size = blender_camera(scene, scene.camera.data)
     resolution = (size.width, size.height)
     # The writer starts first, so that it gets ready while the scene is prepared; missing modules are reported before
-    # anything renders, and every setting changed until then is restored.
-    with FrameWriter(options) as writer, BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
+    # anything renders, and every setting changed until then is restored. A render device not present is refused
+    # before the output folder is touched.
+    with FrameWriter(options) as writer, render_device(scene, device) as rendered_on, \
+            BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
             render_folder(memory_folder(*resolution)) as render_dir:
         keep_frame(scene, guard)
         motion = None if vector_pass else SurfaceMotion(scene, flow_view_layer(scene), guard, options)
@@ -250,7 +257,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             for frame, written, check in writer.result():
                 records.append({**waiting.pop(frame), **({"self_check": check} if check else {})})
                 now = time.perf_counter()
-                progress.append(BakeProgress(len(records), len(frames), frame, written, now - last_yield, notes))
+                progress.append(BakeProgress(len(records), len(frames), frame, written, now - last_yield, notes,
+                                             rendered_on))
                 last_yield = now
             return progress
 

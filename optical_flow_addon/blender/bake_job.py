@@ -20,6 +20,7 @@ from ..core.duration import duration
 from ..core.errors import FlowError
 from ..core.manifest import manifest_path
 from ..core.options import BakeOptions
+from ..core.render_devices import AS_SCENE
 from .bake import BakeProgress, RenderStopped, bake_flow
 from .live_render import ImageRender, image_renders_in
 
@@ -41,10 +42,11 @@ class BakeJob:
     seconds: float = 0.0
     window: bpy.types.Window | None = None  # the bake's images render in Blender's render job, from this window
     rendering: ImageRender | None = None  # the image being rendered in that job
+    device: str = AS_SCENE  # what Cycles renders on: render_device.py
 
     def __post_init__(self) -> None:
         live = {"render_image": image_renders_in(self.window)} if self.window else {}
-        self.frames = bake_flow(self.scene, self.options, **live)
+        self.frames = bake_flow(self.scene, self.options, device=self.device, **live)
 
     @property
     def done(self) -> int:
@@ -68,7 +70,8 @@ class BakeJob:
         left = self.seconds_left()
         counted = (f"frame {self.options.frames.index(self.rendering.frame) + 1} of {self.total} · rendering image"
                    if self.rendering else f"{self.done} of {self.total} frames")
-        return counted + (f" · about {duration(left)} left" if left is not None else "")
+        on = f" · on {self.last.device}" if self.last and self.last.device else ""
+        return counted + on + (f" · about {duration(left)} left" if left is not None else "")
 
     def step(self) -> bool:
         """Bake the next frame; False once the bake has ended (finished, failed or cancelled)."""
@@ -115,7 +118,8 @@ class BakeJob:
         """One line for the status bar; it does not touch the scene, which may be gone by now."""
         folder, count = self.options.output_dir, f"{self.done} of {self.total} frames"
         if self.result == "FINISHED":
-            return f"Optical flow: {self.total} frames written to {folder} in {duration(self.seconds)}"
+            on = f" on {self.last.device}" if self.last and self.last.device else ""
+            return f"Optical flow: {self.total} frames written to {folder} in {duration(self.seconds)}{on}"
         if self.result == "CANCELLED":
             because = f" because {self.message}" if self.message else ""
             return f"Flow rendering cancelled after {count}{because}; their files in {folder} are complete"

@@ -147,6 +147,7 @@ class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):
             draw_text(layout, context, f"Rendered with {context.scene.render.engine.replace('_', ' ').title()} "
                       "and the scene's own settings", icon="INFO")
         layout.prop(settings, "render_depth")
+        layout.prop(settings, "device")
 
 
 class VIEW3D_PT_optical_flow_output(SidebarPanel, bpy.types.Panel):

@@ -70,7 +70,7 @@ class OPTICAL_FLOW_OT_render_flow(FlowSettings, bpy.types.Operator):
         except FlowError as error:
             self.report({"ERROR"}, str(error))
             return None
-        return BakeJob(context.scene, options, window=window)
+        return BakeJob(context.scene, options, window=window, device=settings.device)
 
     def report_end(self, job: BakeJob) -> set[str]:
         for note in job.last.notes if job.last else []:

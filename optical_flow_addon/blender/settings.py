@@ -12,6 +12,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from ..core.errors import FlowError
 from ..core.options import LAYOUT_CHOICES, BakeOptions, requested_options
 from ..core.poses import POSE_FORMATS
+from ..core.render_devices import AS_SCENE, device_items
 
 # The panel's words for the formats of core/flow_files.py's WRITERS (a test checks they hold the same names).
 # Their order is fixed: a saved .blend stores the chosen formats as bits numbered by it.
@@ -92,6 +93,11 @@ class FlowSettings:
         name="Self-Check", default=True,
         description="Stop the bake when a frame's forward flow and its partner's backward flow disagree at most "
         "pixels (a Blender bug); turn off only for scenes where you know better",
+    )
+    device: EnumProperty(
+        name="Device", items=device_items(), default=AS_SCENE,
+        description="What Cycles renders the images and the flow passes on; the preferences and the scene are as "
+        "before once the bake ends",
     )
     layout: EnumProperty(
         name="Layout", items=LAYOUT_ITEMS, default="BLENDERPROC",

@@ -1,0 +1,37 @@
+"""``vis``: the picture of a flow file (no ``bpy``)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import webbrowser
+from pathlib import Path
+
+from ..core.errors import FlowError
+
+
+def visualize(args: argparse.Namespace) -> None:
+    """Write the picture to ``--output``, or show it in the system's image viewer."""
+    from ..core.atomic import atomic_path
+    from ..core.flow_files import read_flow_file
+    from ..core.formats.picture import overview
+    from ..core.formats.png import encode_png
+    from ..core.manifest import baked_coordinate_style
+
+    if args.max_radius is not None and not 0 < args.max_radius < float("inf"):
+        raise FlowError(f"--max-radius {args.max_radius} is not a flow length: give pixels above 0.")
+    arrays = read_flow_file(args.path, args.frame)
+    picture, radius, panels = overview(arrays, args.max_radius, baked_coordinate_style(args.path.parent))
+    output = args.output
+    if output is None:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):
+            raise FlowError("There is no display to show the picture on: write it with --output picture.png.")
+        output = Path(tempfile.mkdtemp(prefix="optical_flow_")) / f"{args.path.stem}.png"
+    elif output.exists() and not args.overwrite:
+        raise FlowError(f"{output} already exists; add --overwrite to replace it or choose another name.")
+    with atomic_path(output) as temporary:
+        temporary.write_bytes(encode_png(picture))
+    print(f"{output}: {' | '.join(panels)}; the rim of the colour wheel is {radius:.4g} px of flow.")
+    if args.output is None and not webbrowser.open(output.as_uri()):
+        raise FlowError(f"No image viewer opened {output}: write the picture with --output picture.png.")
