@@ -5,7 +5,7 @@ package does not import ``bpy`` either, so the core runs in plain Python.
 """
 import sys
 
-__version__ = "0.1.0"
+from .core.version import __version__ as __version__  # the package's version, kept in one place
 
 
 def _started_as_a_command() -> bool:

@@ -41,6 +41,11 @@ for name in core 4.2 4.5 5.0 torch; do
   if [[ $name == core ]]; then
     echo "=== ruff check (ruff.toml) ==="
     "$python" -m ruff check . || status=1
+    echo "=== import contracts (.importlinter: layers, a core without bpy, no circles) ==="
+    contracts="$(mktemp)"  # the whole report only when a contract is broken
+    if "$(dirname "$python")/lint-imports" --no-cache --no-logo > "$contracts" 2>&1; then grep Contracts: "$contracts"
+    else cat "$contracts"; status=1; fi
+    rm -f "$contracts"
     echo "=== documentation site (mkdocs build --strict: a broken link or a page left out fails) ==="
     site="$(mktemp -d)"
     NO_MKDOCS_2_WARNING=1 "$python" -m mkdocs build --strict --quiet --site-dir "$site" || status=1

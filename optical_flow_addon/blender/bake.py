@@ -16,7 +16,7 @@ from typing import Any
 
 import bpy
 
-from .. import __version__
+from ..core.version import __version__
 from ..core.errors import FlowError
 from ..core.frame_writer import FrameWriter
 from ..core.manifest import write_manifest
