@@ -90,15 +90,21 @@ def remove_aov(view_layer: bpy.types.ViewLayer, name: str) -> None:
         bpy.ops.scene.view_layer_remove_aov()
 
 
+GROUP_SOCKETS = (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OUTPUT"), ("Number", "Float", "INPUT"),
+                 ("Helper", "Object", "INPUT"), ("Deforms", "Bool", "INPUT"))
+
+
 def motion_node_group() -> bpy.types.NodeTree:
     """Geometry → the same geometry with the object number on every point (instances' geometry included) and, on its
     own mesh when it deforms, each vertex's displacement per flow, sampled by vertex index from the helper's points.
     A rigid mesh carries no displacement: Cycles copies a moving object's mesh again every frame, attributes
     included, and the passes read zero where an attribute is missing."""
     tree = bpy.data.node_groups.new(MODIFIER, "GeometryNodeTree")
-    for name, kind, side in (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OUTPUT"),
-                             ("Number", "Float", "INPUT"), ("Helper", "Object", "INPUT"), ("Deforms", "Bool", "INPUT")):
-        tree.interface.new_socket(name, in_out=side, socket_type=f"NodeSocket{kind}")
+    for name, kind, side in GROUP_SOCKETS:
+        if hasattr(tree, "interface"):
+            tree.interface.new_socket(name, in_out=side, socket_type=f"NodeSocket{kind}")
+        else:  # before Blender 4.0
+            (tree.inputs if side == "INPUT" else tree.outputs).new(f"NodeSocket{kind}", name)
     nodes, links = tree.nodes, tree.links
     given, result = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
     parts, joined = nodes.new("GeometryNodeSeparateComponents"), nodes.new("GeometryNodeJoinGeometry")
@@ -113,18 +119,29 @@ def motion_node_group() -> bpy.types.NodeTree:
         sample = nodes.new("GeometryNodeSampleIndex")
         sample.data_type, sample.domain = "FLOAT_VECTOR", "POINT"
         links.new(helper.outputs["Geometry"], sample.inputs["Geometry"])
-        links.new(displacement.outputs[0], sample.inputs["Value"])
+        links.new(shown(displacement.outputs, "Attribute"), shown(sample.inputs, "Value"))
         links.new(nodes.new("GeometryNodeInputIndex").outputs[0], sample.inputs["Index"])
-        mesh = store(tree, mesh, attribute, "FLOAT_VECTOR", sample.outputs[0])
+        mesh = store(tree, mesh, attribute, "FLOAT_VECTOR", shown(sample.outputs, "Value"))
     deforms = nodes.new("GeometryNodeSwitch")
     deforms.input_type = "GEOMETRY"
-    links.new(given.outputs["Deforms"], deforms.inputs["Switch"])
-    links.new(parts.outputs["Mesh"], deforms.inputs["False"])
-    links.new(mesh, deforms.inputs["True"])
-    for socket in [deforms.outputs[0]] + [output for output in parts.outputs if output.name != "Mesh"]:
+    links.new(given.outputs["Deforms"], shown(deforms.inputs, "Switch"))
+    links.new(parts.outputs["Mesh"], shown(deforms.inputs, "False"))
+    links.new(mesh, shown(deforms.inputs, "True"))
+    for socket in [shown(deforms.outputs, "Output")] + [output for output in parts.outputs if output.name != "Mesh"]:
         links.new(socket, joined.inputs[0])
     links.new(store(tree, joined.outputs[0], OBJECT_ATTRIBUTE, "FLOAT", given.outputs["Number"]), result.inputs[0])
     return tree
+
+
+def shown(sockets: bpy.types.bpy_prop_collection, name: str) -> bpy.types.NodeSocket:
+    """The socket ``name`` of the node's data type: before Blender 4.1 a node has one per type, the others hidden."""
+    return next(socket for socket in sockets if socket.name == name and socket.enabled)
+
+
+def group_inputs(tree: bpy.types.NodeTree) -> dict[str, str]:
+    """The node group's inputs by name, with the identifiers a modifier stores their values under."""
+    items = tree.interface.items_tree if hasattr(tree, "interface") else tree.inputs  # before Blender 4.0
+    return {item.name: item.identifier for item in items if getattr(item, "in_out", "INPUT") == "INPUT"}
 
 
 def store(tree: bpy.types.NodeTree, geometry: bpy.types.NodeSocket, name: str, kind: str,
@@ -134,7 +151,7 @@ def store(tree: bpy.types.NodeTree, geometry: bpy.types.NodeSocket, name: str, k
     node.data_type, node.domain = kind, "POINT"
     node.inputs["Name"].default_value = name
     tree.links.new(geometry, node.inputs["Geometry"])
-    tree.links.new(value, node.inputs["Value"])
+    tree.links.new(value, shown(node.inputs, "Value"))
     return node.outputs[0]
 
 
@@ -157,8 +174,13 @@ def evaluate_as_rendered(scene: bpy.types.Scene, guard: SettingsGuard) -> None:
 
 
 def point_vectors(data: bpy.types.ID, name: str) -> np.ndarray | None:
-    """A vector attribute of evaluated geometry's points (``position``, ``velocity``), as one copy; None without it."""
+    """A vector attribute of evaluated geometry's points (``position``, ``velocity``), as one copy; None without it.
+    A mesh's vertices are its positions before Blender 3.5, which has no ``position`` attribute."""
     attribute = data.attributes.get(name)
+    if attribute is None and name == "position" and isinstance(data, bpy.types.Mesh):
+        values = np.empty(len(data.vertices) * 3, np.float32)
+        data.vertices.foreach_get("co", values)
+        return values.reshape(-1, 3)
     if attribute is None or attribute.domain != "POINT" or attribute.data_type != "FLOAT_VECTOR":
         return None
     values = np.empty(len(attribute.data) * 3, np.float32)
@@ -239,8 +261,7 @@ class SurfaceMotion:
         modifier = obj.modifiers.new(MODIFIER, "NODES")
         self.guard.on_restore(lambda: obj.modifiers.remove(obj.modifiers[MODIFIER]))
         modifier.node_group = tree
-        inputs = {item.name: item.identifier for item in tree.interface.items_tree
-                  if getattr(item, "in_out", "") == "INPUT"}
+        inputs = group_inputs(tree)
         modifier[inputs["Number"]] = float(number)
         if helper is not None:
             modifier[inputs["Helper"]] = helper
