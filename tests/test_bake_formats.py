@@ -118,7 +118,7 @@ def test_command_line_bakes_new_formats_and_shows_them(tmp_path):
     with h5py.File(tmp_path / "flow_sequence.hdf5") as file:
         assert file["backward_flow"].compression == "lzf"
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"flow_sequence.hdf5", "forward_flow_0001.png", "backward_flow_picture_0005.png"} <= names
+    assert {"flow_sequence.hdf5", "forward_flow_0000.png", "backward_flow_picture_0004.png"} <= names
     assert not any(n.endswith(".npy") or n.endswith(".hdf5") and n != "flow_sequence.hdf5" for n in names)
     result = run("vis", tmp_path / "flow_sequence.hdf5", "--frame", 3, "--output", tmp_path / "vis.png")
     assert result.returncode == 0 and "forward flow | backward flow" in result.stdout, result.stderr

@@ -27,10 +27,10 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Flow for 5 frames written" in result.stdout
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["forward_flow_frames"] == [1, 2, 3, 4] and manifest["backward_flow_frames"] == [2, 3, 4, 5]
+    assert manifest["forward_flow_frames"] == [0, 1, 2, 3] and manifest["backward_flow_frames"] == [1, 2, 3, 4]
     assert manifest["resolution"] == {"width": 80, "height": 60}
-    # pose 2 -> 3 moves the camera 2 m to the right: the scene moves left in the image
-    flow, valid = np.load(tmp_path / "forward_flow_0002.npy"), np.load(tmp_path / "forward_flow_valid_0002.npy")
+    # pose 2 -> 3 (frames 1 -> 2, numbered from 0 as BlenderProc's example) moves the camera 2 m to the right
+    flow, valid = np.load(tmp_path / "forward_flow_0001.npy"), np.load(tmp_path / "forward_flow_valid_0001.npy")
     assert np.median(flow[valid][:, 0]) < -1
     np.testing.assert_allclose(manifest["frames"][2]["camera_to_world"][0][3], 2.0, atol=1e-6)
     assert manifest["products"] == ["colors", "depth", "forward_flow", "forward_flow_valid", "forward_flow_occluded",
@@ -38,7 +38,7 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     overview = scenes.png_pixels(tmp_path / "overview.png")
     from optical_flow_addon.core.overview import GAP, HEADER, LABEL_WIDTH
     assert overview.shape == (HEADER + 3 * (60 + GAP), LABEL_WIDTH + 5 * (80 + GAP), 3)  # images, forward, backward
-    for column, frame in enumerate(range(1, 6)):
+    for column, frame in enumerate(range(0, 5)):
         left = LABEL_WIDTH + column * (80 + GAP)
         colors = scenes.png_pixels(tmp_path / f"colors_{frame:04d}.png")
         np.testing.assert_array_equal(overview[HEADER:HEADER + 60, left:left + 80], colors)
@@ -193,10 +193,10 @@ def test_a_progress_bar_on_a_terminal_lines_without_one_and_blenders_log_only_wh
                      r"as hdf5, npy\.", shown)
     quiet = run("demo", str(tmp_path / "lines"), "--resolution", "16x12")
     assert [line.split()[:3] for line in quiet.stdout.splitlines()[:5]] == \
-        [["frame", str(f), f"{f}/5"] for f in range(1, 6)]
+        [["frame", str(f), f"{f + 1}/5"] for f in range(0, 5)]
     assert "Saved: " not in quiet.stdout and "%|" not in quiet.stdout
     verbose = run("demo", str(tmp_path / "verbose"), "--resolution", "16x12", "--verbose")
-    assert "Saved: " in verbose.stdout and "\nframe     5  5/5" in verbose.stdout
+    assert "Saved: " in verbose.stdout and "\nframe     4  5/5" in verbose.stdout
 
 
 def test_samples_and_denoising_of_the_images_are_options_with_the_default_said(tmp_path):

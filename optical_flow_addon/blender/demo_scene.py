@@ -38,7 +38,7 @@ def build_demo_scene(width: int = 320, height: int = 240) -> bpy.types.Scene:
     bpy.ops.mesh.primitive_uv_sphere_add(radius=1, location=(-2.5, 1, 1))
     bpy.ops.mesh.primitive_torus_add(location=(2.5, 1, 1), rotation=(1.2, 0, 0))
     mover = bpy.context.object
-    for frame, z in ((1, 1.0), (5, 3.0)):
+    for frame, z in ((0, 1.0), (4, 3.0)):
         mover.location.z = z
         mover.keyframe_insert("location", frame=frame)
     for obj in scene.objects:

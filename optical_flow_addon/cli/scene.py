@@ -132,7 +132,7 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         pose_file = args.output / "camera_positions"
         pose_file.write_text(DEMO_POSES, encoding="utf-8")
         poses = read_camera_poses(pose_file)
-        first_frame = scene.frame_start
+        first_frame = 0  # as BlenderProc numbers the example's frames: 0.hdf5 to 4.hdf5
     else:
         load_scene(args.scene)
         check_mesh_camera(args.scene, args.poses)
