@@ -199,3 +199,22 @@ def test_a_render_device_not_present_is_refused_and_a_chosen_one_leaves_preferen
     assert all(device.use == (device.type == "CUDA") for device in cycles_preferences().devices)
     list(bake)
     assert snapshot(scene) == before and device_preferences() == preferred
+
+
+def test_a_frame_too_big_for_memory_or_a_sequence_name_too_long_is_refused_before_anything_changes(tmp_path):
+    """The panel's and scripts' bakes make the command line's checks too: the kernel would kill a bake whose frame
+    cannot fit in memory, with no word; a sequence name too long for its file names fails after every frame."""
+    scene = user_scene()
+    before = snapshot(scene)
+    size = scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage
+    scene.render.resolution_x = scene.render.resolution_y = 65536  # Blender's largest: 1.7 TB a frame
+    scene.render.resolution_percentage = 100
+    with pytest.raises(RuntimeError, match=r"The scene's resolution, 65536x65536 \(Output Properties › Format\), "
+                                           r"needs about [\d,.]+ GB of memory for a frame"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "big"))
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = size
+    with pytest.raises(RuntimeError, match="The sequence name a{20}… is 300 bytes long, but the file names made from "
+                                           "it must fit in the file system's 255 bytes"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "long"), layout="SINTEL", sequence="a" * 300)
+    assert snapshot(scene) == before
+    assert not (tmp_path / "big").exists() and not (tmp_path / "long").exists()

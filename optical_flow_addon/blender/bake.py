@@ -19,8 +19,9 @@ import bpy
 from ..core.version import __version__
 from ..core.errors import FlowError
 from ..core.frame_writer import FrameWriter
+from ..core.limits import check_frame_memory, check_sequence_name
 from ..core.manifest import write_manifest
-from ..core.options import BakeOptions
+from ..core.options import BLENDERPROC, BakeOptions
 from ..core.render_devices import AS_SCENE
 from ..core.output_folder import BakeFolder, prepare_training_sequence, render_folder
 from .camera import blender_camera
@@ -177,6 +178,16 @@ def resumed_frames(scene: bpy.types.Scene, options: BakeOptions, writer: FrameWr
     return kept, [record for record in other_frames if record["frame"] in whole]
 
 
+def check_machine(options: BakeOptions, resolution: tuple[int, int]) -> None:
+    """Before anything renders: memory for a frame, and a sequence name the file system can hold (the command line
+    checks both with its own flags' names first)."""
+    images = options.render_images or options.layout != BLENDERPROC
+    check_frame_memory(*resolution, images, f"The scene's resolution, {resolution[0]}x{resolution[1]} (Output "
+                       "Properties › Format),")
+    if options.layout != BLENDERPROC:
+        check_sequence_name(options.sequence, options.output_dir, f"The sequence name {options.sequence[:20]}…")
+
+
 def check_training_sequence(options: BakeOptions, vector_pass: str) -> None:
     """Before rendering: a training layout needs occlusion masks; see ``prepare_training_sequence`` for the rest."""
     if options.training_sequence is not None and vector_pass:
@@ -201,13 +212,14 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     and not present is refused before anything is written.
     """
     check_scene(scene)
+    size = blender_camera(scene, scene.camera.data)
+    resolution = (size.width, size.height)
+    check_machine(options, resolution)
     asked = options
     options, vector_pass = surface_motion_or_vector_pass(scene, options)
     check_training_sequence(options, vector_pass)
     options = with_scene_fingerprint(scene, options)  # the manifest records it; a resumed bake compares it
     frames = options.frames
-    size = blender_camera(scene, scene.camera.data)
-    resolution = (size.width, size.height)
     # The writer starts first, so that it gets ready while the scene is prepared; missing modules are reported before
     # anything renders, and every setting changed until then is restored. A render device not present is refused
     # before the output folder is touched.

@@ -9,13 +9,10 @@ import shutil
 from pathlib import Path
 
 from ..core.errors import FlowError
+from ..core.limits import check_sequence_name
 from ..core.options import BLENDERPROC
 from ..core.output_folder import LOCK_NAME, lock_descriptor
 
-# Bytes the add-on's own names add around a sequence name: a chunk's working folder
-# (``.optical_flow_chunk_NAME_FIRST-LAST``), a file written under a temporary name (``.NAME.manifest.json.PID.part``,
-# ``.NAME_000000_10.png.PID.part``).
-NAME_ROOM = 64
 CHUNK_PREFIX = ".optical_flow_chunk_"
 
 
@@ -67,17 +64,6 @@ def remove_if_idle(work: Path) -> None:
         os.close(descriptor)
 
 
-def name_max(folder: Path) -> int:
-    """The longest file name, in bytes, the file system of ``folder`` (or of its nearest existing parent) holds."""
-    for place in (folder, *folder.resolve().parents):
-        if place.is_dir():
-            try:
-                return os.pathconf(place, "PC_NAME_MAX")
-            except (OSError, ValueError, AttributeError):  # Windows has no pathconf: NTFS holds 255 characters
-                break
-    return 255
-
-
 def check_sequence_names(args: argparse.Namespace) -> None:
     """Refuse, before anything is loaded or made, a sequence name too long for the file names made from it."""
     if args.sequence is not None:
@@ -86,10 +72,6 @@ def check_sequence_names(args: argparse.Namespace) -> None:
         names = sequence_names(args.scenes)
     else:
         return  # a single BlenderProc bake's files are not named after the sequence
-    limit = name_max(args.output)
     for name in names:
-        size = len(os.fsencode(name))
-        if size + NAME_ROOM > limit:
-            flag = "--sequence" if args.sequence is not None else f"The sequence name of {name[:20]}…"
-            raise FlowError(f"{flag} is {size} bytes long, but the file names made from it must fit in the file "
-                            f"system's {limit} bytes: give a name of at most {limit - NAME_ROOM} bytes.")
+        check_sequence_name(name, args.output,
+                            "--sequence" if args.sequence is not None else f"The sequence name of {name[:20]}…")

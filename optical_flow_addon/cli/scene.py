@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..core.errors import FlowError
+from ..core.limits import check_frame_memory
 from ..core.options import BLENDERPROC, BakeOptions, requested_options
 from ..core.poses import read_camera_poses
 from .names import sequence_names
@@ -18,12 +19,6 @@ if TYPE_CHECKING:
 BLEND_STARTS = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend files
 MESH_SCENE_SAMPLES = 64
 DEMO_SAMPLES = 16  # blender/demo_scene.py's, which imports bpy
-# Memory a bake takes per pixel of a frame, at least: Cycles' passes, the EXR read back, the flow maths in float64 and
-# the frame window (peak of the bake and its writer process, both flows with masks, .npy and HDF5: 470 bytes per
-# pixel from 1000×1000 to 2000×1500 on bpy 4.5; with images, 1000). Lower bounds, so a bake is refused only when it
-# cannot fit.
-BYTES_PER_PIXEL = 400
-IMAGE_BYTES_PER_PIXEL = 400
 MESH_IMPORTERS = {".obj": "obj_import", ".ply": "ply_import", ".stl": "stl_import", ".glb": "gltf", ".gltf": "gltf",
                   ".fbx": "fbx", ".usd": "usd_import", ".usda": "usd_import", ".usdc": "usd_import",
                   ".abc": "alembic_import"}
@@ -39,31 +34,13 @@ def check_resolution(width: int, height: int) -> None:
                         f"to {limits.hard_max} pixels.")
 
 
-def available_memory() -> int | None:
-    """Bytes of memory the system can give a new process without swapping (Linux), else None."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def check_memory(scene: bpy.types.Scene, images: bool, given: bool) -> None:
-    """Refuse, before rendering, a frame too big for the memory there is: the kernel would kill the bake midway,
-    with no word, its lock and temporary folder left."""
+    """Refuse, before rendering, a frame too big for the memory there is."""
     render = scene.render
     width, height = (round(size * render.resolution_percentage / 100) for size in (render.resolution_x,
                                                                                   render.resolution_y))
-    per_pixel = BYTES_PER_PIXEL + (IMAGE_BYTES_PER_PIXEL if images else 0)
-    needed, available = width * height * per_pixel, available_memory()
-    if available is not None and needed > available:
-        size = f"--resolution {width}x{height}" if given else f"The scene's resolution, {width}x{height},"
-        raise FlowError(f"{size} needs about {needed / 1e9:,.1f} GB of memory for a frame "
-                        f"({per_pixel} bytes per pixel), but {available / 1e9:,.1f} GB is available. Choose a smaller "
-                        "resolution, or free memory.")
+    check_frame_memory(width, height, images,
+                       f"--resolution {width}x{height}" if given else f"The scene's resolution, {width}x{height},")
 
 
 def load_scene(path: Path) -> None:
