@@ -9,7 +9,8 @@ import numpy as np
 
 import png_files
 from optical_flow_addon.core.flow_files import WRITERS
-from optical_flow_addon.core.formats.picture import GAP
+from optical_flow_addon.core.formats.picture import GAP, GREY
+from optical_flow_addon.core.overview import HEADER
 from optical_flow_addon.core.options import BakeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +39,16 @@ def bake_files(folder, fmt, blender_style=False):
 
 
 def panels(path):
+    """The picture's panels, below the strip of their names (each name's white text above its panel)."""
     picture = png_files.read(path.read_bytes())
     tile = W * 4
-    assert picture.shape == (240, 4 * tile + 240 + 4 * GAP, 3)
-    return [picture[:, i * (tile + GAP):i * (tile + GAP) + tile] for i in range(4)] + [picture[:, -240:]]
+    assert picture.shape == (HEADER + 240, 4 * tile + 240 + 4 * GAP, 3)
+    starts = [i * (tile + GAP) for i in range(5)]
+    for start in starts:
+        assert picture[:HEADER, start:start + 40].max() > 200, start  # a label's white text on grey
+    assert (picture[:HEADER, tile:tile + GAP] == GREY).all()  # nothing between the labels
+    picture = picture[HEADER:]
+    return [picture[:, start:start + tile] for start in starts[:4]] + [picture[:, -240:]]
 
 
 def test_vis_writes_forward_backward_masks_and_wheel_for_every_format(tmp_path):
@@ -103,7 +110,7 @@ def test_vis_of_a_flyingthings3d_pfm_masks_its_unknown_flow(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith("flow | flow mask | colour wheel; the rim of the colour wheel is 1 px of flow.\n"), \
         result.stdout
-    picture = png_files.read((tmp_path / "vis.png").read_bytes())
+    picture = png_files.read((tmp_path / "vis.png").read_bytes())[HEADER:]  # below the panels' names
     tile = W * 4
     shown, mask = picture[:, :tile], picture[:, tile + GAP:2 * tile + GAP]
     np.testing.assert_array_equal(shown[-1, 0], [0, 0, 0])  # unknown: black, as invalid flow

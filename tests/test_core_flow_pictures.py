@@ -75,7 +75,7 @@ def test_overview_shows_flows_masks_and_the_wheel_side_by_side():
     valid[0, 0] = False
     arrays = {"forward_flow": forward, "forward_flow_valid": valid, "backward_flow": backward,
               "backward_flow_valid": np.ones((height, width), bool)}
-    picture, radius, labels = overview(arrays)
+    picture, radius, labels, _ = overview(arrays)
     assert radius == 2.0
     assert labels == ["forward flow", "backward flow", "forward flow mask", "backward flow mask", "colour wheel"]
     scale = 240 // height  # small flow is enlarged to at least 240 px
@@ -99,7 +99,7 @@ def test_overview_shows_flows_masks_and_the_wheel_side_by_side():
 def test_overview_of_a_single_flow_without_mask_and_a_fixed_scale():
     flow = np.zeros((300, 2, 2), np.float32)
     flow[..., 0] = 1.0
-    picture, radius, labels = overview({"flow": flow}, max_radius=2.0)
+    picture, radius, labels, _ = overview({"flow": flow}, max_radius=2.0)
     assert labels == ["flow", "colour wheel"] and radius == 2.0
     assert picture.shape == (300, 2 + GAP + 300, 3)  # no enlarging above 240 px
     np.testing.assert_array_equal(picture[0, 0], [255, 127, 127])

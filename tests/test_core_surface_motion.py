@@ -172,7 +172,7 @@ def test_overview_shows_the_occlusion_masks_next_to_the_validity_masks():
     occluded[5:10, 5:10] = True
     arrays = {"forward_flow": np.ones((H, W, 2), np.float32), "forward_flow_valid": np.ones((H, W), bool),
               "forward_flow_occluded": occluded}
-    picture, _, labels = overview(arrays)
+    picture, _, labels, _ = overview(arrays)
     assert labels == ["forward flow", "forward flow mask", "forward flow occluded", "colour wheel"]
     assert picture.shape[1] > 3 * W
 

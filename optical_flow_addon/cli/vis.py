@@ -18,11 +18,13 @@ def visualize(args: argparse.Namespace) -> None:
     from ..core.formats.picture import overview
     from ..core.formats.png import encode_png
     from ..core.manifest import baked_coordinate_style
+    from ..core.overview import with_labels
 
     if args.max_radius is not None and not 0 < args.max_radius < float("inf"):
         raise FlowError(f"--max-radius {args.max_radius} is not a flow length: give pixels above 0.")
     arrays = read_flow_file(args.path, args.frame)
-    picture, radius, panels = overview(arrays, args.max_radius, baked_coordinate_style(args.path.parent))
+    picture, radius, panels, starts = overview(arrays, args.max_radius, baked_coordinate_style(args.path.parent))
+    picture = with_labels(picture, panels, starts)
     output = args.output
     if output is None:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):

@@ -37,13 +37,30 @@ def row_pictures(folder: Path, frames: list[int], formats: list[str],
     return {label: pictures for label, pictures in rows.items() if any(p is not None for p in pictures)}
 
 
-def overview_picture(folder: Path, frames: list[int], formats: list[str],
-                     blender_image_coordinate_style: bool = False) -> np.ndarray:
-    """The labelled grid (H×W×3 uint8) of the bake in ``folder``; frames without a picture stay grey."""
+def with_labels(picture: np.ndarray, labels: list[str], starts: list[int]) -> np.ndarray:
+    """``picture`` under a grey strip of HEADER rows that names each of its panels above where it starts (x)."""
+    Image, ImageDraw = pillow()
+    canvas = Image.new("RGB", (picture.shape[1], HEADER + picture.shape[0]), (GREY,) * 3)
+    canvas.paste(Image.fromarray(picture), (0, HEADER))
+    draw = ImageDraw.Draw(canvas)
+    for label, x in zip(labels, starts):
+        draw.text((x + 2, 3), label, fill=(255, 255, 255))
+    return np.asarray(canvas)
+
+
+def pillow():
+    """Pillow's Image and ImageDraw, which draw the labels, or an error that says how to install it."""
     try:
         from PIL import Image, ImageDraw
     except ImportError as error:
-        raise FlowError("The overview picture needs Pillow for its labels: python -m pip install pillow.") from error
+        raise FlowError("Labelled pictures need Pillow: python -m pip install pillow.") from error
+    return Image, ImageDraw
+
+
+def overview_picture(folder: Path, frames: list[int], formats: list[str],
+                     blender_image_coordinate_style: bool = False) -> np.ndarray:
+    """The labelled grid (H×W×3 uint8) of the bake in ``folder``; frames without a picture stay grey."""
+    Image, ImageDraw = pillow()
     rows = row_pictures(folder, frames, formats, blender_image_coordinate_style)
     if not rows:
         raise FlowError(f"{folder} holds no images or readable flow for frames {frames[0]}–{frames[-1]}.")

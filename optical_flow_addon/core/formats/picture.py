@@ -54,11 +54,11 @@ def mask_picture(valid: np.ndarray) -> np.ndarray:
 
 
 def overview(arrays: dict[str, np.ndarray], max_radius: float | None = None,
-             blender_image_coordinate_style: bool = False) -> tuple[np.ndarray, float, list[str]]:
+             blender_image_coordinate_style: bool = False) -> tuple[np.ndarray, float, list[str], list[int]]:
     """Forward and backward flow, their validity (and occlusion) masks and the colour wheel side by side, on one
     shared scale.
 
-    Returns the picture, the flow length (px) at the wheel's rim and what each panel shows."""
+    Returns the picture, the flow length (px) at the wheel's rim, what each panel shows and where it starts (x)."""
     flows = [name for name in (*FLOW_NAMES, "flow") if name in arrays]
     screen = {name: on_screen(arrays[name], blender_image_coordinate_style) for name in flows}
     radius = max_radius or max(longest_vector(screen[n], arrays.get(f"{n}_valid")) for n in flows) or 1.0
@@ -70,7 +70,8 @@ def overview(arrays: dict[str, np.ndarray], max_radius: float | None = None,
     tiles.append(legend(tiles[0].shape[0], radius))
     gap = np.full((tiles[0].shape[0], GAP, 3), GREY, np.uint8)
     labels = [n.replace("_", " ") for n in flows + [m.replace("_valid", "_mask") for m in masks]] + ["colour wheel"]
-    return np.hstack([part for tile in tiles for part in (gap, tile)][1:]), radius, labels
+    starts = list(np.cumsum([0] + [tile.shape[1] + GAP for tile in tiles[:-1]]))
+    return np.hstack([part for tile in tiles for part in (gap, tile)][1:]), radius, labels, [int(x) for x in starts]
 
 
 class FlowPictures:
