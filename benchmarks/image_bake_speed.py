@@ -15,7 +15,6 @@ import os
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from statistics import median
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bpy
-from bake_speed import heavy_scene, set_resolution, silence_blender, table
+from bake_speed import heavy_scene, run_and_exit, set_resolution, silence_blender, table
 
 from optical_flow_addon.blender.bake import bake_flow
 from optical_flow_addon.core.options import BakeOptions
@@ -83,12 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    status = 0
-    try:
-        main()
-    except Exception:  # print it, then leave without Blender's teardown (it can hang)
-        traceback.print_exc()
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    run_and_exit(main)
