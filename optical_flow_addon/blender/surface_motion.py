@@ -342,8 +342,7 @@ class SurfaceMotion:
             motions[flow] = rows
             for name in self.helpers:
                 self._set_displacement(name, flow, here["shapes"][name], there["shapes"][name], frame)
-        self._write_helpers(here)
-        self.scene.frame_set(frame)
+        self._write_helpers(here)  # the render that follows sets the scene back on ``frame``
         instances, matrices = self._distinct(frame, here, keys, motions)
         return {"instances": instances, "matrices": matrices, "locations": self.locations}
 
@@ -369,8 +368,7 @@ class SurfaceMotion:
 
     def _note_unknown(self, name: str, why: str, frame: int) -> None:
         self.unknown.setdefault(name, why)
-        frames = self.topology_changes.setdefault(name, [])
-        frames += [frame] if frame not in frames else []
+        note_frame(self.topology_changes, name, frame)
 
     def _set_displacement(self, name: str, flow: str, here: tuple, there: tuple, frame: int) -> None:
         """Evaluated point i at this frame to point i at the partner frame. Where the topology changes: the points'
@@ -381,8 +379,7 @@ class SurfaceMotion:
         elif velocity is not None and len(velocity) == len(here[0]) and self.options.frame_gap == 1:
             render = self.scene.render
             displacement = velocity * np.float32(FLOW_STEPS[flow] * render.fps_base / render.fps)
-            frames = self.velocity_frames.setdefault(name, [])
-            frames += [frame] if frame not in frames else []
+            note_frame(self.velocity_frames, name, frame)
         else:
             displacement = np.full(here[0].shape, UNKNOWN, np.float32)
             self._note_unknown(name, "its evaluated geometry changes its topology", frame)
@@ -417,6 +414,13 @@ def untagged_because(obj: bpy.types.Object) -> str | None:
     if MODIFIER in obj.modifiers:
         raise FlowError(f"Object {obj.name} already has a modifier named {MODIFIER!r}; rename or remove it.")
     return None
+
+
+def note_frame(frames: dict[str, list[int]], name: str, frame: int) -> None:
+    """Add ``frame`` to ``name``'s frames (in the order met, once each)."""
+    listed = frames.setdefault(name, [])
+    if frame not in listed:
+        listed.append(frame)
 
 
 def same_topology(here: tuple, there: tuple) -> bool:
