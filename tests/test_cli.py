@@ -22,6 +22,13 @@ def run(*arguments, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def wall_mesh(folder: Path) -> Path:
+    """A 40 m square wall in an OBJ file: OBJ is y-up, so it stands at Blender y = 5."""
+    mesh = folder / "wall.obj"
+    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    return mesh
+
+
 def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
     result = run("demo", str(tmp_path), "--resolution", "80x60")
     assert result.returncode == 0, result.stderr
@@ -45,9 +52,7 @@ def test_demo_bakes_the_five_blenderproc_poses(tmp_path):
 
 
 def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
-    mesh = tmp_path / "wall.obj"
-    # OBJ is y-up: a wall at Blender y = 5
-    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    mesh = wall_mesh(tmp_path)
     poses = tmp_path / "camera_positions"
     poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n1 -5 0 1.5707963 0 0\n")
     out = tmp_path / "out"
@@ -63,8 +68,7 @@ def test_bake_a_mesh_file_with_poses_and_frame_subrange(tmp_path):
 
 def test_pose_conventions_from_the_command_line(tmp_path):
     """View matrices in OpenCV camera axes and centimetres: the flags say so, the manifest gets Blender poses."""
-    mesh = tmp_path / "wall.obj"
-    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    mesh = wall_mesh(tmp_path)
     looking_along_y = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float)  # OpenCV camera: x right, y down, z along +y
     lines = []
     for x_cm in (0, 50, 100):
@@ -228,8 +232,7 @@ def test_samples_and_denoising_of_the_images_are_options_with_the_default_said(t
 
 @pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
 def test_a_sequence_name_the_file_system_cannot_hold_is_refused_before_anything_is_made(tmp_path):
-    mesh = tmp_path / "wall.obj"
-    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    mesh = wall_mesh(tmp_path)
     poses = tmp_path / "camera_positions"
     poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n1 -5 0 1.5707963 0 0\n")
     out = tmp_path / "out"
@@ -249,8 +252,7 @@ def test_a_sequence_name_the_file_system_cannot_hold_is_refused_before_anything_
 
 @pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
 def test_a_resolution_that_cannot_fit_in_memory_is_refused_with_the_figures(tmp_path):
-    mesh = tmp_path / "wall.obj"
-    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    mesh = wall_mesh(tmp_path)
     poses = tmp_path / "camera_positions"
     poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n")
     result = run("bake", str(mesh), str(tmp_path / "out"), "--poses", str(poses), "--resolution", "65536x65536")
@@ -278,8 +280,7 @@ def test_help_version_and_a_negative_first_frame_read_as_users_expect(tmp_path):
 
 @pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
 def test_a_mesh_file_without_poses_names_the_poses_option(tmp_path):
-    mesh = tmp_path / "wall.obj"
-    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    mesh = wall_mesh(tmp_path)
     result = run("bake", str(mesh), str(tmp_path / "out"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr == (f"error: {mesh} brings no camera: give the camera's poses with --poses FILE "
@@ -309,8 +310,7 @@ def absent_gpu() -> str | None:
 
 @pytest.mark.any_blender_line  # the command line's own checks: one Blender line is enough
 def test_a_render_device_not_present_is_refused_before_anything_is_made_and_the_summary_names_the_device(tmp_path):
-    mesh = tmp_path / "wall.obj"
-    mesh.write_text("v -20 -20 -5\nv 20 -20 -5\nv 20 20 -5\nv -20 20 -5\nf 1 2 3 4\n")
+    mesh = wall_mesh(tmp_path)
     poses = tmp_path / "camera_positions"
     poses.write_text("0 -5 0 1.5707963 0 0\n0.5 -5 0 1.5707963 0 0\n")
     bake = ("bake", str(mesh), str(tmp_path / "out"), "--poses", str(poses), "--resolution", "16x12", "--samples", "1")
