@@ -10,7 +10,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..core.errors import FlowError
-from ..core.options import LAYOUT_CHOICES, BakeOptions, requested_options
+from ..core.options import LAYOUT_CHOICES, TRACK_FORMATS, TRACK_QUERIES, BakeOptions, requested_options
 from ..core.poses import POSE_FORMATS
 from ..core.render_devices import AS_SCENE, device_items
 
@@ -34,7 +34,19 @@ LAYOUT_ITEMS = [(name, label, description) for name, (label, description) in {
     "SINTEL": ("Sintel", "Sintel/training/clean|final, flow, occlusions, invalid, depth, camdata_left"),
     "KITTI": ("KITTI 2015", "KittiFlow/training/image_2, flow_occ, flow_noc"),
     "FLYINGTHINGS3D": ("FlyingThings3D", "FlyingThings3D/frames_cleanpass|finalpass, optical_flow, occlusions"),
+    "COTRACKER": ("CoTracker", "<sequence>/frames/%03d.png and <sequence>/<sequence>.npy, as CoTracker's Kubric "
+                  "dataset reads them (needs Point Tracks)"),
 }.items() if name in LAYOUT_CHOICES]
+
+TRACK_QUERY_ITEMS = [(name, label, description) for name, (label, description) in {
+    "SPREAD": ("All Frames", "Query points spread evenly over the frames of the sequence, as Kubric samples them"),
+    "FIRST": ("First Frame", "Every query point on the first frame, as TAP-Vid's \"first\" mode"),
+}.items() if name in TRACK_QUERIES]
+
+TRACK_FORMAT_ITEMS = [(name, label, description) for name, (label, description) in {
+    "TAPVID": ("TAP-Vid", "tapvid.pkl: the video and the tracks as TAP-Vid's DAVIS file, for its evaluation readers"),
+    "POINTODYSSEY": ("PointOdyssey", "annotations.npz: trajs_2d, trajs_3d, visibs and the cameras, float32"),
+}.items() if name in TRACK_FORMATS]
 
 IMAGE_MOTION_BLUR_ITEMS = [
     ("OFF", "Sharp", "Sharp images aligned with the flow, like Sintel's clean pass"),
@@ -149,6 +161,44 @@ class FlowSettings:
     overwrite: BoolProperty(
         name="Overwrite", default=False, description="Replace flow files already in the output folder",
     )
+    point_tracks: BoolProperty(
+        name="Point Tracks", default=False,
+        description="Follow query points on the visible surfaces through every frame of the sequence: image "
+        "position, occlusion and 3-D position in tracks.npz",
+    )
+    track_count: IntProperty(
+        name="Tracks", default=2048, soft_min=1, soft_max=20000,
+        description="Number of query points (tracks)",
+    )
+    track_queries: EnumProperty(
+        name="Query Frames", items=TRACK_QUERY_ITEMS, default="SPREAD",
+        description="The frames the query points are chosen on",
+    )
+    track_balance: BoolProperty(
+        name="Balance Objects", default=False,
+        description="Share the query points of a frame equally among its visible objects, so that a small object "
+        "gets as many as the floor",
+    )
+    track_seed: IntProperty(
+        name="Seed", default=0, min=0, description="The query points' random choice: the same seed, the same points",
+    )
+    track_formats: EnumProperty(
+        name="Track Formats", items=TRACK_FORMAT_ITEMS, options={"ENUM_FLAG"}, default=set(),
+        description="The tracks also in these datasets' files",
+    )
+    segmentation: BoolProperty(
+        name="Segmentation", default=False,
+        description="Also write each pixel's object instance (0 for the background), with the manifest naming "
+        "each index's object",
+    )
+    normals: BoolProperty(
+        name="Normals", default=False,
+        description="Also write each pixel's surface normal, a unit vector in the camera axes",
+    )
+    geometric_normals: BoolProperty(
+        name="Geometric Normals", default=False,
+        description="The triangle's own normal instead of the smooth shading normal",
+    )
 
 
 def pose_format_items(with_auto: bool) -> list[tuple[str, str, str]]:
@@ -226,6 +276,7 @@ def bake_options(scene: bpy.types.Scene, settings: FlowSettings, custom_range: b
     return requested_options(
         output_folder(settings.output_dir), (scene.frame_start, scene.frame_end),
         (settings.frame_start, settings.frame_end) if custom_range else None, settings.output_formats,
+        settings.track_formats,
         get_forward_flow=settings.get_forward_flow,
         get_backward_flow=settings.get_backward_flow,
         blender_image_coordinate_style=settings.blender_image_coordinate_style,
@@ -240,6 +291,14 @@ def bake_options(scene: bpy.types.Scene, settings: FlowSettings, custom_range: b
         scene_flow=settings.scene_flow,
         verify=settings.verify,
         layout=settings.layout,
+        point_tracks=settings.point_tracks,
+        track_count=settings.track_count,
+        track_queries=settings.track_queries,
+        track_balance=settings.track_balance,
+        track_seed=settings.track_seed,
+        segmentation=settings.segmentation,
+        normals=settings.normals,
+        geometric_normals=settings.geometric_normals,
         sequence=settings.sequence or (Path(bpy.data.filepath).stem if bpy.data.filepath else "scene"),
     )
 

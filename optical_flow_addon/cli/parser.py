@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ..core.formats.hdf5 import HDF5_COMPRESSIONS
-from ..core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES
+from ..core.options import BLENDERPROC, IMAGE_MOTION_BLUR, LAYOUT_CHOICES, TRACK_FORMATS, TRACK_QUERIES
 from ..core.poses import POSE_FORMATS
 from ..core.render_devices import AUTO, DEVICES
 from ..core.transforms import CAMERA_AXES, DIRECTIONS, WORLD_UP
@@ -76,6 +76,24 @@ def add_scale_out_options(bake: argparse.ArgumentParser) -> None:
                        "with local:N, the cores shared out among the N workers)")
 
 
+def add_track_options(command: argparse.ArgumentParser) -> None:
+    """Point tracks: core/tracks.py."""
+    group = command.add_argument_group("point tracks")
+    group.add_argument("--tracks", type=positive_number, metavar="N", dest="track_count",
+                       help="follow N query points on visible surfaces through every frame of the sequence: "
+                       "tracks.npz with image positions, occlusion and 3-D positions")
+    group.add_argument("--track-queries", type=str.upper, default="SPREAD", choices=list(TRACK_QUERIES),
+                       help="spread: query points spread evenly over the frames (as Kubric); first: all on the "
+                       "first frame (TAP-Vid's first mode) (default: spread)")
+    group.add_argument("--track-balance", action="store_true",
+                       help="share each frame's query points equally among its visible objects")
+    group.add_argument("--track-seed", type=int, default=0, metavar="S",
+                       help="the query points' random choice: the same seed, the same points (default: 0)")
+    group.add_argument("--track-formats", default="", metavar="LIST",
+                       help="comma-separated, besides tracks.npz: " + ", ".join(f.lower() for f in TRACK_FORMATS)
+                       + " (TAP-Vid's DAVIS pickle, PointOdyssey's annotations.npz)")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse's parser, with a hint where its own message leaves the user stuck."""
 
@@ -116,8 +134,10 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
     demo = commands.add_parser("demo", help="build a small scene with BlenderProc's five example poses and bake it")
     demo.add_argument("output", type=Path, nargs="?", default=Path("demo_output"), help="output folder (demo_output)")
     for command in (bake, demo):
-        command.add_argument("--no-forward-flow", dest="get_forward_flow", action="store_false")
-        command.add_argument("--no-backward-flow", dest="get_backward_flow", action="store_false")
+        command.add_argument("--no-forward-flow", dest="get_forward_flow", action="store_false",
+                             help="no forward flow (frame t to t+K)")
+        command.add_argument("--no-backward-flow", dest="get_backward_flow", action="store_false",
+                             help="no backward flow (frame t to t-K)")
         command.add_argument("--blender-image-coordinate-style", action="store_true",
                              help="origin bottom-left, y up (default: OpenCV, origin top-left, y down)")
         command.add_argument("--formats", default="npy,hdf5",
@@ -133,7 +153,8 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              help="forward flow goes from frame t to t+K, backward flow to t-K (default 1)")
         command.add_argument("--layout", type=str.upper, default=BLENDERPROC, choices=list(LAYOUT_CHOICES),
                              help="blenderproc: its files in --formats (default); sintel, kitti, flyingthings3d: the "
-                             "dataset's folders, which torchvision and ptlflow load unchanged")
+                             "dataset's folders, which torchvision and ptlflow load unchanged; cotracker: the "
+                             "folders CoTracker trains on (with --tracks)")
         command.add_argument("--sequence", metavar="NAME",
                              help="the sequence's name in a training layout (default: the scene file's name; 'scene' "
                              "for the demo)")
@@ -152,6 +173,12 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              help="also render each frame as the scene looks: "
                                   "colors_%%04d.png and colors in the HDF5 files")
         command.add_argument("--depth", action="store_true", help="also write depth (metres along the view axis)")
+        command.add_argument("--segmentation", action="store_true",
+                             help="also write each pixel's object instance (0: background), the manifest naming each")
+        command.add_argument("--normals", choices=["shading", "geometric"], type=str.lower,
+                             help="also write each pixel's surface normal in the camera axes: the smooth shading "
+                             "normal or the triangle's own")
+        add_track_options(command)
         command.add_argument("--samples", type=positive_number, metavar="N",
                              help="Cycles samples per pixel of the images (default: the scene's; "
                              f"{MESH_SCENE_SAMPLES} for a mesh file, {DEMO_SAMPLES} for the demo)")

@@ -135,6 +135,7 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
     check_memory(scene, args.images or args.command == "demo" or args.layout != BLENDERPROC, bool(args.resolution))
     options = requested_options(
         args.output.resolve(), (scene.frame_start, scene.frame_end), args.frames, args.formats.split(","),
+        args.track_formats.split(","),
         get_forward_flow=args.get_forward_flow, get_backward_flow=args.get_backward_flow,
         blender_image_coordinate_style=args.blender_image_coordinate_style,
         overwrite=args.overwrite or args.resume,  # resumed frames replace what the interrupted bake left of them
@@ -143,6 +144,9 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         image_motion_blur=args.image_motion_blur,
         frame_gap=args.frame_gap, occlusion=args.occlusion, scene_flow=args.scene_flow, verify=args.verify,
         layout=args.layout, sequence=args.sequence or default_sequence(args),
+        **({"point_tracks": True, "track_count": args.track_count} if args.track_count else {}),
+        track_queries=args.track_queries, track_balance=args.track_balance, track_seed=args.track_seed,
+        segmentation=args.segmentation, normals=args.normals is not None, geometric_normals=args.normals == "geometric",
     )
     return scene, options
 

@@ -19,6 +19,12 @@ IMAGE_MOTION_BLUR = ("OFF", "SCENE")
 BLENDERPROC = "BLENDERPROC"
 LAYOUT_CHOICES = (BLENDERPROC, *LAYOUTS)
 CAMERA_DATA = ("K", "camera_to_world")  # what a layout may store of the camera besides the rendered products
+# ``track_queries``: query points spread evenly over the sequence's frames (as Kubric samples them), or all on its
+# first frame (TAP-Vid's "first" mode).
+TRACK_QUERIES = ("SPREAD", "FIRST")
+# ``track_formats``: the tracks besides tracks.npz, in the files of TAP-Vid (its DAVIS pickle) and PointOdyssey.
+TRACK_FORMATS = ("TAPVID", "POINTODYSSEY")
+TRACK_LAYOUTS = (BLENDERPROC, "COTRACKER")  # the layouts that hold tracks
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,15 @@ class BakeOptions:
     occlusion: bool = True  # forward_flow_occluded / backward_flow_occluded masks
     scene_flow: bool = False  # forward_scene_flow / backward_scene_flow: 3-D motion in frame t's camera axes
     layout: str = BLENDERPROC  # one of LAYOUT_CHOICES
+    point_tracks: bool = False  # every query point followed through the whole sequence (core/tracks.py)
+    track_count: int = 2048  # N: the number of query points
+    track_queries: str = "SPREAD"  # one of TRACK_QUERIES
+    track_balance: bool = False  # the query points shared equally among the visible objects
+    track_seed: int = 0  # the query points' random choice: the same seed, the same points
+    track_formats: frozenset[str] = frozenset()  # of TRACK_FORMATS
+    segmentation: bool = False  # each pixel's object instance, 0 for the background
+    normals: bool = False  # each pixel's surface normal in the camera axes
+    geometric_normals: bool = False  # the triangle's own normal instead of the interpolated shading normal
     sequence: str = "scene"  # the sequence's name in a training layout
     # What the scene and its animation are over the sequence (blender/scene_fingerprint.py), so that a resumed bake
     # can tell that it bakes the scene whose frames it keeps; "" where no scene is known (the pure core's tests).
@@ -93,6 +108,7 @@ class BakeOptions:
                             f"other flow is turned off.")
         if self.layout not in LAYOUT_CHOICES:
             raise FlowError(f"Unknown layout {self.layout!r}; choose from {', '.join(LAYOUT_CHOICES)}.")
+        self.check_tracks()
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
@@ -100,13 +116,45 @@ class BakeOptions:
                 f"choose from {', '.join(sorted(WRITERS))}."
             )
 
+    def check_tracks(self) -> None:
+        """The track settings, and a layout that holds tracks (the number a frame can hold is checked with the
+        resolution, ``check_track_count``)."""
+        if isinstance(self.track_count, bool) or not isinstance(self.track_count, int) or self.track_count < 1:
+            raise FlowError(f"Track count {self.track_count!r} is not a whole number of 1 or more.")
+        if self.track_queries not in TRACK_QUERIES:
+            raise FlowError(f"Unknown track queries {self.track_queries!r}; choose from {', '.join(TRACK_QUERIES)}.")
+        unknown = sorted(set(self.track_formats) - set(TRACK_FORMATS))
+        if unknown:
+            raise FlowError(f"Unknown track format {', '.join(unknown)}; choose from {', '.join(TRACK_FORMATS)}.")
+        if self.track_formats and not self.point_tracks:
+            raise FlowError(f"Track formats {', '.join(sorted(self.track_formats))} need point tracks: turn on "
+                            "Point Tracks (--tracks N), or choose no track format.")
+        if self.point_tracks and self.layout not in TRACK_LAYOUTS:
+            raise FlowError(f"The {self.layout} layout has no place for point tracks; use the "
+                            f"{' or '.join(TRACK_LAYOUTS)} layout, or turn Point Tracks off.")
+        if self.layout == "COTRACKER" and not self.point_tracks:
+            raise FlowError("The COTRACKER layout holds point tracks: turn on Point Tracks (--tracks N).")
+
+    def check_track_count(self, width: int, height: int) -> None:
+        """Before rendering: every query point is a pixel of its query frame, each pixel at most once."""
+        if not self.point_tracks:
+            return
+        frames = 1 if self.track_queries == "FIRST" else self.sequence_end - self.sequence_start + 1
+        room = frames * width * height
+        if self.track_count > room:
+            raise FlowError(f"Track count {self.track_count} is more than the {room} pixels of the "
+                            f"{'first frame' if frames == 1 else f'{frames} frames'} at {width}×{height} that its "
+                            "query points are chosen from; ask for fewer tracks.")
+
     def to_json(self) -> dict[str, Any]:
         """The options as JSON values, for another process (the frame writer, a scale-out's coordinator)."""
-        return {**dataclasses.asdict(self), "output_dir": str(self.output_dir), "formats": sorted(self.formats)}
+        return {**dataclasses.asdict(self), "output_dir": str(self.output_dir), "formats": sorted(self.formats),
+                "track_formats": sorted(self.track_formats)}
 
     @classmethod
     def from_json(cls, fields: dict[str, Any]) -> BakeOptions:
-        return cls(**{**fields, "output_dir": Path(fields["output_dir"]), "formats": frozenset(fields["formats"])})
+        return cls(**{**fields, "output_dir": Path(fields["output_dir"]), "formats": frozenset(fields["formats"]),
+                      "track_formats": frozenset(fields.get("track_formats", ()))})
 
     def flows_at(self, frame: int) -> tuple[str, ...]:
         """Names of the flows written at ``frame``: none point outside the sequence."""
@@ -120,7 +168,8 @@ class BakeOptions:
     def products_at(self, frame: int) -> list[str]:
         """Names of everything written at ``frame``: the image and depth of every frame, flows where they exist,
         and what a training layout needs (it may turn images and depth on)."""
-        wanted = {name for name, on in (("colors", self.render_images), ("depth", self.render_depth)) if on}
+        wanted = {name for name, on in (("colors", self.render_images), ("depth", self.render_depth),
+                                        ("segmentation", self.segmentation), ("normals", self.normals)) if on}
         wanted |= set(flow_products(self.flows_at(frame), self.occlusion, self.scene_flow))
         if self.training_sequence and frame in self.training_sequence.frames:
             wanted |= LAYOUTS[self.layout].needs(self.training_sequence, frame) - set(CAMERA_DATA)
@@ -172,13 +221,19 @@ class BakeOptions:
 
 
 def requested_options(output_dir: Path, scene_frames: tuple[int, int], frames: tuple[int, int] | None,
-                      formats: Iterable[str], **settings: Any) -> BakeOptions:
+                      formats: Iterable[str], track_formats: Iterable[str] = (), **settings: Any) -> BakeOptions:
     """The bake a user asks for in the panel, the operator or the command line, checked.
 
     ``frames`` are the frames to write (None: the scene's); the scene's range is the sequence their flows may
-    reach. ``formats`` are format names in any case; ``settings`` the other options by their BakeOptions names.
+    reach. ``formats`` and ``track_formats`` are format names in any case; ``settings`` the other options by their
+    BakeOptions names.
     """
     start, end = frames or scene_frames
     return BakeOptions(output_dir=output_dir, frame_start=start, frame_end=end, sequence_start=scene_frames[0],
-                       sequence_end=scene_frames[1], formats=frozenset(f.strip().upper() for f in formats if f.strip()),
+                       sequence_end=scene_frames[1], formats=names(formats), track_formats=names(track_formats),
                        **settings)
+
+
+def names(choices: Iterable[str]) -> frozenset[str]:
+    """Option values as typed (``npy, HDF5``): upper case, blanks dropped."""
+    return frozenset(name.strip().upper() for name in choices if name.strip())
