@@ -115,7 +115,8 @@ def test_own_shading_falls_back_to_the_vector_pass_without_occlusion_and_refuses
     scene, _ = scenes.moving_object_scene()
     veil = scenes.add_plane(1, location=(5, -5, 5))
     veil.data.materials.append(scenes.see_through_material("Veil"))
-    with pytest.raises(RuntimeError, match="frame gap above 1 and scene flow need .* materials Veil keep their own"):
+    with pytest.raises(RuntimeError, match="asks for a frame gap above 1, which needs .* materials Veil keep "
+                                           "their own"):
         bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "gap"), frame_gap=2)
     assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path / "flow")) == {"FINISHED"}
     names = sorted(p.name for p in (tmp_path / "flow").iterdir())

@@ -86,19 +86,29 @@ def surface_motion_or_vector_pass(scene: bpy.types.Scene, options: BakeOptions) 
     """Options for the method used, and why it is Cycles' Vector pass ("" for surface motion).
 
     Flow alone to the neighbouring frames comes from the Vector pass, as BlenderProc's does. Occlusion,
-    other frame gaps and scene flow need the surface motion passes, which need the material override
-    (it carries them) and a perspective camera."""
-    if options.frame_gap == 1 and not options.occlusion and not options.scene_flow:
+    other frame gaps, scene flow, segmentation, normals and tracks need the surface motion passes, which need the
+    material override (it carries them) and a perspective camera."""
+    if options.frame_gap == 1 and not any(needs_surface_motion(options).values()):
         return options, "flow only, to the neighbouring frames"
     own_shading = materials_needing_own_shading(scene)
     if not own_shading and scene.camera.data.type == "PERSP":
         return options, ""
     because = (f"materials {', '.join(own_shading)} keep their own shading" if own_shading
                else f"the camera is {scene.camera.data.type.lower()}, not perspective")
-    if options.frame_gap != 1 or options.scene_flow:
-        raise FlowError(f"A frame gap above 1 and scene flow need the surface motion passes, which this scene cannot "
-                        f"render because {because}. Use frame gap 1 without scene flow, or change that.")
+    asked = {"a frame gap above 1": options.frame_gap != 1, **needs_surface_motion(options), "occlusion masks": False}
+    needs = [what for what, on in asked.items() if on]
+    if needs:
+        words = f"{', '.join(needs[:-1])} and {needs[-1]}" if len(needs) > 1 else needs[0]
+        raise FlowError(f"The bake asks for {words}, which need{'s' if len(needs) == 1 else ''} the surface motion "
+                        "passes; this scene cannot render "
+                        f"them because {because}. Bake frame gap 1 without them, or change that.")
     return replace(options, occlusion=False), because
+
+
+def needs_surface_motion(options: BakeOptions) -> dict[str, bool]:
+    """What the bake asks for that only the surface motion passes give, in words."""
+    return {"occlusion masks": options.occlusion, "scene flow": options.scene_flow,
+            "point tracks": options.point_tracks, "segmentation": options.segmentation, "normals": options.normals}
 
 
 def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pass: str) -> dict:
