@@ -27,7 +27,8 @@ VERSIONS = {"blender_version": "4.5.4", "addon_version": "0.1.0"}
 
 def options(folder, **changes):
     settings = {"output_dir": folder, "frame_start": 1, "frame_end": 10, "sequence_start": 1, "sequence_end": 10,
-                "formats": frozenset({"NPY", "HDF5"}), "scene_fingerprint": "scene-a", **changes}
+                "formats": frozenset({"NPY", "HDF5"}), "scene_fingerprint": "scene-a",
+                "point_tracks": changes.get("layout") == "COTRACKER", **changes}  # CoTracker's folders hold tracks
     return BakeOptions(**settings)
 
 
@@ -117,7 +118,7 @@ def test_an_overwriting_layout_bake_removes_every_file_of_the_earlier_one(tmp_pa
     prepare_training_sequence(earlier)
     finished_bake(earlier, range(1, 9))
     layout = LAYOUTS[name]
-    assert len(layout.sequence_files(earlier.training_sequence)) > 8
+    assert len(layout.sequence_files(earlier.training_sequence)) >= 8
     other = options(tmp_path, layout=name, sequence="one", frame_end=4, sequence_end=20, overwrite=True,
                     scene_fingerprint="campan")
     prepare_training_sequence(other)

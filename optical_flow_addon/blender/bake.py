@@ -23,6 +23,7 @@ from ..core.limits import check_frame_memory, check_sequence_name
 from ..core.manifest import write_manifest
 from ..core.options import BLENDERPROC, BakeOptions
 from ..core.render_devices import AS_SCENE
+from ..core.track_files import save_tracks
 from ..core.output_folder import BakeFolder, prepare_training_sequence, render_folder
 from .camera import blender_camera
 from .render_device import render_device
@@ -31,6 +32,7 @@ from .render_settings import (configure_flow_render, configure_image_render, flo
                               keep_frame, materials_needing_own_shading, shading_override)
 from .scene_fingerprint import with_scene_fingerprint
 from .surface_motion import SurfaceMotion
+from .tracks import follow_tracks
 
 # The flow EXR's Vector (4) and Depth (1) channels as 32-bit floats, and at most an 8-bit RGBA image PNG
 RENDER_BYTES_PER_PIXEL = 5 * 4 + 4
@@ -194,8 +196,21 @@ def check_machine(options: BakeOptions, resolution: tuple[int, int]) -> None:
     images = options.render_images or options.layout != BLENDERPROC
     check_frame_memory(*resolution, images, f"The scene's resolution, {resolution[0]}x{resolution[1]} (Output "
                        "Properties › Format),")
+    options.check_track_count(*resolution)
     if options.layout != BLENDERPROC:
         check_sequence_name(options.sequence, options.output_dir, f"The sequence name {options.sequence[:20]}…")
+
+
+def bake_tracks(scene: bpy.types.Scene, options: BakeOptions, notes: list[str]) -> dict:
+    """Follow the sequence's tracks and write their files; what the manifest says of them."""
+    tracks = follow_tracks(scene, options)
+    save_tracks(options, tracks)
+    found = len(tracks.query_points)
+    if found < options.track_count:
+        notes.append(f"Only {found} of the {options.track_count} query points asked for lie on surfaces that can be "
+                     "tracked; the tracks file holds those.")
+    notes += [f"No tracks on {name}: {why}." for name, why in tracks.untracked.items()]
+    return {"tracks": tracks.record()}
 
 
 def check_training_sequence(options: BakeOptions, vector_pass: str) -> None:
@@ -268,6 +283,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                     renders[kind] = yield from render_step[kind](scene, frame, path, frame_guard)
             return renders
 
+        track_record: dict = {}
         waiting: dict[int, dict] = {}  # records of rendered frames whose files are not written yet
         in_flight = False
 
@@ -300,6 +316,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                 in_flight = True
             if in_flight:
                 yield from finish()
+            if options.point_tracks and options.frame_start == options.sequence_start:
+                track_record = bake_tracks(scene, options, notes)
         except RenderStopped:
             if in_flight:  # the frame written while the stopped one rendered is complete: it counts
                 yield from finish()
@@ -322,7 +340,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                     span = replace(options, frame_start=min(options.frame_start, listed[0]["frame"]),
                                    frame_end=max(options.frame_end, listed[-1]["frame"]))
                     write_manifest(span, resolution, listed,
-                                   {**versions, **motion_record(options, motion, vector_pass)})
+                                   {**versions, **motion_record(options, motion, vector_pass), **track_record})
                 except FlowError:
                     if stopped_by is None:
                         raise  # else the error that stopped the bake is the one to report (a full disk, say)

@@ -139,9 +139,11 @@ def bake_chunks(args: argparse.Namespace, stop: CoordinatorStop, scenes: dict, c
             scenes[own_args.sequence] = options, earlier
             listed = {record["frame"] for manifest in earlier for record in manifest["frames"]}
             size = args.chunk_size or len(options.frames)
-            if "HDF5_SEQUENCE" in options.formats and size < len(options.frames):
-                notes.append(f"{scene.name}: flow_sequence.hdf5 grows frame by frame in order, "
-                             "so its frames were one task.")
+            whole = {"flow_sequence.hdf5 grows frame by frame in order": "HDF5_SEQUENCE" in options.formats,
+                     "tapvid.pkl holds the whole video": "TAPVID" in options.track_formats}
+            if any(whole.values()) and size < len(options.frames):
+                why = " and ".join(text for text, on in whole.items() if on)
+                notes.append(f"{scene.name}: {why}, so its frames were one task.")
                 size = len(options.frames)
             chunks += [Chunk(own_args, options, scene, folder, own_args.sequence, first, last)
                        for first, last in split([f for f in options.frames if f not in listed], size)]

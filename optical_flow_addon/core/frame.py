@@ -15,6 +15,7 @@ from .flow_files import IMAGE_FILES, WRITERS
 from .formats.common import read_bytes
 from .formats.hdf5 import SEQUENCE_NAME
 from .formats.png import decode_png
+from .tracks import TRACK_FILES, TRACKS_NAME
 from .layouts import LAYOUTS
 from .options import BakeOptions
 from .products import PRODUCTS
@@ -89,7 +90,7 @@ def check_modules(options: BakeOptions) -> None:
 
 def own_files(folder: Path) -> list[Path]:
     """Files in ``folder`` named as the add-on names its outputs (any frame, any format): the files of a bake."""
-    fixed = {"manifest.json", SEQUENCE_NAME, f".{SEQUENCE_NAME}.adding"}
+    fixed = {"manifest.json", SEQUENCE_NAME, f".{SEQUENCE_NAME}.adding", TRACKS_NAME, *TRACK_FILES.values()}
     writers = (*WRITERS.values(), IMAGE_FILES)
     found = []
     for path in sorted(folder.iterdir()):

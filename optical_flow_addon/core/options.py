@@ -132,6 +132,13 @@ class BakeOptions:
         if self.point_tracks and self.layout not in TRACK_LAYOUTS:
             raise FlowError(f"The {self.layout} layout has no place for point tracks; use the "
                             f"{' or '.join(TRACK_LAYOUTS)} layout, or turn Point Tracks off.")
+        if "TAPVID" in self.track_formats:
+            if self.layout == BLENDERPROC and not self.render_images:
+                raise FlowError("TAP-Vid's file holds the video: turn on Images for the TAPVID track format.")
+            if (self.frame_start, self.frame_end) != (self.sequence_start, self.sequence_end):
+                raise FlowError(f"TAP-Vid's file holds the whole video, frames {self.sequence_start}–"
+                                f"{self.sequence_end}, but this bake writes {self.frame_start}–{self.frame_end}: bake "
+                                "the whole sequence at once for the TAPVID track format.")
         if self.layout == "COTRACKER" and not self.point_tracks:
             raise FlowError("The COTRACKER layout holds point tracks: turn on Point Tracks (--tracks N).")
 

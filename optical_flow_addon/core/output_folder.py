@@ -25,6 +25,7 @@ from .frame import create_folder, own_files, planned_paths, prepare_output_dir
 from .layouts import LAYOUTS
 from .manifest import bake_settings, in_words, manifest_path, read_manifest_file, setting_changes, write_manifest
 from .options import BakeOptions
+from .track_files import track_files
 
 LOCK_NAME = ".optical_flow.lock"
 TEMPORARY_PREFIX = "optical_flow_"
@@ -264,6 +265,7 @@ def remove_unvouched(options: BakeOptions, others: list[dict]) -> list[Path]:
     else:
         folder = options.output_dir
         kept = {*planned_paths(options, frames), folder / SEQUENCE_NAME, folder / f".{SEQUENCE_NAME}.adding"}
+    kept |= set(track_files(options))  # the bake holding the sequence's first frame writes them
     removed = [path for path in bake_files(options) if path not in kept]
     for path in removed:
         path.unlink()

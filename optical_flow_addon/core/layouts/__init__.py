@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from ..errors import FlowError
 from .common import Layout, Sequence
+from .cotracker import COTRACKER
 from .flyingthings3d import FLYINGTHINGS3D
 from .kitti import KITTI
 from .sintel import SINTEL
 
-LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (SINTEL, KITTI, FLYINGTHINGS3D)}
+LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (SINTEL, KITTI, FLYINGTHINGS3D, COTRACKER)}
 
 __all__ = ["LAYOUTS", "Layout", "Sequence", "get_layout"]
 
