@@ -5,6 +5,9 @@ CoTracker's KubricMovifDataset, TAP-Vid's readers and PointOdyssey's loaders rea
 import json
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from ground_truth import project  # noqa: E402
 from manifest_walk import undescribed_files  # noqa: E402
 
 TOLERANCE_PX = 1e-3
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def reference(triangles_at, camera, frames, query_points):
@@ -169,3 +173,27 @@ def test_a_scene_with_nothing_to_track_writes_an_empty_tracks_file_and_says_so(t
     assert tracks["target_points"].shape == (0, 3, 2) and tracks["query_points"].shape == (0, 3)
     assert json.loads((tmp_path / "manifest.json").read_text())["tracks"]["count"] == 0
     assert "Only 0 of the 10 query points asked for lie on surfaces that can be tracked" in capfd.readouterr().out
+
+
+def test_the_command_line_bakes_tracks_and_vis_draws_them_on_the_frame(tmp_path):
+    def run(*arguments):
+        return subprocess.run([sys.executable, "-m", "optical_flow_addon", *arguments], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+
+    out = tmp_path / "demo"
+    result = run("demo", str(out), "--resolution", "80x60", "--tracks", "40", "--track-formats", "tapvid",
+                 "--track-seed", "3")
+    assert result.returncode == 0, result.stderr
+    tracks = load_tracks(out / "tracks.npz")
+    assert len(tracks["query_points"]) == 40 and (out / "tapvid.pkl").is_file()
+    picture_path = tmp_path / "tracks.png"
+    result = run("vis", str(out / "tracks.npz"), "--output", str(picture_path), "--frame", "4")
+    assert result.returncode == 0, result.stderr
+    assert "40 tracks at frame 4" in result.stdout
+    picture, image = scenes.png_pixels(picture_path), scenes.png_pixels(out / "colors_0004.png")
+    scale = picture.shape[0] // image.shape[0]
+    assert picture.shape[:2] == (60 * scale, 80 * scale)
+    x, y = (tracks["target_points"][:, 4] * scale).astype(int).T
+    seen = (0 <= x) & (x < picture.shape[1]) & (0 <= y) & (y < picture.shape[0]) & ~tracks["occluded"][:, 4]
+    enlarged = image.repeat(scale, axis=0).repeat(scale, axis=1)
+    assert seen.sum() >= 10 and (picture[y[seen], x[seen]] != enlarged[y[seen], x[seen]]).any(axis=1).all()

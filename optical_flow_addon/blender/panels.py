@@ -147,6 +147,19 @@ class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):
             draw_text(layout, context, f"Rendered with {context.scene.render.engine.replace('_', ' ').title()} "
                       "and the scene's own settings", icon="INFO")
         layout.prop(settings, "render_depth")
+        layout.prop(settings, "segmentation")
+        layout.prop(settings, "normals")
+        if settings.normals:
+            layout.prop(settings, "geometric_normals")
+        layout.prop(settings, "point_tracks")
+        if settings.point_tracks:
+            column = layout.column(align=True)
+            column.prop(settings, "track_count")
+            column.prop(settings, "track_seed")
+            layout.prop(settings, "track_queries")
+            layout.prop(settings, "track_balance")
+            layout.label(text="Also as")
+            layout.row(align=True).prop(settings, "track_formats", expand=True)
         layout.prop(settings, "device")
 
 

@@ -217,4 +217,4 @@ def carried(scene: bpy.types.Scene, frames: list[int], cameras: list, queries: Q
         objects=objects, frames=np.array(frames, np.int32),
         intrinsics=np.array([raster_intrinsics(camera[0]) for camera in cameras], np.float32).reshape(-1, 3, 3),
         world_to_camera=np.array([world_to_opencv(camera[1]) for camera in cameras], np.float32).reshape(-1, 4, 4),
-        untracked=untracked)
+        image_size=np.array(size, np.int32), untracked=untracked)

@@ -11,6 +11,19 @@ from pathlib import Path
 from ..core.errors import FlowError
 
 
+def tracks_picture(args: argparse.Namespace) -> tuple:
+    """The picture of a tracks file at ``--frame`` (default: the last), and what it shows."""
+    from ..core.track_picture import frame_image, read_tracks, track_picture
+
+    tracks = read_tracks(args.path)
+    frames = tracks["frames"].tolist()
+    frame = frames[-1] if args.frame is None else args.frame
+    image = frame_image(args.path.parent, frame, frames.index(frame)) if frame in frames else None
+    picture, frame = track_picture(tracks, frame, image)
+    return picture, (f"{len(tracks['target_points'])} tracks at frame {frame}, trails over the frames before; "
+                     "hollow where occluded")
+
+
 def visualize(args: argparse.Namespace) -> None:
     """Write the picture to ``--output``, or show it in the system's image viewer."""
     from ..core.atomic import atomic_path
@@ -20,11 +33,17 @@ def visualize(args: argparse.Namespace) -> None:
     from ..core.manifest import baked_coordinate_style
     from ..core.overview import with_labels
 
+    from ..core.track_picture import is_tracks_file
+
     if args.max_radius is not None and not 0 < args.max_radius < float("inf"):
         raise FlowError(f"--max-radius {args.max_radius} is not a flow length: give pixels above 0.")
-    arrays = read_flow_file(args.path, args.frame)
-    picture, radius, panels, starts = overview(arrays, args.max_radius, baked_coordinate_style(args.path.parent))
-    picture = with_labels(picture, panels, starts)
+    if args.path.is_file() and is_tracks_file(args.path):
+        picture, said = tracks_picture(args)
+    else:
+        arrays = read_flow_file(args.path, args.frame)
+        picture, radius, panels, starts = overview(arrays, args.max_radius, baked_coordinate_style(args.path.parent))
+        picture = with_labels(picture, panels, starts)
+        said = f"{' | '.join(panels)}; the rim of the colour wheel is {radius:.4g} px of flow"
     output = args.output
     if output is None:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):
@@ -34,6 +53,6 @@ def visualize(args: argparse.Namespace) -> None:
         raise FlowError(f"{output} already exists; add --overwrite to replace it or choose another name.")
     with atomic_path(output) as temporary:
         temporary.write_bytes(encode_png(picture))
-    print(f"{output}: {' | '.join(panels)}; the rim of the colour wheel is {radius:.4g} px of flow.")
+    print(f"{output}: {said}.")
     if args.output is None and not webbrowser.open(output.as_uri()):
         raise FlowError(f"No image viewer opened {output}: write the picture with --output picture.png.")

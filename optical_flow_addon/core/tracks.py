@@ -119,13 +119,14 @@ class Tracks:
     frames: np.ndarray  # int32 T: the scene's frame numbers
     intrinsics: np.ndarray  # float32 T×3×3, raster coordinates
     world_to_camera: np.ndarray  # float32 T×4×4, OpenCV's camera axes
+    image_size: np.ndarray  # int32 (width, height) of the images the tracks lie on
     untracked: dict[str, str] = field(default_factory=dict)  # object -> why it has no tracks
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"query_points": self.query_points, "target_points": self.target_points, "occluded": self.occluded,
                 "points_3d": self.points_3d, "object_index": self.object_index,
                 "objects": np.array(self.objects, dtype=str), "frames": self.frames, "intrinsics": self.intrinsics,
-                "world_to_camera": self.world_to_camera}
+                "world_to_camera": self.world_to_camera, "image_size": self.image_size}
 
     def record(self) -> dict:
         """What the manifest says about the tracks."""
