@@ -181,6 +181,17 @@ def silence_blender() -> TextIO:
     return report
 
 
+def ratio_rows(times: dict[str, list[float]], heading: str) -> list[list[str]]:
+    """Rows of a table: each bake's median ms per frame and its ratio to the first bake's of the same round
+    (median, lowest–highest)."""
+    rows = [["bake", "ms/frame", heading]]
+    base = next(iter(times.values()))
+    for name, measured in times.items():
+        ratios = sorted(m / b for m, b in zip(measured, base))
+        rows.append([name, f"{median(measured):.0f}", f"{median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})"])
+    return rows
+
+
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]

@@ -13,7 +13,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -21,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bpy
 
-from bake_speed import floor_ms, run_and_exit, set_resolution, silence_blender, table
+from bake_speed import floor_ms, ratio_rows, run_and_exit, set_resolution, silence_blender, table
 from occlusion_speed import bake_ms
 import scenes
 
@@ -52,12 +51,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name, fields in ROWS.items():
                 times[name].append(bake_ms(scene, frames, Path(folder) / f"{round_}_{len(times[name])}", fields)[0])
-    rows = [["bake", "ms/frame", "ratio to the Vector pass (lowest–highest)"]]
-    base = times[next(iter(ROWS))]
-    for name, measured in times.items():
-        ratios = sorted(m / b for m, b in zip(measured, base))
-        rows.append([name, f"{median(measured):.0f}", f"{median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})"])
-    print(table(rows), file=report)
+    print(table(ratio_rows(times, "ratio to the Vector pass (lowest–highest)")), file=report)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ the sequence's first frame follows them (blender/bake.py).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import bpy
@@ -91,25 +90,25 @@ class Triangles:
 
     def __init__(self, surfaces: dict[tuple, Surface]) -> None:
         self.keys = sorted(surfaces, key=repr)
-        self.surfaces = surfaces
         parts = [surfaces[key] for key in self.keys]
-        counts = [len(part.triangles) for part in parts]
-        self.starts = np.cumsum([0, *counts])
+        self.starts = np.cumsum([0, *(len(part.triangles) for part in parts)])
         vertices = [part.vertices @ part.matrix[:3, :3].T + part.matrix[:3, 3] for part in parts]
         offsets = np.cumsum([0, *(len(v) for v in vertices)])
-        triangles = [part.triangles + offset for part, offset in zip(parts, offsets)]
-        self.tree = BVHTree.FromPolygons(np.concatenate(vertices or [np.empty((0, 3))]).tolist(),
-                                         np.concatenate(triangles or [np.empty((0, 3), int)]).tolist(),
-                                         all_triangles=True)
+        self.vertices = np.concatenate(vertices or [np.empty((0, 3))])
+        self.triangles = np.concatenate([part.triangles + offset for part, offset in zip(parts, offsets)]
+                                        or [np.empty((0, 3), np.int64)])
+        self.tree = BVHTree.FromPolygons(self.vertices.tolist(), self.triangles.tolist(), all_triangles=True)
 
-    def hits(self, origin: np.ndarray, directions: np.ndarray) -> Iterator[tuple[int, tuple, int]]:
-        """(ray, surface key, triangle of that surface) of each ray that hits something."""
+    def first_hits(self, origin: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """The triangle each ray hits first (-1 where it hits none)."""
         start = Vector(origin)
-        for ray, direction in enumerate(directions):
-            index = self.tree.ray_cast(start, Vector(direction))[2]
-            if index is not None:
-                part = int(np.searchsorted(self.starts, index, side="right")) - 1
-                yield ray, self.keys[part], index - int(self.starts[part])
+        found = (self.tree.ray_cast(start, Vector(direction))[2] for direction in directions)
+        return np.array([-1 if index is None else index for index in found], np.int64)
+
+    def owner(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The surface (into ``keys``) of each triangle and its triangle there."""
+        part = np.searchsorted(self.starts, index, side="right") - 1
+        return part, index - self.starts[part]
 
     def hidden(self, origin: np.ndarray, points: np.ndarray) -> np.ndarray:
         """True where a surface lies between ``origin`` and the point (beyond the tolerance)."""
@@ -131,21 +130,26 @@ class Queries:
     uv: list[np.ndarray]
 
 
-def candidates(scene_now: Triangles, surfaces: dict[tuple, Surface], camera: tuple[np.ndarray, np.ndarray],
-               size: tuple[int, int], wanted: int, rng: np.random.Generator) -> list[tuple]:
-    """Surface points under pixel centres drawn at random (at least ``CANDIDATES_PER_QUERY`` per query point):
+def candidates(triangles: Triangles, camera: tuple[np.ndarray, np.ndarray], size: tuple[int, int], enough: int,
+               rng: np.random.Generator) -> list[tuple]:
+    """At least ``enough`` surface points (while the frame has them) under pixel centres drawn at random:
     (pixel, key, triangle, uv) each, in the order drawn."""
     width, height = size
-    pixels = rng.permutation(width * height)[:max(FEWEST_CANDIDATES, CANDIDATES_PER_QUERY * wanted)]
-    rows, cols = np.divmod(pixels, width)
-    origin, directions = pixel_rays(*camera, rows, cols)
-    found = list(scene_now.hits(origin, directions))
-    if not found:
-        return []
-    rays = np.array([ray for ray, _, _ in found])
-    corners = np.stack([surfaces[key].world(np.array([triangle]))[0] for _, key, triangle in found])
-    uv = barycentric(corners, origin, directions[rays])
-    return [((int(rows[ray]), int(cols[ray])), key, triangle, uv[i]) for i, (ray, key, triangle) in enumerate(found)]
+    order = rng.permutation(width * height)
+    batch = max(FEWEST_CANDIDATES, 2 * enough)
+    found: list[tuple] = []
+    for first in range(0, len(order), batch):
+        rows, cols = np.divmod(order[first:first + batch], width)
+        origin, directions = pixel_rays(*camera, rows, cols)
+        index = triangles.first_hits(origin, directions)
+        hit = np.flatnonzero(index >= 0)
+        uv = barycentric(triangles.vertices[triangles.triangles[index[hit]]], origin, directions[hit])
+        parts, local = triangles.owner(index[hit])
+        found += [((int(rows[ray]), int(cols[ray])), triangles.keys[part], int(triangle), pair)
+                  for ray, part, triangle, pair in zip(hit, parts, local, uv)]
+        if len(found) >= enough:
+            break
+    return found
 
 
 def follow_tracks(scene: bpy.types.Scene, options: BakeOptions) -> Tracks:
@@ -163,8 +167,9 @@ def follow_tracks(scene: bpy.types.Scene, options: BakeOptions) -> Tracks:
             owners[key] = surface.owner
         if wanted[index]:
             rng = np.random.default_rng([options.track_seed, index])
-            drawn.append((index, candidates(Triangles(surfaces), surfaces, cameras[-1], (size.width, size.height),
-                                            int(wanted[index]), rng)))
+            enough = int(wanted[index]) * (CANDIDATES_PER_QUERY if options.track_balance else 1)
+            drawn.append((index, candidates(Triangles(surfaces), cameras[-1], (size.width, size.height), enough,
+                                            rng)))
     followed = {key for key, seen in signatures.items() if len(seen) == len(frames) and len(set(seen)) == 1}
     untracked = {owners[key]: "its evaluated topology changes or it is not rendered on every frame"
                  for key in signatures if key not in followed}

@@ -25,7 +25,7 @@ TRACK_FILES = {"TAPVID": "tapvid.pkl", "POINTODYSSEY": "annotations.npz"}  # by 
 # the point's own triangle, hit again by the ray towards it, is found at its distance give or take float32 rounding.
 OCCLUSION_TOLERANCE = 1e-4
 CANDIDATES_PER_QUERY = 8  # pixels tried per query point wanted, so that balancing finds the small objects
-FEWEST_CANDIDATES = 4096
+FEWEST_CANDIDATES = 1024
 OPENCV_AXES = np.diag([1.0, -1.0, -1.0, 1.0])  # Blender's camera axes (y up, looking along −z) → OpenCV's
 
 
