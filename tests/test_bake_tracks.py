@@ -197,3 +197,15 @@ def test_the_command_line_bakes_tracks_and_vis_draws_them_on_the_frame(tmp_path)
     seen = (0 <= x) & (x < picture.shape[1]) & (0 <= y) & (y < picture.shape[0]) & ~tracks["occluded"][:, 4]
     enlarged = image.repeat(scale, axis=0).repeat(scale, axis=1)
     assert seen.sum() >= 10 and (picture[y[seen], x[seen]] != enlarged[y[seen], x[seen]]).any(axis=1).all()
+
+
+def test_show_tracks_puts_the_tracks_of_the_current_frame_into_an_image(tmp_path):
+    scene, _ = scenes.deforming_scene(3)
+    assert bpy.ops.optical_flow.show_tracks.poll() is False  # nothing baked yet
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), point_tracks=True, track_count=30) == {
+        "FINISHED"}
+    scene.frame_set(2)
+    assert bpy.ops.optical_flow.show_tracks() == {"FINISHED"}
+    image = next(image for image in bpy.data.images if image.get("optical_flow_picture"))
+    pixels = np.array(image.pixels[:]).reshape(image.size[1], image.size[0], 4)
+    assert image.size[0] % 64 == 0 and len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 5  # grey + tracks

@@ -12,7 +12,7 @@ from .bake_job import BakeJob, duration
 from .camera_poses import keyed_frames_text
 from .render_flow import context_problem
 from .settings import scene_bake_options
-from .show_flow import FLOW_CHOICES, last_bake
+from .show_flow import FLOW_CHOICES, last_bake, last_tracks
 
 
 class SidebarPanel:
@@ -232,6 +232,8 @@ class VIEW3D_PT_optical_flow_result(SidebarPanel, bpy.types.Panel):
             show.flow, show.with_image = name, settings.with_image
         if bake.has("colors", frame):
             layout.prop(settings, "with_image")
+        if last_tracks(settings).is_file():
+            layout.operator("optical_flow.show_tracks", icon="TRACKER")
         if not any(available.values()):
             files = "" if bake.training else " (Show Flow reads the NumPy .npy files)"
             draw_text(layout, context, f"No flow of frame {frame} in this bake{files}", icon="INFO")

@@ -11,6 +11,7 @@ from bpy.props import EnumProperty
 
 from ..core.errors import FlowError
 from ..core.frame_picture import Bake, baked_frame_picture
+from ..core.track_picture import baked_tracks, tracks_file_picture
 from .settings import ShowFlowSettings
 
 IMAGE_NAME = "Optical Flow"
@@ -110,5 +111,37 @@ have no valid flow"""
         return {"FINISHED"}
 
 
-classes = (OPTICAL_FLOW_OT_show_flow,)
+def last_tracks(settings: bpy.types.PropertyGroup) -> Path:
+    """The tracks file of the scene's last bake (it may have none)."""
+    return baked_tracks(Path(settings.last_bake_folder), settings.last_bake_manifest)
+
+
+class OPTICAL_FLOW_OT_show_tracks(bpy.types.Operator):
+    """Show the point tracks at the current frame in an Image Editor: each track's trail over the frames before, \
+coloured by where its query point is, hollow where the point is occluded"""
+
+    bl_idname = "optical_flow.show_tracks"
+    bl_label = "Show Tracks"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if context.scene is None or not last_tracks(context.scene.optical_flow).is_file():
+            cls.poll_message_set("Render flow with Point Tracks first")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        path, frame = last_tracks(context.scene.optical_flow), context.scene.frame_current
+        try:
+            picture, _, count = tracks_file_picture(path, frame)
+        except FlowError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        shown = flow_image(picture)
+        where = "" if show_in_image_editor(context, shown) else f" in image {shown.name!r}"
+        self.report({"INFO"}, f"{count} tracks at frame {frame}{where}; hollow where occluded")
+        return {"FINISHED"}
+
+
+classes = (OPTICAL_FLOW_OT_show_flow, OPTICAL_FLOW_OT_show_tracks)
 register, unregister = bpy.utils.register_classes_factory(classes)

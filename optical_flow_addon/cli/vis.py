@@ -11,19 +11,6 @@ from pathlib import Path
 from ..core.errors import FlowError
 
 
-def tracks_picture(args: argparse.Namespace) -> tuple:
-    """The picture of a tracks file at ``--frame`` (default: the last), and what it shows."""
-    from ..core.track_picture import frame_image, read_tracks, track_picture
-
-    tracks = read_tracks(args.path)
-    frames = tracks["frames"].tolist()
-    frame = frames[-1] if args.frame is None else args.frame
-    image = frame_image(args.path.parent, frame, frames.index(frame)) if frame in frames else None
-    picture, frame = track_picture(tracks, frame, image)
-    return picture, (f"{len(tracks['target_points'])} tracks at frame {frame}, trails over the frames before; "
-                     "hollow where occluded")
-
-
 def visualize(args: argparse.Namespace) -> None:
     """Write the picture to ``--output``, or show it in the system's image viewer."""
     from ..core.atomic import atomic_path
@@ -33,12 +20,13 @@ def visualize(args: argparse.Namespace) -> None:
     from ..core.manifest import baked_coordinate_style
     from ..core.overview import with_labels
 
-    from ..core.track_picture import is_tracks_file
+    from ..core.track_picture import is_tracks_file, tracks_file_picture
 
     if args.max_radius is not None and not 0 < args.max_radius < float("inf"):
         raise FlowError(f"--max-radius {args.max_radius} is not a flow length: give pixels above 0.")
     if args.path.is_file() and is_tracks_file(args.path):
-        picture, said = tracks_picture(args)
+        picture, frame, count = tracks_file_picture(args.path, args.frame)
+        said = f"{count} tracks at frame {frame}, trails over the frames before; hollow where occluded"
     else:
         arrays = read_flow_file(args.path, args.frame)
         picture, radius, panels, starts = overview(arrays, args.max_radius, baked_coordinate_style(args.path.parent))

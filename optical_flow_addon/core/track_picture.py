@@ -77,5 +77,23 @@ def track_picture(tracks: dict[str, np.ndarray], frame: int | None,
     return picture, frame
 
 
+def tracks_file_picture(path: Path, frame: int | None) -> tuple[np.ndarray, int, int]:
+    """The picture of a tracks file at scene ``frame`` (None: the last) on the frame's image beside the file, the
+    frame, and the number of tracks."""
+    tracks = read_tracks(path)
+    frames = tracks["frames"].tolist()
+    frame = frames[-1] if frame is None else frame
+    image = frame_image(path.parent, frame, frames.index(frame)) if frame in frames else None
+    picture, frame = track_picture(tracks, frame, image)
+    return picture, frame, len(tracks["target_points"])
+
+
+def baked_tracks(folder: Path, manifest: str) -> Path:
+    """The tracks file of the bake in ``folder`` whose manifest is ``manifest`` ("" for BlenderProc's
+    manifest.json): a CoTracker sequence's is in the sequence's folder."""
+    sequence = manifest.removesuffix(".manifest.json") if manifest.endswith(".manifest.json") else ""
+    return folder / sequence / TRACKS_NAME
+
+
 def is_tracks_file(path: Path) -> bool:
     return path.suffix == ".npz" and (path.name == TRACKS_NAME or b"target_points" in read_bytes(path)[:4096])
