@@ -323,3 +323,17 @@ def test_a_chunk_refused_for_its_settings_leaves_no_working_folder_and_names_no_
     assert "Traceback" not in stderr, stderr
     assert stderr.splitlines()[-1].startswith("error: The chunk of frames 1-1 of "), stderr
     assert list(out.glob(".optical_flow_chunk_*")) == [] and not (out / ".optical_flow.lock").exists()
+
+
+def test_tracks_of_a_sequence_baked_in_chunks_are_the_bytes_of_one_bake(tmp_path):
+    """The chunk holding the sequence's first frame follows the whole sequence's tracks, CoTracker's layout too."""
+    mesh, poses = scene(tmp_path / "a", 5, 7)
+    one, out = tmp_path / "one", tmp_path / "out"
+    tracks = ("--layout", "COTRACKER", "--tracks", "50", "--track-formats", "pointodyssey", "--samples", "1")
+    bake(mesh, one, "--poses", poses, *tracks)
+    bake(mesh, out, "--poses", poses, "--scheduler", "local:2", "--chunk-size", "3", *tracks)
+    got, expected = tree(out), tree(one)
+    manifests = [without_self_check(json.loads(files.pop("wall.manifest.json"))) for files in (got, expected)]
+    assert manifests[0] == manifests[1] and manifests[0]["tracks"]["count"] == 50
+    assert sorted(got) == sorted(expected) and "wall/wall.npy" in got and "wall/annotations.npz" in got
+    assert [name for name in expected if got[name] != expected[name]] == []

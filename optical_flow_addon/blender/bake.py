@@ -20,7 +20,7 @@ from ..core.version import __version__
 from ..core.errors import FlowError
 from ..core.frame_writer import FrameWriter
 from ..core.limits import check_frame_memory, check_sequence_name
-from ..core.manifest import write_manifest
+from ..core.manifest import bake_manifest, write_manifest
 from ..core.options import BLENDERPROC, BakeOptions
 from ..core.render_devices import AS_SCENE
 from ..core.track_files import save_tracks
@@ -283,7 +283,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                     renders[kind] = yield from render_step[kind](scene, frame, path, frame_guard)
             return renders
 
-        track_record: dict = {}
+        earlier = bake_manifest(options)  # resuming: the tracks another chunk followed stay listed
+        track_record = {"tracks": earlier["tracks"]} if resume and "tracks" in earlier else {}
         waiting: dict[int, dict] = {}  # records of rendered frames whose files are not written yet
         in_flight = False
 

@@ -144,7 +144,10 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
             raise FlowError(f"Frames {frames[0]}-{frames[-1]} of the bake in {options.output_dir} were baked with "
                             f"other settings than this bake's: {in_words(changes)}. Bake with the same settings, "
                             "or turn on Overwrite to replace them.")
-    versions = [{key: value for key, value in manifest.items() if key not in own} for manifest in manifests]
+    # the tracks are the sequence's, followed by the chunk holding its first frame
+    tracks = next(({"tracks": manifest["tracks"]} for manifest in manifests if "tracks" in manifest), {})
+    versions = [{key: value for key, value in manifest.items() if key not in own and key != "tracks"}
+                for manifest in manifests]
     if any(other != versions[0] for other in versions):
         raise FlowError(f"The chunks of the bake in {options.output_dir} were baked with different versions "
                         f"({', '.join(sorted({json.dumps(v, sort_keys=True) for v in versions}))}): install the same "
@@ -153,7 +156,7 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
                     key=lambda record: record["frame"])
     span = replace(options, frame_start=min(options.frame_start, frames[0]["frame"]),
                    frame_end=max(options.frame_end, frames[-1]["frame"]))
-    return write_manifest(span, resolution, frames, versions[0])
+    return write_manifest(span, resolution, frames, {**versions[0], **tracks})
 
 
 def read_manifest(folder: Path) -> dict:
