@@ -31,6 +31,7 @@ from .settings_guard import SettingsGuard
 from .render_settings import (configure_flow_render, configure_image_render, flow_view_layer,
                               keep_frame, materials_needing_own_shading, shading_override)
 from .scene_fingerprint import with_scene_fingerprint
+from .stereo import stereo_rig, view_cameras
 from .surface_motion import SurfaceMotion
 from .tracks import follow_tracks
 
@@ -77,9 +78,9 @@ def camera_record(scene: bpy.types.Scene, frame: int, options: BakeOptions) -> d
     return record
 
 
-def camera_view(scene: bpy.types.Scene) -> dict:
-    """The scene camera at the current frame, as the writer projects with it."""
-    camera = scene.camera
+def camera_view(scene: bpy.types.Scene, camera: bpy.types.Object | None = None) -> dict:
+    """The scene camera (or another) at the current frame, as the writer projects with it."""
+    camera = camera or scene.camera
     return {"intrinsics": blender_camera(scene, camera.data).intrinsics().tolist(),
             "camera_to_world": [list(row) for row in camera.matrix_world]}
 
@@ -109,7 +110,7 @@ def surface_motion_or_vector_pass(scene: bpy.types.Scene, options: BakeOptions) 
 
 def needs_surface_motion(options: BakeOptions) -> dict[str, bool]:
     """What the bake asks for that only the surface motion passes give, in words."""
-    return {"occlusion masks": options.occlusion, "scene flow": options.scene_flow,
+    return {"occlusion masks": options.occlusion, "scene flow": options.scene_flow, "stereo": options.stereo,
             "point tracks": options.point_tracks, "segmentation": options.segmentation, "normals": options.normals}
 
 
@@ -241,6 +242,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     resolution = (size.width, size.height)
     check_machine(options, resolution)
     asked = options
+    rig = stereo_rig(scene) if options.stereo else None
     options, vector_pass = surface_motion_or_vector_pass(scene, options)
     check_training_sequence(options, vector_pass)
     options = with_scene_fingerprint(scene, options)  # the manifest records it; a resumed bake compares it
@@ -266,21 +268,29 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             notes.append(f"Resumed: kept the {len(kept)} frames already whole, "
                          f"baked the other {len(frames) - len(kept)}.")
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
-                    "material_override": not own_shading}
+                    "material_override": not own_shading, **({"stereo_rig": rig.record()} if rig else {})}
         configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
                      "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, bool(vector_pass))}
         last_yield = time.perf_counter()
 
         render_step = {"image": render_image, "flow": render_now}
+        right = None
+        if rig is not None:  # the left view renders as the scene camera; the right one through its own camera
+            left, right = view_cameras(scene, rig, guard)
+            guard.set(scene, "camera", left)
 
         def render(frame: int, kinds: list[str]) -> Generator[Any, None, dict[str, Path]]:
-            """Each render the frame needs, each with its own settings, restored right after it."""
+            """Each render the frame needs, each with its own settings, restored right after it; a right view's
+            render (``flow_right``) is its kind's render through the right view's camera."""
             renders = {}
             for kind in kinds:
+                own, _, view = kind.partition("_")
                 with SettingsGuard() as frame_guard:
-                    configure[kind](frame_guard)
-                    path = Path(render_dir) / f"{kind}_{frame}{RENDER_SUFFIX[kind]}"
-                    renders[kind] = yield from render_step[kind](scene, frame, path, frame_guard)
+                    configure[own](frame_guard)
+                    if view:
+                        frame_guard.set(scene, "camera", right)
+                    path = Path(render_dir) / f"{kind}_{frame}{RENDER_SUFFIX[own]}"
+                    renders[kind] = yield from render_step[own](scene, frame, path, frame_guard)
             return renders
 
         earlier = bake_manifest(options)  # resuming: the tracks another chunk followed stay listed
@@ -307,10 +317,13 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             # With surface motion, the frames the flows point to are rendered too (once, in order).
             for frame in options.partners(baked) if motion else baked:
                 instances = motion.prepare(frame) if motion else {}
-                renders = yield from render(frame, options.renders_at(frame) if frame in baked else ["flow"])
+                renders = yield from render(frame, options.renders_at(frame) if frame in baked
+                                            else options.partner_renders)
                 if frame in baked:
                     waiting[frame] = camera_record(scene, frame, options)
                 passes = {"view": camera_view(scene), **instances} if motion else None
+                if right is not None:
+                    passes["right_view"] = camera_view(scene, right)
                 if in_flight:
                     yield from finish()
                 writer.submit(renders, view_layer, frame, passes, write=frame in baked)

@@ -151,6 +151,7 @@ class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):
         layout.prop(settings, "normals")
         if settings.normals:
             layout.prop(settings, "geometric_normals")
+        layout.prop(settings, "stereo")
         layout.prop(settings, "point_tracks")
         if settings.point_tracks:
             column = layout.column(align=True)

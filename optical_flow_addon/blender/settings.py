@@ -199,6 +199,11 @@ class FlowSettings:
         name="Geometric Normals", default=False,
         description="The triangle's own normal instead of the smooth shading normal",
     )
+    stereo: BoolProperty(
+        name="Stereo", default=False,
+        description="Also render the right view of the camera's Stereo 3D rig (Output › Stereoscopy, Camera › "
+        "Stereoscopy) and write disparity, disparity change and stereo masks of both views",
+    )
 
 
 def pose_format_items(with_auto: bool) -> list[tuple[str, str, str]]:
@@ -299,6 +304,7 @@ def bake_options(scene: bpy.types.Scene, settings: FlowSettings, custom_range: b
         segmentation=settings.segmentation,
         normals=settings.normals,
         geometric_normals=settings.geometric_normals,
+        stereo=settings.stereo,
         sequence=settings.sequence or (Path(bpy.data.filepath).stem if bpy.data.filepath else "scene"),
     )
 

@@ -178,6 +178,9 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
         command.add_argument("--normals", choices=["shading", "geometric"], type=str.lower,
                              help="also write each pixel's surface normal in the camera axes: the smooth shading "
                              "normal or the triangle's own")
+        command.add_argument("--stereo", action="store_true",
+                             help="also render the right view of the camera's Stereo 3D rig and write disparity, "
+                             "disparity change and stereo masks of both views")
         add_track_options(command)
         command.add_argument("--samples", type=positive_number, metavar="N",
                              help="Cycles samples per pixel of the images (default: the scene's; "

@@ -39,6 +39,7 @@ SETTING_WORDS = {
     "hdf5_compression": ("HDF5 compression", lambda value: str(value).lower()),
     "picture_max_radius": ("picture max radius", lambda value: f"{value} px"),
     "segmentation": ("segmentation", on_off),
+    "stereo": ("stereo", on_off),
     "normals": ("normals", lambda value: value or "off"),
     "tracks": ("point tracks", lambda value: ", ".join(f"{key} {item}" for key, item in value.items()) if value
                else "off"),
@@ -68,6 +69,7 @@ def bake_settings(options: BakeOptions, resolution: tuple[int, int]) -> dict:
         "hdf5_compression": options.hdf5_compression if any(f.startswith("HDF5") for f in formats) else None,
         "picture_max_radius": options.picture_max_radius if "PICTURE" in formats else None,
         "segmentation": True if "segmentation" in written else None,  # None as recorded before it existed
+        "stereo": True if options.stereo else None,
         "normals": ("geometric" if options.geometric_normals else "shading") if "normals" in written else None,
         "tracks": {"count": options.track_count, "queries": options.track_queries.lower(),
                    "balance": options.track_balance, "seed": options.track_seed,

@@ -25,6 +25,7 @@ TRACK_QUERIES = ("SPREAD", "FIRST")
 # ``track_formats``: the tracks besides tracks.npz, in the files of TAP-Vid (its DAVIS pickle) and PointOdyssey.
 TRACK_FORMATS = ("TAPVID", "POINTODYSSEY")
 TRACK_LAYOUTS = (BLENDERPROC, "COTRACKER")  # the layouts that hold tracks
+STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D")  # the layouts that hold the right view and disparity
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class BakeOptions:
     segmentation: bool = False  # each pixel's object instance, 0 for the background
     normals: bool = False  # each pixel's surface normal in the camera axes
     geometric_normals: bool = False  # the triangle's own normal instead of the interpolated shading normal
+    stereo: bool = False  # the right view of the camera's Stereo 3D rig, disparity and disparity change
     sequence: str = "scene"  # the sequence's name in a training layout
     # What the scene and its animation are over the sequence (blender/scene_fingerprint.py), so that a resumed bake
     # can tell that it bakes the scene whose frames it keeps; "" where no scene is known (the pure core's tests).
@@ -109,6 +111,9 @@ class BakeOptions:
         if self.layout not in LAYOUT_CHOICES:
             raise FlowError(f"Unknown layout {self.layout!r}; choose from {', '.join(LAYOUT_CHOICES)}.")
         self.check_tracks()
+        if self.stereo and self.layout not in STEREO_LAYOUTS:
+            raise FlowError(f"The {self.layout} layout has no place for the right view and disparity; use the "
+                            f"{' or '.join(STEREO_LAYOUTS)} layout, or turn Stereo off.")
         unknown = sorted(set(self.formats) - set(WRITERS))
         if unknown or not self.formats:
             raise FlowError(
@@ -212,6 +217,11 @@ class BakeOptions:
         return Sequence(self.output_dir, self.sequence, self.sequence_start, self.sequence_end,
                         frame_gap=self.frame_gap, motion_blur=self.image_motion_blur == "SCENE",
                         blender_image_coordinate_style=self.blender_image_coordinate_style, overwrite=self.overwrite)
+
+    @property
+    def partner_renders(self) -> list[str]:
+        """The renders of a frame rendered only because a flow points to it: its surfaces, of both views."""
+        return ["flow", "flow_right"] if self.stereo else ["flow"]
 
     def renders_at(self, frame: int) -> list[str]:
         """The renders that make ``frame``'s products, in the order they run (products.RENDERS)."""

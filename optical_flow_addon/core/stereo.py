@@ -1,0 +1,52 @@
+"""Disparity, disparity change and the stereo masks, from both views' surface motion.
+
+A view's disparity is the flow from that view to the other view at the same time, with nothing moving: the same
+projection, occlusion test and float64 camera maps as the flow (core/surface_motion.py). It is x in the left image
+minus x in the right image, positive in front of a parallel rig: f·B/Z there, plus the constant an off-axis rig's
+shift adds. Disparity change is the same point's disparity at t±K minus its disparity at t (FlyingThings3D's and
+KITTI's definition): x at t±K in this view and in the other view come from this view's flow into each.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .surface_motion import Frame, flow_products
+
+STILL = "still"  # the motion of a frame's surfaces to the same time: none
+
+
+def standing_still(frame: Frame) -> Frame:
+    """``frame`` with a motion to the same time added, under which nothing moves."""
+    here = next(iter(frame.matrices.values()))[0]  # this frame's matrices, whichever flow brought them
+    still = np.zeros((*frame.depth.shape, 3), np.float32)
+    return dataclasses.replace(frame, matrices={**frame.matrices, STILL: (here, here)},
+                               displacement={**frame.displacement, STILL: still},
+                               lost={**frame.lost, STILL: np.zeros(len(here), bool)})
+
+
+def disparity_products(view: Frame, other: Frame, prefix: str) -> dict[str, np.ndarray]:
+    """``<prefix>disparity`` (float32 H×W, 0 where no surface), ``_valid`` (a surface), ``_outside`` (its point
+    lands outside the other view's image) and ``_occluded`` (another surface hides it in the other view)."""
+    arrays = flow_products(standing_still(view), other, STILL, False, occlusion=True, scene_flow=False)
+    known = view.surface & (view.objects > 0)
+    sign = 1 if prefix else -1  # the right view's flow into the left points right
+    return {f"{prefix}disparity": np.where(known, sign * arrays[STILL][..., 0], 0).astype(np.float32),
+            f"{prefix}disparity_valid": known,
+            f"{prefix}disparity_outside": known & ~arrays[f"{STILL}_valid"],
+            f"{prefix}disparity_occluded": arrays[f"{STILL}_occluded"]}
+
+
+def disparity_change(view: Frame, same_view_later: Frame, other_view_later: Frame, flow: str, prefix: str,
+                     disparity: np.ndarray) -> dict[str, np.ndarray]:
+    """``<prefix><direction>_disparity_change`` of ``flow`` (forward or backward): where the view's flow is valid
+    (the point's motion is known and it stays in the image), its disparity at the partner frame minus
+    ``disparity`` (at this frame); 0 elsewhere."""
+    here = flow_products(view, same_view_later, flow, False, occlusion=False, scene_flow=False)
+    there = flow_products(view, other_view_later, flow, False, occlusion=False, scene_flow=False)
+    sign = 1 if prefix else -1
+    later = sign * (there[flow][..., 0] - here[flow][..., 0])
+    name = f"{prefix}{flow.removesuffix('_flow')}_disparity_change"
+    return {name: np.where(here[f"{flow}_valid"], later - disparity, 0).astype(np.float32)}
+
