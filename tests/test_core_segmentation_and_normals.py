@@ -5,6 +5,7 @@ import pytest
 
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS
 from optical_flow_addon.core.options import BakeOptions
+from optical_flow_addon.core.overview import row_pictures
 from optical_flow_addon.core.surface_motion import View, camera_normals, segmentation
 
 INTRINSICS = [[50, 0, 3], [0, 50, 2], [0, 0, 1]]
@@ -85,3 +86,18 @@ def test_hdf5_holds_segmentation_as_blenderprocs_segmap(tmp_path):
         assert list(file["normals_frames"][()]) == [2]
     assert (tmp_path / "segmentation_0002.npy") in WRITERS["NPY"].paths(tmp_path, 2, ["segmentation", "normals"])
 
+
+def test_the_overview_draws_a_row_of_segmentation_and_one_of_normals(tmp_path):
+    arrays = products()
+    arrays["segmentation"][0, :2] = [0, 7]
+    arrays["normals"][0, 0] = 0  # the background
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=3, formats=frozenset({"NPY"}))
+    for frame in (1, 2):
+        WRITERS["NPY"].write(tmp_path, frame, arrays, options)
+    rows = row_pictures(tmp_path, [1, 2], ["NPY"], blender_image_coordinate_style=False)
+    assert list(rows) == ["forward flow", "segmentation", "normals"]
+    segmentation = rows["segmentation"][0]
+    assert (segmentation[0, 0] == 0).all() and (segmentation[0, 1] >= 64).all()
+    np.testing.assert_array_equal(segmentation, rows["segmentation"][1])  # one colour per index, every frame
+    assert (rows["normals"][0][0, 0] == 128).all()
+    np.testing.assert_array_equal(rows["normals"][0][1:], np.round((arrays["normals"][1:] + 1) * 127.5))
