@@ -239,11 +239,37 @@ def png_pixels(path) -> np.ndarray:
     return array[..., :channels]
 
 
+def corner_normals_in_world(evaluated, matrix_world) -> np.ndarray:
+    """(T×3×3) the shading normals at the corners of an evaluated object's triangles: Blender's corner normals
+    (smooth or custom) on smooth faces, the triangle's own normal on flat ones (a bent quad's two triangles differ
+    from the quad's normal, and Cycles shades each by its own); turned by the normal matrix (the inverse transpose)
+    into world axes and not normalised again, so that normalising their barycentric mix gives what interpolating in
+    the object's axes and turning after gives."""
+    mesh = evaluated.to_mesh()
+    mesh.calc_loop_triangles()
+    count = len(mesh.loop_triangles)
+    normals, corners = np.empty(count * 9), np.empty(len(mesh.vertices) * 3)
+    indices, faces = np.empty(count * 3, int), np.empty(count, int)
+    smooth = np.empty(len(mesh.polygons), bool)
+    mesh.loop_triangles.foreach_get("split_normals", normals)
+    mesh.loop_triangles.foreach_get("vertices", indices)
+    mesh.loop_triangles.foreach_get("polygon_index", faces)
+    mesh.polygons.foreach_get("use_smooth", smooth)
+    mesh.vertices.foreach_get("co", corners)
+    evaluated.to_mesh_clear()
+    a, b, c = np.moveaxis(corners.reshape(-1, 3)[indices].reshape(-1, 3, 3), 1, 0)
+    own = np.repeat(np.cross(b - a, c - a)[:, None], 3, axis=1)
+    normals = np.where(smooth[faces][:, None, None], normals.reshape(-1, 3, 3), own)
+    return normals @ np.linalg.inv(np.array(matrix_world)[:3, :3])
+
+
 def rendered_triangles(scene):
     """frame -> (T×3×3) world-space triangles of everything Cycles renders as triangles: every object and every
     instance of the depsgraph, each evaluated mesh as Blender triangulates it, in one fixed order. ``at.owners``:
-    frame -> the name of the object each triangle belongs to (the instancer, for instances)."""
-    cache, owners = {}, {}
+    frame -> the name of the object each triangle belongs to (the instancer, for instances); ``at.instances``: frame
+    -> the rendered instance each triangle belongs to (a number per frame); ``at.normals``: frame -> each triangle's
+    corner normals in world axes (``corner_normals_in_world``)."""
+    cache, owners, instances, normals = {}, {}, {}, {}
 
     def at(frame: int) -> np.ndarray:
         if frame not in cache:
@@ -256,12 +282,16 @@ def rendered_triangles(scene):
                     continue
                 key = (instance.parent.original.name if instance.is_instance else "", obj.original.name,
                        tuple(instance.persistent_id) if instance.is_instance else ())
-                parts[key] = triangles_in_world(obj, instance.matrix_world)
-            cache[frame] = np.concatenate([parts[key] for key in sorted(parts)])
-            owners[frame] = np.concatenate([[key[0] or key[1]] * len(parts[key]) for key in sorted(parts)])
+                parts[key] = (triangles_in_world(obj, instance.matrix_world),
+                              corner_normals_in_world(obj, instance.matrix_world))
+            keys = sorted(parts)
+            cache[frame] = np.concatenate([parts[key][0] for key in keys])
+            normals[frame] = np.concatenate([parts[key][1] for key in keys])
+            owners[frame] = np.concatenate([[key[0] or key[1]] * len(parts[key][0]) for key in keys])
+            instances[frame] = np.concatenate([[number] * len(parts[key][0]) for number, key in enumerate(keys)])
         return cache[frame]
 
-    at.owners = owners
+    at.owners, at.instances, at.normals = owners, instances, normals
     return at
 
 

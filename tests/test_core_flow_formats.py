@@ -309,8 +309,9 @@ def test_blenderproc_hdf5_with_other_datasets_reads_its_products(tmp_path):
         file["colors"] = np.zeros((H, W, 3), np.uint8)
         file["forward_flow"] = flow
         file["normals"] = np.zeros((H, W, 3), np.float32)
+        file["category_id_segmaps"] = np.zeros((H, W), np.int64)
     arrays = read_flow_file(tmp_path / "0.hdf5")
-    assert list(arrays) == ["colors", "forward_flow"]
+    assert list(arrays) == ["colors", "normals", "forward_flow"]
     np.testing.assert_array_equal(arrays["forward_flow"], flow)
 
 

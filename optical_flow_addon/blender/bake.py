@@ -114,8 +114,17 @@ def needs_surface_motion(options: BakeOptions) -> dict[str, bool]:
             "point tracks": options.point_tracks, "segmentation": options.segmentation, "normals": options.normals}
 
 
+# What the manifest says of the segmentation's pass index.
+PASS_INDEX = ("each object's Pass Index (Object Properties › Relations), which BlenderProc uses as the object's "
+              "semantic class (category_id)")
+
+
 def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pass: str) -> dict:
-    """What the manifest says about the frame gap, the masks and the pixels left unknown."""
+    """What the manifest says about the frame gap, the masks, the pixels left unknown and the segmentation's
+    indices (index -> its object, instancer for instances, collection and pass index; 0 is the background)."""
+    segmentation = ({"background": 0, "pass_index": PASS_INDEX,
+                     "instances": {str(index): record for index, record in enumerate(motion.segment_objects, 1)}}
+                    if motion and options.segmentation else None)
     return {
         "frame_gap": options.frame_gap,
         "occlusion": options.occlusion,
@@ -125,6 +134,7 @@ def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pas
         "unknown_objects": motion.unknown if motion else {},
         "topology_changes": motion.topology_changes if motion else {},
         "velocity_objects": motion.velocity_frames if motion else {},
+        **({"segmentation": segmentation} if segmentation else {}),
     }
 
 

@@ -112,9 +112,9 @@ def shading_override(scene: bpy.types.Scene, guard: SettingsGuard,
     own_shading = materials_needing_own_shading(scene)
     if own_shading:
         return None, own_shading
-    override = motion_material(motion.locations) if motion else unshaded_material()
+    override = motion_material(motion.locations, motion.normal) if motion else unshaded_material()
     if motion:
-        add_motion_passes(flow_view_layer(scene), guard, motion.locations)
+        add_motion_passes(flow_view_layer(scene), guard, motion.locations, bool(motion.normal))
     guard.on_restore(lambda: bpy.data.materials.remove(override))
     return override, own_shading
 

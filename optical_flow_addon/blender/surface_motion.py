@@ -10,11 +10,16 @@ evaluated vertex i at t±K: exact wherever the evaluated topology stays the same
 takes the points' ``velocity`` attribute, as Cycles' motion blur does). Instances carry the number of the
 geometry they show; the rendered instance location tells them apart.
 
+For segmentation, every instance the sequence renders is numbered before the first render (the same numbers in
+every chunk); for normals, the override sends the Geometry node's normal to a pass as well.
+
 The modifiers, helpers and passes live only during the bake: they are removed again afterwards, also after an error
 or a cancel. Objects whose motion cannot be followed are named in ``unknown``; their pixels read as unknown
 (invalid), never as still.
 """
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import bpy
 import numpy as np
@@ -22,7 +27,7 @@ import numpy as np
 from ..core.errors import FlowError
 from ..core.options import BakeOptions
 from ..core.products import FLOW_STEPS
-from ..core.surface_motion import LOCATION_PASS, MOTION_PASSES, OBJECT_PASS, UNKNOWN
+from ..core.surface_motion import LOCATION_PASS, MOST_INSTANCES, MOTION_PASSES, NORMAL_PASS, OBJECT_PASS, UNKNOWN
 from .settings_guard import SettingsGuard
 
 # Attributes, named for the passes they feed.
@@ -35,10 +40,11 @@ TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a ge
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
 
-def motion_material(locations: bool) -> bpy.types.Material:
+def motion_material(locations: bool, normal: str | None) -> bpy.types.Material:
     """The override: a black diffuse surface (Cycles drops a black closure, so it runs no lighting and
-    casts no shadow rays) and Attribute → AOV Output for each motion pass and the object pass, and with
-    ``locations`` Object Info's Location → the location pass.
+    casts no shadow rays) and Attribute → AOV Output for each motion pass and the object pass, with
+    ``locations`` Object Info's Location → the location pass, and with ``normal`` that output of the Geometry node
+    (``Normal``: the interpolated shading normal; ``True Normal``: the triangle's own) → the normal pass.
     A surface socket left empty would make Cycles treat the object as see-through once the
     attribute nodes are there: the Depth pass then showed no surface at all."""
     material = bpy.data.materials.new("Optical Flow Motion")
@@ -59,6 +65,8 @@ def motion_material(locations: bool) -> bpy.types.Material:
         link_aov(material, attribute.outputs[socket], aov_name)
     if locations:
         link_aov(material, nodes.new("ShaderNodeObjectInfo").outputs["Location"], LOCATION_PASS)
+    if normal:
+        link_aov(material, nodes.new("ShaderNodeNewGeometry").outputs[normal], NORMAL_PASS)
     return material
 
 
@@ -68,11 +76,12 @@ def link_aov(material: bpy.types.Material, socket: bpy.types.NodeSocket, name: s
     material.node_tree.links.new(socket, aov.inputs["Value" if socket.type == "VALUE" else "Color"])
 
 
-def add_motion_passes(view_layer: bpy.types.ViewLayer, guard: SettingsGuard, locations: bool) -> None:
-    """The view layer's AOVs for the motion passes (and the location pass), removed again afterwards."""
+def add_motion_passes(view_layer: bpy.types.ViewLayer, guard: SettingsGuard, locations: bool, normals: bool) -> None:
+    """The view layer's AOVs for the motion passes (and the location and normal passes), removed again afterwards."""
     taken = {aov.name for aov in view_layer.aovs}
     wanted = [(aov, "COLOR") for aov in MOTION_PASSES.values()] + [(OBJECT_PASS, "VALUE")]
-    for name, kind in wanted + ([(LOCATION_PASS, "COLOR")] if locations else []):
+    wanted += [(name, "COLOR") for name, on in ((LOCATION_PASS, locations), (NORMAL_PASS, normals)) if on]
+    for name, kind in wanted:
         if name in taken:
             raise FlowError(f"View layer {view_layer.name} already has a shader AOV named {name}; rename or remove it.")
         aov = view_layer.aovs.add()
@@ -250,6 +259,10 @@ class SurfaceMotion:
             self._append_modifier(obj, tree, self.numbers[name], helper)
         # Instances, and geometry without a number, are told apart by their rendered location.
         self.locations = bool(sources) or len(self.numbers) < len(self.objects)
+        # The Geometry node's output that the normal pass shows, if the bake writes normals.
+        self.normal = ("True Normal" if options.geometric_normals else "Normal") if options.normals else None
+        # Instance key -> segmentation index, and per index what the manifest says of it.
+        self.segments, self.segment_objects = self._segments() if options.segmentation else ({}, [])
 
     def _node_group(self) -> bpy.types.NodeTree:
         tree = motion_node_group()
@@ -280,6 +293,40 @@ class SurfaceMotion:
         self.helpers[name] = helper
         return helper
 
+    def rendered_instances(self, depsgraph: bpy.types.Depsgraph) -> Iterator[tuple]:
+        """Every rendered instance at the depsgraph's frame: its key (the same on every frame), the evaluated object
+        whose geometry it shows, whether an instancer made it, its world matrix (Blender's), and the name of the
+        object the user knows (the instancer, for instances)."""
+        for obj in self.rendered:
+            evaluated = obj.evaluated_get(depsgraph)
+            yield (obj.name_full, ()), evaluated, False, evaluated.matrix_world, obj.name_full
+        for instance in depsgraph.object_instances:
+            if not instance.is_instance or instance.object.type not in RENDERED_TYPES:
+                continue
+            source = instance.object.original.name_full
+            parent = instance.parent.original.name_full if instance.parent else source
+            yield (parent, tuple(instance.persistent_id)), instance.object, True, instance.matrix_world, parent
+
+    def _segments(self) -> tuple[dict[tuple, int], list[dict]]:
+        """Every instance rendered on any frame of the sequence, numbered from 1 in the order of their keys, so that
+        each chunk of a sequence baked apart numbers them alike; and per index its object, instancer, collection and
+        pass index. Costs a frame change per frame of the sequence (the render sets the frame again)."""
+        found = {}
+        for frame in range(self.options.sequence_start, self.options.sequence_end + 1):
+            self.scene.frame_set(frame)
+            for key, evaluated, instanced, _, parent in self.rendered_instances(bpy.context.evaluated_depsgraph_get()):
+                obj = evaluated.original
+                collection = min((c.name_full for c in obj.users_collection), default=None)
+                found[key] = {"object": obj.name_full, **({"instancer": parent} if instanced else {}),
+                              "collection": collection, "pass_index": obj.pass_index}
+        if len(found) > MOST_INSTANCES:
+            raise FlowError(f"The scene renders {len(found)} object instances over frames "
+                            f"{self.options.sequence_start}–{self.options.sequence_end}, more than the "
+                            f"{MOST_INSTANCES} a uint16 segmentation can number; turn Segmentation off or render "
+                            "fewer instances.")
+        keys = sorted(found)
+        return {key: index for index, key in enumerate(keys, start=1)}, [found[key] for key in keys]
+
     def state(self, frame: int) -> dict:
         """At ``frame``: every rendered instance (key -> number, matrix, the object whose shape it shows, the object
         the user knows) and the shapes of deforming and rigid-only objects; cached."""
@@ -287,17 +334,10 @@ class SurfaceMotion:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
             instances, numbers = {}, {}
-            for obj in self.rendered:
-                name = obj.name_full
-                instances[(name, ())] = (self.numbers.get(name, 0), np.array(obj.evaluated_get(depsgraph).matrix_world),
-                                         name, name)
-            for instance in depsgraph.object_instances:
-                if not instance.is_instance or instance.object.type not in RENDERED_TYPES:
-                    continue
-                source = instance.object.original.name_full
-                parent = instance.parent.original.name_full if instance.parent else source
-                instances[(parent, tuple(instance.persistent_id))] = (
-                    self._number(instance.object, numbers), np.array(instance.matrix_world), source, parent)
+            for key, evaluated, instanced, matrix, parent in self.rendered_instances(depsgraph):
+                source = evaluated.original.name_full
+                number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
+                instances[key] = (number, np.array(matrix), source, parent)
             shapes = {name: rendered_shape(self.objects[name].evaluated_get(depsgraph))
                       for name in [*self.helpers, *self.rigid_only]}
             self._frames[frame] = {"instances": instances, "shapes": shapes}
@@ -344,7 +384,21 @@ class SurfaceMotion:
                 self._set_displacement(name, flow, here["shapes"][name], there["shapes"][name], frame)
         self._write_helpers(here)  # the render that follows sets the scene back on ``frame``
         instances, matrices = self._distinct(frame, here, keys, motions)
-        return {"instances": instances, "matrices": matrices, "locations": self.locations}
+        return {"instances": instances, "matrices": matrices, "locations": self.locations,
+                **(self._segmentation(frame, keys) if self.options.segmentation else {})}
+
+    def _segmentation(self, frame: int, keys: list) -> dict:
+        """The segmentation index of each instance row and, for pixels whose instance is unknown, of each object
+        number (0: none)."""
+        unseen = [key for key in keys if key not in self.segments]
+        if unseen:
+            raise FlowError(f"Frame {frame} renders an instance of {unseen[0][0]} that the same frame did not have "
+                            "before the bake started: frame handlers or drivers change the scene each time it is "
+                            "evaluated, so segmentation cannot number its instances.")
+        by_number = [0] * (max(self.numbers.values(), default=0) + 1)
+        for name, number in self.numbers.items():
+            by_number[number] = self.segments.get((name, ()), 0)
+        return {"segments": [self.segments[key] for key in keys], "object_segments": by_number}
 
     def _distinct(self, frame: int, here: dict, keys: list, motions: dict) -> tuple[list, dict]:
         """Rows whose (number, location) another row with a different motion shares are kept but lose their motion:

@@ -44,7 +44,8 @@ class FlowFormat(FlowWriter, Protocol):
 
 
 FORMATS: dict[str, FlowFormat] = {
-    "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy, extra=("depth", *OCCLUSION, *SCENE_FLOWS)),
+    "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy, extra=("depth", "segmentation", "normals",
+                                                                           *OCCLUSION, *SCENE_FLOWS)),
     "NPZ": PerFrameFile("NumPy .npz", "flow_{frame:04d}.npz", save_npz, load_npz),
     "FLO": PerFlowFiles("Middlebury .flo", ".flo", save_flo, load_flo),
     "KITTI": PerFlowFiles("KITTI flow PNG", ".png", save_kitti, load_kitti),

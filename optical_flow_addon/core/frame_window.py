@@ -12,17 +12,27 @@ from .frame import rendered_colors, write_products
 from .options import BakeOptions
 from .products import FLOW_STEPS
 from .self_check import check_round_trip, round_trip
-from .surface_motion import LOCATION_PASS, MOTION_PASSES, OBJECT_PASS, Frame, View, flow_products
+from .surface_motion import (LOCATION_PASS, MOTION_PASSES, NORMAL_PASS, OBJECT_PASS, Frame, View, camera_normals,
+                             flow_products, segmentation)
 
 def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: int,
                options: BakeOptions) -> tuple[Frame, dict[str, np.ndarray]]:
-    """The frame's surface motion from its flow render, and its other products (image, depth)."""
-    colours = list(MOTION_PASSES.values()) + ([LOCATION_PASS] if motion["locations"] else [])
+    """The frame's surface motion from its flow render, and its other products (image, depth, segmentation,
+    normals)."""
+    colours = (list(MOTION_PASSES.values()) + ([LOCATION_PASS] if motion["locations"] else [])
+               + ([NORMAL_PASS] if options.normals else []))
     passes = read_depth_and_passes(renders["flow"], view_layer, colours, [OBJECT_PASS])
     displacement = {name: passes[aov] for name, aov in MOTION_PASSES.items()}
     data = Frame.from_passes(passes["Depth"], passes[OBJECT_PASS], displacement, View.from_lists(**motion["view"]),
                              motion["instances"], motion["matrices"], passes.get(LOCATION_PASS))
-    others = {"depth": data.depth} if "depth" in options.products_at(frame) else {}
+    wanted = options.products_at(frame)
+    others = {"depth": data.depth} if "depth" in wanted else {}
+    if "segmentation" in wanted:
+        others["segmentation"] = segmentation(data.objects, passes[OBJECT_PASS], data.surface, motion["segments"],
+                                              motion["object_segments"])
+    if "normals" in wanted:
+        others["normals"] = camera_normals(passes[NORMAL_PASS], data.view, data.surface,
+                                           options.blender_image_coordinate_style)
     if "image" in renders:
         others["colors"] = rendered_colors(renders["image"], options)
     return data, others

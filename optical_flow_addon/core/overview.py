@@ -1,5 +1,6 @@
 """One picture of a whole bake, like the figure of BlenderProc's optical-flow example: a row of the
-frames' images above a row of forward flow and a row of backward flow, all flows on one colour scale."""
+frames' images above a row of forward flow and a row of backward flow, all flows on one colour scale; and where the
+bake made them, a row of segmentation and one of normals."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,7 +35,22 @@ def row_pictures(folder: Path, frames: list[int], formats: list[str],
     for name in FLOW_NAMES:
         rows[name.replace("_", " ")] = [None if f is None else flow_to_rgb(f, p[f"{name}_valid"], radius)
                                         for f, p in zip(flows[name], products)]
+    for name, draw in (("segmentation", segmentation_picture), ("normals", normals_picture)):
+        rows[name] = [draw(p[name]) if name in p else None for p in products]
     return {label: pictures for label, pictures in rows.items() if any(p is not None for p in pictures)}
+
+
+def segmentation_picture(segmentation: np.ndarray) -> np.ndarray:
+    """A colour per instance index, the same in every frame and bake (the index's bits mixed by a fixed
+    multiplication, each channel kept above 63 so that no instance looks like the black background)."""
+    mixed = segmentation.astype(np.uint32) * np.uint32(2654435761)  # Knuth's multiplicative hash
+    channels = np.stack([64 + (mixed >> np.uint32(shift)) % 192 for shift in (8, 16, 24)], axis=-1)
+    return np.where(segmentation[..., None] > 0, channels, 0).astype(np.uint8)
+
+
+def normals_picture(normals: np.ndarray) -> np.ndarray:
+    """Normals as colours, RGB = (n + 1) / 2 of the camera axes' x, y, z; the background's zero vectors are grey."""
+    return np.round((normals + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
 def with_labels(picture: np.ndarray, labels: list[str], starts: list[int]) -> np.ndarray:

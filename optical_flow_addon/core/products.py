@@ -1,7 +1,8 @@
 """What a bake makes for a frame, by the names used in memory, in HDF5 datasets and in file names alike.
 
-``colors`` and ``depth`` are BlenderProc's keys. Each flow has masks named after it (``forward_flow_valid``,
-``forward_flow_occluded``) and its scene flow (``forward_scene_flow``).
+``colors``, ``depth`` and ``normals`` are BlenderProc's keys; ``segmentation`` is its ``segmap`` in HDF5
+(formats/hdf5.py). Each flow has masks named after it (``forward_flow_valid``, ``forward_flow_occluded``) and its
+scene flow (``forward_scene_flow``).
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def scene_flow_name(flow: str) -> str:
 PRODUCTS: dict[str, ProductKind] = {
     "colors": ProductKind("uint8 H×W×3 (H×W×4 with a transparent film)", np.dtype(np.uint8), ((3,), (4,))),
     "depth": ProductKind("float32 H×W (metres along the view axis)", np.dtype(np.float32), ((),)),
+    "segmentation": ProductKind("uint16 H×W (instance index, 0: background)", np.dtype(np.uint16), ((),)),
+    "normals": ProductKind("float32 H×W×3 (unit vectors, camera axes; zero: background)", np.dtype(np.float32),
+                           ((3,),)),
     **{name: kind for flow in FLOW_NAMES for name, kind in (
         (flow, FLOW), (f"{flow}_valid", MASK), (f"{flow}_occluded", MASK), (scene_flow_name(flow), SCENE_FLOW))},
 }

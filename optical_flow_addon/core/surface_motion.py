@@ -36,6 +36,8 @@ BOUND_ROOM = 1e-4
 MOTION_PASSES = {"forward_flow": "OpticalFlowForwardMotion", "backward_flow": "OpticalFlowBackwardMotion"}
 OBJECT_PASS = "OpticalFlowObject"
 LOCATION_PASS = "OpticalFlowLocation"
+NORMAL_PASS = "OpticalFlowNormal"  # colour: the surface normal in world axes (shading or geometric), for ``normals``
+MOST_INSTANCES = np.iinfo(np.uint16).max  # segmentation indices are uint16, 0 for the background
 UNKNOWN = 1e30  # displacement of a mesh whose vertices cannot be mapped to the other frame (topology change)
 
 
@@ -338,3 +340,33 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         if not blender_image_coordinate_style:  # OpenCV's axes: y down, z forwards
             moved[..., 1:] *= -1
     return arrays
+
+
+def segmentation(rows: np.ndarray, numbers: np.ndarray, surface: np.ndarray, segments: list[int],
+                 object_segments: list[int]) -> np.ndarray:
+    """Per pixel (uint16 H×W), the index of the instance it shows: ``segments`` gives each row of the frame's instance
+    list (:func:`identify`) its index, the same on every frame and chunk. A pixel whose instance is unknown takes the
+    index of the object its number (the object pass) names, ``object_segments[number]``, where there is one; the
+    background is 0."""
+    by_row = np.array([0, *segments], np.uint16)
+    by_number = np.array([*object_segments, 0], np.uint16)  # one past the end: a number no object has
+    number = np.rint(numbers).astype(np.intp)
+    number[(number < 0) | (number >= len(object_segments))] = len(object_segments)
+    index = np.where(rows > 0, by_row[rows], by_number[number])
+    return np.where(surface, index, 0).astype(np.uint16)
+
+
+def camera_normals(normals: np.ndarray, view: View, surface: np.ndarray,
+                   blender_image_coordinate_style: bool) -> np.ndarray:
+    """World-axes normals (H×W×3) as unit vectors (float32) in the camera axes of the coordinate style, as scene flow
+    has them: Blender's (x right, y up, z backwards) or OpenCV's (x right, y down, z forwards); zero where no surface.
+    A normal turns with the inverse transpose of the world-to-camera map, which is the camera-to-world matrix's
+    transpose: right for a scaled camera too."""
+    turned = normals.reshape(-1, 3).astype(np.float64) @ view.camera_to_world[:3, :3]
+    if not blender_image_coordinate_style:
+        turned[:, 1:] *= -1
+    length = np.linalg.norm(turned, axis=1, keepdims=True)
+    keep = surface.reshape(-1, 1) & (length > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.where(keep, turned / length, 0.0)
+    return unit.reshape(normals.shape).astype(np.float32)

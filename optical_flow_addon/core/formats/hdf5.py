@@ -27,19 +27,23 @@ HDF5_COMPRESSIONS = {
     "GZIP": {"compression": "gzip", "compression_opts": 1, "shuffle": True},
 }
 REPLACING = np.iinfo(np.int64).min  # frame number of a slot whose flow is being replaced
+# Each product's dataset (and a product group's, ``<dataset>_frames``): its own name, but BlenderProc's ``segmap``.
+DATASETS = {name: "segmap" if name == "segmentation" else name for name in PRODUCTS}
+PRODUCT_OF = {dataset: name for name, dataset in DATASETS.items()}
 
 
 def save_frame(path: Path, arrays: dict[str, np.ndarray], options: FileSettings) -> None:
     compression = HDF5_COMPRESSIONS[options.hdf5_compression]
     with h5py.File(path, "w") as file:
         for name, array in arrays.items():
-            file.create_dataset(name, data=array, **compression)
+            file.create_dataset(DATASETS[name], data=array, **compression)
 
 
 def load_frame(path: Path) -> dict[str, np.ndarray]:
-    """The products of a per-frame container; other datasets (BlenderProc's normals, segmaps, ...) are skipped."""
+    """The products of a per-frame container; other datasets (BlenderProc's instance attribute maps, ...) are
+    skipped."""
     with h5py.File(path, "r") as file:
-        arrays = {name: file[name][()] for name in PRODUCTS if isinstance(file.get(name), h5py.Dataset)}
+        arrays = {name: file[key][()] for name, key in DATASETS.items() if isinstance(file.get(key), h5py.Dataset)}
         if not arrays:
             raise FlowError(f"{path} holds no forward_flow, backward_flow, colors or depth dataset "
                             f"(it holds: {', '.join(file) or 'nothing'}).")
@@ -53,15 +57,16 @@ def is_sequence(path: Path) -> bool:
 
 def frame_lists(file: h5py.File, path: Path) -> dict[str, list[int]]:
     """Frame numbers of every slot of each product group (a flow with its masks, the colors, the depth) in a
-    sequence file; a slot counts once its number is there."""
+    sequence file, by the group's product name; a slot counts once its number is there."""
     lists = {}
     for key in file:
         if not key.endswith("_frames"):
             continue
-        group, frames = key[: -len("_frames")], file[key]
-        members = [name for name in PRODUCTS if flow_of(name) == group and name in file]
-        if group not in file or frames.ndim != 1 or frames.dtype.kind != "i":
-            raise FlowError(f"{path}: {key} needs 1-D integer frame numbers and the dataset {group}.")
+        dataset, frames = key[: -len("_frames")], file[key]
+        group = PRODUCT_OF.get(dataset, dataset)
+        members = [DATASETS[name] for name in PRODUCTS if flow_of(name) == group and DATASETS[name] in file]
+        if dataset not in file or frames.ndim != 1 or frames.dtype.kind != "i":
+            raise FlowError(f"{path}: {key} needs 1-D integer frame numbers and the dataset {dataset}.")
         short = [f"{name} {file[name].shape}" for name in members if file[name].shape[0] < frames.shape[0]]
         if short:
             raise FlowError(f"{path}: {' and '.join(short)} should hold {frames.shape[0]} frames, as {key} says.")
@@ -130,8 +135,8 @@ class SequenceFile:
             for group, frames in lists.items():
                 if frame in frames:
                     index = frames.index(frame)
-                    arrays.update({name: file[name][index] for name in PRODUCTS
-                                   if flow_of(name) == group and name in file})
+                    arrays.update({name: file[DATASETS[name]][index] for name in PRODUCTS
+                                   if flow_of(name) == group and DATASETS[name] in file})
             if not arrays:
                 raise FlowError(f"{path} holds no flow for frame {frame}; it holds frames {held[0]}–{held[-1]}.")
             return check_frame(path, arrays)
@@ -186,7 +191,7 @@ def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: File
     height, width = next(iter(arrays.values())).shape[:2]
     style = options.blender_image_coordinate_style
     with h5py.File(working, "r") as file:
-        sizes = {file[group].shape[1:3] for group in frame_lists(file, path)}
+        sizes = {file[DATASETS.get(group, group)].shape[1:3] for group in frame_lists(file, path)}
         held_style = bool(file.attrs.get("blender_image_coordinate_style", style))
     if sizes == {(height, width)} and held_style == style:
         return True
@@ -205,13 +210,14 @@ def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndar
     for group in dict.fromkeys(flow_of(name) for name in arrays):
         members = [name for name in arrays if flow_of(name) == group]
         for name in members:
-            if name not in file:
+            if DATASETS[name] not in file:
                 array = arrays[name]
-                file.create_dataset(name, shape=(0, *array.shape), maxshape=(None, *array.shape),
+                file.create_dataset(DATASETS[name], shape=(0, *array.shape), maxshape=(None, *array.shape),
                                     chunks=(1, *array.shape), dtype=array.dtype, **compression)
-        if f"{group}_frames" not in file:
-            file.create_dataset(f"{group}_frames", shape=(0,), maxshape=(None,), dtype=np.int64)
-        frames = file[f"{group}_frames"]
+        frames_key = f"{DATASETS[group]}_frames"
+        if frames_key not in file:
+            file.create_dataset(frames_key, shape=(0,), maxshape=(None,), dtype=np.int64)
+        frames = file[frames_key]
         held = [int(f) for f in frames[()]]
         if frame in held and not options.overwrite:
             raise FlowError(f"{path} already holds {group} for frame {frame}; turn on Overwrite to replace it.")
@@ -219,9 +225,10 @@ def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndar
         if index < len(held):
             frames[index] = REPLACING  # while its products are rewritten: a crash cannot leave a half-replaced frame
         for name in members:
-            if file[name].shape[0] <= index:
-                file[name].resize(index + 1, axis=0)
-            file[name][index] = arrays[name]
+            dataset = file[DATASETS[name]]
+            if dataset.shape[0] <= index:
+                dataset.resize(index + 1, axis=0)
+            dataset[index] = arrays[name]
         if index == len(held):
             frames.resize(index + 1, axis=0)
         frames[index] = frame
