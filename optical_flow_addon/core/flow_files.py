@@ -23,7 +23,7 @@ from .formats.npy import load_npy, save_npy
 from .formats.npz import load_npz, save_npz
 from .formats.pfm import load_pfm, save_pfm
 from .formats.picture import FlowPictures
-from .products import FLOW, OCCLUSION, SCENE_FLOWS, kind_of
+from .products import FLOW, OCCLUSION, SCENE_FLOWS, STEREO, kind_of
 
 
 class FlowWriter(Protocol):
@@ -45,7 +45,7 @@ class FlowFormat(FlowWriter, Protocol):
 
 FORMATS: dict[str, FlowFormat] = {
     "NPY": PerDatasetFiles("NumPy .npy", ".npy", save_npy, load_npy, extra=("depth", "segmentation", "normals",
-                                                                           *OCCLUSION, *SCENE_FLOWS)),
+                                                                           *OCCLUSION, *SCENE_FLOWS, *STEREO)),
     "NPZ": PerFrameFile("NumPy .npz", "flow_{frame:04d}.npz", save_npz, load_npz),
     "FLO": PerFlowFiles("Middlebury .flo", ".flo", save_flo, load_flo),
     "KITTI": PerFlowFiles("KITTI flow PNG", ".png", save_kitti, load_kitti),

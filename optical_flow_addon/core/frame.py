@@ -63,6 +63,8 @@ def write_products(arrays: dict[str, np.ndarray], image: Path | None, frame: int
     if sequence:
         return LAYOUTS[options.layout].write(sequence, frame, {**arrays, **(camera or {})})
     written = IMAGE_FILES.keep(image, options.output_dir, frame) if image else []
+    for name in [name for name, value in arrays.items() if isinstance(value, Path)]:  # the right view's image
+        written += IMAGE_FILES.keep(arrays.pop(name), options.output_dir, frame, name)
     for fmt in sorted(options.formats):
         writer = WRITERS[fmt]
         stored = {name: array for name, array in arrays.items() if name in writer.stores}

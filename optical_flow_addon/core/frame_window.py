@@ -12,21 +12,27 @@ from .frame import rendered_colors, write_products
 from .options import BakeOptions
 from .products import FLOW_STEPS
 from .self_check import check_round_trip, round_trip
+from .stereo import disparity_change, disparity_products
 from .surface_motion import (LOCATION_PASS, MOTION_PASSES, NORMAL_PASS, OBJECT_PASS, Frame, View, camera_normals,
                              flow_products, segmentation)
 
 def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: int,
-               options: BakeOptions) -> tuple[Frame, dict[str, np.ndarray]]:
-    """The frame's surface motion from its flow render, and its other products (image, depth, segmentation,
-    normals)."""
+               options: BakeOptions) -> tuple[dict[str, Frame], dict[str, np.ndarray | Path]]:
+    """The frame's surface motion from its flow render, per view (``left``, and with stereo ``right``), and its
+    other products (image, depth, segmentation, normals; the right view's image as Blender's PNG)."""
     colours = (list(MOTION_PASSES.values()) + ([LOCATION_PASS] if motion["locations"] else [])
                + ([NORMAL_PASS] if options.normals else []))
-    passes = read_depth_and_passes(renders["flow"], view_layer, colours, [OBJECT_PASS])
-    displacement = {name: passes[aov] for name, aov in MOTION_PASSES.items()}
-    data = Frame.from_passes(passes["Depth"], passes[OBJECT_PASS], displacement, View.from_lists(**motion["view"]),
-                             motion["instances"], motion["matrices"], passes.get(LOCATION_PASS))
+    views, passes = {}, {}
+    for view, render, camera in (("left", "flow", "view"), ("right", "flow_right", "right_view")):
+        if render in renders:
+            passes[view] = read_depth_and_passes(renders[render], view_layer, colours, [OBJECT_PASS])
+            displacement = {name: passes[view][aov] for name, aov in MOTION_PASSES.items()}
+            views[view] = Frame.from_passes(passes[view]["Depth"], passes[view][OBJECT_PASS], displacement,
+                                            View.from_lists(**motion[camera]), motion["instances"], motion["matrices"],
+                                            passes[view].get(LOCATION_PASS))
+    data, passes = views["left"], passes["left"]
     wanted = options.products_at(frame)
-    others = {"depth": data.depth} if "depth" in wanted else {}
+    others: dict[str, np.ndarray | Path] = {"depth": data.depth} if "depth" in wanted else {}
     if "segmentation" in wanted:
         others["segmentation"] = segmentation(data.objects, passes[OBJECT_PASS], data.surface, motion["segments"],
                                               motion["object_segments"])
@@ -35,7 +41,9 @@ def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: i
                                            options.blender_image_coordinate_style)
     if "image" in renders:
         others["colors"] = rendered_colors(renders["image"], options)
-    return data, others
+    if "image_right" in renders:
+        others["right_colors"] = renders["image_right"]
+    return views, others
 
 
 class FrameWindow:
@@ -45,25 +53,33 @@ class FrameWindow:
     def __init__(self, options: BakeOptions) -> None:
         self.options = options
         self.frames: dict[int, Frame] = {}
+        self.right: dict[int, Frame] = {}  # with stereo, the right view's
         self.waiting: dict[int, tuple[dict[str, np.ndarray], Path | None]] = {}  # frame -> (products so far, image)
 
-    def add(self, frame: int, data: Frame, others: dict[str, np.ndarray], image: Path | None,
+    def add(self, frame: int, views: dict[str, Frame], others: dict[str, np.ndarray | Path], image: Path | None,
             write: bool) -> list[tuple[int, list[Path]]]:
         """Take a rendered frame (its files are wanted if ``write``); return (frame, files written) for every frame
-        it completes. A waiting frame's rendered image is copied once the frame completes, then deleted."""
+        it completes. A waiting frame's rendered images are copied once the frame completes, then deleted."""
         options, gap = self.options, self.options.frame_gap
-        self.frames[frame] = data
+        self.frames[frame] = views["left"]
+        if "right" in views:
+            self.right[frame] = views["right"]
         if write:
             self.waiting[frame] = (others, image)
         ready = sorted(f for f in self.waiting if f <= frame)
         for waiting in ready:
             arrays, _ = self.waiting[waiting]
+            if options.stereo and "disparity" not in arrays:
+                arrays.update(disparity_products(self.frames[waiting], self.right[waiting], ""))
+                arrays.update(disparity_products(self.right[waiting], self.frames[waiting], "right_"))
             for name in options.flows_at(waiting):
                 partner = waiting + FLOW_STEPS[name] * gap
                 if f"{name}_valid" not in arrays and partner in self.frames:
                     arrays.update(flow_products(self.frames[waiting], self.frames[partner], name,
                                                 options.blender_image_coordinate_style, options.occlusion,
                                                 options.scene_flow))
+                    if options.stereo:
+                        arrays.update(self.disparity_changes(waiting, partner, name, arrays))
         done = []
         for waiting in ready:
             arrays, image = self.waiting[waiting]
@@ -74,12 +90,21 @@ class FrameWindow:
                 view = self.frames[waiting].view
                 camera = {"K": view.intrinsics, "camera_to_world": view.camera_to_world}
                 done.append((waiting, write_products(ordered, image, waiting, options, camera), check))
-                if image:
-                    image.unlink(missing_ok=True)
+                for rendered in [image, *(value for value in arrays.values() if isinstance(value, Path))]:
+                    if rendered:
+                        rendered.unlink(missing_ok=True)
                 del self.waiting[waiting]
         for old in [f for f in self.frames if f <= frame - gap and f not in self.waiting]:
             del self.frames[old]  # no frame still to come points back this far
+            self.right.pop(old, None)
         return done
+
+    def disparity_changes(self, frame: int, partner: int, flow: str, arrays: dict) -> dict[str, np.ndarray]:
+        """Both views' disparity change of ``flow`` (their disparity at ``partner`` minus at ``frame``)."""
+        left, right = self.frames, self.right
+        return {**disparity_change(left[frame], left[partner], right[partner], flow, "", arrays["disparity"]),
+                **disparity_change(right[frame], right[partner], left[partner], flow, "right_",
+                                   arrays["right_disparity"])}
 
     def round_trip(self, frame: int) -> dict | None:
         """The self-check of ``frame``'s forward flow against its partner's backward flow, when this bake makes both

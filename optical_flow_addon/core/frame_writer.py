@@ -152,8 +152,8 @@ def write_frame(renders: dict[str, Path], request: dict, options: BakeOptions, b
     used = shutil.disk_usage(folder).used
     try:
         if motion:
-            data, others = read_frame(renders, view_layer, motion, frame, options)
-            done = window.add(frame, data, others, renders.get("image"), request["write"])
+            views, others = read_frame(renders, view_layer, motion, frame, options)
+            done = window.add(frame, views, others, renders.get("image"), request["write"])
         else:
             done = [(frame, convert_frame(renders, view_layer, frame, options), None)]
     except Exception as error:
@@ -198,8 +198,8 @@ def serve() -> None:
         else:
             renders = {kind: Path(path) for kind, path in request["renders"].items()}
             done = answer(lambda: write_frame(renders, request, options, bytes_per_frame, window))
-            for kind, path in renders.items():
-                if not (request["motion"] and kind == "image"):  # a waiting frame's image is copied when it completes
+            for kind, path in renders.items():  # a waiting frame's images are copied when it completes
+                if not (request["motion"] and kind.startswith("image")):
                     path.unlink(missing_ok=True)
         if not reply(done):
             return

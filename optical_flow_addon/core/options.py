@@ -183,8 +183,14 @@ class BakeOptions:
         wanted = {name for name, on in (("colors", self.render_images), ("depth", self.render_depth),
                                         ("segmentation", self.segmentation), ("normals", self.normals)) if on}
         wanted |= set(flow_products(self.flows_at(frame), self.occlusion, self.scene_flow))
+        if self.stereo:
+            changes = {f"{flow.removesuffix('_flow')}_disparity_change" for flow in self.flows_at(frame)}
+            wanted |= {f"{view}{name}" for view in ("", "right_") for name in (
+                "disparity", "disparity_valid", "disparity_outside", "disparity_occluded", *changes)}
         if self.training_sequence and frame in self.training_sequence.frames:
             wanted |= LAYOUTS[self.layout].needs(self.training_sequence, frame) - set(CAMERA_DATA)
+        if self.stereo and "colors" in wanted:
+            wanted.add("right_colors")
         return [name for name in PRODUCTS if name in wanted]
 
     def written_products(self, frame: int) -> list[str]:
@@ -216,7 +222,8 @@ class BakeOptions:
             return None
         return Sequence(self.output_dir, self.sequence, self.sequence_start, self.sequence_end,
                         frame_gap=self.frame_gap, motion_blur=self.image_motion_blur == "SCENE",
-                        blender_image_coordinate_style=self.blender_image_coordinate_style, overwrite=self.overwrite)
+                        blender_image_coordinate_style=self.blender_image_coordinate_style, overwrite=self.overwrite,
+                        stereo=self.stereo)
 
     @property
     def partner_renders(self) -> list[str]:

@@ -30,6 +30,9 @@ class ProductKind:
 FLOW = ProductKind("float32 H×W×2", np.dtype(np.float32), ((2,),))
 MASK = ProductKind("bool H×W", np.dtype(bool), ((),))
 SCENE_FLOW = ProductKind("float32 H×W×3 (metres, camera axes)", np.dtype(np.float32), ((3,),))
+DISPARITY = ProductKind("float32 H×W (px: x in the left image − x in the right; 0: no surface)", np.dtype(np.float32),
+                        ((),))
+DISPARITY_CHANGE = ProductKind("float32 H×W (px: the point's disparity at t±K − at t)", np.dtype(np.float32), ((),))
 
 
 def scene_flow_name(flow: str) -> str:
@@ -45,6 +48,13 @@ PRODUCTS: dict[str, ProductKind] = {
                            ((3,),)),
     **{name: kind for flow in FLOW_NAMES for name, kind in (
         (flow, FLOW), (f"{flow}_valid", MASK), (f"{flow}_occluded", MASK), (scene_flow_name(flow), SCENE_FLOW))},
+    # stereo: the right view's image, and per view (the right one's prefixed ``right_``) disparity with its masks and
+    # the disparity change of each flow (core/stereo.py)
+    "right_colors": ProductKind("uint8 H×W×3, the right view's image", np.dtype(np.uint8), ((3,), (4,))),
+    **{f"{view}{name}": kind for view in ("", "right_") for name, kind in (
+        ("disparity", DISPARITY), ("disparity_valid", MASK), ("disparity_outside", MASK),
+        ("disparity_occluded", MASK),
+        *((f"{flow.removesuffix('_flow')}_disparity_change", DISPARITY_CHANGE) for flow in FLOW_NAMES))},
 }
 # Occlusion masks and scene flow: options of the bake, stored by the formats that hold any product
 # (.npy, .npz, HDF5).
@@ -54,8 +64,10 @@ SCENE_FLOWS = tuple(scene_flow_name(flow) for flow in FLOW_NAMES)
 # The renders of a frame in the order they run: the flow bake's render (Vector and Depth passes), then the scene's
 # own image, so that the render window ends on the frame's image as F12 leaves it; and which of them makes each
 # product.
-RENDERS = ("flow", "image")
-RENDER_OF = {name: "image" if name == "colors" else "flow" for name in PRODUCTS}
+RENDERS = ("flow", "flow_right", "image_right", "image")
+RENDER_OF = {name: {"colors": "image", "right_colors": "image_right"}.get(name, "flow_right" if "disparity" in name
+                                                                         else "flow") for name in PRODUCTS}
+STEREO = tuple(name for name in PRODUCTS if "disparity" in name)
 
 
 def kind_of(name: str) -> ProductKind:

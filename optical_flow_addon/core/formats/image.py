@@ -11,15 +11,15 @@ from .png import without_metadata
 
 class ImageFiles:
     kind = "image PNG"
-    stores = frozenset({"colors"})
+    stores = frozenset({"colors", "right_colors"})  # the image, and with stereo the right view's
 
     def paths(self, folder: Path, frame: int, names: list[str]) -> list[Path]:
-        return [folder / f"colors_{frame:04d}.png"] if "colors" in names else []
+        return [folder / f"{name}_{frame:04d}.png" for name in sorted(self.stores) if name in names]
 
-    def keep(self, rendered: Path, folder: Path, frame: int) -> list[Path]:
+    def keep(self, rendered: Path, folder: Path, frame: int, name: str = "colors") -> list[Path]:
         """Copy Blender's PNG into the output folder (under a temporary name, then renamed) without its text and time
         chunks, so that a frame rendered again (resumed, or a chunk run twice) gives the same file."""
-        path = folder / f"colors_{frame:04d}.png"
+        path = folder / f"{name}_{frame:04d}.png"
         with atomic_path(path) as temporary:
             temporary.write_bytes(without_metadata(read_bytes(rendered), rendered))
         return [path]

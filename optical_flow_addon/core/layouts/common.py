@@ -42,6 +42,7 @@ class Sequence:
     motion_blur: bool = False
     blender_image_coordinate_style: bool = False
     overwrite: bool = False
+    stereo: bool = False  # the right view and disparity too, where the layout holds them
 
     @property
     def frames(self) -> range:
