@@ -23,7 +23,8 @@ def described_files(manifest_file: Path) -> tuple[Path, set[Path]]:
         root = manifest_file.parent.parent if layout.folder else manifest_file.parent  # CoTracker's is the root
         first, last = manifest["sequence_range"]
         blur = {manifest["image_motion_blur"], manifest.get("settings", {}).get("image_motion_blur")}
-        sequence = Sequence(root, manifest["sequence"], first, last, motion_blur="SCENE" in blur)
+        sequence = Sequence(root, manifest["sequence"], first, last, motion_blur="SCENE" in blur,
+                            stereo=bool(manifest.get("settings", {}).get("stereo")))
         own = root / sequence.name
         described = {own / name for name in track_names + ([f"{sequence.name}.npy"] if tracks else [])}
         return root, {manifest_file} | described | {output.path for r in records

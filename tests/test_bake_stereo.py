@@ -144,3 +144,20 @@ def test_a_layout_without_room_for_stereo_is_refused(tmp_path):
     stereo_scene(frames=2)
     with pytest.raises(RuntimeError, match="KITTI layout has no place for the right view"):
         bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), stereo=True, layout="KITTI")
+
+
+def test_flyingthings3d_layout_gets_the_right_view_disparity_and_the_link_scene_flow_stereo_reads(tmp_path):
+    from manifest_walk import undescribed_files
+
+    scene = stereo_scene(frames=3)
+    scene.render.engine, scene.cycles.samples = "CYCLES", 1
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), stereo=True, layout="FLYINGTHINGS3D",
+                                            sequence="shot") == {"FINISHED"}
+    top = tmp_path / "FlyingThings3D"
+    assert (tmp_path / "SceneFlow" / "FlyingThings3D").resolve() == top.resolve()
+    for folder in ("frames_cleanpass/TRAIN/A/shot/right", "disparity/TRAIN/A/shot/left",
+                   "disparity/TRAIN/A/shot/right", "disparity_change/TRAIN/A/shot/into_future/left",
+                   "disparity_change/TRAIN/A/shot/into_past/right"):
+        assert sorted(p.name for p in (top / folder).iterdir()) == [f"{i:04d}.{'png' if 'frames' in folder else 'pfm'}"
+                                                                  for i in range(3)], folder
+    assert undescribed_files(top / "shot.manifest.json") == []

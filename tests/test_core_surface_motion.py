@@ -151,7 +151,8 @@ def test_frames_wait_for_their_partners_and_are_forgotten_once_passed(tmp_path):
     view = camera((0, 0, 0))
     depth = wall_depth(view, 5.0).astype(np.float32)
     window = FrameWindow(options)
-    done = {frame: [f for f, _, _ in window.add(frame, frame_of(depth, view), {}, None, frame in options.frames)]
+    done = {frame: [f for f, _, _ in window.add(frame, {"left": frame_of(depth, view)}, {}, None,
+                                                 frame in options.frames)]
             for frame in options.partners(options.frames)}
     assert done == {1: [], 2: [], 3: [], 4: [], 5: [3], 6: [4], 7: [5], 8: [6]}
     assert sorted(window.frames) == [7, 8]

@@ -164,3 +164,34 @@ def test_ptlflow_flyingthings3d_both_ways_with_occlusions(baked, motion_blur):
             np.testing.assert_array_equal(sample[f"flows{key}"][0][valid], flow[valid])
             np.testing.assert_array_equal(sample[f"valids{key}"][0][..., 0], np.where(valid, 255, 0))
             np.testing.assert_array_equal(sample[f"occs{key}"][0][..., 0], np.where(occluded, 255, 0))
+
+
+def test_torchvision_scene_flow_stereo_loads_flyingthings3d_with_the_right_view_and_disparity(tmp_path):
+    """With stereo, FlyingThings3D gets right images, disparity and disparity change; SceneFlowStereo pairs each
+    left image with its right one and the left disparity, exactly; the flow still loads with FlyingThings3D."""
+    frames = range(1, 4)
+    products = sequence_products(frames, seed=9)
+    rng = np.random.default_rng(4)
+    for frame, arrays in products.items():
+        arrays["right_colors"] = rng.integers(0, 256, arrays["colors"].shape, dtype=np.uint8)
+        for view in ("", "right_"):
+            arrays[f"{view}disparity"] = rng.uniform(0, 40, arrays["depth"].shape).astype(np.float32)
+            for direction in ("forward", "backward"):
+                if f"{direction}_flow" in arrays:
+                    arrays[f"{view}{direction}_disparity_change"] = rng.normal(size=arrays["depth"].shape).astype(
+                        np.float32)
+    layout = LAYOUTS["FLYINGTHINGS3D"]
+    sequence = Sequence(tmp_path, "shot", 1, 3, stereo=True)
+    layout.check(sequence)
+    for frame in frames:
+        layout.write(sequence, frame, products[frame])
+    dataset = torchvision.datasets.SceneFlowStereo(tmp_path, variant="FlyingThings3D", pass_name="clean")
+    assert len(dataset) == 3
+    by_image = {arrays["colors"].tobytes(): frame for frame, arrays in products.items()}
+    for left, right, disparity in dataset:
+        frame = by_image[np.asarray(left).tobytes()]
+        np.testing.assert_array_equal(np.asarray(right), products[frame]["right_colors"])
+        np.testing.assert_array_equal(disparity[0], products[frame]["disparity"])
+    assert len(torchvision.datasets.FlyingThings3D(tmp_path, pass_name="clean")) == 4  # pairs both ways
+    change = tmp_path / "FlyingThings3D/disparity_change/TRAIN/A/shot/into_future/right/0000.pfm"
+    assert change.is_file()

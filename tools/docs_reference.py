@@ -153,7 +153,9 @@ def products_page() -> str:
     from optical_flow_addon.core.flow_files import WRITERS
     from optical_flow_addon.core.products import PRODUCTS, RENDER_OF, __doc__ as about
 
-    made_by = {"image": "the scene's own render", "flow": "the flow render"}
+    made_by = {"image": "the scene's own render", "flow": "the flow render",
+               "image_right": "the scene's own render of the right view",
+               "flow_right": "the flow renders of both views"}
     rows = [(code(name), kind.description, made_by[RENDER_OF[name]],
              ", ".join(fmt for fmt, writer in WRITERS.items() if name in writer.stores))
             for name, kind in PRODUCTS.items()]

@@ -20,13 +20,14 @@ PF_PIXEL = np.dtype({"names": ["uv"], "formats": [np.uint64], "offsets": [0], "i
 
 
 def save_pfm(path: Path, array: np.ndarray, valid: np.ndarray | None = None) -> None:
-    """A float32 H×W×2 flow as ``PF`` (u, v, 0) or a bool H×W mask as ``Pf`` (1, 0). With ``valid``, the flow
-    is stored as unknown (1e10, as in .flo) where it is False. Rows are flipped while filling the one array written."""
+    """A float32 H×W×2 flow as ``PF`` (u, v, 0), and one channel (a bool H×W mask as 1, 0; disparity) as ``Pf``.
+    With ``valid``, the flow is stored as unknown (1e10, as in .flo) where it is False. Rows are flipped while filling
+    the one array written."""
     height, width = array.shape[:2]
-    mask = array.dtype == bool
-    header = f"{'Pf' if mask else 'PF'}\n{width} {height}\n-1.0\n".encode("ascii")
-    data = file_buffer(header, (4 if mask else 12) * height * width)
-    if mask:
+    single = array.ndim == 2
+    header = f"{'Pf' if single else 'PF'}\n{width} {height}\n-1.0\n".encode("ascii")
+    data = file_buffer(header, (4 if single else 12) * height * width)
+    if single:
         data[len(header):].view("<f4").reshape(height, width)[...] = array[::-1]
     else:
         fill_flow(data[len(header):].view(PF_PIXEL).reshape(height, width)["uv"][::-1], array, valid)

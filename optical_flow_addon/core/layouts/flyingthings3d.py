@@ -38,6 +38,11 @@ def save_all_occluded(path: Path, other: np.ndarray) -> None:
     save_mask(path, np.ones(other.shape[:2], bool))
 
 
+def save_no_change(path: Path, disparity: np.ndarray) -> None:
+    """Disparity change to a frame outside the sequence: none known, stored as 0 (FlyingThings3D has no unknown)."""
+    save_pfm(path, np.zeros_like(disparity))
+
+
 class FlyingThings3D(Layout):
     name = "FLYINGTHINGS3D"
     folder = "FlyingThings3D"
@@ -64,7 +69,33 @@ class FlyingThings3D(Layout):
             else:
                 outputs += [Output(flow_path, (flow, f"{flow}_valid"), save_flow),
                             Output(occlusion_path, (f"{flow}_occluded",), save_mask)]
+        return outputs + (self.stereo_outputs(sequence, frame, number) if sequence.stereo else [])
+
+    def stereo_outputs(self, sequence: Sequence, frame: int, number: str) -> list[Output]:
+        """The right image, both views' disparity and disparity change, as FlyingThings3D's stereo release has them."""
+        image = self.sequence_folder(sequence, PASSES[sequence.motion_blur]) / "right" / f"{number}.png"
+        outputs = [Output(image, ("right_colors",), save_image)]
+        for side, view in (("left", ""), ("right", "right_")):
+            outputs.append(Output(self.sequence_folder(sequence, "disparity") / side / f"{number}.pfm",
+                                  (f"{view}disparity",), save_pfm))
+            for flow, (direction, _) in DIRECTIONS.items():
+                path = self.sequence_folder(sequence, "disparity_change") / direction / side / f"{number}.pfm"
+                beyond = sequence.is_last(frame) if flow == "forward_flow" else sequence.index(frame) == 0
+                change = f"{view}{flow.removesuffix('_flow')}_disparity_change"
+                outputs.append(Output(path, (f"{view}disparity",), save_no_change) if beyond
+                               else Output(path, (change,), save_pfm))
         return outputs
+
+    def write(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray | Path]) -> list[Path]:
+        """With stereo, torchvision's SceneFlowStereo looks under ``SceneFlow/FlyingThings3D``: a link to the
+        dataset's folder is enough."""
+        written = super().write(sequence, frame, products)
+        if sequence.stereo:
+            link = sequence.root / "SceneFlow" / self.folder
+            if not link.is_symlink():
+                link.parent.mkdir(exist_ok=True)
+                link.symlink_to(Path("..") / self.folder, target_is_directory=True)
+        return written
 
     def check_root(self, sequence: Sequence) -> None:
         """torchvision pairs the sorted image folders of a pass with the sorted flow folders by position, so
@@ -79,7 +110,10 @@ class FlyingThings3D(Layout):
                             f"or {kind} motion blur.")
 
     def folders(self, sequence: Sequence) -> list[Path]:
-        folders = [self.sequence_folder(sequence, top) / "left" for top in PASSES.values()]
+        folders = [self.sequence_folder(sequence, top) / side for top in PASSES.values() for side in ("left", "right")]
+        folders += [self.sequence_folder(sequence, "disparity") / side for side in ("left", "right")]
+        folders += [self.sequence_folder(sequence, "disparity_change") / direction / side
+                    for direction, _ in DIRECTIONS.values() for side in ("left", "right")]
         for top in ("optical_flow", "occlusions"):
             folders += [self.sequence_folder(sequence, top) / direction / "left"
                         for direction, _ in DIRECTIONS.values()]
