@@ -25,6 +25,7 @@ from ..core.options import BLENDERPROC, BakeOptions
 from ..core.render_devices import AS_SCENE
 from ..core.track_files import save_tracks
 from ..core.output_folder import BakeFolder, prepare_training_sequence, render_folder
+from ..core.camera import Intrinsics
 from .camera import blender_camera
 from .render_device import render_device
 from .settings_guard import SettingsGuard
@@ -78,10 +79,13 @@ def camera_record(scene: bpy.types.Scene, frame: int, options: BakeOptions) -> d
     return record
 
 
-def camera_view(scene: bpy.types.Scene, camera: bpy.types.Object | None = None) -> dict:
-    """The scene camera (or another) at the current frame, as the writer projects with it."""
+def camera_view(scene: bpy.types.Scene, scale: int, camera: bpy.types.Object | None = None) -> dict:
+    """The scene camera (or another) at the current frame, as the writer projects with it: for the flow render,
+    made at ``scale`` times the image's resolution."""
     camera = camera or scene.camera
-    return {"intrinsics": blender_camera(scene, camera.data).intrinsics().tolist(),
+    size = blender_camera(scene, camera.data)
+    intrinsics = Intrinsics.from_matrix(size.intrinsics(), size.width, size.height)
+    return {"intrinsics": intrinsics.scaled_to(size.width * scale, size.height * scale).matrix().tolist(),
             "camera_to_world": [list(row) for row in camera.matrix_world]}
 
 
@@ -111,7 +115,8 @@ def surface_motion_or_vector_pass(scene: bpy.types.Scene, options: BakeOptions) 
 def needs_surface_motion(options: BakeOptions) -> dict[str, bool]:
     """What the bake asks for that only the surface motion passes give, in words."""
     return {"occlusion masks": options.occlusion, "scene flow": options.scene_flow, "stereo": options.stereo,
-            "point tracks": options.point_tracks, "segmentation": options.segmentation, "normals": options.normals}
+            "point tracks": options.point_tracks, "segmentation": options.segmentation, "normals": options.normals,
+            "truth at a finer scale": options.truth_scale != 1}
 
 
 # What the manifest says of the segmentation's pass index.
@@ -205,8 +210,10 @@ def check_machine(options: BakeOptions, resolution: tuple[int, int]) -> None:
     """Before anything renders: memory for a frame, and a sequence name the file system can hold (the command line
     checks both with its own flags' names first)."""
     images = options.render_images or options.layout != BLENDERPROC
-    check_frame_memory(*resolution, images, f"The scene's resolution, {resolution[0]}x{resolution[1]} (Output "
-                       "Properties › Format),")
+    scale = options.truth_scale
+    check_frame_memory(resolution[0] * scale, resolution[1] * scale, images,
+                       f"The scene's resolution, {resolution[0]}x{resolution[1]} (Output Properties › Format)"
+                       + (f" at truth scale {scale}," if scale != 1 else ","))
     options.check_track_count(*resolution)
     if options.layout != BLENDERPROC:
         check_sequence_name(options.sequence, options.output_dir, f"The sequence name {options.sequence[:20]}…")
@@ -262,7 +269,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     # before the output folder is touched.
     with FrameWriter(options) as writer, render_device(scene, device) as rendered_on, \
             BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
-            render_folder(memory_folder(*resolution)) as render_dir:
+            render_folder(memory_folder(*(side * options.truth_scale for side in resolution))) as render_dir:
         keep_frame(scene, guard)
         motion = None if vector_pass else SurfaceMotion(scene, flow_view_layer(scene), guard, options)
         override, own_shading = shading_override(scene, guard, motion)
@@ -280,7 +287,8 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading, **({"stereo_rig": rig.record()} if rig else {})}
         configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
-                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, bool(vector_pass))}
+                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, bool(vector_pass),
+                                                                       options.truth_scale)}
         last_yield = time.perf_counter()
 
         render_step = {"image": render_image, "flow": render_now}
@@ -331,9 +339,9 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                                             else options.partner_renders)
                 if frame in baked:
                     waiting[frame] = camera_record(scene, frame, options)
-                passes = {"view": camera_view(scene), **instances} if motion else None
+                passes = {"view": camera_view(scene, options.truth_scale), **instances} if motion else None
                 if right is not None:
-                    passes["right_view"] = camera_view(scene, right)
+                    passes["right_view"] = camera_view(scene, options.truth_scale, right)
                 if in_flight:
                     yield from finish()
                 writer.submit(renders, view_layer, frame, passes, write=frame in baked)

@@ -152,6 +152,7 @@ class VIEW3D_PT_optical_flow_flow(SidebarPanel, bpy.types.Panel):
         if settings.normals:
             layout.prop(settings, "geometric_normals")
         layout.prop(settings, "stereo")
+        layout.prop(settings, "truth_scale")
         layout.prop(settings, "point_tracks")
         if settings.point_tracks:
             column = layout.column(align=True)

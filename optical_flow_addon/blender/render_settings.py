@@ -124,9 +124,12 @@ def flow_view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
 
 
 def configure_flow_render(scene: bpy.types.Scene, guard: SettingsGuard, override: bpy.types.Material | None,
-                          vector_pass: bool = True) -> None:
+                          vector_pass: bool = True, scale: int = 1) -> None:
     """Settings for the Vector (unless the override's motion passes replace it) and Depth passes: exact at the
-    pixel centre, cheap, into a multilayer EXR."""
+    pixel centre, cheap, into a multilayer EXR; at ``scale`` times the image's resolution, whose pixel centres are
+    the scale × scale points of each image pixel where the truth is sampled."""
+    if scale != 1:
+        guard.set(scene.render, "resolution_percentage", scene.render.resolution_percentage * scale)
     for name, value in RENDER_SETTINGS.items():
         guard.set(scene.render, name, value)
     for name, value in CYCLES_SETTINGS.items():

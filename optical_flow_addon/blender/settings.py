@@ -199,6 +199,11 @@ class FlowSettings:
         name="Geometric Normals", default=False,
         description="The triangle's own normal instead of the smooth shading normal",
     )
+    truth_scale: IntProperty(
+        name="Truth Scale", default=1, soft_min=1, soft_max=2,
+        description="Per-pixel truth (flow, depth, masks, disparity...) sampled at this many points per image pixel "
+        "and axis, as Spring's 2×2; the images keep the scene's resolution",
+    )
     stereo: BoolProperty(
         name="Stereo", default=False,
         description="Also render the right view of the camera's Stereo 3D rig (Output › Stereoscopy, Camera › "
@@ -305,6 +310,7 @@ def bake_options(scene: bpy.types.Scene, settings: FlowSettings, custom_range: b
         normals=settings.normals,
         geometric_normals=settings.geometric_normals,
         stereo=settings.stereo,
+        truth_scale=settings.truth_scale,
         sequence=settings.sequence or (Path(bpy.data.filepath).stem if bpy.data.filepath else "scene"),
     )
 

@@ -181,6 +181,9 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
         command.add_argument("--stereo", action="store_true",
                              help="also render the right view of the camera's Stereo 3D rig and write disparity, "
                              "disparity change and stereo masks of both views")
+        command.add_argument("--truth-scale", type=int, default=1, choices=[1, 2],
+                             help="per-pixel truth (flow, depth, masks, disparity...) sampled at N×N points per "
+                             "image pixel, as Spring's 2×2; the images keep their resolution (default: 1)")
         add_track_options(command)
         command.add_argument("--samples", type=positive_number, metavar="N",
                              help="Cycles samples per pixel of the images (default: the scene's; "

@@ -147,7 +147,7 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
         **({"point_tracks": True, "track_count": args.track_count} if args.track_count else {}),
         track_queries=args.track_queries, track_balance=args.track_balance, track_seed=args.track_seed,
         segmentation=args.segmentation, normals=args.normals is not None, geometric_normals=args.normals == "geometric",
-        stereo=args.stereo,
+        stereo=args.stereo, truth_scale=args.truth_scale,
     )
     return scene, options
 

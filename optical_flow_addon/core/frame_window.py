@@ -10,7 +10,7 @@ import numpy as np
 from .rendered_exr import read_depth_and_passes
 from .frame import rendered_colors, write_products
 from .options import BakeOptions
-from .products import FLOW_STEPS
+from .products import FLOW_STEPS, IN_PIXELS
 from .self_check import check_round_trip, round_trip
 from .stereo import disparity_change, disparity_products
 from .surface_motion import (LOCATION_PASS, MOTION_PASSES, NORMAL_PASS, OBJECT_PASS, Frame, View, camera_normals,
@@ -87,6 +87,9 @@ class FrameWindow:
             if all(f"{name}_valid" in arrays for name in flows):
                 check = self.round_trip(waiting) if options.verify else None
                 ordered = {key: arrays[key] for key in options.products_at(waiting)}  # the same order in every chunk
+                if options.truth_scale != 1:  # measured on the finer grid; the files hold image pixels
+                    ordered.update({key: ordered[key] / np.float32(options.truth_scale)
+                                    for key in IN_PIXELS if key in ordered})
                 view = self.frames[waiting].view
                 camera = {"K": view.intrinsics, "camera_to_world": view.camera_to_world}
                 done.append((waiting, write_products(ordered, image, waiting, options, camera), check))

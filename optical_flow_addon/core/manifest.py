@@ -40,6 +40,7 @@ SETTING_WORDS = {
     "picture_max_radius": ("picture max radius", lambda value: f"{value} px"),
     "segmentation": ("segmentation", on_off),
     "stereo": ("stereo", on_off),
+    "truth_scale": ("truth scale", lambda value: str(value or 1)),
     "normals": ("normals", lambda value: value or "off"),
     "tracks": ("point tracks", lambda value: ", ".join(f"{key} {item}" for key, item in value.items()) if value
                else "off"),
@@ -70,6 +71,7 @@ def bake_settings(options: BakeOptions, resolution: tuple[int, int]) -> dict:
         "picture_max_radius": options.picture_max_radius if "PICTURE" in formats else None,
         "segmentation": True if "segmentation" in written else None,  # None as recorded before it existed
         "stereo": True if options.stereo else None,
+        "truth_scale": options.truth_scale if options.truth_scale != 1 else None,
         "normals": ("geometric" if options.geometric_normals else "shading") if "normals" in written else None,
         "tracks": {"count": options.track_count, "queries": options.track_queries.lower(),
                    "balance": options.track_balance, "seed": options.track_seed,

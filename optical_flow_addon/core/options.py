@@ -26,6 +26,8 @@ TRACK_QUERIES = ("SPREAD", "FIRST")
 TRACK_FORMATS = ("TAPVID", "POINTODYSSEY")
 TRACK_LAYOUTS = (BLENDERPROC, "COTRACKER")  # the layouts that hold tracks
 STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D")  # the layouts that hold the right view and disparity
+TRUTH_SCALES = (1, 2)  # Spring's truth: 2 × 2 samples per image pixel
+SCALED_TRUTH_LAYOUTS = (BLENDERPROC,)  # the layouts whose truth may be larger than their images
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class BakeOptions:
     normals: bool = False  # each pixel's surface normal in the camera axes
     geometric_normals: bool = False  # the triangle's own normal instead of the interpolated shading normal
     stereo: bool = False  # the right view of the camera's Stereo 3D rig, disparity and disparity change
+    truth_scale: int = 1  # per-pixel truth sampled at truth_scale × truth_scale points per image pixel (1 or 2)
     sequence: str = "scene"  # the sequence's name in a training layout
     # What the scene and its animation are over the sequence (blender/scene_fingerprint.py), so that a resumed bake
     # can tell that it bakes the scene whose frames it keeps; "" where no scene is known (the pure core's tests).
@@ -111,6 +114,12 @@ class BakeOptions:
         if self.layout not in LAYOUT_CHOICES:
             raise FlowError(f"Unknown layout {self.layout!r}; choose from {', '.join(LAYOUT_CHOICES)}.")
         self.check_tracks()
+        if self.truth_scale not in TRUTH_SCALES or isinstance(self.truth_scale, bool):
+            raise FlowError(f"Truth scale {self.truth_scale!r} is not one of {', '.join(map(str, TRUTH_SCALES))}: "
+                            "the points each image pixel's truth is sampled at, per axis.")
+        if self.truth_scale != 1 and self.layout not in SCALED_TRUTH_LAYOUTS:
+            raise FlowError(f"The {self.layout} layout holds truth the size of its images; truth scale "
+                            f"{self.truth_scale} needs the {' or '.join(SCALED_TRUTH_LAYOUTS)} layout.")
         if self.stereo and self.layout not in STEREO_LAYOUTS:
             raise FlowError(f"The {self.layout} layout has no place for the right view and disparity; use the "
                             f"{' or '.join(STEREO_LAYOUTS)} layout, or turn Stereo off.")

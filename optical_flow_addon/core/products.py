@@ -68,6 +68,7 @@ RENDERS = ("flow", "flow_right", "image_right", "image")
 RENDER_OF = {name: {"colors": "image", "right_colors": "image_right"}.get(name, "flow_right" if "disparity" in name
                                                                          else "flow") for name in PRODUCTS}
 STEREO = tuple(name for name in PRODUCTS if "disparity" in name)
+IN_PIXELS = tuple(name for name, kind in PRODUCTS.items() if kind in (FLOW, DISPARITY, DISPARITY_CHANGE))
 
 
 def kind_of(name: str) -> ProductKind:
