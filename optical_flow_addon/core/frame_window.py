@@ -103,11 +103,13 @@ class FrameWindow:
         return done
 
     def disparity_changes(self, frame: int, partner: int, flow: str, arrays: dict) -> dict[str, np.ndarray]:
-        """Both views' disparity change of ``flow`` (their disparity at ``partner`` minus at ``frame``)."""
+        """Both views' disparity change of ``flow`` (their disparity at ``partner`` minus at ``frame``); the left
+        view's own flow is the bake's, the right view's is worked out for it."""
         left, right = self.frames, self.right
-        return {**disparity_change(left[frame], left[partner], right[partner], flow, "", arrays["disparity"]),
-                **disparity_change(right[frame], right[partner], left[partner], flow, "right_",
-                                   arrays["right_disparity"])}
+        right_flow = flow_products(right[frame], right[partner], flow, False, occlusion=False, scene_flow=False)
+        return {**disparity_change(left[frame], right[partner], flow, "", arrays["disparity"], arrays),
+                **disparity_change(right[frame], left[partner], flow, "right_", arrays["right_disparity"],
+                                   right_flow)}
 
     def round_trip(self, frame: int) -> dict | None:
         """The self-check of ``frame``'s forward flow against its partner's backward flow, when this bake makes both

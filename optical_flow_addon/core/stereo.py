@@ -38,15 +38,13 @@ def disparity_products(view: Frame, other: Frame, prefix: str) -> dict[str, np.n
             f"{prefix}disparity_occluded": arrays[f"{STILL}_occluded"]}
 
 
-def disparity_change(view: Frame, same_view_later: Frame, other_view_later: Frame, flow: str, prefix: str,
-                     disparity: np.ndarray) -> dict[str, np.ndarray]:
-    """``<prefix><direction>_disparity_change`` of ``flow`` (forward or backward): where the view's flow is valid
-    (the point's motion is known and it stays in the image), its disparity at the partner frame minus
-    ``disparity`` (at this frame); 0 elsewhere."""
-    here = flow_products(view, same_view_later, flow, False, occlusion=False, scene_flow=False)
+def disparity_change(view: Frame, other_view_later: Frame, flow: str, prefix: str, disparity: np.ndarray,
+                     own: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``<prefix><direction>_disparity_change`` of ``flow`` (forward or backward): where the view's own flow
+    (``own``, its flow products) is valid (the point's motion is known and it stays in the image), its disparity at
+    the partner frame minus ``disparity`` (at this frame); 0 elsewhere."""
     there = flow_products(view, other_view_later, flow, False, occlusion=False, scene_flow=False)
     sign = 1 if prefix else -1
-    later = sign * (there[flow][..., 0] - here[flow][..., 0])
+    later = sign * (there[flow][..., 0] - own[flow][..., 0])
     name = f"{prefix}{flow.removesuffix('_flow')}_disparity_change"
-    return {name: np.where(here[f"{flow}_valid"], later - disparity, 0).astype(np.float32)}
-
+    return {name: np.where(own[f"{flow}_valid"], later - disparity, 0).astype(np.float32)}
