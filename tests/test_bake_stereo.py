@@ -142,8 +142,8 @@ def test_a_rig_that_gives_no_rectified_views_is_refused_before_rendering(tmp_pat
 
 def test_a_layout_without_room_for_stereo_is_refused(tmp_path):
     stereo_scene(frames=2)
-    with pytest.raises(RuntimeError, match="KITTI layout has no place for the right view"):
-        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), stereo=True, layout="KITTI")
+    with pytest.raises(RuntimeError, match="COTRACKER layout has no place for the right view"):
+        bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), stereo=True, layout="COTRACKER", point_tracks=True)
 
 
 def test_flyingthings3d_layout_gets_the_right_view_disparity_and_the_link_scene_flow_stereo_reads(tmp_path):

@@ -195,3 +195,70 @@ def test_torchvision_scene_flow_stereo_loads_flyingthings3d_with_the_right_view_
     assert len(torchvision.datasets.FlyingThings3D(tmp_path, pass_name="clean")) == 4  # pairs both ways
     change = tmp_path / "FlyingThings3D/disparity_change/TRAIN/A/shot/into_future/right/0000.pfm"
     assert change.is_file()
+
+
+STEREO_SEQUENCES = {"alpha": range(1, 4), "beta": range(10, 15, 2)}
+
+
+def stereo_bake(root, name, largest):
+    """Two stereo sequences of the layout in ``root``; (sequence, frame) → products."""
+    from stereo_layout_products import stereo_products
+
+    layout, products = LAYOUTS[name], {}
+    for seed, (sequence_name, frames) in enumerate(STEREO_SEQUENCES.items()):
+        sequence = Sequence(root, sequence_name, frames.start, frames[-1], frames.step, frames.step, stereo=True)
+        layout.check(sequence)
+        for frame, arrays in stereo_products(frames, seed, largest).items():
+            layout.write(sequence, frame, arrays)
+            products[np.asarray(arrays["colors"]).tobytes()] = arrays
+    return products
+
+
+def test_torchvision_sintel_stereo_loads_both_images_and_disparity_within_its_step(tmp_path):
+    """SintelStereo(root / 'stereo') gets every image with its right image, exactly, the disparity within half of
+    Sintel's 1/16384 px step, and as valid the pixels neither occluded in the right view nor outside it."""
+    products = stereo_bake(tmp_path, "SINTEL", (2 ** 24 - 1) / 2 ** 14)
+    dataset = torchvision.datasets.SintelStereo(tmp_path / "stereo", pass_name="clean")
+    assert len(dataset) == len(products) == 6
+    worst = 0.0
+    for left, right, disparity, valid in dataset:
+        arrays = products.pop(np.asarray(left).tobytes())
+        np.testing.assert_array_equal(np.asarray(right), arrays["right_colors"])
+        worst = max(worst, float(np.abs(disparity[0] - arrays["disparity"]).max()))
+        np.testing.assert_array_equal(valid, ~arrays["disparity_occluded"] & ~arrays["disparity_outside"])
+    print(f"Sintel stereo: worst disparity error {worst:.2e} px")
+    assert not products and worst <= 2 ** -15
+    assert len(torchvision.datasets.Sintel(tmp_path, pass_name="clean")) == 2 + 2  # the flow release still loads
+
+
+def test_torchvision_kitti_2015_stereo_loads_one_sample_per_pair_with_disparity_now_and_next(tmp_path):
+    """Kitti2015Stereo(root) gets one sample per frame with a next frame: both images exact, disp_occ_0 the disparity
+    within half of KITTI's 1/256 px step where valid, 0 elsewhere; disp_occ_1 (paired by count) the disparity at
+    the next frame of the same points; disp_noc_* drop the occluded pixels. KittiFlow still loads the pairs."""
+    from optical_flow_addon.core.formats.kitti import load_kitti_disparity
+
+    products = stereo_bake(tmp_path, "KITTI", 65535 / 256)
+    dataset = torchvision.datasets.Kitti2015Stereo(tmp_path)
+    assert len(dataset) == 2 + 2
+    worst = 0.0
+    for index, (left, right, disparity, valid) in enumerate(dataset):
+        arrays = products[np.asarray(left).tobytes()]
+        np.testing.assert_array_equal(np.asarray(right), arrays["right_colors"])
+        assert valid is None  # KITTI's invalid disparity is 0
+        now, now_valid = arrays["disparity"], arrays["disparity_valid"]
+        later = now + arrays["forward_disparity_change"]
+        later_valid = now_valid & arrays["forward_flow_valid"]
+        next_file = dataset._disparities[index][1]
+        later_read = dataset._read_disparity(next_file)[0][0]
+        for read, expected, known in ((disparity[0], now, now_valid), (later_read, later, later_valid)):
+            np.testing.assert_array_equal(read > 0, known)
+            worst = max(worst, float(np.abs(read - expected)[known].max()))
+        hidden = arrays["disparity_occluded"] | arrays["disparity_outside"]
+        noc_now = load_kitti_disparity(next_file.replace("disp_occ_1", "disp_noc_0"))[1]
+        noc_later = load_kitti_disparity(next_file.replace("disp_occ_1", "disp_noc_1"))[1]
+        np.testing.assert_array_equal(noc_now, now_valid & ~hidden)
+        np.testing.assert_array_equal(noc_later, later_valid & ~hidden & ~arrays["forward_flow_occluded"])
+    print(f"KITTI 2015 stereo: worst disparity error {worst:.2e} px")
+    assert worst <= 1 / 512
+    assert not list((tmp_path / "Kitti2015").rglob("*_11.png"))
+    assert len(torchvision.datasets.KittiFlow(tmp_path)) == 2 + 2

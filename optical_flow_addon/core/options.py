@@ -25,7 +25,7 @@ TRACK_QUERIES = ("SPREAD", "FIRST")
 # ``track_formats``: the tracks besides tracks.npz, in the files of TAP-Vid (its DAVIS pickle) and PointOdyssey.
 TRACK_FORMATS = ("TAPVID", "POINTODYSSEY")
 TRACK_LAYOUTS = (BLENDERPROC, "COTRACKER")  # the layouts that hold tracks
-STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D")  # the layouts that hold the right view and disparity
+STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D", "SINTEL", "KITTI")  # the layouts with the right view, disparity
 TRUTH_SCALES = (1, 2)  # Spring's truth: 2 × 2 samples per image pixel
 SCALED_TRUTH_LAYOUTS = (BLENDERPROC,)  # the layouts whose truth may be larger than their images
 

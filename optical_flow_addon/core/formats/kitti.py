@@ -3,6 +3,10 @@
 As in the KITTI devkit, invalid pixels are stored as 0, 0, 0 and read back as flow 0. Values are
 rounded to the nearest 1/64 px (the devkit truncates), so the stored flow is within 1/128 px. Flow
 beyond the format's ±512 px cannot be stored and is written as invalid rather than clipped.
+
+KITTI 2015's disparity PNG: 16-bit grey holding disparity·256, 0 where there is none. It holds 0 to 65535/256 ≈
+255.996 px, rounded to the nearest 1/256 px; a valid disparity under half a step is stored as one step (1/256 px),
+so that it does not read as missing.
 """
 from __future__ import annotations
 
@@ -76,3 +80,34 @@ def load_kitti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     valid = pixels[..., 2] > 0
     flow = (pixels[..., :2].astype(np.float32) - np.float32(OFFSET)) / np.float32(SCALE)
     return np.where(valid[..., None], flow, np.float32(0)), valid
+
+
+DISPARITY_SCALE = 256.0
+LARGEST_DISPARITY = 65535 / DISPARITY_SCALE
+
+
+def disparity_fits(disparity: np.ndarray) -> np.ndarray:
+    """Where the disparity can be stored: a number from 0 to rounding to 65535 steps (NaN compares False)."""
+    steps = np.rint(np.asarray(disparity, np.float64) * DISPARITY_SCALE)
+    return (disparity >= 0) & (steps <= 65535)
+
+
+def save_kitti_disparity(path: Path, disparity: np.ndarray, valid: np.ndarray) -> None:
+    """KITTI's disparity PNG, 0 where not ``valid``. FlowError where a valid pixel does not fit (the layout refuses
+    such a frame before writing any of its files)."""
+    unfit = valid & ~disparity_fits(disparity)
+    if unfit.any():
+        raise FlowError(f"{path}: {int(unfit.sum())} valid disparity value(s) outside the 0 to "
+                        f"{LARGEST_DISPARITY:.3f} px that KITTI's 16-bit disparity PNG holds.")
+    steps = np.clip(np.rint(np.where(valid, disparity, 0) * DISPARITY_SCALE), 1, 65535)
+    Path(path).write_bytes(encode_png(np.where(valid, steps, 0).astype(np.uint16), COMPRESSION, fast=True))
+
+
+def load_kitti_disparity(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Disparity (px, 0 where none) and its validity mask, read as the KITTI devkit does."""
+    pixels = decode_png(read_bytes(path), path)
+    if pixels.dtype != np.uint16 or pixels.shape[2] != 1:
+        raise FlowError(f"{path} is a PNG with {pixels.dtype.itemsize * 8}-bit samples and {pixels.shape[2]} "
+                        "channel(s); KITTI's disparity is a 16-bit grey PNG.")
+    steps = pixels[..., 0]
+    return (steps / DISPARITY_SCALE).astype(np.float32), steps > 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -156,15 +157,18 @@ class Layout:
         return {name for output in self.outputs(sequence, frame) for name in output.products}
 
     def write(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray | Path]) -> list[Path]:
-        """Write one frame's files, each under a temporary name first; return their paths. ``colors`` may be
-        Blender's PNG, which is copied. The files are written at once, in threads: zlib, numpy and the disk
-        release the GIL while they work."""
+        """Write one frame's files, each under a temporary name first; return their paths. ``colors`` and
+        ``right_colors`` may be Blender's PNG, which is copied. The files are written at once, in threads: zlib,
+        numpy and the disk release the GIL while they work."""
         outputs = self.outputs(sequence, frame)
         missing = sorted({name for output in outputs for name in output.products} - set(products))
         if missing:
             raise FlowError(f"The {self.name} layout needs {', '.join(missing)} for frame {frame}, "
                             "but the bake did not make it.")
         self.check_frame(sequence, frame, products)
+        uses = Counter(name for output in outputs for name in output.products)
+        products = {name: image_file(value) if isinstance(value, Path) and uses[name] > 1 else value
+                    for name, value in products.items()}  # Blender's PNG read once for all the files it makes
         for folder in {output.path.parent for output in outputs}:
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -211,6 +215,11 @@ def file_fits(path: Path, height: int, width: int) -> bool:
         channels = 3 if lines[0] == b"PF" else 1
         return size == len(header) - len(lines[3]) + 4 * channels * width * height
     raise FlowError(f"{path}: no check for whole {suffix} files.")
+
+
+def other_sequences(folder: Path, sequence: Sequence) -> list[str]:
+    """The names of the sequences other than ``sequence`` that have a folder in ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != sequence.name) if folder.is_dir() else []
 
 
 def files_in(*folders: Path) -> list[Path]:
