@@ -25,7 +25,7 @@ TRACK_QUERIES = ("SPREAD", "FIRST")
 # ``track_formats``: the tracks besides tracks.npz, in the files of TAP-Vid (its DAVIS pickle) and PointOdyssey.
 TRACK_FORMATS = ("TAPVID", "POINTODYSSEY")
 TRACK_LAYOUTS = (BLENDERPROC, "COTRACKER")  # the layouts that hold tracks
-STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D")  # the layouts that hold the right view and disparity
+STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D", "SPRING")  # the layouts that hold the right view and disparity
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,8 @@ class BakeOptions:
                                 "the whole sequence at once for the TAPVID track format.")
         if self.layout == "COTRACKER" and not self.point_tracks:
             raise FlowError("The COTRACKER layout holds point tracks: turn on Point Tracks (--tracks N).")
+        if self.layout == "SPRING" and not self.stereo:
+            raise FlowError("The SPRING layout holds both views: turn on Stereo.")
 
     def check_track_count(self, width: int, height: int) -> None:
         """Before rendering: every query point is a pixel of its query frame, each pixel at most once."""
