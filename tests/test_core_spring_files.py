@@ -81,3 +81,37 @@ def test_a_camera_file_gets_each_frame_s_line_in_place(tmp_path):
     np.testing.assert_array_equal(np.loadtxt(path)[:, 0], [10, 20, 1e-5])
     save(0, 1, 30.0)  # a shorter sequence baked again over it: the lines beyond it go
     assert path.read_text() == "30.0 30.0 1.5 2.5\n"
+
+
+def test_spring_refuses_truth_at_the_image_resolution_before_writing(tmp_path):
+    from layout_products import layout_products, sequence_products
+
+    from optical_flow_addon.core.layouts import LAYOUTS, Sequence
+
+    sequence = Sequence(tmp_path, "scene", 0, 2, stereo=True)
+    products = layout_products("SPRING", range(3))[1]
+    same_size = sequence_products(range(3))[1]  # 6×8 truth for 6×8 images
+    with pytest.raises(FlowError, match=r"twice the image resolution per axis \(16×12\): bake it with truth_scale 2"):
+        LAYOUTS["SPRING"].write(sequence, 1, {**products, **{k: v for k, v in same_size.items() if k != "colors"}})
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"stereo": False}, "The SPRING layout holds both views: turn on Stereo."),
+    ({"name": "shot.v2"}, "Sequence name 'shot.v2' has a '.': ptlflow's SpringDataset"),
+])
+def test_spring_refuses_one_view_and_names_ptlflow_would_cut(tmp_path, changes, message):
+    from optical_flow_addon.core.layouts import LAYOUTS, Sequence
+
+    settings = {"root": tmp_path, "name": "shot", "first_frame": 1, "last_frame": 3, "stereo": True, **changes}
+    with pytest.raises(FlowError, match=message):
+        LAYOUTS["SPRING"].check(Sequence(**settings))
+
+
+def test_the_spring_option_needs_stereo(tmp_path):
+    from optical_flow_addon.core.options import BakeOptions
+
+    settings = {"output_dir": tmp_path, "frame_start": 1, "frame_end": 3, "layout": "SPRING", "sequence": "shot"}
+    with pytest.raises(FlowError, match="The SPRING layout holds both views: turn on Stereo."):
+        BakeOptions(**settings)
+    assert BakeOptions(**settings, stereo=True).training_sequence.stereo
