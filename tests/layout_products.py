@@ -40,3 +40,37 @@ def sequence_products(frames: range, seed: int = 0, channels: int = 3, height: i
             arrays[f"{direction}_flow_occluded"] = rng.random((height, width)) > 0.7
         products[frame] = arrays
     return products
+
+
+def stereo_products(frames: range, seed: int = 0, height: int = H, width: int = W) -> dict:
+    """frame → the right view's image, both views' disparity with its masks, and each flow's disparity change."""
+    rng = np.random.default_rng(seed + 1000)
+    products = {}
+    for frame in frames:
+        arrays = {"right_colors": rng.integers(0, 256, (height, width, 3), dtype=np.uint8)}
+        directions = [d for d, skip in (("forward", frames[-1]), ("backward", frames[0])) if frame != skip]
+        for view in ("", "right_"):
+            arrays[f"{view}disparity"] = rng.uniform(0.1, 90, (height, width)).astype(np.float32)
+            for mask, share in (("valid", 0.8), ("outside", 0.1), ("occluded", 0.1)):
+                arrays[f"{view}disparity_{mask}"] = rng.random((height, width)) < share
+            for direction in directions:
+                arrays[f"{view}{direction}_disparity_change"] = rng.normal(size=(height, width)).astype(np.float32)
+        products[frame] = arrays
+    return products
+
+
+def layout_products(layout: str, frames: range, seed: int = 0, channels: int = 3, height: int = H,
+                    width: int = W) -> dict:
+    """frame → products as the bake hands them to ``layout``: Spring's are stereo, with the truth (every product
+    but the images and the camera) at twice the images' height and width, as truth_scale 2 makes it."""
+    if layout != "SPRING":
+        return sequence_products(frames, seed, channels, height, width)
+    products = sequence_products(frames, seed, channels, 2 * height, 2 * width)
+    images = sequence_products(frames, seed, channels, height, width)
+    right = stereo_products(frames, seed, 2 * height, 2 * width)
+    for frame in frames:
+        products[frame] |= right[frame]
+        products[frame]["colors"] = images[frame]["colors"]
+        products[frame]["right_colors"] = right[frame]["right_colors"][::2, ::2]
+        products[frame]["K"] = images[frame]["K"]
+    return products

@@ -75,3 +75,30 @@ def test_kitti_2015_disparity_now_and_at_the_next_frame_is_the_bakes_within_a_25
     assert worst <= 1 / 512
     assert sorted(p.name for p in (stereo / "image_3").iterdir()) == ["shot_000000_10.png", "shot_000001_10.png"]
     assert undescribed_files(root / "KittiFlow" / "shot.manifest.json") == []
+
+
+def test_spring_holds_both_views_and_truth_at_twice_the_size_as_the_bakes_npy(tmp_path):
+    """Spring's .flo5 and .dsp5 hold the flow and disparity a BlenderProc bake at truth scale 2 writes (NaN where it
+    has none), beside the images at the scene's size."""
+    pytest.importorskip("h5py")
+    from optical_flow_addon.core.formats.spring import load_dsp5, load_flo5
+
+    scene = stereo_scene(frames=2)
+    scene.render.engine, scene.cycles.samples = "CYCLES", 1
+    roots = {layout: tmp_path / layout for layout in ("BLENDERPROC", "SPRING")}
+    for layout, root in roots.items():
+        extra = {"output_formats": {"NPY"}} if layout == "BLENDERPROC" else {"sequence": "shot"}
+        assert bpy.ops.optical_flow.render_flow(output_dir=str(root), stereo=True, truth_scale=2, layout=layout,
+                                                **extra) == {"FINISHED"}
+    train = roots["SPRING"] / "spring" / "train" / "shot"
+    flow, valid = (np.load(roots["BLENDERPROC"] / f"forward_flow{kind}_0001.npy") for kind in ("", "_valid"))
+    stored = load_flo5(train / "flow_FW_left" / "flow_FW_left_0001.flo5")
+    assert stored.shape == flow.shape and (np.isnan(stored[..., 0]) == ~valid).all()
+    np.testing.assert_array_equal(stored[valid], flow[valid])
+    disparity = np.load(roots["BLENDERPROC"] / "right_disparity_0002.npy")
+    stored = load_dsp5(train / "disp1_right" / "disp1_right_0002.dsp5")
+    known = ~np.isnan(stored)
+    assert known.any() and np.array_equal(stored[known], disparity[known])
+    image = read(train / "frame_right" / "frame_right_0001.png")
+    assert image.shape[:2] == (scene.render.resolution_y, scene.render.resolution_x)
+    assert undescribed_files(roots["SPRING"] / "spring" / "shot.manifest.json") == []

@@ -66,9 +66,11 @@ def tree(folder):
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", [pytest.param(name, marks=pytest.mark.skip(
+    reason="Spring's layout needs a stereo rig, which a mesh file's scene has none of "
+    "(tests/test_bake_stereo_layouts.py bakes it)")) if name == "SPRING" else name for name in LAYOUTS])
 def test_a_killed_layout_bake_resumes_to_the_files_of_one_bake(tmp_path, layout):
-    arguments = ("--layout", layout, "--sequence", "shot")
+    arguments = ("--layout", layout, "--sequence", "shot", *(("--tracks", "20") if layout == "COTRACKER" else ()))
     manifest = f"{LAYOUTS[layout].folder}/shot.manifest.json"
     whole = tmp_path / "whole"
     assert start_bake(tmp_path, whole, *arguments, frames=LAYOUT_FRAMES).wait(timeout=600) == 0

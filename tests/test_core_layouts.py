@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import png_files
-from layout_products import sequence_products
+from layout_products import layout_products, sequence_products
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.layouts import LAYOUTS, Sequence, get_layout
 
@@ -17,9 +17,10 @@ FRAMES = range(3, 7)
 
 def bake(layout, root, name="scene", frames=FRAMES, seed=0, **settings):
     """Write every frame of a synthetic sequence as the bake would: check first, then frame by frame."""
+    settings.setdefault("stereo", layout.name == "SPRING")  # Spring holds both views
     sequence = Sequence(root, name, frames.start, frames.stop - 1, frames.step, frames.step, **settings)
     layout.check(sequence)
-    products = sequence_products(frames, seed)
+    products = layout_products(layout.name, frames, seed)
     for frame in frames:
         layout.write(sequence, frame, products[frame])
     return sequence, products
@@ -120,8 +121,8 @@ def test_transparent_images_keep_their_alpha(tmp_path):
 def test_blenders_png_is_copied_but_for_its_render_date(tmp_path, name):
     """In a bake ``colors`` is Blender's PNG: every image file of the layout is that file without its text chunks
     (Blender's render date and time), not a new encoding."""
-    sequence = Sequence(tmp_path / "root", "scene", 0, 2)
-    products = sequence_products(range(3))
+    sequence = Sequence(tmp_path / "root", "scene", 0, 2, stereo=name == "SPRING")
+    products = layout_products(name, range(3))
     expected = {}
     for frame in range(3):  # made by another encoder than the layouts' own (pypng, None filter)
         expected[frame] = png_files.write(products[frame]["colors"])
@@ -190,8 +191,9 @@ def test_baking_a_sequence_again_needs_overwrite(tmp_path, name):
     layout = LAYOUTS[name]
     bake(layout, tmp_path)
     with pytest.raises(FlowError, match="already has .* Overwrite"):
-        layout.check(Sequence(tmp_path, "scene", 3, 6))
-    layout.check(Sequence(tmp_path, "scene", 3, 5, overwrite=True))  # what it removes: test_core_resume.py
+        layout.check(Sequence(tmp_path, "scene", 3, 6, stereo=name == "SPRING"))
+    # what it removes: test_core_resume.py
+    layout.check(Sequence(tmp_path, "scene", 3, 5, overwrite=True, stereo=name == "SPRING"))
 
 
 @pytest.mark.parametrize("name", LAYOUTS)

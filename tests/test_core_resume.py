@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import png_files
-from layout_products import sequence_products
+from layout_products import layout_products
 from manifest_walk import undescribed_files
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import IMAGE_FILES
@@ -28,7 +28,9 @@ VERSIONS = {"blender_version": "4.5.4", "addon_version": "0.1.0"}
 def options(folder, **changes):
     settings = {"output_dir": folder, "frame_start": 1, "frame_end": 10, "sequence_start": 1, "sequence_end": 10,
                 "formats": frozenset({"NPY", "HDF5"}), "scene_fingerprint": "scene-a",
-                "point_tracks": changes.get("layout") == "COTRACKER", **changes}  # CoTracker's folders hold tracks
+                "point_tracks": changes.get("layout") == "COTRACKER",  # CoTracker's folders hold tracks
+                "stereo": changes.get("layout") == "SPRING",  # Spring's both views, its truth at twice the size
+                "truth_scale": 2 if changes.get("layout") == "SPRING" else 1, **changes}
     return BakeOptions(**settings)
 
 
@@ -38,7 +40,7 @@ def record(bake, frame):
 
 def bake_frames(bake, frames, seed=0):
     """Write the frames' files as the writer does, from synthetic products of the right kinds."""
-    products = sequence_products(range(bake.sequence_start, bake.sequence_end + 1), seed, height=H, width=W)
+    products = layout_products(bake.layout, range(bake.sequence_start, bake.sequence_end + 1), seed, height=H, width=W)
     for frame in frames:
         arrays = {name: products[frame][name] for name in bake.products_at(frame) if name in products[frame]}
         for name in bake.products_at(frame):  # scene flow: not among the synthetic products
@@ -77,7 +79,8 @@ def test_the_kept_image_drops_blenders_render_date(tmp_path):
 @pytest.mark.parametrize("name, suffix, damage", [
     ("SINTEL", ".flo", "truncated"), ("SINTEL", ".dpt", "truncated"), ("SINTEL", ".cam", "truncated"),
     ("FLYINGTHINGS3D", ".pfm", "truncated"), ("SINTEL", ".flo", "other size"), ("SINTEL", ".dpt", "other size"),
-    ("FLYINGTHINGS3D", ".pfm", "other size")])
+    ("FLYINGTHINGS3D", ".pfm", "other size"), ("SPRING", ".flo5", "truncated"), ("SPRING", ".dsp5", "truncated"),
+    ("SPRING", ".dsp5", "other size")])
 def test_a_damaged_layout_file_is_not_kept(tmp_path, name, suffix, damage):
     bake = options(tmp_path, layout=name, sequence="one", frame_end=4, sequence_end=4)
     prepare_training_sequence(bake)

@@ -36,6 +36,8 @@ LAYOUT_ITEMS = [(name, label, description) for name, (label, description) in {
     "FLYINGTHINGS3D": ("FlyingThings3D", "FlyingThings3D/frames_cleanpass|finalpass, optical_flow, occlusions"),
     "COTRACKER": ("CoTracker", "<sequence>/frames/%03d.png and <sequence>/<sequence>.npy, as CoTracker's Kubric "
                   "dataset reads them (needs Point Tracks)"),
+    "SPRING": ("Spring", "spring/train/<sequence>: both views, .flo5 flow and .dsp5 disparity at twice the image "
+               "resolution, cam_data (needs Stereo and Truth Scale 2)"),
 }.items() if name in LAYOUT_CHOICES]
 
 TRACK_QUERY_ITEMS = [(name, label, description) for name, (label, description) in {

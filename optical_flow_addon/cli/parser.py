@@ -154,7 +154,8 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
         command.add_argument("--layout", type=str.upper, default=BLENDERPROC, choices=list(LAYOUT_CHOICES),
                              help="blenderproc: its files in --formats (default); sintel, kitti, flyingthings3d: the "
                              "dataset's folders, which torchvision and ptlflow load unchanged; cotracker: the "
-                             "folders CoTracker trains on (with --tracks)")
+                             "folders CoTracker trains on (with --tracks); spring: Spring's (with --stereo "
+                             "--truth-scale 2)")
         command.add_argument("--sequence", metavar="NAME",
                              help="the sequence's name in a training layout (default: the scene file's name; 'scene' "
                              "for the demo)")

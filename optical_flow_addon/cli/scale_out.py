@@ -140,7 +140,8 @@ def bake_chunks(args: argparse.Namespace, stop: CoordinatorStop, scenes: dict, c
             listed = {record["frame"] for manifest in earlier for record in manifest["frames"]}
             size = args.chunk_size or len(options.frames)
             whole = {"flow_sequence.hdf5 grows frame by frame in order": "HDF5_SEQUENCE" in options.formats,
-                     "tapvid.pkl holds the whole video": "TAPVID" in options.track_formats}
+                     "tapvid.pkl holds the whole video": "TAPVID" in options.track_formats,
+                     "Spring's cam_data files hold every frame's camera": options.layout == "SPRING"}
             if any(whole.values()) and size < len(options.frames):
                 why = " and ".join(text for text, on in whole.items() if on)
                 notes.append(f"{scene.name}: {why}, so its frames were one task.")

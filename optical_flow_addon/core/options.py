@@ -25,9 +25,10 @@ TRACK_QUERIES = ("SPREAD", "FIRST")
 # ``track_formats``: the tracks besides tracks.npz, in the files of TAP-Vid (its DAVIS pickle) and PointOdyssey.
 TRACK_FORMATS = ("TAPVID", "POINTODYSSEY")
 TRACK_LAYOUTS = (BLENDERPROC, "COTRACKER")  # the layouts that hold tracks
-STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D", "SINTEL", "KITTI")  # the layouts with the right view, disparity
+# the layouts with the right view and disparity
+STEREO_LAYOUTS = (BLENDERPROC, "FLYINGTHINGS3D", "SINTEL", "KITTI", "SPRING")
 TRUTH_SCALES = (1, 2)  # Spring's truth: 2 × 2 samples per image pixel
-SCALED_TRUTH_LAYOUTS = (BLENDERPROC,)  # the layouts whose truth may be larger than their images
+SCALED_TRUTH_LAYOUTS = (BLENDERPROC, "SPRING")  # the layouts whose truth may be larger than their images
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ class BakeOptions:
                                 "the whole sequence at once for the TAPVID track format.")
         if self.layout == "COTRACKER" and not self.point_tracks:
             raise FlowError("The COTRACKER layout holds point tracks: turn on Point Tracks (--tracks N).")
+        if self.layout == "SPRING" and not (self.stereo and self.truth_scale == 2):
+            raise FlowError("The SPRING layout holds both views and truth at twice the image resolution per axis: "
+                            "turn on Stereo and set Truth Scale to 2.")
 
     def check_track_count(self, width: int, height: int) -> None:
         """Before rendering: every query point is a pixel of its query frame, each pixel at most once."""

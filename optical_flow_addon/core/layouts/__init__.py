@@ -11,8 +11,9 @@ from .cotracker import COTRACKER
 from .flyingthings3d import FLYINGTHINGS3D
 from .kitti import KITTI
 from .sintel import SINTEL
+from .spring import SPRING
 
-LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (SINTEL, KITTI, FLYINGTHINGS3D, COTRACKER)}
+LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (SINTEL, KITTI, FLYINGTHINGS3D, COTRACKER, SPRING)}
 
 __all__ = ["LAYOUTS", "Layout", "Sequence", "get_layout"]
 
