@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bpy
 
-from bake_speed import floor_ms, heavy_scene, run_and_exit, set_resolution, silence_blender, table
+from bake_speed import (floor_ms, heavy_scene, ratio_rows, run_and_exit, set_resolution, silence_blender,
+                        table)
 from optical_flow_addon.blender.bake import bake_flow
 from optical_flow_addon.core.options import BakeOptions
 
@@ -59,6 +60,37 @@ def bake_ms(scene, frames: list[int], folder: Path, fields: dict) -> tuple[float
     writer = writer_cpu_s() - writer
     return ((time.perf_counter() - started) * 1000 / len(frames), writer * 1000 / len(frames),
             (time.process_time() - blender + writer) * 1000 / len(frames))
+
+
+def interleaved_rounds(scene, frames: list[int], folder: Path, rows: dict[str, dict], rounds: int) -> dict:
+    """Row name -> ms per frame of each round; Cycles' kernels are loaded first, and each round bakes every row
+    once, in turn, so that the machine's changing load falls on all rows alike."""
+    floor_ms(scene, frames[:1])
+    times = {name: [] for name in rows}
+    for round_ in range(rounds):
+        for name, fields in rows.items():
+            times[name].append(bake_ms(scene, frames, folder / f"{round_}_{len(times[name])}", fields)[0])
+    return times
+
+
+def ratio_benchmark(doc: str, make_scene, rows: dict[str, dict], heading: str) -> None:
+    """The command line of a benchmark whose rows are bakes of one scene (``make_scene(folder, frames)``) compared
+    with its first row: --frames, --rounds, --resolution, then the table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--resolution", default="640x480")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.resolution.split("x"))
+    report = silence_blender()
+    frames = list(range(1, args.frames + 1))
+    print(f"Blender {bpy.app.version_string}, {args.resolution}, {args.frames} frames, {os.cpu_count()} CPU cores\n",
+          file=report)
+    with tempfile.TemporaryDirectory() as folder:
+        scene = make_scene(Path(folder), args.frames)
+        set_resolution(scene, width, height)
+        times = interleaved_rounds(scene, frames, Path(folder), rows, args.rounds)
+    print(table(ratio_rows(times, heading)), file=report)
 
 
 def camera_only(scene) -> None:

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bpy
 
-from bake_speed import floor_ms, ratio_rows, run_and_exit, set_resolution, silence_blender, table
-from occlusion_speed import bake_ms
+from bake_speed import ratio_rows, run_and_exit, set_resolution, silence_blender, table
+from occlusion_speed import interleaved_rounds
 import scenes
 from optical_flow_addon.blender.tracks import follow_tracks
 from optical_flow_addon.core.options import BakeOptions
@@ -48,11 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         scene, _ = scenes.occlusion_scene(args.frames)
         set_resolution(scene, width, height)
-        floor_ms(scene, frames[:1])  # load Cycles' kernels once, outside every timing
-        times = {name: [] for name in rows}
-        for round_ in range(args.rounds):
-            for name, fields in rows.items():
-                times[name].append(bake_ms(scene, frames, Path(folder) / f"{round_}_{len(times[name])}", fields)[0])
+        times = interleaved_rounds(scene, frames, Path(folder), rows, args.rounds)
         scene, _ = scenes.occlusion_scene(args.memory_frames)
         set_resolution(scene, width, height)
         options = BakeOptions(Path(folder), 1, args.memory_frames, point_tracks=True, track_count=args.memory_tracks)
