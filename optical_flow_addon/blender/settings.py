@@ -2,7 +2,8 @@
 
 The properties are annotations of mixin classes, which Blender registers from a class's bases: the scene's
 settings and the Render Flow operator inherit the same ``FlowSettings``. (No ``from __future__ import
-annotations`` here: Blender needs the annotations evaluated.)
+annotations`` here: Blender needs the annotations evaluated.) Long because every setting is declared once, here,
+with its words for the panel and the reference pages; the choices come from the core.
 """
 from pathlib import Path
 

@@ -16,6 +16,10 @@ every chunk); for normals, the override sends the Geometry node's normal to a pa
 The modifiers, helpers and passes live only during the bake: they are removed again afterwards, also after an error
 or a cancel. Objects whose motion cannot be followed are named in ``unknown``; their pixels read as unknown
 (invalid), never as still.
+
+Longer than the other Blender modules because the modifier's node group, the material's AOVs and the per-frame
+bookkeeping of instances and shapes must agree with each other exactly; split, each part would only be read with
+the others.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 A bake holds a lock on its output folder for its whole run (``.optical_flow.lock``, held by the
 operating system, so a killed bake cannot leave a lock behind). Temporary folders and files carry
 the owning process's ID, so the next bake can tell those of dead bakes and remove them.
+
+Long because the lock, the refusals, Overwrite, resuming and the clean-up all decide which files are a bake's, and
+must decide it the same way.
 """
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ map shows a nearer surface where it lands.
 Which motion a pixel takes: the number of the object whose geometry it shows, and, where several rendered instances
 share that number (collection and geometry-nodes instances, particles) or the geometry carries none (objects that
 cannot take a modifier), the instance's location as Cycles renders it, matched exactly to the bake's list of instances.
+
+Long because the projection, the occlusion look-up and the instance matching share the frame's arrays and their
+float32/float64 split; segmentation and normals are read from the same passes here.
 """
 from __future__ import annotations
 
