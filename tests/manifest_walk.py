@@ -24,7 +24,8 @@ def described_files(manifest_file: Path) -> tuple[Path, set[Path]]:
         first, last = manifest["sequence_range"]
         blur = {manifest["image_motion_blur"], manifest.get("settings", {}).get("image_motion_blur")}
         sequence = Sequence(root, manifest["sequence"], first, last, motion_blur="SCENE" in blur,
-                            stereo=bool(manifest.get("settings", {}).get("stereo")))
+                            stereo=bool(manifest.get("settings", {}).get("stereo")),
+                            segmentation=bool(manifest.get("settings", {}).get("segmentation")))
         own = root / sequence.name
         described = {own / name for name in track_names + ([f"{sequence.name}.npy"] if tracks else [])}
         return root, {manifest_file} | described | {output.path for r in records

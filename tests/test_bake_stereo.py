@@ -152,7 +152,7 @@ def test_flyingthings3d_layout_gets_the_right_view_disparity_and_the_link_scene_
     scene = stereo_scene(frames=3)
     scene.render.engine, scene.cycles.samples = "CYCLES", 1
     assert bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), stereo=True, layout="FLYINGTHINGS3D",
-                                            sequence="shot") == {"FINISHED"}
+                                            sequence="shot", segmentation=True) == {"FINISHED"}
     top = tmp_path / "FlyingThings3D"
     assert (tmp_path / "SceneFlow" / "FlyingThings3D").resolve() == top.resolve()
     for folder in ("frames_cleanpass/TRAIN/A/shot/right", "disparity/TRAIN/A/shot/left",
@@ -161,3 +161,6 @@ def test_flyingthings3d_layout_gets_the_right_view_disparity_and_the_link_scene_
         assert sorted(p.name for p in (top / folder).iterdir()) == [f"{i:04d}.{'png' if 'frames' in folder else 'pfm'}"
                                                                   for i in range(3)], folder
     assert undescribed_files(top / "shot.manifest.json") == []
+    data = (top / "object_index/TRAIN/A/shot/left/0001.pfm").read_bytes()  # one float channel, rows bottom-up
+    index = np.frombuffer(data.split(b"\n", 3)[3], "<f4").reshape(48 * 2, 64 * 2)[::-1]
+    assert (index == np.round(index)).all() and len(np.unique(index)) >= 4  # the background and three objects

@@ -236,7 +236,7 @@ class BakeOptions:
         return Sequence(self.output_dir, self.sequence, self.sequence_start, self.sequence_end,
                         frame_gap=self.frame_gap, motion_blur=self.image_motion_blur == "SCENE",
                         blender_image_coordinate_style=self.blender_image_coordinate_style, overwrite=self.overwrite,
-                        stereo=self.stereo)
+                        stereo=self.stereo, segmentation=self.segmentation)
 
     @property
     def partner_renders(self) -> list[str]:

@@ -44,6 +44,7 @@ class Sequence:
     blender_image_coordinate_style: bool = False
     overwrite: bool = False
     stereo: bool = False  # the right view and disparity too, where the layout holds them
+    segmentation: bool = False  # each pixel's object instance too, where the layout holds it
 
     @property
     def frames(self) -> range:

@@ -38,6 +38,10 @@ def save_all_occluded(path: Path, other: np.ndarray) -> None:
     save_mask(path, np.ones(other.shape[:2], bool))
 
 
+def save_object_index(path: Path, segmentation: np.ndarray) -> None:
+    save_pfm(path, segmentation.astype(np.float32))
+
+
 def save_no_change(path: Path, disparity: np.ndarray) -> None:
     """Disparity change to a frame outside the sequence: none known, stored as 0 (FlyingThings3D has no unknown)."""
     save_pfm(path, np.zeros_like(disparity))
@@ -69,6 +73,9 @@ class FlyingThings3D(Layout):
             else:
                 outputs += [Output(flow_path, (flow, f"{flow}_valid"), save_flow),
                             Output(occlusion_path, (f"{flow}_occluded",), save_mask)]
+        if sequence.segmentation:  # FlyingThings3D's object_index: one float channel of instance indices
+            outputs.append(Output(self.sequence_folder(sequence, "object_index") / "left" / f"{number}.pfm",
+                                  ("segmentation",), save_object_index))
         return outputs + (self.stereo_outputs(sequence, frame, number) if sequence.stereo else [])
 
     def stereo_outputs(self, sequence: Sequence, frame: int, number: str) -> list[Output]:
@@ -112,6 +119,7 @@ class FlyingThings3D(Layout):
     def folders(self, sequence: Sequence) -> list[Path]:
         folders = [self.sequence_folder(sequence, top) / side for top in PASSES.values() for side in ("left", "right")]
         folders += [self.sequence_folder(sequence, "disparity") / side for side in ("left", "right")]
+        folders.append(self.sequence_folder(sequence, "object_index") / "left")
         folders += [self.sequence_folder(sequence, "disparity_change") / direction / side
                     for direction, _ in DIRECTIONS.values() for side in ("left", "right")]
         for top in ("optical_flow", "occlusions"):
