@@ -76,9 +76,15 @@ def load_tracks(path):
 def test_tracks_follow_rigid_shape_key_and_armature_motion_exactly_with_occlusion(tmp_path):
     scene, _ = scenes.occlusion_scene(6)
     out = tmp_path / "flow"
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), point_tracks=True, track_count=400,
-                                            track_seed=7) == {"FINISHED"}
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), point_tracks=True, track_count=400, track_seed=7,
+                                            output_formats={"NPY", "HDF5_SEQUENCE"}) == {"FINISHED"}
     tracks = load_tracks(out / "tracks.npz")
+    import h5py
+
+    with h5py.File(out / "flow_sequence.hdf5", "r") as file:  # the same arrays in the sequence file
+        assert sorted(file["tracks"]) == sorted(tracks)
+        assert (file["tracks/target_points"][()] == tracks["target_points"]).all()
+        assert file["tracks/objects"][()].astype(str).tolist() == tracks["objects"].tolist()
     frames = list(range(1, 7))
     assert tracks["frames"].tolist() == frames
     assert tracks["target_points"].shape == (400, 6, 2) and tracks["occluded"].shape == (400, 6)

@@ -18,6 +18,7 @@ import bpy
 
 from ..core.version import __version__
 from ..core.errors import FlowError
+from ..core.formats.hdf5 import SEQUENCE_NAME
 from ..core.frame_writer import FrameWriter
 from ..core.limits import check_frame_memory, check_sequence_name
 from ..core.manifest import bake_manifest, write_manifest
@@ -219,10 +220,13 @@ def check_machine(options: BakeOptions, resolution: tuple[int, int]) -> None:
         check_sequence_name(options.sequence, options.output_dir, f"The sequence name {options.sequence[:20]}…")
 
 
-def bake_tracks(scene: bpy.types.Scene, options: BakeOptions, notes: list[str]) -> dict:
-    """Follow the sequence's tracks and write their files; what the manifest says of them."""
+def bake_tracks(scene: bpy.types.Scene, options: BakeOptions, writer: FrameWriter, notes: list[str]) -> dict:
+    """Follow the sequence's tracks and write their files (with the HDF5 sequence file, into it as well); what the
+    manifest says of them."""
     tracks = follow_tracks(scene, options)
-    save_tracks(options, tracks)
+    written = save_tracks(options, tracks)
+    if "HDF5_SEQUENCE" in options.written_formats:
+        writer.add_tracks(options.output_dir / SEQUENCE_NAME, written[0])
     found = len(tracks.query_points)
     if found < options.track_count:
         notes.append(f"Only {found} of the {options.track_count} query points asked for lie on surfaces that can be "
@@ -349,7 +353,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             if in_flight:
                 yield from finish()
             if options.point_tracks and options.frame_start == options.sequence_start:
-                track_record = bake_tracks(scene, options, notes)
+                track_record = bake_tracks(scene, options, writer, notes)
         except RenderStopped:
             if in_flight:  # the frame written while the stopped one rendered is complete: it counts
                 yield from finish()

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from .errors import FlowError
 from .frame import check_modules, convert_frame
+from .formats.hdf5 import add_tracks
 from .frame_window import FrameWindow, read_frame
 from .options import BakeOptions
 from .output_folder import disk_full_error, is_disk_full
 from .resume import whole_frames
+from .tracks import read_tracks
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # glibc hands each frame's big arrays back to the system and faults fresh pages in for the next
@@ -87,6 +89,12 @@ class FrameWriter:
         self._frame = frame
         self._send({"renders": {kind: str(path) for kind, path in renders.items()}, "view_layer": view_layer,
                     "frame": frame, "motion": motion, "write": write})
+
+    def add_tracks(self, sequence_file: Path, tracks: Path) -> None:
+        """Copy the arrays of a tracks file (``tracks.npz``) into the sequence HDF5 file, as its ``tracks`` group."""
+        self.ready()
+        self._send({"tracks": str(tracks), "sequence_file": str(sequence_file)})
+        self._reply()
 
     def whole_frames(self, frames: list[int], width: int, height: int) -> list[int]:
         """The frames whose files are all there and whole (for resuming a bake)."""
@@ -195,6 +203,9 @@ def serve() -> None:
         if "whole" in request:
             done = answer(lambda: {"whole": whole_frames(options, request["whole"],
                                                          request["height"], request["width"])})
+        elif "tracks" in request:
+            done = answer(lambda: add_tracks(Path(request["sequence_file"]), read_tracks(Path(request["tracks"])))
+                          or {"tracks": True})
         else:
             renders = {kind: Path(path) for kind, path in request["renders"].items()}
             done = answer(lambda: write_frame(renders, request, options, bytes_per_frame, window))

@@ -44,7 +44,7 @@ def video(options: BakeOptions) -> np.ndarray:
 
 
 def save_tracks(options: BakeOptions, tracks: Tracks) -> list[Path]:
-    """Write the tracks' files; return their paths."""
+    """Write the tracks' files; return their paths, tracks.npz first."""
     written = write_tracks(track_folder(options), options.track_formats, options.sequence, tracks,
                            lambda: video(options))
     sequence = options.training_sequence

@@ -12,23 +12,10 @@ from .errors import FlowError
 from .formats.common import read_bytes
 from .formats.picture import GREY, MIN_HEIGHT
 from .formats.png import decode_png
-from .tracks import TRACKS_NAME
+from .tracks import TRACKS_NAME, read_tracks
 
 TRAIL = 8  # frames of trail behind each point
 RADIUS = 3  # of a point, in pixels of the (enlarged) picture
-
-
-def read_tracks(path: Path) -> dict[str, np.ndarray]:
-    """A tracks file's arrays; a FlowError naming the file if it is not one."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as error:
-        raise FlowError(f"{path} cannot be read as a tracks file ({error}).") from error
-    missing = {"target_points", "occluded", "query_points", "frames", "image_size"} - set(arrays)
-    if missing:
-        raise FlowError(f"{path} is not a tracks file: it has no {', '.join(sorted(missing))}.")
-    return arrays
 
 
 def frame_image(folder: Path, frame: int, index: int) -> np.ndarray | None:

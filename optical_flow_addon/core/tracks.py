@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
+from .errors import FlowError
 
 TRACKS_NAME = "tracks.npz"
 TRACK_FILES = {"TAPVID": "tapvid.pkl", "POINTODYSSEY": "annotations.npz"}  # by track format
@@ -133,6 +134,19 @@ class Tracks:
         counts = np.bincount(self.object_index, minlength=len(self.objects))
         return {"count": len(self.query_points), "per_object": dict(zip(self.objects, counts.tolist())),
                 "untracked_objects": self.untracked, "occlusion_tolerance": OCCLUSION_TOLERANCE}
+
+
+def read_tracks(path: Path) -> dict[str, np.ndarray]:
+    """A tracks file's arrays; a FlowError naming the file if it is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError) as error:
+        raise FlowError(f"{path} cannot be read as a tracks file ({error}).") from error
+    missing = {"target_points", "occluded", "query_points", "frames", "image_size"} - set(arrays)
+    if missing:
+        raise FlowError(f"{path} is not a tracks file: it has no {', '.join(sorted(missing))}.")
+    return arrays
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,31 +98,13 @@ class SequenceFile:
 
     def write(self, folder: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> list[Path]:
         path = folder / SEQUENCE_NAME
-        working = path.with_name(f".{path.name}.adding")
         if shutil.disk_usage(folder).free < sum(array.nbytes for array in arrays.values()):
             full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # HDF5 may crash on a full disk: never let it fill
             raise FlowError(f"Cannot add frame {frame} to {path}: {full.strerror}") from full
-        put_back(path, working)
-        if path.exists():
-            problem = unreadable(path)
-            if problem and not options.overwrite:
-                raise FlowError(f"{path} cannot be read ({problem}): "
-                                "move it away, or turn on Overwrite to start it afresh.")
-            if problem:
-                path.unlink()
-            else:
-                os.replace(path, working)
-        try:
+        with adding(path, f"frame {frame}", options.overwrite) as working:
             mode = "a" if fits(working, path, arrays, options) else "w"
             with h5py.File(working, mode) as file:
                 add_frame(file, path, frame, arrays, options)
-            flush_to_disk(working)
-        except BaseException as error:
-            put_back(path, working)
-            if isinstance(error, OSError):
-                raise FlowError(f"Cannot add frame {frame} to {path}: {error.strerror or error}") from error
-            raise
-        os.replace(working, path)
         return [path]
 
     def read_file(self, path: Path, frame: int | None = None) -> dict[str, np.ndarray]:
@@ -149,6 +133,43 @@ class SequenceFile:
             if not any(frame in frames for frames in frame_lists(file, path).values()):
                 return {}
         return self.read_file(path, frame)
+
+
+@contextmanager
+def adding(path: Path, what: str, overwrite: bool) -> Iterator[Path]:
+    """The sequence file under its working name while ``what`` is added (it gets its name back, flushed, once the
+    block ends; on an error, as it was)."""
+    working = path.with_name(f".{path.name}.adding")
+    put_back(path, working)
+    if path.exists():
+        problem = unreadable(path)
+        if problem and not overwrite:
+            raise FlowError(f"{path} cannot be read ({problem}): "
+                            "move it away, or turn on Overwrite to start it afresh.")
+        if problem:
+            path.unlink()
+        else:
+            os.replace(path, working)
+    try:
+        yield working
+        flush_to_disk(working)
+    except BaseException as error:
+        put_back(path, working)
+        if isinstance(error, OSError):
+            raise FlowError(f"Cannot add {what} to {path}: {error.strerror or error}") from error
+        raise
+    os.replace(working, path)
+
+
+def add_tracks(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """The point tracks' arrays (core/tracks.py) as the ``tracks`` group of the sequence file, replacing earlier
+    ones; text as UTF-8 bytes, which every HDF5 reader takes."""
+    with adding(path, "the tracks", False) as working, h5py.File(working, "a") as file:
+        if "tracks" in file:
+            del file["tracks"]
+        group = file.create_group("tracks")
+        for name, array in arrays.items():
+            group.create_dataset(name, data=np.char.encode(array, "utf-8") if array.dtype.kind == "U" else array)
 
 
 def held_frames(path: Path) -> list[int]:
