@@ -43,7 +43,8 @@ def sequence_products(frames: range, seed: int = 0, channels: int = 3, height: i
 
 
 def stereo_products(frames: range, seed: int = 0, height: int = H, width: int = W) -> dict:
-    """frame → the right view's image, both views' disparity with its masks, and each flow's disparity change."""
+    """frame → the right view's image and flow, both views' disparity with its masks, and each flow's disparity
+    change."""
     rng = np.random.default_rng(seed + 1000)
     products = {}
     for frame in frames:
@@ -55,6 +56,10 @@ def stereo_products(frames: range, seed: int = 0, height: int = H, width: int = 
                 arrays[f"{view}disparity_{mask}"] = rng.random((height, width)) < share
             for direction in directions:
                 arrays[f"{view}{direction}_disparity_change"] = rng.normal(size=(height, width)).astype(np.float32)
+        for direction in directions:  # the right view's own flow
+            arrays[f"right_{direction}_flow"] = rng.normal(scale=20, size=(height, width, 2)).astype(np.float32)
+            arrays[f"right_{direction}_flow_valid"] = rng.random((height, width)) > 0.3
+            arrays[f"right_{direction}_flow_occluded"] = rng.random((height, width)) > 0.7
         products[frame] = arrays
     return products
 

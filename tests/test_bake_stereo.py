@@ -89,6 +89,16 @@ def test_parallel_rig_disparity_disparity_change_and_stereo_masks_are_exact(tmp_
         change_error = np.abs(change - expected)[away & valid].max()
         assert change_error <= 1e-3, (prefix, change_error)
         assert np.abs(expected[away & valid]).max() > 0.05  # the scene's motion changes disparity
+    # the right view's own flow, as the left view's is checked in tests/test_bake_occlusion.py
+    index, expected, hidden, _ = triangle_ground_truth.surface_motion(triangles_at, right, 1, 2)
+    away = (index >= 0) & away_from_edges(triangles_at, 1, index)
+    flow, valid = (np.load(out / f"right_forward_flow{kind}_{1:04d}.npy") for kind in ("", "_valid"))
+    flow_error = np.abs(flow - expected)[away & valid].max()
+    same = np.load(out / f"right_forward_flow_occluded_{1:04d}.npy") == hidden
+    agree, off_edges = same[away & valid].mean(), same[away & valid & ~edges(hidden)].mean()
+    print(f"right view's flow: worst error {flow_error:.1e} px, occlusion agrees on {100 * agree:.2f} % "
+          f"({100 * off_edges:.2f} % away from occlusion edges)")
+    assert flow_error <= 1e-3 and agree >= 0.97 and off_edges >= 0.995  # edges: as the left view's (flow_checks.py)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stereo_rig"]["view_offsets"] == pytest.approx([0.0, BASELINE])
     assert bpy.context.scene.render.use_multiview and bpy.context.scene.camera.name == "Camera"  # restored

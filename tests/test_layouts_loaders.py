@@ -175,6 +175,8 @@ def test_torchvision_scene_flow_stereo_loads_flyingthings3d_with_the_right_view_
     rng = np.random.default_rng(4)
     for frame, arrays in products.items():
         arrays["right_colors"] = rng.integers(0, 256, arrays["colors"].shape, dtype=np.uint8)
+        arrays.update({f"right_{name}": rng.permutation(array) for name, array in list(arrays.items())
+                       if name.endswith(("_flow", "_flow_valid", "_flow_occluded"))})  # the right view's flow
         for view in ("", "right_"):
             arrays[f"{view}disparity"] = rng.uniform(0, 40, arrays["depth"].shape).astype(np.float32)
             for direction in ("forward", "backward"):
@@ -194,6 +196,14 @@ def test_torchvision_scene_flow_stereo_loads_flyingthings3d_with_the_right_view_
         np.testing.assert_array_equal(np.asarray(right), products[frame]["right_colors"])
         np.testing.assert_array_equal(disparity[0], products[frame]["disparity"])
     assert len(torchvision.datasets.FlyingThings3D(tmp_path, pass_name="clean")) == 4  # pairs both ways
+    both = torchvision.datasets.FlyingThings3D(tmp_path, pass_name="clean", camera="both")
+    right_images = {arrays["right_colors"].tobytes(): frame for frame, arrays in products.items()}
+    right = [sample for sample in both if np.asarray(sample[0]).tobytes() in right_images]
+    assert len(right) == 4  # the right view's pairs, both ways
+    for first, second, flow in right:
+        frame, other = (right_images[np.asarray(image).tobytes()] for image in (first, second))
+        name = "right_forward_flow" if other > frame else "right_backward_flow"
+        assert_flow_exact(flow.transpose(1, 2, 0), products[frame][name], products[frame][f"{name}_valid"])
     change = tmp_path / "FlyingThings3D/disparity_change/TRAIN/A/shot/into_future/right/0000.pfm"
     assert change.is_file()
 

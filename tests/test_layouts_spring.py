@@ -69,7 +69,7 @@ def test_ptlflow_loads_every_pair_both_ways_with_each_of_the_4_samples_exact(bak
     assert sorted(loaded) == sorted(expected)
 
 
-def test_spring_readers_read_both_views_disparity_and_disparity_change(baked):
+def test_spring_readers_read_both_views_flow_disparity_and_disparity_change(baked):
     root, sequences, products = baked
     for name, frames in SEQUENCES.items():
         folder = root / "spring" / "train" / name
@@ -89,11 +89,15 @@ def test_spring_readers_read_both_views_disparity_and_disparity_change(baked):
                     assert path.is_file() == (frame != partner)
                     if frame == partner:
                         continue
-                    known = valid & (arrays[f"{direction}_flow_valid"] if not view else True)
+                    known = valid & arrays[f"{view}{direction}_flow_valid"]
                     later = disparity + arrays[f"{view}{direction}_disparity_change"]
                     stored = flow_IO.readDispFile(str(path))
                     np.testing.assert_array_equal(stored[known], later[known])
                     assert np.isnan(stored[~known]).all()
+                    flow, flow_valid = arrays[f"{view}{direction}_flow"], arrays[f"{view}{direction}_flow_valid"]
+                    stored = flow_IO.readFlowFile(str(folder / f"flow_{word}_{side}" /
+                                                      f"flow_{word}_{side}_{number:04d}.flo5"))
+                    np.testing.assert_array_equal(stored[flow_valid], flow[flow_valid])
 
 
 def test_cam_data_lines_as_spring_s_readers_parse_them(baked):

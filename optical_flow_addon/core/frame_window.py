@@ -103,11 +103,13 @@ class FrameWindow:
         return done
 
     def disparity_changes(self, frame: int, partner: int, flow: str, arrays: dict) -> dict[str, np.ndarray]:
-        """Both views' disparity change of ``flow`` (their disparity at ``partner`` minus at ``frame``); the left
-        view's own flow is the bake's, the right view's is worked out for it."""
-        left, right = self.frames, self.right
-        right_flow = flow_products(right[frame], right[partner], flow, False, occlusion=False, scene_flow=False)
-        return {**disparity_change(left[frame], right[partner], flow, "", arrays["disparity"], arrays),
+        """The right view's ``flow`` (``right_<flow>`` and its masks) and both views' disparity change of it (their
+        disparity at ``partner`` minus at ``frame``), each from the view's own flow."""
+        left, right, options = self.frames, self.right, self.options
+        right_flow = flow_products(right[frame], right[partner], flow, options.blender_image_coordinate_style,
+                                   options.occlusion, scene_flow=False)
+        return {**{f"right_{name}": array for name, array in right_flow.items()},
+                **disparity_change(left[frame], right[partner], flow, "", arrays["disparity"], arrays),
                 **disparity_change(right[frame], left[partner], flow, "right_", arrays["right_disparity"],
                                    right_flow)}
 

@@ -200,6 +200,7 @@ class BakeOptions:
             changes = {f"{flow.removesuffix('_flow')}_disparity_change" for flow in self.flows_at(frame)}
             wanted |= {f"{view}{name}" for view in ("", "right_") for name in (
                 "disparity", "disparity_valid", "disparity_outside", "disparity_occluded", *changes)}
+            wanted |= {f"right_{name}" for name in flow_products(self.flows_at(frame), self.occlusion)}
         if self.training_sequence and frame in self.training_sequence.frames:
             wanted |= LAYOUTS[self.layout].needs(self.training_sequence, frame) - set(CAMERA_DATA)
         if self.stereo and "colors" in wanted:

@@ -51,6 +51,8 @@ PRODUCTS: dict[str, ProductKind] = {
     # stereo: the right view's image, and per view (the right one's prefixed ``right_``) disparity with its masks and
     # the disparity change of each flow (core/stereo.py)
     "right_colors": ProductKind("uint8 H×W×3, the right view's image", np.dtype(np.uint8), ((3,), (4,))),
+    **{f"right_{flow}{mask}": kind for flow in FLOW_NAMES
+       for mask, kind in (("", FLOW), ("_valid", MASK), ("_occluded", MASK))},
     **{f"{view}{name}": kind for view in ("", "right_") for name, kind in (
         ("disparity", DISPARITY), ("disparity_valid", MASK), ("disparity_outside", MASK),
         ("disparity_occluded", MASK),
@@ -65,9 +67,10 @@ SCENE_FLOWS = tuple(scene_flow_name(flow) for flow in FLOW_NAMES)
 # own image, so that the render window ends on the frame's image as F12 leaves it; and which of them makes each
 # product.
 RENDERS = ("flow", "flow_right", "image_right", "image")
-RENDER_OF = {name: {"colors": "image", "right_colors": "image_right"}.get(name, "flow_right" if "disparity" in name
+# the right view's flow, disparity of both views and its masks and change: what the right view's flow render adds
+STEREO = tuple(name for name in PRODUCTS if "disparity" in name or name.startswith("right_") and name != "right_colors")
+RENDER_OF = {name: {"colors": "image", "right_colors": "image_right"}.get(name, "flow_right" if name in STEREO
                                                                          else "flow") for name in PRODUCTS}
-STEREO = tuple(name for name in PRODUCTS if "disparity" in name)
 IN_PIXELS = tuple(name for name, kind in PRODUCTS.items() if kind in (FLOW, DISPARITY, DISPARITY_CHANGE))
 
 

@@ -60,28 +60,35 @@ class FlyingThings3D(Layout):
     def outputs(self, sequence: Sequence, frame: int) -> list[Output]:
         number = f"{sequence.index(frame):04d}"
         image = self.sequence_folder(sequence, PASSES[sequence.motion_blur]) / "left" / f"{number}.png"
-        outputs = [Output(image, ("colors",), save_image)]
-        for flow, (direction, word) in DIRECTIONS.items():
-            flow_path = (self.sequence_folder(sequence, "optical_flow") / direction / "left"
-                         / f"OpticalFlow{word}_{number}_L.pfm")
-            occlusion_path = self.sequence_folder(sequence, "occlusions") / direction / "left" / f"{number}.png"
-            beyond = sequence.is_last(frame) if flow == "forward_flow" else sequence.index(frame) == 0
-            if beyond:  # a sequence has two frames or more, so the frame has the other direction's flow
-                other = next(name for name in DIRECTIONS if name != flow)
-                outputs += [Output(flow_path, (other,), save_unknown_flow),
-                            Output(occlusion_path, (other,), save_all_occluded)]
-            else:
-                outputs += [Output(flow_path, (flow, f"{flow}_valid"), save_flow),
-                            Output(occlusion_path, (f"{flow}_occluded",), save_mask)]
+        outputs = [Output(image, ("colors",), save_image), *self.flow_outputs(sequence, frame, number, "left")]
         if sequence.segmentation:  # FlyingThings3D's object_index: one float channel of instance indices
             outputs.append(Output(self.sequence_folder(sequence, "object_index") / "left" / f"{number}.pfm",
                                   ("segmentation",), save_object_index))
         return outputs + (self.stereo_outputs(sequence, frame, number) if sequence.stereo else [])
 
+    def flow_outputs(self, sequence: Sequence, frame: int, number: str, side: str) -> list[Output]:
+        """A view's flow into the future and the past, and its occlusion masks."""
+        view = "" if side == "left" else "right_"
+        outputs = []
+        for flow, (direction, word) in DIRECTIONS.items():
+            flow_path = (self.sequence_folder(sequence, "optical_flow") / direction / side
+                         / f"OpticalFlow{word}_{number}_{side[0].upper()}.pfm")
+            occlusion_path = self.sequence_folder(sequence, "occlusions") / direction / side / f"{number}.png"
+            beyond = sequence.is_last(frame) if flow == "forward_flow" else sequence.index(frame) == 0
+            if beyond:  # a sequence has two frames or more, so the frame has the other direction's flow
+                other = view + next(name for name in DIRECTIONS if name != flow)
+                outputs += [Output(flow_path, (other,), save_unknown_flow),
+                            Output(occlusion_path, (other,), save_all_occluded)]
+            else:
+                outputs += [Output(flow_path, (view + flow, f"{view}{flow}_valid"), save_flow),
+                            Output(occlusion_path, (f"{view}{flow}_occluded",), save_mask)]
+        return outputs
+
     def stereo_outputs(self, sequence: Sequence, frame: int, number: str) -> list[Output]:
-        """The right image, both views' disparity and disparity change, as FlyingThings3D's stereo release has them."""
+        """The right image and flow, both views' disparity and disparity change, as FlyingThings3D's stereo release
+        has them."""
         image = self.sequence_folder(sequence, PASSES[sequence.motion_blur]) / "right" / f"{number}.png"
-        outputs = [Output(image, ("right_colors",), save_image)]
+        outputs = [Output(image, ("right_colors",), save_image), *self.flow_outputs(sequence, frame, number, "right")]
         for side, view in (("left", ""), ("right", "right_")):
             outputs.append(Output(self.sequence_folder(sequence, "disparity") / side / f"{number}.pfm",
                                   (f"{view}disparity",), save_pfm))
@@ -123,8 +130,8 @@ class FlyingThings3D(Layout):
         folders += [self.sequence_folder(sequence, "disparity_change") / direction / side
                     for direction, _ in DIRECTIONS.values() for side in ("left", "right")]
         for top in ("optical_flow", "occlusions"):
-            folders += [self.sequence_folder(sequence, top) / direction / "left"
-                        for direction, _ in DIRECTIONS.values()]
+            folders += [self.sequence_folder(sequence, top) / direction / side
+                        for direction, _ in DIRECTIONS.values() for side in ("left", "right")]
         return folders
 
 

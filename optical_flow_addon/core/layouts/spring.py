@@ -9,14 +9,12 @@ siblings: the disparity at t±1 of the points of frame t, at frame t's pixels (d
 4×4 matrix in OpenCV axes, row-major), one line per frame.
 
 As in Spring, the truth files hold 2×2 samples per image pixel (twice the image's height and width), with values
-in image pixels, NaN where there is no truth. ptlflow's ``SpringDataset(root / 'spring')`` loads the left view's
-flow; Spring's own readers (``flow_IO``, ``np.loadtxt``) read every file.
+in image pixels, NaN where there is no truth. ptlflow's ``SpringDataset(root / 'spring')`` loads both views' flow;
+Spring's own readers (``flow_IO``, ``np.loadtxt``) read every file. The right view's flow is ``flow_FW_right`` and
+``flow_BW_right``.
 
-Not written: the right view's flow (``flow_FW_right``, ``flow_BW_right``), which this project does not make, so
-ptlflow loads ``side_names='left'`` only; ``cam_data/focaldistance.txt`` (the focus distance, not among a frame's
-products); Spring's ``maps/`` (sky, detail, matchmaps). The right view's ``disp2`` files are NaN where the right view
-sees no surface; where its point leaves the image at t±1 they hold the change computed all the same, because there
-is no right-view flow validity to tell.
+Not written: ``cam_data/focaldistance.txt`` (the focus distance, not among a frame's products) and Spring's ``maps/``
+(sky, detail, matchmaps).
 """
 from __future__ import annotations
 
@@ -131,11 +129,11 @@ class Spring(Layout):
             if beyond:
                 continue
             change = f"{flow.removesuffix('_flow')}_disparity_change"
-            outputs += [Output(path(f"flow_{word}_left", ".flo5"), (flow, f"{flow}_valid"), save_flo5),
-                        Output(path(f"disp2_{word}_left", ".dsp5"),
-                               ("disparity", change, "disparity_valid", f"{flow}_valid"), save_later_disparity),
-                        Output(path(f"disp2_{word}_right", ".dsp5"),
-                               ("right_disparity", f"right_{change}", "right_disparity_valid"), save_later_disparity)]
+            for side, view in VIEWS.items():
+                outputs += [Output(path(f"flow_{word}_{side}", ".flo5"), (view + flow, f"{view}{flow}_valid"),
+                                   save_flo5),
+                            Output(path(f"disp2_{word}_{side}", ".dsp5"), (f"{view}disparity", view + change,
+                                   f"{view}disparity_valid", f"{view}{flow}_valid"), save_later_disparity)]
         count = len(sequence.frames)
         for name, product, line in (("intrinsics.txt", "K", intrinsics_line),
                                     ("extrinsics.txt", "camera_to_world", extrinsics_line)):
@@ -180,8 +178,8 @@ class Spring(Layout):
     def folders(self, sequence: Sequence) -> list[Path]:
         folder = self.sequence_folder(sequence)
         kinds = [f"frame_{side}" for side in VIEWS] + [f"disp1_{side}" for side in VIEWS]
-        kinds += [f"{kind}_{word}_{side}" for word in DIRECTIONS.values() for kind, sides in
-                  (("flow", ("left",)), ("disp2", VIEWS)) for side in sides]
+        kinds += [f"{kind}_{word}_{side}" for word in DIRECTIONS.values() for kind in ("flow", "disp2")
+                  for side in VIEWS]
         return [folder / kind for kind in kinds] + [folder / "cam_data"]
 
 
