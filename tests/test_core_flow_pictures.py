@@ -254,3 +254,12 @@ def test_a_layout_manifest_without_its_sequence_is_named(tmp_path):
     manifest.write_text(json.dumps({"layout": "SINTEL", "sequence_range": [1, 3]}))
     with pytest.raises(FlowError, match=r"shot\.manifest\.json does not say which SINTEL sequence it describes"):
         Bake.read(tmp_path, manifest)
+
+
+def test_show_flow_enlarges_the_image_beside_truth_at_twice_its_size(tmp_path):
+    """Truth scale 2: the flow has 2×2 samples per image pixel, so each image pixel shows as 2×2 beside it."""
+    image = np.random.default_rng(2).integers(0, 256, (1, 2, 3), np.uint8)
+    bake_folder(tmp_path, np.zeros((2, 4, 2), np.float32), np.ones((2, 4), bool), image=image)
+    shown = baked_frame_picture(Bake.read(tmp_path), "forward_flow", 3)
+    assert shown.image_shown and shown.note == "" and shown.pixels.shape == (2, 4 + GAP + 4, 4)
+    np.testing.assert_array_equal(shown.pixels[:, :4, :3], image.repeat(2, axis=0).repeat(2, axis=1))

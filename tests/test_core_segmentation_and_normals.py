@@ -101,3 +101,16 @@ def test_the_overview_draws_a_row_of_segmentation_and_one_of_normals(tmp_path):
     np.testing.assert_array_equal(segmentation, rows["segmentation"][1])  # one colour per index, every frame
     assert (rows["normals"][0][0, 0] == 128).all()
     np.testing.assert_array_equal(rows["normals"][0][1:], np.round((arrays["normals"][1:] + 1) * 127.5))
+
+
+def test_the_overview_draws_disparity_on_one_scale_black_where_there_is_none(tmp_path):
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=3, formats=frozenset({"NPY"}))
+    for frame, largest in ((1, 10.0), (2, 20.0)):
+        disparity = np.array([[0.0, largest / 2, largest]], np.float32)
+        WRITERS["NPY"].write(tmp_path, frame, {"forward_flow": np.zeros((1, 3, 2), np.float32),
+                                               "forward_flow_valid": np.ones((1, 3), bool), "disparity": disparity,
+                                               "disparity_valid": np.array([[False, True, True]])}, options)
+    rows = row_pictures(tmp_path, [1, 2], ["NPY"], blender_image_coordinate_style=False)
+    first, second = rows["disparity"]
+    assert (first[0, 0] == 0).all() and (second[0, 2] == [255, 0, 0]).all()  # none; the bake's largest: warm end
+    np.testing.assert_array_equal(first[0, 2], second[0, 1])  # 10 px is one colour in both frames

@@ -180,6 +180,9 @@ def baked_frame_picture(bake: Bake, flow: str, frame: int, with_image: bool = Tr
         note = (f"{path.name} is missing from {path.parent}" if rendered else
                 "the bake rendered no images (turn on Images under Flow and render again to see them beside the flow)")
         return FramePicture(picture, longest, False, note)
+    scale = picture.shape[0] // image.shape[0]
+    if scale > 1 and image.shape[1] * scale == picture.shape[1]:  # truth at a finer scale: the image's pixels grow
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
     if image.shape[:2] != picture.shape[:2]:
         return FramePicture(picture, longest, False, f"{path.name} is {image.shape[1]}×{image.shape[0]} px, the flow "
                                                      f"{picture.shape[1]}×{picture.shape[0]}: they are not of the "

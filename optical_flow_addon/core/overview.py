@@ -35,9 +35,26 @@ def row_pictures(folder: Path, frames: list[int], formats: list[str],
     for name in FLOW_NAMES:
         rows[name.replace("_", " ")] = [None if f is None else flow_to_rgb(f, p[f"{name}_valid"], radius)
                                         for f, p in zip(flows[name], products)]
+    largest = max((float(p["disparity"].max()) for p in products if "disparity" in p), default=0.0) or 1.0
+    rows["disparity"] = [disparity_picture(p["disparity"], p["disparity_valid"], largest) if "disparity" in p
+                         else None for p in products]
     for name, draw in (("segmentation", segmentation_picture), ("normals", normals_picture)):
         rows[name] = [draw(p[name]) if name in p else None for p in products]
     return {label: pictures for label, pictures in rows.items() if any(p is not None for p in pictures)}
+
+
+# Disparity's colours from far (small disparity) to near: dark blue, blue, cyan, yellow, red, as the stereo
+# datasets' own pictures run from cold to warm.
+DISPARITY_COLOURS = np.array([(0, 0, 128), (0, 0, 255), (0, 255, 255), (255, 255, 0), (255, 0, 0)], float)
+
+
+def disparity_picture(disparity: np.ndarray, valid: np.ndarray, largest: float) -> np.ndarray:
+    """Disparity on one scale for the whole bake (``largest`` at the warm end), black where there is none."""
+    position = np.clip(disparity / largest, 0, 1) * (len(DISPARITY_COLOURS) - 1)
+    below = np.minimum(position.astype(int), len(DISPARITY_COLOURS) - 2)
+    share = (position - below)[..., None]
+    colours = DISPARITY_COLOURS[below] * (1 - share) + DISPARITY_COLOURS[below + 1] * share
+    return np.where(valid[..., None], np.round(colours), 0).astype(np.uint8)
 
 
 def segmentation_picture(segmentation: np.ndarray) -> np.ndarray:
