@@ -1,4 +1,4 @@
-"""Cost of the other per-pixel truth: the default bake, and with segmentation, normals or stereo.
+"""Cost of the other per-pixel truth: the default bake, and with segmentation, normals, stereo or truth scale 2.
 
 Run with the bpy module:  "$(tools/venv.sh 4.5)" benchmarks/truth_speed.py
 Bakes the test scene of tests/test_bake_stereo.py (tests/scenes.py ``occlusion_scene`` with a parallel Stereo 3D rig)
@@ -23,6 +23,7 @@ ROWS = {  # row name -> BakeOptions fields
     "+ segmentation": {"segmentation": True},
     "+ normals": {"normals": True},
     "+ stereo (two views)": {"stereo": True},
+    "truth scale 2 (2×2 samples a pixel)": {"truth_scale": 2},
 }
 
 
