@@ -137,6 +137,7 @@ def test_off_axis_right_image_is_blenders_own_right_view_and_disparity_has_the_r
     assert np.abs(offset[away] - constant).max() <= 1e-3
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 @pytest.mark.parametrize("change, message", [
     (lambda scene: setattr(scene.render, "use_multiview", False), "turn on Output Properties › Stereoscopy"),
     (lambda scene: setattr(scene.camera.data.stereo, "convergence_mode", "TOE"), "Toe-in: its views are not"),
@@ -150,12 +151,14 @@ def test_a_rig_that_gives_no_rectified_views_is_refused_before_rendering(tmp_pat
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_a_layout_without_room_for_stereo_is_refused(tmp_path):
     stereo_scene(frames=2)
     with pytest.raises(RuntimeError, match="COTRACKER layout has no place for the right view"):
         bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), stereo=True, layout="COTRACKER", point_tracks=True)
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_flyingthings3d_layout_gets_the_right_view_disparity_and_the_link_scene_flow_stereo_reads(tmp_path):
     from manifest_walk import undescribed_files
 

@@ -126,6 +126,7 @@ def test_every_object_kind_gets_exact_balanced_tracks_and_a_chunk_writes_the_sam
     assert (chunk / "tracks.npz").read_bytes() == (out / "tracks.npz").read_bytes()
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_cotracker_layout_tapvid_and_pointodyssey_files_load_as_their_readers_read_them(tmp_path):
     scene, _ = scenes.deforming_scene(4)
     scene.render.engine, scene.cycles.samples = "CYCLES", 1  # the layout renders images: quick ones
@@ -158,6 +159,7 @@ def test_cotracker_layout_tapvid_and_pointodyssey_files_load_as_their_readers_re
     assert (odyssey["visibs"] == visible.T).all() and odyssey["extrinsics"].shape == (4, 4, 4)
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 @pytest.mark.parametrize("settings, message", [
     ({"track_count": 64 * 48 + 1, "track_queries": "FIRST"}, "more than the 3072 pixels of the first frame"),
     ({"layout": "SINTEL"}, "SINTEL layout has no place for point tracks"),
@@ -170,6 +172,7 @@ def test_bad_track_settings_are_refused_before_rendering(tmp_path, settings, mes
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_a_scene_with_nothing_to_track_writes_an_empty_tracks_file_and_says_so(tmp_path, capfd):
     scene = scenes.empty_scene()
     scenes.add_camera(scene, [((0, -9, 0.5), (1.5, 0, 0))] * 3)
@@ -181,6 +184,7 @@ def test_a_scene_with_nothing_to_track_writes_an_empty_tracks_file_and_says_so(t
     assert "Only 0 of the 10 query points asked for lie on surfaces that can be tracked" in capfd.readouterr().out
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_the_command_line_bakes_tracks_and_vis_draws_them_on_the_frame(tmp_path):
     def run(*arguments):
         return subprocess.run([sys.executable, "-m", "optical_flow_addon", *arguments], cwd=ROOT, capture_output=True,
@@ -205,6 +209,7 @@ def test_the_command_line_bakes_tracks_and_vis_draws_them_on_the_frame(tmp_path)
     assert seen.sum() >= 10 and (picture[y[seen], x[seen]] != enlarged[y[seen], x[seen]]).any(axis=1).all()
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_show_tracks_puts_the_tracks_of_the_current_frame_into_an_image(tmp_path):
     scene, _ = scenes.deforming_scene(3)
     assert bpy.ops.optical_flow.show_tracks.poll() is False  # nothing baked yet

@@ -47,6 +47,7 @@ def test_each_of_a_pixels_four_samples_is_exact_at_its_own_point(tmp_path):
     assert manifest["settings"]["truth_scale"] == 2 and manifest["resolution"] == {"width": width, "height": height}
 
 
+@pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_a_layout_whose_truth_is_the_size_of_its_images_refuses_a_finer_scale(tmp_path):
     scenes.occlusion_scene(2)
     with pytest.raises(RuntimeError, match="SINTEL layout holds truth the size of its images"):
