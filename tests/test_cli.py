@@ -284,7 +284,7 @@ def test_a_mesh_file_without_poses_names_the_poses_option(tmp_path):
     result = run("bake", str(mesh), str(tmp_path / "out"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr == (f"error: {mesh} brings no camera: give the camera's poses with --poses FILE "
-                             "(a pose file in any of the formats the README lists).\n")
+                             "(a pose file in any of the formats docs/how-to/camera-poses.md lists).\n")
 
 
 def test_the_dask_summary_says_its_time_as_a_plain_bake_does():

@@ -148,7 +148,7 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                              "whole sequence (default: each picture its own longest vector)")
         command.add_argument("--hdf5-compression", type=str.upper, default="NONE", choices=list(HDF5_COMPRESSIONS),
                              help="of the HDF5 files: none is fastest, lzf smaller (h5py reads it), gzip smallest "
-                             "(every HDF5 reader); the README has sizes and times (default: none)")
+                             "(every HDF5 reader); docs/how-to/formats.md has sizes and times (default: none)")
         command.add_argument("--frame-gap", type=int, default=1, metavar="K",
                              help="forward flow goes from frame t to t+K, backward flow to t-K (default 1)")
         command.add_argument("--layout", type=str.upper, default=BLENDERPROC, choices=list(LAYOUT_CHOICES),

@@ -76,7 +76,7 @@ def check_mesh_camera(path: Path, poses: Path | None) -> None:
 
     if poses is None and path.suffix.lower() != ".blend" and not any(o.type == "CAMERA" for o in bpy.data.objects):
         raise FlowError(f"{path} brings no camera: give the camera's poses with --poses FILE (a pose file in any "
-                        "of the formats the README lists).")
+                        "of the formats docs/how-to/camera-poses.md lists).")
 
 
 def light_mesh_scene(scene) -> None:

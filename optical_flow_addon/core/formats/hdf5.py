@@ -22,7 +22,7 @@ h5py = LazyModule("h5py")
 SEQUENCE_NAME = "flow_sequence.hdf5"
 # The bake option ``hdf5_compression``: NONE (any HDF5 reader), LZF (h5py and PyTables read it, C or MATLAB
 # readers need the LZF filter plugin), GZIP (any reader). Compressing takes processor time from Cycles, so NONE
-# is the default; the README has the sizes and times (measured by benchmarks/bake_speed.py).
+# is the default; docs/how-to/formats.md has the sizes and times (measured by benchmarks/bake_speed.py).
 HDF5_COMPRESSIONS = {
     "NONE": {},
     "LZF": {"compression": "lzf", "shuffle": True},
