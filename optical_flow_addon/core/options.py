@@ -11,7 +11,8 @@ from .errors import FlowError
 from .flow_files import WRITERS
 from .formats.hdf5 import HDF5_COMPRESSIONS
 from .layouts import LAYOUTS, Sequence
-from .products import FLOW_STEPS, PRODUCTS, RENDER_OF, RENDERS, flow_products
+from .products import (DISPARITIES, FLOW_STEPS, PRODUCTS, RENDER_OF, RENDERS, disparity_change_name,
+                       flow_products)
 
 # ``image_motion_blur``: sharp images aligned with the flow (Sintel's clean pass), or the scene's own blur (final pass).
 IMAGE_MOTION_BLUR = ("OFF", "SCENE")
@@ -197,9 +198,8 @@ class BakeOptions:
                                         ("segmentation", self.segmentation), ("normals", self.normals)) if on}
         wanted |= set(flow_products(self.flows_at(frame), self.occlusion, self.scene_flow))
         if self.stereo:
-            changes = {f"{flow.removesuffix('_flow')}_disparity_change" for flow in self.flows_at(frame)}
-            wanted |= {f"{view}{name}" for view in ("", "right_") for name in (
-                "disparity", "disparity_valid", "disparity_outside", "disparity_occluded", *changes)}
+            changes = [disparity_change_name(flow) for flow in self.flows_at(frame)]
+            wanted |= {f"{view}{name}" for view in ("", "right_") for name in (*DISPARITIES, *changes)}
             wanted |= {f"right_{name}" for name in flow_products(self.flows_at(frame), self.occlusion)}
         if self.training_sequence and frame in self.training_sequence.frames:
             wanted |= LAYOUTS[self.layout].needs(self.training_sequence, frame) - set(CAMERA_DATA)

@@ -40,6 +40,15 @@ def scene_flow_name(flow: str) -> str:
     return flow.replace("_flow", "_scene_flow")
 
 
+def disparity_change_name(flow: str) -> str:
+    """``forward_flow`` → ``forward_disparity_change``: the same point's disparity at that flow's frame minus now."""
+    return flow.replace("_flow", "_disparity_change")
+
+
+# A view's disparity and its masks (the right view's names are prefixed ``right_``).
+DISPARITIES = {"disparity": DISPARITY, "disparity_valid": MASK, "disparity_outside": MASK, "disparity_occluded": MASK}
+
+
 PRODUCTS: dict[str, ProductKind] = {
     "colors": ProductKind("uint8 H×W×3 (H×W×4 with a transparent film)", np.dtype(np.uint8), ((3,), (4,))),
     "depth": ProductKind("float32 H×W (metres along the view axis)", np.dtype(np.float32), ((),)),
@@ -54,9 +63,7 @@ PRODUCTS: dict[str, ProductKind] = {
     **{f"right_{flow}{mask}": kind for flow in FLOW_NAMES
        for mask, kind in (("", FLOW), ("_valid", MASK), ("_occluded", MASK))},
     **{f"{view}{name}": kind for view in ("", "right_") for name, kind in (
-        ("disparity", DISPARITY), ("disparity_valid", MASK), ("disparity_outside", MASK),
-        ("disparity_occluded", MASK),
-        *((f"{flow.removesuffix('_flow')}_disparity_change", DISPARITY_CHANGE) for flow in FLOW_NAMES))},
+        *DISPARITIES.items(), *((disparity_change_name(flow), DISPARITY_CHANGE) for flow in FLOW_NAMES))},
 }
 # Occlusion masks and scene flow: options of the bake, stored by the formats that hold any product
 # (.npy, .npz, HDF5).

@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from .products import disparity_change_name
 from .surface_motion import Frame, flow_products
 
 STILL = "still"  # the motion of a frame's surfaces to the same time: none
@@ -46,5 +47,5 @@ def disparity_change(view: Frame, other_view_later: Frame, flow: str, prefix: st
     there = flow_products(view, other_view_later, flow, False, occlusion=False, scene_flow=False)
     sign = 1 if prefix else -1
     later = sign * (there[flow][..., 0] - own[flow][..., 0])
-    name = f"{prefix}{flow.removesuffix('_flow')}_disparity_change"
+    name = prefix + disparity_change_name(flow)
     return {name: np.where(own[f"{flow}_valid"], later - disparity, 0).astype(np.float32)}

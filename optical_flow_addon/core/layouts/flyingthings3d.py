@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import FlowError
 from ..formats.pfm import save_pfm
+from ..products import disparity_change_name
 from .common import Layout, Output, Sequence, save_image, save_mask
 
 PASSES = {False: "frames_cleanpass", True: "frames_finalpass"}  # by motion blur
@@ -95,7 +96,7 @@ class FlyingThings3D(Layout):
             for flow, (direction, _) in DIRECTIONS.items():
                 path = self.sequence_folder(sequence, "disparity_change") / direction / side / f"{number}.pfm"
                 beyond = sequence.is_last(frame) if flow == "forward_flow" else sequence.index(frame) == 0
-                change = f"{view}{flow.removesuffix('_flow')}_disparity_change"
+                change = view + disparity_change_name(flow)
                 outputs.append(Output(path, (f"{view}disparity",), save_no_change) if beyond
                                else Output(path, (change,), save_pfm))
         return outputs

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import FlowError
 from ..formats.png import SIGNATURE
 from ..formats.spring import save_dsp5, save_flo5, truth_size
+from ..products import disparity_change_name
 from ..transforms import Convention
 from .common import Layout, Output, Sequence, file_fits, save_image
 
@@ -128,7 +129,7 @@ class Spring(Layout):
             beyond = sequence.is_last(frame) if flow == "forward_flow" else index == 0
             if beyond:
                 continue
-            change = f"{flow.removesuffix('_flow')}_disparity_change"
+            change = disparity_change_name(flow)
             for side, view in VIEWS.items():
                 outputs += [Output(path(f"flow_{word}_{side}", ".flo5"), (view + flow, f"{view}{flow}_valid"),
                                    save_flo5),
