@@ -8,9 +8,7 @@ pixel (row r, column c) is (x, y) = (c + 0.5, r + 0.5).
 """
 from __future__ import annotations
 
-import io
 import pickle
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import FlowError
+from .formats.npz import write_arrays
 
 TRACKS_NAME = "tracks.npz"
 TRACK_FILES = {"TAPVID": "tapvid.pkl", "POINTODYSSEY": "annotations.npz"}  # by track format
@@ -150,13 +149,9 @@ def read_tracks(path: Path) -> dict[str, np.ndarray]:
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An uncompressed .npz that ``np.load`` reads, the same bytes for the same arrays (np.savez stamps the time
-    into the zip), so that a sequence baked in chunks gives the file one bake gives."""
-    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buffer.getvalue())
+    """A .npz of the same bytes for the same arrays (formats/npz.py), under a temporary name until it is whole."""
+    with atomic_path(path) as temporary:
+        write_arrays(temporary, arrays)
 
 
 def save_pickle(path: Path, value: object) -> None:
