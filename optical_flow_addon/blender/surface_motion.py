@@ -242,7 +242,7 @@ class SurfaceMotion:
         self._changed: set[str] = set()  # objects whose helper needs writing
         evaluate_as_rendered(scene, guard)
         depsgraph = bpy.context.evaluated_depsgraph_get()
-        self.rendered = [obj for obj in view_layer.objects if obj.type in RENDERED_TYPES and not obj.hide_render]
+        self.rendered = rendered_objects(view_layer)
         sources = {instance.object.original for instance in depsgraph.object_instances
                    if instance.is_instance and instance.object.type in RENDERED_TYPES}
         self.objects = {obj.name_full: obj for obj in [*self.rendered, *sources]}
@@ -297,20 +297,6 @@ class SurfaceMotion:
         self.helpers[name] = helper
         return helper
 
-    def rendered_instances(self, depsgraph: bpy.types.Depsgraph) -> Iterator[tuple]:
-        """Every rendered instance at the depsgraph's frame: its key (the same on every frame), the evaluated object
-        whose geometry it shows, whether an instancer made it, its world matrix (Blender's), and the name of the
-        object the user knows (the instancer, for instances)."""
-        for obj in self.rendered:
-            evaluated = obj.evaluated_get(depsgraph)
-            yield (obj.name_full, ()), evaluated, False, evaluated.matrix_world, obj.name_full
-        for instance in depsgraph.object_instances:
-            if not instance.is_instance or instance.object.type not in RENDERED_TYPES:
-                continue
-            source = instance.object.original.name_full
-            parent = instance.parent.original.name_full if instance.parent else source
-            yield (parent, tuple(instance.persistent_id)), instance.object, True, instance.matrix_world, parent
-
     def _segments(self) -> tuple[dict[tuple, int], list[dict]]:
         """Every instance rendered on any frame of the sequence, numbered from 1 in the order of their keys, so that
         each chunk of a sequence baked apart numbers them alike; and per index its object, instancer, collection and
@@ -318,10 +304,11 @@ class SurfaceMotion:
         found = {}
         for frame in range(self.options.sequence_start, self.options.sequence_end + 1):
             self.scene.frame_set(frame)
-            for key, evaluated, instanced, _, parent in self.rendered_instances(bpy.context.evaluated_depsgraph_get()):
+            depsgraph = bpy.context.evaluated_depsgraph_get()
+            for key, evaluated, instanced, _, known in rendered_instances(self.rendered, depsgraph):
                 obj = evaluated.original
                 collection = min((c.name_full for c in obj.users_collection), default=None)
-                found[key] = {"object": obj.name_full, **({"instancer": parent} if instanced else {}),
+                found[key] = {"object": obj.name_full, **({"instancer": known.name_full} if instanced else {}),
                               "collection": collection, "pass_index": obj.pass_index}
         if len(found) > MOST_INSTANCES:
             raise FlowError(f"The scene renders {len(found)} object instances over frames "
@@ -338,10 +325,10 @@ class SurfaceMotion:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
             instances, numbers = {}, {}
-            for key, evaluated, instanced, matrix, parent in self.rendered_instances(depsgraph):
+            for key, evaluated, instanced, matrix, known in rendered_instances(self.rendered, depsgraph):
                 source = evaluated.original.name_full
                 number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
-                instances[key] = (number, np.array(matrix), source, parent)
+                instances[key] = (number, np.array(matrix), source, known.name_full)
             shapes = {name: rendered_shape(self.objects[name].evaluated_get(depsgraph))
                       for name in [*self.helpers, *self.rigid_only]}
             self._frames[frame] = {"instances": instances, "shapes": shapes}
@@ -461,6 +448,26 @@ class SurfaceMotion:
                 attribute.data.foreach_set("vector", np.ascontiguousarray(values, np.float32).ravel())
             mesh.update()
         self._changed.clear()
+
+
+def rendered_objects(view_layer: bpy.types.ViewLayer) -> list[bpy.types.Object]:
+    """The view layer's objects whose geometry renders (its instancers' instances aside)."""
+    return [obj for obj in view_layer.objects if obj.type in RENDERED_TYPES and not obj.hide_render]
+
+
+def rendered_instances(rendered: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph) -> Iterator[tuple]:
+    """Every rendered instance at the depsgraph's frame, of the ``rendered`` objects and of every instancer: its key
+    (the same on every frame, for the flow, the segmentation and the tracks alike), the evaluated object whose
+    geometry it shows, whether an instancer made it, its world matrix (Blender's), and the object the user knows
+    (the instancer, for instances)."""
+    for obj in rendered:
+        evaluated = obj.evaluated_get(depsgraph)
+        yield (obj.name_full, ()), evaluated, False, evaluated.matrix_world, obj
+    for instance in depsgraph.object_instances:
+        if not instance.is_instance or instance.object.type not in RENDERED_TYPES:
+            continue
+        known = (instance.parent or instance.object).original
+        yield (known.name_full, tuple(instance.persistent_id)), instance.object, True, instance.matrix_world, known
 
 
 def untagged_because(obj: bpy.types.Object) -> str | None:

@@ -21,6 +21,7 @@ from ..core.tracks import (CANDIDATES_PER_QUERY, FEWEST_CANDIDATES, OCCLUSION_TO
                            outside_view, pixel_rays, point_at, project, queries_per_frame, raster_intrinsics,
                            world_to_opencv)
 from .camera import blender_camera
+from .surface_motion import rendered_instances, rendered_objects
 
 TRIANGLE_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT"}  # what Cycles renders as triangles
 
@@ -57,31 +58,21 @@ def mesh_arrays(evaluated: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
         evaluated.to_mesh_clear()
 
 
-def rendered(instance: bpy.types.DepsgraphObjectInstance) -> bool:
-    obj = instance.object
-    hidden = obj.original.hide_render or (instance.is_instance and instance.parent.original.hide_render)
-    return obj.type in TRIANGLE_TYPES and not hidden and getattr(obj, "visible_camera", True)
-
-
 def surfaces_at(scene: bpy.types.Scene, frame: int) -> dict[tuple, Surface]:
-    """Every rendered surface at ``frame``, keyed as the flow keys instances (object, or instancer and persistent
-    ID); geometry shared by instances is read once."""
+    """Every rendered surface at ``frame``, keyed as the flow keys instances (surface_motion.py); geometry shared by
+    instances is read once. Hidden from the render or from camera rays (the object or its instancer): no surface."""
     scene.frame_set(frame)
     depsgraph = bpy.context.evaluated_depsgraph_get()
     shared: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     surfaces = {}
-    for instance in depsgraph.object_instances:
-        if not rendered(instance):
+    for key, obj, _, matrix, known in rendered_instances(rendered_objects(bpy.context.view_layer), depsgraph):
+        hidden = obj.original.hide_render or known.hide_render or not getattr(obj, "visible_camera", True)
+        if obj.type not in TRIANGLE_TYPES or hidden:
             continue
-        obj = instance.object
         geometry = (obj.original.name_full, obj.data.as_pointer() if obj.data else 0)
         if geometry not in shared:
             shared[geometry] = mesh_arrays(obj)
-        if instance.is_instance:
-            key, owner = (instance.parent.original.name_full, tuple(instance.persistent_id)), instance.parent.original
-        else:
-            key, owner = (obj.original.name_full, ()), obj.original
-        surfaces[key] = Surface(owner.name_full, *shared[geometry], np.array(instance.matrix_world))
+        surfaces[key] = Surface(known.name_full, *shared[geometry], np.array(matrix))
     return surfaces
 
 
