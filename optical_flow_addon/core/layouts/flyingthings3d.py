@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import FlowError
 from ..formats.pfm import save_pfm
 from ..products import disparity_change_name
-from .common import Layout, Output, Sequence, save_image, save_mask
+from .common import Layout, Output, Sequence, other_sequences, save_image, save_mask
 
 PASSES = {False: "frames_cleanpass", True: "frames_finalpass"}  # by motion blur
 DIRECTIONS = {"forward_flow": ("into_future", "IntoFuture"), "backward_flow": ("into_past", "IntoPast")}
@@ -115,9 +115,7 @@ class FlyingThings3D(Layout):
     def check_root(self, sequence: Sequence) -> None:
         """torchvision pairs the sorted image folders of a pass with the sorted flow folders by position, so
         a root whose sequences are in different passes would pair images with another sequence's flow."""
-        other = self.sequence_folder(sequence, PASSES[not sequence.motion_blur]).parent
-        others = (sorted(p.name for p in other.iterdir() if p.is_dir() and p.name != sequence.name)
-                  if other.is_dir() else [])
+        others = other_sequences(self.sequence_folder(sequence, PASSES[not sequence.motion_blur]).parent, sequence)
         if others:
             kind = "with" if not sequence.motion_blur else "without"
             raise FlowError(f"{sequence.root / self.folder} holds sequences {kind} motion blur ({', '.join(others)}); "
