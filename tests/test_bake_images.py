@@ -155,11 +155,13 @@ def blenderproc_example_files(folder: Path) -> tuple[Path, Path]:
 
 
 def test_blenderprocs_example_end_to_end_and_its_own_viewer(tmp_path):
-    """BlenderProc's example files through the command line: 0.hdf5-4.hdf5 that `blenderproc vis hdf5` draws."""
+    """BlenderProc's example files through the command line: 0.hdf5-4.hdf5 that `blenderproc vis hdf5` draws,
+    segmentation and normals included."""
     mesh, poses = blenderproc_example_files(tmp_path)
     out = tmp_path / "output"
     result = subprocess.run([sys.executable, "-m", "optical_flow_addon", "bake", str(mesh), str(out),
-                             "--poses", str(poses), "--images", "--resolution", "64x48"],
+                             "--poses", str(poses), "--images", "--resolution", "64x48", "--segmentation",
+                             "--normals", "shading"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("*.hdf5")) == [f"{n}.hdf5" for n in range(5)]
@@ -173,7 +175,8 @@ def test_blenderprocs_example_end_to_end_and_its_own_viewer(tmp_path):
                              "--save", str(drawn)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "'colors': (48, 64, 3)" in result.stdout and "'forward_flow': (48, 64, 2)" in result.stdout
-    assert sorted(p.name for p in drawn.iterdir()) == ["1_backward_flow.png", "1_colors.png", "1_forward_flow.png"]
+    assert sorted(p.name for p in drawn.iterdir()) == ["1_backward_flow.png", "1_colors.png", "1_forward_flow.png",
+                                                       "1_normals.png", "1_segmap.png"]
     check = ("import sys, h5py, numpy as np, matplotlib.pyplot as plt; "
              "drawn = plt.imread(sys.argv[1])[..., :3]; colors = h5py.File(sys.argv[2])['colors'][()] / 255; "
              "print(float(np.abs(drawn - colors).max()))")

@@ -95,4 +95,4 @@ def test_every_object_kind_gets_its_instance_index_and_normal_the_same_in_a_chun
     h5py = pytest.importorskip("h5py")
     with h5py.File(whole / "1.hdf5") as file:
         np.testing.assert_array_equal(file["segmap"][()], np.load(whole / "segmentation_0001.npy"))
-        np.testing.assert_array_equal(file["normals"][()], np.load(whole / "normals_0001.npy"))
+        np.testing.assert_array_equal(file["normals"][()], (np.load(whole / "normals_0001.npy") + 1) / 2)

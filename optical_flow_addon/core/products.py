@@ -1,7 +1,7 @@
 """What a bake makes for a frame, by the names used in memory, in HDF5 datasets and in file names alike.
 
-``colors``, ``depth`` and ``normals`` are BlenderProc's keys; ``segmentation`` is its ``segmap`` in HDF5
-(formats/hdf5.py). Each flow has masks named after it (``forward_flow_valid``, ``forward_flow_occluded``) and its
+``colors``, ``depth`` and ``normals`` are BlenderProc's keys; ``segmentation`` is its ``segmap`` in HDF5, and HDF5
+holds ``normals`` as BlenderProc's colours, (n + 1) / 2 (formats/hdf5.py). Each flow has masks named after it (``forward_flow_valid``, ``forward_flow_occluded``) and its
 scene flow (``forward_scene_flow``).
 """
 from __future__ import annotations

@@ -32,20 +32,42 @@ REPLACING = np.iinfo(np.int64).min  # frame number of a slot whose flow is being
 # Each product's dataset (and a product group's, ``<dataset>_frames``): its own name, but BlenderProc's ``segmap``.
 DATASETS = {name: "segmap" if name == "segmentation" else name for name in PRODUCTS}
 PRODUCT_OF = {dataset: name for name, dataset in DATASETS.items()}
+# BlenderProc stores normals as colours, (n + 1) / 2 in 0–1, and its viewer (``blenderproc vis hdf5``) refuses an
+# image outside 0–1; so do we, and reading gives the unit vectors back (to within 6e-8).
+NORMALS_ENCODING = "(n + 1) / 2 of the unit normals in the camera axes"
+
+
+def stored(name: str, array: np.ndarray) -> np.ndarray:
+    """The product as its dataset holds it."""
+    return (array + np.float32(1)) / np.float32(2) if name == "normals" else array
+
+
+def unstored(name: str, array: np.ndarray) -> np.ndarray:
+    """The product from its dataset."""
+    return array * np.float32(2) - np.float32(1) if name == "normals" else array
+
+
+def create(file: h5py.File, name: str, **settings) -> h5py.Dataset:
+    """The product's dataset, saying how it is stored where that is not the product itself."""
+    dataset = file.create_dataset(DATASETS[name], **settings)
+    if name == "normals":
+        dataset.attrs["encoding"] = NORMALS_ENCODING
+    return dataset
 
 
 def save_frame(path: Path, arrays: dict[str, np.ndarray], options: FileSettings) -> None:
     compression = HDF5_COMPRESSIONS[options.hdf5_compression]
     with h5py.File(path, "w") as file:
         for name, array in arrays.items():
-            file.create_dataset(DATASETS[name], data=array, **compression)
+            create(file, name, data=stored(name, array), **compression)
 
 
 def load_frame(path: Path) -> dict[str, np.ndarray]:
     """The products of a per-frame container; other datasets (BlenderProc's instance attribute maps, ...) are
     skipped."""
     with h5py.File(path, "r") as file:
-        arrays = {name: file[key][()] for name, key in DATASETS.items() if isinstance(file.get(key), h5py.Dataset)}
+        arrays = {name: unstored(name, file[key][()]) for name, key in DATASETS.items()
+                  if isinstance(file.get(key), h5py.Dataset)}
         if not arrays:
             raise FlowError(f"{path} holds no forward_flow, backward_flow, colors or depth dataset "
                             f"(it holds: {', '.join(file) or 'nothing'}).")
@@ -119,7 +141,7 @@ class SequenceFile:
             for group, frames in lists.items():
                 if frame in frames:
                     index = frames.index(frame)
-                    arrays.update({name: file[DATASETS[name]][index] for name in PRODUCTS
+                    arrays.update({name: unstored(name, file[DATASETS[name]][index]) for name in PRODUCTS
                                    if flow_of(name) == group and DATASETS[name] in file})
             if not arrays:
                 raise FlowError(f"{path} holds no flow for frame {frame}; it holds frames {held[0]}–{held[-1]}.")
@@ -233,8 +255,8 @@ def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndar
         for name in members:
             if DATASETS[name] not in file:
                 array = arrays[name]
-                file.create_dataset(DATASETS[name], shape=(0, *array.shape), maxshape=(None, *array.shape),
-                                    chunks=(1, *array.shape), dtype=array.dtype, **compression)
+                create(file, name, shape=(0, *array.shape), maxshape=(None, *array.shape), chunks=(1, *array.shape),
+                       dtype=array.dtype, **compression)
         frames_key = f"{DATASETS[group]}_frames"
         if frames_key not in file:
             file.create_dataset(frames_key, shape=(0,), maxshape=(None,), dtype=np.int64)
@@ -249,7 +271,7 @@ def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndar
             dataset = file[DATASETS[name]]
             if dataset.shape[0] <= index:
                 dataset.resize(index + 1, axis=0)
-            dataset[index] = arrays[name]
+            dataset[index] = stored(name, arrays[name])
         if index == len(held):
             frames.resize(index + 1, axis=0)
         frames[index] = frame
