@@ -116,3 +116,52 @@ def test_vis_of_a_flyingthings3d_pfm_masks_its_unknown_flow(tmp_path):
     np.testing.assert_array_equal(shown[-1, 0], [0, 0, 0])  # unknown: black, as invalid flow
     np.testing.assert_array_equal(shown[-1, -1], [255, 0, 0])  # 1 px right at the rim: red
     assert mask[:, : tile // 2].max() == 0 and mask[:, tile // 2:].min() == 255
+
+
+def truth_arrays():
+    """Disparity rising left to right (the left quarter without a surface), two instances on the background and
+    normals facing the camera (+z in the camera axes), on the left half, and facing right (+x) on the right half."""
+    disparity = np.tile(np.linspace(0, 8, W, dtype=np.float32), (H, 1))
+    valid = np.ones((H, W), bool)
+    valid[:, : W // 4] = False
+    segmentation = np.zeros((H, W), np.uint16)
+    segmentation[:, W // 4: W // 2], segmentation[:, W // 2:] = 1, 7
+    normals = np.zeros((H, W, 3), np.float32)
+    normals[:, : W // 2, 2], normals[:, W // 2:, 0] = 1, 1
+    return {"disparity": np.where(valid, disparity, 0), "disparity_valid": valid, "segmentation": segmentation,
+            "normals": normals}
+
+
+def test_vis_draws_disparity_segmentation_and_normals(tmp_path):
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5, formats=frozenset({"NPY"}))
+    WRITERS["NPY"].write(tmp_path, 3, truth_arrays(), options)
+    result = vis(tmp_path / "segmentation_0003.npy", "--output", tmp_path / "vis.png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(": disparity | segmentation | normals.\n"), result.stdout
+    picture = png_files.read((tmp_path / "vis.png").read_bytes())
+    tile = W * 4
+    assert picture.shape == (HEADER + 240, 3 * tile + 2 * GAP, 3)
+    disparity, segmentation, normals = (picture[HEADER:, i * (tile + GAP):i * (tile + GAP) + tile] for i in range(3))
+    np.testing.assert_array_equal(disparity[5, 5], [0, 0, 0])  # no surface: black
+    np.testing.assert_array_equal(disparity[5, -1], [255, 0, 0])  # the largest disparity: the warm end, red
+    assert disparity[5, tile // 4 + 4][2] > 100 and disparity[5, tile // 4 + 4][0] == 0  # small: cold, blue
+    np.testing.assert_array_equal(segmentation[5, 5], [0, 0, 0])  # background: black
+    first, second = segmentation[5, tile // 4 + 4], segmentation[5, -1]
+    assert first.min() >= 64 and second.min() >= 64 and (first != second).any()  # each instance its own colour
+    assert (segmentation[:, tile // 4 + 4:tile // 2] == first).all()
+    np.testing.assert_array_equal(normals[5, 5], [128, 128, 255])  # (n + 1) / 2: facing the camera, blue
+    np.testing.assert_array_equal(normals[5, -1], [255, 128, 128])  # facing right: red
+
+
+def test_vis_puts_truth_beside_the_flow_of_a_frame_file_and_refuses_files_without_either(tmp_path):
+    bake_files(tmp_path, "HDF5")
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=5, formats=frozenset({"HDF5"}), overwrite=True)
+    WRITERS["HDF5"].write(tmp_path, 3, {**WRITERS["HDF5"].read(tmp_path, 3), **truth_arrays()}, options)
+    result = vis(tmp_path / "3.hdf5", "--output", tmp_path / "vis.png")
+    assert result.returncode == 0, result.stderr
+    assert ": forward flow | backward flow | forward flow mask | backward flow mask | colour wheel | disparity | " \
+           "segmentation | normals; the rim of the colour wheel is 1 px of flow." in result.stdout, result.stdout
+    np.save(tmp_path / "depth_0004.npy", np.ones((H, W), np.float32))
+    result = vis(tmp_path / "depth_0004.npy", "--output", tmp_path / "depth.png")
+    assert result.returncode == 1 and "holds no flow, disparity, segmentation or normals (it holds: depth)" \
+        in result.stderr and "Traceback" not in result.stderr

@@ -70,6 +70,21 @@ def normals_picture(normals: np.ndarray) -> np.ndarray:
     return np.round((normals + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
+def truth_panels(arrays: dict[str, np.ndarray]) -> tuple[tuple[str, np.ndarray], ...]:
+    """A frame's disparity of each view (each on its own scale, its largest at the warm end), segmentation and
+    normals as labelled pictures, for ``vis``."""
+    panels = []
+    for name in ("disparity", "right_disparity"):
+        if name in arrays:
+            valid = arrays.get(f"{name}_valid", arrays[name] > 0)
+            largest = float(arrays[name][valid].max(initial=0)) or 1.0
+            panels.append((name.replace("_", " "), disparity_picture(arrays[name], valid, largest)))
+    for name, draw in (("segmentation", segmentation_picture), ("normals", normals_picture)):
+        if name in arrays:
+            panels.append((name, draw(arrays[name])))
+    return tuple(panels)
+
+
 def with_labels(picture: np.ndarray, labels: list[str], starts: list[int]) -> np.ndarray:
     """``picture`` under a grey strip of HEADER rows that names each of its panels above where it starts (x)."""
     Image, ImageDraw = pillow()

@@ -54,22 +54,29 @@ def mask_picture(valid: np.ndarray) -> np.ndarray:
 
 
 def overview(arrays: dict[str, np.ndarray], max_radius: float | None = None,
-             blender_image_coordinate_style: bool = False) -> tuple[np.ndarray, float, list[str], list[int]]:
+             blender_image_coordinate_style: bool = False,
+             extra: tuple[tuple[str, np.ndarray], ...] = ()) -> tuple[np.ndarray, float | None, list[str], list[int]]:
     """Forward and backward flow, their validity (and occlusion) masks and the colour wheel side by side, on one
-    shared scale.
+    shared scale, then the ``extra`` labelled pictures (disparity, segmentation, normals) at the same size.
 
-    Returns the picture, the flow length (px) at the wheel's rim, what each panel shows and where it starts (x)."""
+    Returns the picture, the flow length (px) at the wheel's rim (None without flow), what each panel shows and
+    where it starts (x)."""
     flows = [name for name in (*FLOW_NAMES, "flow") if name in arrays]
-    screen = {name: on_screen(arrays[name], blender_image_coordinate_style) for name in flows}
-    radius = max_radius or max(longest_vector(screen[n], arrays.get(f"{n}_valid")) for n in flows) or 1.0
-    tiles = [flow_to_rgb(screen[n], arrays.get(f"{n}_valid"), radius) for n in flows]
     masks = [f"{n}_{kind}" for n in flows for kind in ("valid", "occluded") if f"{n}_{kind}" in arrays]
-    tiles += [mask_picture(arrays[n]) for n in masks]
+    screen = {name: on_screen(arrays[name], blender_image_coordinate_style) for name in flows}
+    radius = (max_radius or max(longest_vector(screen[n], arrays.get(f"{n}_valid")) for n in flows) or 1.0
+              if flows else None)
+    tiles = [flow_to_rgb(screen[n], arrays.get(f"{n}_valid"), radius) for n in flows]
+    tiles += [mask_picture(arrays[n]) for n in masks] + [picture for _, picture in extra]
+    labels = [n.replace("_", " ") for n in flows + [m.replace("_valid", "_mask") for m in masks]]
+    labels += [label for label, _ in extra]
     scale = max(1, MIN_HEIGHT // tiles[0].shape[0])
     tiles = [tile.repeat(scale, axis=0).repeat(scale, axis=1) for tile in tiles]
-    tiles.append(legend(tiles[0].shape[0], radius))
+    if flows:  # the wheel right after the flow's own panels
+        at = len(flows) + len(masks)
+        tiles.insert(at, legend(tiles[0].shape[0], radius))
+        labels.insert(at, "colour wheel")
     gap = np.full((tiles[0].shape[0], GAP, 3), GREY, np.uint8)
-    labels = [n.replace("_", " ") for n in flows + [m.replace("_valid", "_mask") for m in masks]] + ["colour wheel"]
     starts = list(np.cumsum([0] + [tile.shape[1] + GAP for tile in tiles[:-1]]))
     return np.hstack([part for tile in tiles for part in (gap, tile)][1:]), radius, labels, [int(x) for x in starts]
 
