@@ -1,6 +1,7 @@
 """Truth at twice the resolution per axis (Spring's 2×2 samples per image pixel) against the triangle ray caster:
 each of a pixel's four samples is the flow of the surface point under its own point, in image pixels; the image
 keeps the scene's resolution."""
+import dataclasses
 import json
 
 import numpy as np
@@ -52,3 +53,22 @@ def test_a_layout_whose_truth_is_the_size_of_its_images_refuses_a_finer_scale(tm
     scenes.occlusion_scene(2)
     with pytest.raises(RuntimeError, match="SINTEL layout holds truth the size of its images"):
         bpy.ops.optical_flow.render_flow(output_dir=str(tmp_path), truth_scale=2, layout="SINTEL")
+
+
+def test_a_bake_at_truth_scale_2_resumes_keeping_its_whole_frames(tmp_path):
+    """The images are the scene's size and every other file twice that per axis: a resume keeps them all."""
+    from optical_flow_addon.blender.bake import bake_flow
+    from optical_flow_addon.core.options import BakeOptions
+
+    scene, _ = scenes.occlusion_scene(3)
+    scene.render.engine, scene.cycles.samples = "CYCLES", 1
+    options = BakeOptions(output_dir=tmp_path, frame_start=1, frame_end=3, overwrite=True, truth_scale=2,
+                          render_images=True, segmentation=True, normals=True,
+                          formats=frozenset({"NPY", "HDF5", "HDF5_SEQUENCE", "EXR", "PICTURE"}))
+    list(bake_flow(scene, options))
+    written = {path: path.stat().st_mtime_ns for path in tmp_path.iterdir() if path.name != "manifest.json"}
+    assert np.load(tmp_path / "normals_0001.npy").shape[:2] == (2 * scene.render.resolution_y,
+                                                                 2 * scene.render.resolution_x)
+    progress = list(bake_flow(scene, dataclasses.replace(options, overwrite=False), resume=True))
+    assert progress == [] or "kept the 3 frames already whole, baked the other 0" in " ".join(progress[-1].notes)
+    assert {path: path.stat().st_mtime_ns for path in written} == written

@@ -96,9 +96,10 @@ def test_a_file_of_another_size_or_style_is_kept_unless_overwrite(tmp_path):
     bake(tmp_path, [1, 2])
     small = frame_arrays(3, height=3, width=4)
     with pytest.raises(FlowError,
-                       match=r"flow_sequence\.hdf5 holds 6×8 OpenCV-style flow; this bake makes 4×3 OpenCV-style"):
+                       match=r"flow_sequence\.hdf5 holds backward_flow of 8×6 px, forward_flow of 8×6 px; "
+                             r"this bake makes truth of 4×3 px\. Choose another folder"):
         SEQUENCE.write(tmp_path, 3, small, options(tmp_path))
-    with pytest.raises(FlowError, match=r"holds 6×8 OpenCV-style flow; this bake makes 8×6 Blender-style"):
+    with pytest.raises(FlowError, match=r"holds OpenCV-style flow; this bake makes Blender-style flow\. Choose"):
         SEQUENCE.write(tmp_path, 3, frame_arrays(3), options(tmp_path, blender_image_coordinate_style=True))
     assert list(SEQUENCE.read(tmp_path, 2)) and sorted(p.name for p in tmp_path.iterdir()) == ["flow_sequence.hdf5"]
     SEQUENCE.write(tmp_path, 3, small, options(tmp_path, overwrite=True))
@@ -182,3 +183,18 @@ def test_an_existing_sequence_file_is_refused_before_a_bake_without_overwrite(tm
     with pytest.raises(FlowError, match=r"already holds flow files \(flow_sequence\.hdf5\); turn on Overwrite"):
         prepare_output_dir(options(tmp_path))
     prepare_output_dir(options(tmp_path, overwrite=True))
+
+
+def test_truth_at_twice_the_images_size_adds_up_frame_after_frame(tmp_path):
+    """Truth scale 2: the images keep the scene's size, the flow is twice it per axis. Each frame is added (with
+    Overwrite on, an unfit file would be started afresh at every frame, keeping only the last one)."""
+    for frame in (1, 2, 3):
+        arrays = {**frame_arrays(frame, 2 * H, 2 * W), "colors": np.full((H, W, 3), frame, np.uint8)}
+        SEQUENCE.write(tmp_path, frame, arrays, options(tmp_path, overwrite=True, truth_scale=2))
+    for frame in (1, 2, 3):
+        back = SEQUENCE.read(tmp_path, frame)
+        assert back["colors"].shape == (H, W, 3) and (back["colors"] == frame).all()
+        np.testing.assert_array_equal(back["forward_flow"], frame_arrays(frame, 2 * H, 2 * W)["forward_flow"])
+    with pytest.raises(FlowError, match=r"holds colors of 8×6 px; this bake makes images of 4×3 px, truth of 16×12"):
+        SEQUENCE.write(tmp_path, 4, {**frame_arrays(4, 2 * H, 2 * W), "colors": np.zeros((3, 4, 3), np.uint8)},
+                       options(tmp_path, truth_scale=2))

@@ -1,8 +1,8 @@
 """What a bake makes for a frame, by the names used in memory, in HDF5 datasets and in file names alike.
 
 ``colors``, ``depth`` and ``normals`` are BlenderProc's keys; ``segmentation`` is its ``segmap`` in HDF5, and HDF5
-holds ``normals`` as BlenderProc's colours, (n + 1) / 2 (formats/hdf5.py). Each flow has masks named after it (``forward_flow_valid``, ``forward_flow_occluded``) and its
-scene flow (``forward_scene_flow``).
+holds ``normals`` as BlenderProc's colours, (n + 1) / 2 (formats/hdf5.py). Each flow has masks named after it
+(``forward_flow_valid``, ``forward_flow_occluded``) and its scene flow (``forward_scene_flow``).
 """
 from __future__ import annotations
 
@@ -78,6 +78,13 @@ RENDERS = ("flow", "flow_right", "image_right", "image")
 STEREO = tuple(name for name in PRODUCTS if "disparity" in name or name.startswith("right_") and name != "right_colors")
 RENDER_OF = {name: {"colors": "image", "right_colors": "image_right"}.get(name, "flow_right" if name in STEREO
                                                                          else "flow") for name in PRODUCTS}
+
+
+def at_image_size(name: str) -> bool:
+    """Images keep the scene's resolution; every other product is truth, truth_scale times it per axis."""
+    return RENDER_OF.get(name, "flow").startswith("image")  # a foreign file's plain ``flow`` is truth
+
+
 IN_PIXELS = tuple(name for name, kind in PRODUCTS.items() if kind in (FLOW, DISPARITY, DISPARITY_CHANGE))
 
 

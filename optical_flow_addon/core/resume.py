@@ -10,6 +10,7 @@ from .formats import hdf5
 from .formats.png import decode_png
 from .layouts import LAYOUTS
 from .options import BakeOptions
+from .products import at_image_size
 
 
 def whole_frame(options: BakeOptions, frame: int, height: int, width: int) -> bool:
@@ -18,16 +19,19 @@ def whole_frame(options: BakeOptions, frame: int, height: int, width: int) -> bo
     sequence = options.training_sequence
     if sequence:
         return LAYOUTS[options.layout].whole(sequence, frame, height, width)
-    try:
-        pictures = IMAGE_FILES.paths(folder, frame, names)  # images and flow pictures: they must decode, at this size
+    truth = (height * options.truth_scale, width * options.truth_scale)  # every product but the images
+    try:  # the pictures must decode, at their size
+        pictures = {path: (height, width) for path in IMAGE_FILES.paths(folder, frame, names)}
         if "PICTURE" in options.formats:
-            pictures += WRITERS["PICTURE"].paths(folder, frame, names)
-        if not all(p.is_file() and decode_png(p.read_bytes(), p).shape[:2] == (height, width) for p in pictures):
+            pictures.update((path, truth) for path in WRITERS["PICTURE"].paths(folder, frame, names))
+        if not all(p.is_file() and decode_png(p.read_bytes(), p).shape[:2] == size for p, size in pictures.items()):
             return False
         for fmt in sorted(set(options.formats) & set(FORMATS)):
             stored = [name for name in names if name in FORMATS[fmt].stores]
             arrays = FORMATS[fmt].read(folder, frame) if stored else {}  # checks each product's dtype and shape
-            if sorted(arrays) != sorted(stored) or {a.shape[:2] for a in arrays.values()} - {(height, width)}:
+            if sorted(arrays) != sorted(stored) or any(
+                    array.shape[:2] != ((height, width) if at_image_size(name) else truth)
+                    for name, array in arrays.items()):
                 return False
     except FlowError:  # missing or damaged
         return False

@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import FlowError
-from ..products import kind_of
+from ..products import at_image_size, kind_of
 
 
 class FileSettings(Protocol):
@@ -53,10 +53,14 @@ def check_dataset(path: Path, name: str, array: np.ndarray) -> np.ndarray:
 
 
 def check_frame(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Check every dataset and that the products of one frame share one size."""
+    """Check every dataset, and that the frame's images share one size and the rest (its truth) one size: the
+    images' or, at truth_scale 2, twice it per axis."""
     arrays = {name: check_dataset(path, name, array) for name, array in arrays.items()}
     sizes = {name: array.shape[:2] for name, array in arrays.items()}
-    if len(set(sizes.values())) > 1:
+    images = {size for name, size in sizes.items() if at_image_size(name)}
+    truth = {size for name, size in sizes.items() if not at_image_size(name)}
+    if len(images) > 1 or len(truth) > 1 or any(t not in ((h, w), (2 * h, 2 * w)) for h, w in images for t in truth):
         found = ", ".join(f"{name} {h}×{w}" for name, (h, w) in sizes.items())
-        raise FlowError(f"{path}: the products of one frame differ in size ({found}); expected one H×W.")
+        raise FlowError(f"{path}: the products of one frame differ in size ({found}); expected one H×W, and for "
+                        "the products other than images 2H×2W if the bake's truth scale was 2.")
     return arrays

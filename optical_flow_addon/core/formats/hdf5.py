@@ -14,7 +14,7 @@ from ..atomic import flush_to_disk
 from ..dependencies import LazyModule
 from ..errors import FlowError
 from ..flow import coordinate_metadata
-from ..products import PRODUCTS, flow_of
+from ..products import PRODUCTS, at_image_size, flow_of
 from .common import FileSettings, check_frame, reading
 
 h5py = LazyModule("h5py")
@@ -227,23 +227,31 @@ def unreadable(path: Path) -> str | None:
 
 
 def fits(working: Path, path: Path, arrays: dict[str, np.ndarray], options: FileSettings) -> bool:
-    """Whether this bake's frames can be added to ``path`` (now at ``working``);
+    """Whether this bake's frames can be added to ``path`` (now at ``working``): each group the file holds is the
+    size this bake makes its kind (images, or truth, which truth_scale 2 makes twice their size);
     Overwrite starts an unfit file afresh."""
     if not working.exists():
         return True
-    height, width = next(iter(arrays.values())).shape[:2]
+    made = {at_image_size(name): array.shape[:2] for name, array in arrays.items()}
     style = options.blender_image_coordinate_style
     with h5py.File(working, "r") as file:
-        sizes = {file[DATASETS.get(group, group)].shape[1:3] for group in frame_lists(file, path)}
+        held = {group: file[DATASETS.get(group, group)].shape[1:3] for group in frame_lists(file, path)}
         held_style = bool(file.attrs.get("blender_image_coordinate_style", style))
-    if sizes == {(height, width)} and held_style == style:
+    unfit = {group: size for group, size in held.items()
+             if made.get(at_image_size(group), size) != size}
+    if not unfit and held_style == style:
         return True
     if options.overwrite:
         return False
     styles = {False: "OpenCV-style", True: "Blender-style"}
-    held = ", ".join(f"{h}×{w}" for h, w in sorted(sizes))
-    raise FlowError(f"{path} holds {held} {styles[held_style]} flow; this bake makes {width}×{height} "
-                    f"{styles[style]} flow. Choose another folder, or turn on Overwrite to start the file afresh.")
+    held_said = [f"{group} of {w}×{h} px" for group, (h, w) in sorted(unfit.items())]
+    made_said = [f"{'images' if image else 'truth'} of {w}×{h} px"
+                 for image, (h, w) in sorted(made.items(), reverse=True) if unfit]
+    if held_style != style:
+        held_said.append(f"{styles[held_style]} flow")
+        made_said.append(f"{styles[style]} flow")
+    raise FlowError(f"{path} holds {', '.join(held_said)}; this bake makes {', '.join(made_said)}. Choose another "
+                    "folder, or turn on Overwrite to start the file afresh.")
 
 
 def add_frame(file: h5py.File, path: Path, frame: int, arrays: dict[str, np.ndarray], options: FileSettings) -> None:
