@@ -73,24 +73,57 @@ def interleaved_rounds(scene, frames: list[int], folder: Path, rows: dict[str, d
     return times
 
 
-def ratio_benchmark(doc: str, make_scene, rows: dict[str, dict], heading: str) -> None:
+def ratio_benchmark(doc: str, make_scene, rows: dict[str, dict], heading: str,
+                    memory_rows: tuple[str, ...] = ()) -> None:
     """The command line of a benchmark whose rows are bakes of one scene (``make_scene(folder, frames)``) compared
-    with its first row: --frames, --rounds, --resolution, then the table."""
+    with its first row: --frames, --rounds, --resolution, then the table; with ``memory_rows``, --memory-frames and
+    a table of each such row's peak memory in a fresh process."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--resolution", default="640x480")
+    add_memory_arguments(parser, "10,100" if memory_rows else "")
     args = parser.parse_args()
     width, height = (int(v) for v in args.resolution.split("x"))
     report = silence_blender()
+    if args.memory_run:
+        with tempfile.TemporaryDirectory() as folder:
+            scene = make_scene(Path(folder), args.memory_run)
+            set_resolution(scene, width, height)
+            print_peak_memory(scene, args.memory_run, Path(folder), rows[args.memory_row], report)
+        return
     frames = list(range(1, args.frames + 1))
     print(f"Blender {bpy.app.version_string}, {args.resolution}, {args.frames} frames, {os.cpu_count()} CPU cores\n",
           file=report)
-    with tempfile.TemporaryDirectory() as folder:
-        scene = make_scene(Path(folder), args.frames)
-        set_resolution(scene, width, height)
-        times = interleaved_rounds(scene, frames, Path(folder), rows, args.rounds)
-    print(table(ratio_rows(times, heading)), file=report)
+    if args.rounds:
+        with tempfile.TemporaryDirectory() as folder:
+            scene = make_scene(Path(folder), args.frames)
+            set_resolution(scene, width, height)
+            times = interleaved_rounds(scene, frames, Path(folder), rows, args.rounds)
+        print(table(ratio_rows(times, heading)), "\n", file=report)
+    print_memory_table(args, memory_rows, report)
+
+
+def add_memory_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--memory-frames", default=default, help="frame counts of the peak-memory table (empty: none)")
+    parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-row", help=argparse.SUPPRESS)
+
+
+def print_peak_memory(scene, frames: int, folder: Path, fields: dict, report) -> None:
+    """What a --memory-run process prints: the peak memory (MB) of this process and of its flow writer."""
+    bake_ms(scene, list(range(1, frames + 1)), folder / "memory", fields)
+    print(*[resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)],
+          file=report)
+
+
+def print_memory_table(args: argparse.Namespace, rows: tuple[str, ...] | list[str], report) -> None:
+    """Per frame count of --memory-frames, each row's peak memory in a fresh process of this script."""
+    counts = [int(n) for n in args.memory_frames.split(",") if n]
+    if counts and rows:
+        memory = [["frames"] + [f"peak MB (Blender + writer), {name}" for name in rows]]
+        memory += [[str(n)] + [peak_memory_mb(n, args.resolution, name) for name in rows] for n in counts]
+        print(table(memory), file=report)
 
 
 def camera_only(scene) -> None:
@@ -101,8 +134,9 @@ def camera_only(scene) -> None:
 
 
 def peak_memory_mb(frames: int, resolution: str, row: str) -> str:
-    """Peak resident memory of a fresh process baking ``frames`` frames, and of its flow writer."""
-    result = subprocess.run([sys.executable, __file__, "--memory-run", str(frames), "--resolution", resolution,
+    """Peak resident memory of a fresh process of the running benchmark baking ``frames`` frames, and of its flow
+    writer."""
+    result = subprocess.run([sys.executable, sys.argv[0], "--memory-run", str(frames), "--resolution", resolution,
                              "--memory-row", row], capture_output=True, text=True, check=True)
     blender, writer = (float(mb) for mb in result.stdout.split()[-2:])
     return f"{blender:.0f} + {writer:.0f}"
@@ -113,9 +147,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--resolution", default="640x480")
-    parser.add_argument("--memory-frames", default="10,100")
-    parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--memory-row", help=argparse.SUPPRESS)
+    add_memory_arguments(parser, "10,100")
     args = parser.parse_args()
     width, height = (int(v) for v in args.resolution.split("x"))
     report = silence_blender()
@@ -123,9 +155,7 @@ def main() -> None:
         scene, _ = heavy_scene(args.memory_run)
         set_resolution(scene, width, height)
         with tempfile.TemporaryDirectory() as folder:
-            bake_ms(scene, list(range(1, args.memory_run + 1)), Path(folder), ROWS[args.memory_row])
-        peaks = [resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-        print(*peaks, file=report)
+            print_peak_memory(scene, args.memory_run, Path(folder), ROWS[args.memory_row], report)
         return
     frames = list(range(1, args.frames + 1))
     print(f"Blender {bpy.app.version_string}, {args.resolution}, {args.frames} frames, {os.cpu_count()} CPU cores\n",
@@ -153,10 +183,7 @@ def main() -> None:
                          f"{median(cpu_ratios):.2f} ({cpu_ratios[0]:.2f}–{cpu_ratios[-1]:.2f})"])
     if args.rounds:
         print(table(rows), "\n", file=report)
-    counts = [int(n) for n in args.memory_frames.split(",") if n]
-    memory = [["frames"] + [f"peak MB (Blender + writer), {name}" for name in MEMORY_ROWS]]
-    memory += [[str(n)] + [peak_memory_mb(n, args.resolution, name) for name in MEMORY_ROWS] for n in counts]
-    print(table(memory), file=report)
+    print_memory_table(args, MEMORY_ROWS, report)
 
 
 if __name__ == "__main__":
