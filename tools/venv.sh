@@ -6,7 +6,7 @@
 #   tools/venv.sh blenderproc -> BlenderProc 2.8 and OpenCV, whose `blenderproc vis hdf5` the tests run on our files
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-declare -A EXTRA=([core]="ruff==0.17.6 import-linter==2.16 mkdocs==1.6.1 mkdocs-material==9.8.1" [4.2]="bpy==4.2.23" [4.5]="bpy==4.5.4" [5.0]="bpy==5.0.1"
+declare -A EXTRA=([core]="ruff==0.17.6 import-linter==2.16 mkdocs==1.6.1 mkdocs-material==9.8.1 mkdocstrings==1.0.8 mkdocstrings-python==2.0.11" [4.2]="bpy==4.2.23" [4.5]="bpy==4.5.4" [5.0]="bpy==5.0.1"
                   [torch]="torch==2.14.1 torchvision==0.29.1 ptlflow==0.4.2"
                   [blenderproc]="blenderproc==2.8.0 opencv-python-headless==4.10.0.84")
 name="$1"
