@@ -269,9 +269,15 @@ def long_frame(scene, settings, bake_job, window):
 
 
 def close_other_windows() -> None:
+    """Closes the windows but the first; a window that is still drawing (the render window, on a busy machine)
+    refuses to close, and is tried again on the next tick."""
     for extra in list(bpy.context.window_manager.windows)[1:]:
         with bpy.context.temp_override(window=extra):
-            bpy.ops.wm.window_close()
+            try:
+                bpy.ops.wm.window_close()
+            except RuntimeError as refused:
+                if "can't modify blend data in this state" not in str(refused):
+                    raise
 
 
 def render_windows() -> list:

@@ -122,11 +122,9 @@ def blender(setup, *arguments, env: dict | None = None, timeout: int = 120) -> s
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module", params=[Legacy34, Extension43], ids=["3.4", "4.3"])
-def window_run(request, tmp_path_factory):
-    """One run of Blender in a window, driven by blender_window_driver.py; its set-up, results and folder."""
-    folder = tmp_path_factory.mktemp(f"window-{request.param.name}")
-    setup = request.param(folder)
+def drive_window(setup, folder: Path) -> subprocess.CompletedProcess:
+    """The driver's scene built in ``folder``, then the driver run in Blender's window on a virtual screen (also
+    tools/screenshots.py's run); AssertionError with Blender's output where a step before the window fails."""
     built = blender(setup, "-b", "--factory-startup", "--python", DRIVER, "--", "scene", folder)
     assert built.returncode == 0, built.stdout + built.stderr
     # The user folder is the test's own: turn the splash off there, keeping the enabled extension.
@@ -134,8 +132,16 @@ def window_run(request, tmp_path_factory):
                      "bpy.ops.wm.save_userpref(); os._exit(0)")
     assert splash.returncode == 0, splash.stdout + splash.stderr
     with virtual_screen(setup.prefix) as display:
-        window = blender(setup, "-p", 0, 0, *SCREEN, folder / "scene.blend", "--python", DRIVER,
-                         "--", "window", folder, setup.addon, env={**setup.env, "DISPLAY": display}, timeout=600)
+        return blender(setup, "-p", 0, 0, *SCREEN, folder / "scene.blend", "--python", DRIVER,
+                       "--", "window", folder, setup.addon, env={**setup.env, "DISPLAY": display}, timeout=600)
+
+
+@pytest.fixture(scope="module", params=[Legacy34, Extension43], ids=["3.4", "4.3"])
+def window_run(request, tmp_path_factory):
+    """One run of Blender in a window, driven by blender_window_driver.py; its set-up, results and folder."""
+    folder = tmp_path_factory.mktemp(f"window-{request.param.name}")
+    setup = request.param(folder)
+    window = drive_window(setup, folder)
     artifacts = ARTIFACTS / setup.name
     shutil.rmtree(artifacts, ignore_errors=True)
     artifacts.mkdir(parents=True)

@@ -86,18 +86,10 @@ def run_driver(folder: Path) -> dict:
         setup = window_test.Legacy34(folder)
     except (pytest.skip.Exception, pytest.fail.Exception) as missing:
         sys.exit(f"cannot run Blender in a window here: {missing}")
-    blender = window_test.blender
-    built = blender(setup, "-b", "--factory-startup", "--python", window_test.DRIVER, "--", "scene", folder)
-    if built.returncode:
-        sys.exit(built.stdout + built.stderr)
-    splash = blender(setup, "-b", "--python-expr", "import bpy, os; bpy.context.preferences.view.show_splash = False; "
-                     "bpy.ops.wm.save_userpref(); os._exit(0)")
-    if splash.returncode:
-        sys.exit(splash.stdout + splash.stderr)
-    with window_test.virtual_screen(setup.prefix) as display:
-        window = blender(setup, "-p", 0, 0, *window_test.SCREEN, folder / "scene.blend", "--python",
-                         window_test.DRIVER, "--", "window", folder, setup.addon,
-                         env={**setup.env, "DISPLAY": display}, timeout=600)
+    try:
+        window = window_test.drive_window(setup, folder)
+    except AssertionError as failed:
+        sys.exit(str(failed))
     results_file = folder / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if window.returncode or "error" in results or not results:

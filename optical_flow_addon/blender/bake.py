@@ -165,7 +165,7 @@ def not_rendered(scene: bpy.types.Scene, frame: int, why: str) -> FlowError:
 
 
 def render_now(scene: bpy.types.Scene, frame: int, path: Path, guard: SettingsGuard) -> Generator[Any, None, Path]:
-    """:func:`render_frame` as a :data:`RenderStep`: it blocks until the file is written and never yields."""
+    """``render_frame`` as a ``RenderStep``: it blocks until the file is written and never yields."""
     yield from ()
     return render_frame(scene, frame, path, guard)
 

@@ -1,6 +1,6 @@
 """The bake running from the Render Flow button: stepped a frame at a time, one at most per Blender.
 
-A :class:`BakeJob` drives the ``bake_flow`` generator one frame per step. The modal operator (render_flow.py)
+A ``BakeJob`` drives the ``bake_flow`` generator one frame per step. The modal operator (render_flow.py)
 steps it on a timer and makes it the current job, which the panels show (``current()``); its images render in
 Blender's render job (live_render.py). Esc, the Cancel button, Undo, saving or opening a file close the
 generator, which writes the manifest for the frames done and restores the scene.

@@ -3,7 +3,7 @@
 ``bpy.ops.render.render(write_still=True)`` holds Blender's whole window until the image is done: a 30-second
 image, a 30-second freeze. Invoked (``INVOKE_DEFAULT``) from a window, the same render runs in Blender's render
 job, shows in the render window as F12 does, and Blender keeps drawing and handling events. The bake then yields
-an :class:`ImageRender` at every step of its job until the render job has ended, and goes on with the file.
+an ``ImageRender`` at every step of its job until the render job has ended, and goes on with the file.
 
 Python cannot stop a render job. Esc (which Blender's render takes, so the bake's operator never sees it) and the
 ✕ of the render's progress bar (``template_running_jobs``, drawn by the panel while an image renders) stop it; the

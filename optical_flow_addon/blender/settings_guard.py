@@ -6,7 +6,7 @@ from typing import Any
 
 
 class SettingsGuard:
-    """Changes settings through :meth:`set` and restores all of them, newest first."""
+    """Changes settings through ``set`` and restores all of them, newest first."""
 
     def __init__(self) -> None:
         self._undo: list[Callable[[], None]] = []

@@ -21,7 +21,7 @@ except ImportError:  # Windows
 
 
 def file_buffer(start: bytes, more: int = 0) -> np.ndarray:
-    """A file's bytes for :func:`write_uncached`, from a memory page on: ``start`` (a header, or the whole file),
+    """A file's bytes for ``write_uncached``, from a memory page on: ``start`` (a header, or the whole file),
     then ``more`` zero bytes for the caller to fill. Carved out of a numpy array rather than mapped afresh: numpy's
     memory is reused from frame to frame, and fresh pages cost more to fault in than the page cache does."""
     size = len(start) + more
@@ -33,7 +33,7 @@ def file_buffer(start: bytes, more: int = 0) -> np.ndarray:
 
 
 def write_uncached(path: Path, data: np.ndarray) -> None:
-    """Write ``data`` (from :func:`file_buffer`) as the file ``path``, past the page cache where the system allows
+    """Write ``data`` (from ``file_buffer``) as the file ``path``, past the page cache where the system allows
     (``O_DIRECT``): whole pages go from memory to the disk, the last part page through the cache. Copying into the
     cache is most of what writing a large file costs the processor, which Cycles needs. Where the file system
     refuses, everything goes through the cache."""

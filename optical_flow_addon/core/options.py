@@ -208,7 +208,7 @@ class BakeOptions:
         return [name for name in PRODUCTS if name in wanted]
 
     def written_products(self, frame: int) -> list[str]:
-        """The products whose files the bake writes at ``frame``: all of :meth:`products_at`, but in a training
+        """The products whose files the bake writes at ``frame``: all of ``products_at``, but in a training
         layout only those its files hold (the bake makes backward flow for the self-check, say, where the dataset
         holds forward flow only)."""
         names = self.products_at(frame)
@@ -219,7 +219,7 @@ class BakeOptions:
         return [name for name in names if name in held]
 
     def written_flows(self, frame: int) -> tuple[str, ...]:
-        """The flows whose files the bake writes at ``frame`` (see :meth:`written_products`)."""
+        """The flows whose files the bake writes at ``frame`` (see ``written_products``)."""
         written = self.written_products(frame)
         return tuple(name for name in self.flows_at(frame) if name in written)
 

@@ -290,7 +290,7 @@ def prepare_training_sequence(options: BakeOptions) -> None:
 class BakeFolder:
     """The output folder for the length of one bake: locked, checked, cleared of dead bakes' leftovers,
     and with Overwrite emptied of the earlier bake. ``notes`` says what was removed. Several sequences of a
-    training layout share one root: the other sequences are checked with :meth:`check` under the same lock."""
+    training layout share one root: the other sequences are checked with ``check`` under the same lock."""
 
     def __init__(self, options: BakeOptions, width: int, height: int, resume: bool = False) -> None:
         self.options, self.size, self.resume = options, (width, height), resume

@@ -71,7 +71,7 @@ class DepthLookup:
     changes less, and their sum of magnitudes: a pixel's change of 1/depth."""
 
     def __init__(self, depth: np.ndarray, inverse: np.ndarray) -> None:
-        """``inverse``: :func:`inverse_of_depth` of ``depth`` (a frame's own, made once for both its flows)."""
+        """``inverse``: ``inverse_of_depth`` of ``depth`` (a frame's own, made once for both its flows)."""
         height, width = depth.shape
         surface = depth < BACKGROUND_DEPTH
         self.width = width + 2
@@ -112,7 +112,7 @@ class DepthLookup:
         return hidden
 
     def votes(self, x: np.ndarray, y: np.ndarray, inverse_depth: np.ndarray) -> np.ndarray:
-        """The weighted votes of :meth:`hides`: negative where the point is hidden."""
+        """The weighted votes of ``hides``: negative where the point is hidden."""
         left, top = np.floor(x), np.floor(y)
         fraction_x, fraction_y = x - left, y - top
         corner = top.astype(np.intp) * self.width + left.astype(np.intp) + (self.width + 1)
@@ -348,7 +348,7 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
 def segmentation(rows: np.ndarray, numbers: np.ndarray, surface: np.ndarray, segments: list[int],
                  object_segments: list[int]) -> np.ndarray:
     """Per pixel (uint16 H×W), the index of the instance it shows: ``segments`` gives each row of the frame's instance
-    list (:func:`identify`) its index, the same on every frame and chunk. A pixel whose instance is unknown takes the
+    list (``identify``) its index, the same on every frame and chunk. A pixel whose instance is unknown takes the
     index of the object its number (the object pass) names, ``object_segments[number]``, where there is one; the
     background is 0."""
     by_row = np.array([0, *segments], np.uint16)

@@ -65,7 +65,7 @@ class Convention:
         return pose
 
     def from_blender(self, pose: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`to_blender`: Blender's camera-to-world matrix as this file stores it."""
+        """Inverse of ``to_blender``: Blender's camera-to-world matrix as this file stores it."""
         matrix = pose.copy()
         matrix[:3, 3] /= self.scale
         matrix[:3] = WORLD_UP[self.world_up].T @ matrix[:3]
@@ -127,7 +127,7 @@ def euler_xyz_to_matrix(rx: float, ry: float, rz: float) -> np.ndarray:
 
 
 def matrix_to_euler_xyz(rotation: np.ndarray) -> tuple[float, float, float]:
-    """Angles (rx, ry, rz) with :func:`euler_xyz_to_matrix` giving ``rotation`` back."""
+    """Angles (rx, ry, rz) with ``euler_xyz_to_matrix`` giving ``rotation`` back."""
     ry = float(np.arcsin(np.clip(-rotation[2, 0], -1.0, 1.0)))
     if np.hypot(rotation[2, 1], rotation[2, 2]) < 1e-9:  # looking straight along ±x: rx and rz share one angle
         return 0.0, ry, float(np.arctan2(-rotation[0, 1], rotation[1, 1]))

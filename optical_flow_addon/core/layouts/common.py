@@ -1,7 +1,7 @@
 """What the training layouts share: the sequence being baked, the refusals every dataset needs, and the
 frame's files written one by one under temporary names.
 
-A layout lists a frame's files as :class:`Output`\\ s (path, the products it is made of, how they are
+A layout lists a frame's files as ``Output``\\ s (path, the products it is made of, how they are
 saved); everything else (what a frame needs, writing, whether a frame is whole) follows from
 that one list, so the paths are written down once.
 """
@@ -77,7 +77,7 @@ def image_file(render: Path) -> bytes:
 
 
 def save_image(path: Path, colors: np.ndarray | Path | bytes) -> None:
-    """The image: in a bake, Blender's PNG (a path, or its :func:`image_file` read once for several files);
+    """The image: in a bake, Blender's PNG (a path, or its ``image_file`` read once for several files);
     pixels (uint8) are encoded, with zlib's run-length strategy (faster and smaller than level 1 on render noise)."""
     if isinstance(colors, Path):
         colors = image_file(colors)
@@ -96,7 +96,7 @@ def save_mask(path: Path, mask: np.ndarray) -> None:
 
 
 class Layout:
-    """A dataset's folders. Subclasses give the names and :meth:`outputs`; ``write`` is the bake's entry."""
+    """A dataset's folders. Subclasses give the names and ``outputs``; ``write`` is the bake's entry."""
 
     name: str  # the option value, e.g. "SINTEL"
     folder: str  # the folder torchvision adds to the root
@@ -154,7 +154,7 @@ class Layout:
         self.check_root(sequence)
 
     def needs(self, sequence: Sequence, frame: int) -> set[str]:
-        """The products ``frame`` must have for :meth:`write`."""
+        """The products ``frame`` must have for ``write``."""
         return {name for output in self.outputs(sequence, frame) for name in output.products}
 
     def write(self, sequence: Sequence, frame: int, products: dict[str, np.ndarray | Path]) -> list[Path]:

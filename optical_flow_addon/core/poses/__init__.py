@@ -6,7 +6,7 @@ A format module defines
 ``looks_like(path, text) -> bool``, ``read(path, text) -> CameraPoses`` with the matrices as the file stores
 them, and ``write(path, poses, convention) -> {path: text}`` for matrices already in the file's convention;
 the helpers they share are in ``common``.
-:func:`read_camera_poses` and :func:`write_camera_poses` convert to and from Blender's convention.
+``read_camera_poses`` and ``write_camera_poses`` convert to and from Blender's convention.
 """
 from __future__ import annotations
 

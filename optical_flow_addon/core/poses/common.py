@@ -16,7 +16,7 @@ from ..transforms import orthonormalized, pose_problem
 class CameraPoses:
     """Poses of one camera, in order, and what the file says about the camera.
 
-    From :func:`read_camera_poses` the matrices are Blender's: camera-to-world, Blender camera axes
+    From ``read_camera_poses`` the matrices are Blender's: camera-to-world, Blender camera axes
     (x right, y up, looking along -z), Z-up world, Blender units.
     """
 
