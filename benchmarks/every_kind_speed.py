@@ -1,7 +1,7 @@
 """Cost of exact flow for every object kind (modifier stacks, instances, text, curves) against the Vector pass.
 
 Run with the bpy module:  "$(tools/venv.sh 4.5)" benchmarks/every_kind_speed.py
-Bakes the test scene of tests/test_bake_every_object_kind.py (tests/scenes.py ``every_kind_scene``, every kind
+Bakes the test scene of tests/blender/test_bake_every_object_kind.py (tests/scenes.py ``every_kind_scene``, every kind
 of object that the surface motion follows, at the resolution asked for) in rounds; each round bakes every row
 once, in turn. The table gives medians of ms per frame and each row's ratio to the Vector-pass bake of its round
 (flow only, frame gap 1: the bake BlenderProc makes), lowest–highest over the rounds. .npy files only.

@@ -1,11 +1,11 @@
 """Cost of point tracks: the default bake with and without N tracks, and the memory that following them takes.
 
 Run with the bpy module:  "$(tools/venv.sh 4.5)" benchmarks/tracks_speed.py
-Bakes the test scene of tests/test_bake_tracks.py (tests/scenes.py ``occlusion_scene``: the camera translates and
-turns, a rigid box passes in front of a shape-key sphere and an armature-bent cylinder, open sky) in rounds; each
+Bakes the test scene of tests/blender/test_bake_tracks.py (tests/scenes.py ``occlusion_scene``: the camera translates
+and turns, a rigid box passes in front of a shape-key sphere and an armature-bent cylinder, open sky) in rounds; each
 round bakes both rows in turn. The table gives medians of ms per frame and the ratio of the tracks bake to the bake
-without them in the same round, lowest–highest. Then the peak of Python's and numpy's allocations (tracemalloc)
-while following ``--memory-tracks`` tracks over ``--memory-frames`` frames, without rendering.
+without them in the same round, lowest–highest. Then the peak of Python's and numpy's allocations (tracemalloc) while
+following ``--memory-tracks`` tracks over ``--memory-frames`` frames, without rendering.
 """
 from __future__ import annotations
 

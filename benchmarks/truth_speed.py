@@ -1,10 +1,10 @@
 """Cost of the other per-pixel truth: the default bake, and with segmentation, normals, stereo or truth scale 2.
 
 Run with the bpy module:  "$(tools/venv.sh 4.5)" benchmarks/truth_speed.py
-Bakes the test scene of tests/test_bake_stereo.py (tests/scenes.py ``occlusion_scene`` with a parallel Stereo 3D rig)
-in rounds; each round bakes every row once, in turn. The table gives medians of ms per frame and each row's ratio to
-the default bake of its round, lowest–highest. .npy files only, no images. A second table gives the peak memory of
-the default bake and of truth scale 2 for 10 and 100 frames (--memory-frames), each in a fresh process.
+Bakes the test scene of tests/blender/test_bake_stereo.py (tests/scenes.py ``occlusion_scene`` with a parallel Stereo
+3D rig) in rounds; each round bakes every row once, in turn. The table gives medians of ms per frame and each row's
+ratio to the default bake of its round, lowest–highest. .npy files only, no images. A second table gives the peak
+memory of the default bake and of truth scale 2 for 10 and 100 frames (--memory-frames), each in a fresh process.
 """
 from __future__ import annotations
 

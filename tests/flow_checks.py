@@ -41,3 +41,23 @@ def check_frame(out, triangles_at, camera, frame, name, other):
     scene_error = best[valid].max()
     assert scene_error < TOLERANCE_M, f"{name} {frame}: worst scene flow error {scene_error:.2e} m"
     return np.array([agree.sum(), agree.size, agree[away].sum(), away.sum(), truth[judged].sum()]), error, scene_error
+
+
+# The formats that read back every value as baked; .flo and KITTI's PNG give invalid flow as 0, KITTI's in 1/64 px.
+EXACT = ("NPY", "NPZ", "PFM", "EXR", "HDF5", "HDF5_SEQUENCE")
+
+
+def assert_same_flow(fmt, back, npy):
+    """What a format reads back equals the .npy bake: exactly, or as the format stores it."""
+    assert sorted(back) == sorted(npy), fmt
+    for name in ("forward_flow", "backward_flow"):
+        if name not in npy:
+            continue
+        valid = npy[f"{name}_valid"]
+        np.testing.assert_array_equal(back[f"{name}_valid"], valid, err_msg=fmt)
+        if fmt in EXACT:
+            np.testing.assert_array_equal(back[name], npy[name], err_msg=fmt)
+        else:
+            tolerance = 1 / 128 if fmt == "KITTI" else 0
+            assert np.abs(back[name][valid] - npy[name][valid]).max() <= tolerance, fmt
+            assert np.all(back[name][~valid] == 0), fmt

@@ -6,7 +6,7 @@
 Runs without bpy: the command line comes from its argparse parser, the products and file formats from their
 registries (core/products.py, core/flow_files.py), the layouts from their classes (core/layouts/), and the scene's
 and operators' settings from the property annotations of blender/settings.py, read from the module's source (its
-syntax tree), since importing it needs bpy. tests/test_core_docs.py runs the check.
+syntax tree), since importing it needs bpy. tests/core/test_core_docs.py runs the check.
 """
 from __future__ import annotations
 

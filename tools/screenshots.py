@@ -3,10 +3,10 @@
     .venv/core/bin/python tools/screenshots.py
 
 Debian's blender 3.4 opens in a window on a virtual screen (Xvfb) and tests/blender_window_driver.py uses the
-Optical Flow tab as tests/test_blender_window.py has it do, with the real pointer and keys; the launching helpers
-are that test's own, imported, so the pictures show what the test checks. The chosen screenshots are cropped to
+Optical Flow tab as tests/blender/test_blender_window.py has it do, with the real pointer and keys; the launching
+helpers are that test's own, imported, so the pictures show what the test checks. The chosen screenshots are cropped to
 the part of the screen a step is about and written as small PNG files. SHOTS is the whole list:
-tests/test_core_docs.py fails on an image in docs/tutorials/images/ that is not in it, so none is made by hand.
+tests/core/test_core_docs.py fails on an image in docs/tutorials/images/ that is not in it, so none is made by hand.
 Needs what the window test needs: blender xvfb xdotool imagemagick python3-numpy python3-h5py (tools/test.sh
 installs them as root).
 """
@@ -78,7 +78,7 @@ def write_shot(source: Path, shot: Shot, results: dict, target: Path) -> None:
 
 def run_driver(folder: Path) -> dict:
     """One window run of blender 3.4 as the window test's fixture makes it; the driver's results.json."""
-    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "blender")]
     import pytest
     import test_blender_window as window_test
 

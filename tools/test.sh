@@ -2,9 +2,10 @@
 # Run ruff and the whole test suite: the pure core without bpy and the window tests (Debian's blender 3.4, and
 # Blender 4.3 in the Debian trixie chroot of tools/trixie_blender.sh, under Xvfb), then everything that needs
 # bpy on Blender 4.2, 4.5 and 5.0, then the training layouts loaded with torchvision and ptlflow.
-# The pure-core tests (tests/test_core_*.py) import no bpy, so they run once, in the first stage. The tests of
-# the command line's process handling (marker any_blender_line: kills, resume, signals, a full disk, Dask) add
-# nothing Blender-specific to the bake that the other tests check on each line, so they run on one line, ANY_LINE.
+# The tests mirror the package: tests/core, tests/blender, tests/cli, and tests/loaders (the layouts loaded by
+# torchvision and ptlflow). The pure-core tests (tests/core) import no bpy, so they run once, in the first stage.
+# The tests of the command line's process handling (marker any_blender_line: kills, resume, signals, a full
+# disk, Dask) add nothing Blender-specific to the bake that the other tests check on each line, so they run on one line, ANY_LINE.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,7 +22,7 @@ if missing_packages && [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
     blender xvfb xdotool imagemagick optipng python3-numpy python3-h5py > /dev/null
 fi
 status=0
-loaders="tests/test_layouts_*.py"  # the layouts with their loaders need torch: only in its own environment
+loaders="tests/loaders"  # the layouts with their loaders need torch: only in its own environment
 ANY_LINE=4.5
 # A bpy test keeps about one core busy (Python, the writer process and Cycles at a tiny size take turns), so each
 # Blender line's tests run in as many pytest processes as there are cores, up to 4, a test file per process.
@@ -31,10 +32,10 @@ workers=$(( $(nproc) < 4 ? $(nproc) : 4 ))
 for name in core 4.2 4.5 5.0 torch; do
   # The window tests drive the blender program, not the bpy module: they run once, with the pure core.
   case $name in
-    core) label="no bpy (pure core) + window test"; only=(--ignore-glob="$loaders") ;;
+    core) label="no bpy (pure core) + window test"; only=(--ignore="$loaders") ;;
     torch) label="training layouts with torchvision and ptlflow"; only=($loaders) ;;
     *) label="bpy $name"; marks="not window"; [[ $name == "$ANY_LINE" ]] || marks+=" and not any_blender_line"
-       only=(-m "$marks" --ignore-glob="$loaders" --ignore-glob="tests/test_core_*" -n "$workers" --dist loadfile) ;;
+       only=(-m "$marks" --ignore="$loaders" --ignore=tests/core -n "$workers" --dist loadfile) ;;
   esac
   echo "=== tests with $label (${SECONDS} s after the start) ==="
   python="$("$root/tools/venv.sh" "$name")" || { status=1; continue; }

@@ -12,9 +12,10 @@ bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
 from blender_state import snapshot  # noqa: E402
+from environments import venv_python  # noqa: E402
 from ground_truth import OFFSETS, pixel_rays, trace  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def lit_scene(samples: int = 4):
@@ -136,12 +137,6 @@ def test_an_engine_that_cannot_render_stops_before_anything_is_written(tmp_path)
         bpy.utils.unregister_class(NoGPUEngine)
 
 
-def blenderproc_python() -> str:
-    """BlenderProc 2.8's own environment (pip, opencv-python-headless), made once by tools/venv.sh."""
-    return subprocess.run(["bash", str(ROOT / "tools" / "venv.sh"), "blenderproc"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 def blenderproc_example_files(folder: Path) -> tuple[Path, Path]:
     """A mesh file and BlenderProc's five example camera poses, as its optical-flow example has them: the demo's
     scene exported as OBJ (with its .mtl), made here so that the test needs nothing from outside the repository."""
@@ -169,7 +164,7 @@ def test_blenderprocs_example_end_to_end_and_its_own_viewer(tmp_path):
         colors = file["colors"][()]
         assert "backward_flow" not in file and file["forward_flow"].shape == (48, 64, 2)
     assert colors.dtype == np.uint8 and colors.shape == (48, 64, 3) and colors.std() > 5  # lit, not black
-    python = blenderproc_python()
+    python = venv_python("blenderproc")
     drawn = tmp_path / "vis"
     result = subprocess.run([str(Path(python).parent / "blenderproc"), "vis", "hdf5", str(out / "1.hdf5"),
                              "--save", str(drawn)], capture_output=True, text=True, timeout=300)

@@ -30,8 +30,8 @@ from optical_flow_addon.core.formats.png import decode_png
 
 pytestmark = pytest.mark.window
 
-ROOT = Path(__file__).resolve().parents[1]
-DRIVER = Path(__file__).with_name("blender_window_driver.py")
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).resolve().parents[1] / "blender_window_driver.py"
 ARTIFACTS = Path(os.environ.get("OPTICAL_FLOW_ARTIFACTS", ROOT / "test_artifacts")) / "window"
 SCREEN = (1280, 800)
 TOOLS = {"blender": "blender", "Xvfb": "xvfb", "xdotool": "xdotool", "import": "imagemagick", "convert": "imagemagick"}

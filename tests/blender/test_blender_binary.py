@@ -24,7 +24,7 @@ pytestmark = [
                        reason="runs once, in tools/test.sh's run without the bpy module"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def blender_program() -> str:

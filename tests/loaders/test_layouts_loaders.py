@@ -23,7 +23,7 @@ FORWARD, BACKWARD = 1, -1
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory):
     """motion blur → (root holding the flow layouts, products of its sequences); Spring's, whose truth is at twice
-    the images' size, is loaded in tests/test_layouts_spring.py."""
+    the images' size, is loaded in tests/loaders/test_layouts_spring.py."""
     products = {name: sequence_products(frames, seed, channels)
                 for seed, (name, (frames, channels)) in enumerate(SEQUENCES.items())}
     roots = {}

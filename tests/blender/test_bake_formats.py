@@ -11,7 +11,7 @@ import png_files  # noqa: E402
 import scenes  # noqa: E402
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS  # noqa: E402
 from optical_flow_addon.core.formats.png import decode_png, encode_png  # noqa: E402
-from test_core_flow_formats import assert_same_flow  # noqa: E402
+from flow_checks import assert_same_flow  # noqa: E402
 
 
 def bake(folder, **arguments):
@@ -110,7 +110,7 @@ def test_command_line_bakes_new_formats_and_shows_them(tmp_path):
 
     def run(*arguments):
         return subprocess.run([sys.executable, "-m", "optical_flow_addon", *map(str, arguments)],
-                              cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+                              cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
 
     result = run("demo", tmp_path, "--resolution", "32x24", "--formats", "kitti,hdf5_sequence,picture",
                  "--picture-max-radius", "4", "--hdf5-compression", "lzf")

@@ -15,7 +15,7 @@ from optical_flow_addon.core.options import BakeOptions
 from optical_flow_addon.core.output_folder import (BakeFolder, FolderLock, remove_dead_leftovers, render_folder,
                                                    uncompressed_bytes_per_frame)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def options(folder, **changes):

@@ -89,7 +89,7 @@ def test_parallel_rig_disparity_disparity_change_and_stereo_masks_are_exact(tmp_
         change_error = np.abs(change - expected)[away & valid].max()
         assert change_error <= 1e-3, (prefix, change_error)
         assert np.abs(expected[away & valid]).max() > 0.05  # the scene's motion changes disparity
-    # the right view's own flow, as the left view's is checked in tests/test_bake_occlusion.py
+    # the right view's own flow, as the left view's is checked in tests/blender/test_bake_occlusion.py
     index, expected, hidden, _ = triangle_ground_truth.surface_motion(triangles_at, right, 1, 2)
     away = (index >= 0) & away_from_edges(triangles_at, 1, index)
     flow, valid = (np.load(out / f"right_forward_flow{kind}_{1:04d}.npy") for kind in ("", "_valid"))

@@ -20,7 +20,7 @@ from ground_truth import project  # noqa: E402
 from manifest_walk import undescribed_files  # noqa: E402
 
 TOLERANCE_PX = 1e-3
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def reference(triangles_at, camera, frames, query_points):

@@ -1,15 +1,14 @@
 """Real bakes into the training layouts, loaded with torchvision's own dataset classes (in their own environment)."""
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
 bpy = pytest.importorskip("bpy")
 
+from environments import venv_python  # noqa: E402
 from test_bake_images import lit_scene  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # Runs in the torch environment: every sample torchvision loads, against the BlenderProc-layout bake of the same scene.
 LOAD = """
@@ -44,11 +43,6 @@ print(json.dumps(report))
 """
 
 
-def torch_python() -> str:
-    return subprocess.run(["bash", str(ROOT / "tools" / "venv.sh"), "torch"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 def test_each_layout_loads_in_torchvision_with_the_baked_images_and_flow(tmp_path):
     scene, _ = lit_scene(samples=2)
     reference, root = tmp_path / "blenderproc", tmp_path / "datasets"
@@ -58,7 +52,7 @@ def test_each_layout_loads_in_torchvision_with_the_baked_images_and_flow(tmp_pat
         assert bpy.ops.optical_flow.render_flow(output_dir=str(root), layout=layout, sequence="shot") == {"FINISHED"}
     assert (root / "Sintel" / "shot.manifest.json").is_file() and not (root / "manifest.json").exists()
     frames = list(range(scene.frame_start, scene.frame_end + 1))
-    result = subprocess.run([torch_python(), "-c", LOAD, str(root), str(reference), json.dumps(frames)],
+    result = subprocess.run([venv_python("torch"), "-c", LOAD, str(root), str(reference), json.dumps(frames)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -13,7 +13,7 @@ from optical_flow_addon.core.formats.picture import GAP, GREY
 from optical_flow_addon.core.overview import HEADER
 from optical_flow_addon.core.options import BakeOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 H, W = 60, 80  # enlarged 4× to 240 px
 
 

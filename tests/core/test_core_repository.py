@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A path built above the repository root (from ROOT's parent, or ``../``), or into a shared folder beside it.
 OUTSIDE = re.compile(r"ROOT\.parent\b|[\"']\.\./|\.\./shared|[\"']shared[\"'] /")
 

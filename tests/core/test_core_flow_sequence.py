@@ -12,7 +12,7 @@ from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import FORMATS, read_flow_file
 from optical_flow_addon.core.options import BakeOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 H, W = 6, 8
 SEQUENCE = FORMATS["HDF5_SEQUENCE"]
 
@@ -130,7 +130,7 @@ bake(folder, [4])
 
 
 def test_a_bake_that_dies_while_adding_a_frame_loses_only_that_frame(tmp_path):
-    script = CRASH.format(tests=str(ROOT / "tests"), folder=str(tmp_path))
+    script = CRASH.format(tests=str(Path(__file__).parent), folder=str(tmp_path))
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 9, result.stderr
     # the final name never holds a file caught half way; the file waits under its working name

@@ -14,7 +14,7 @@ pytest.importorskip("bpy")
 
 import scenes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*arguments, timeout=300):

@@ -8,6 +8,7 @@ import OpenEXR
 import pytest
 
 import png_files
+from flow_checks import EXACT, assert_same_flow
 from optical_flow_addon.core.errors import FlowError
 from optical_flow_addon.core.flow_files import FORMATS, WRITERS, read_flow_file
 from optical_flow_addon.core.formats import png as png_format
@@ -18,8 +19,6 @@ from optical_flow_addon.core.options import BakeOptions
 
 H, W = 5, 7
 FRAME = 12
-# Formats that store every flow value; .flo and KITTI keep only valid ones and read invalid pixels as 0.
-EXACT = ("NPY", "NPZ", "PFM", "EXR", "HDF5", "HDF5_SEQUENCE")
 
 
 def sample_frame(seed=0, height=H, width=W):
@@ -481,22 +480,6 @@ def test_truncated_exr_is_called_truncated(tmp_path):
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(FlowError, match=r"forward_flow_0012\.exr: it is truncated or damaged"):
         read_flow_file(path)
-
-
-def assert_same_flow(fmt, back, npy):
-    """What a format reads back equals the .npy bake: exactly, or as the format stores it."""
-    assert sorted(back) == sorted(npy), fmt
-    for name in ("forward_flow", "backward_flow"):
-        if name not in npy:
-            continue
-        valid = npy[f"{name}_valid"]
-        np.testing.assert_array_equal(back[f"{name}_valid"], valid, err_msg=fmt)
-        if fmt in EXACT:
-            np.testing.assert_array_equal(back[name], npy[name], err_msg=fmt)
-        else:
-            tolerance = 1 / 128 if fmt == "KITTI" else 0
-            assert np.abs(back[name][valid] - npy[name][valid]).max() <= tolerance, fmt
-            assert np.all(back[name][~valid] == 0), fmt
 
 
 def test_frame_conversion_writes_every_format_with_the_npy_numbers(tmp_path):

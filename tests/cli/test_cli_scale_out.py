@@ -19,7 +19,7 @@ from optical_flow_addon.cli.parser import scheduler_address
 from optical_flow_addon.cli.scale_out import split, working_folders
 from test_cli_signals import without_self_check
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ("--formats", "npy,hdf5,picture")
 
 
@@ -167,7 +167,7 @@ print(len(dataset), sorted({path.split("/")[-2] for pair in dataset._image_list 
 
 def test_two_scenes_in_one_layout_root_on_two_local_workers_give_the_files_of_one_bake_each(tmp_path):
     """With a training layout every scene is a sequence of one root, as bakes of each scene into that root give."""
-    from test_bake_layouts import torch_python
+    from environments import venv_python
 
     a, b = scene(tmp_path / "a", 5, 7), scene(tmp_path / "b", 8, 7)
     one = tmp_path / "one"
@@ -184,7 +184,7 @@ def test_two_scenes_in_one_layout_root_on_two_local_workers_give_the_files_of_on
         assert manifests[0] == manifests[1] and len(manifests[0]["frames"]) == 7
     assert sorted(got) == sorted(expected)
     assert [name for name in expected if got[name] != expected[name]] == []
-    loaded = subprocess.run([torch_python(), "-c", TORCHVISION_SINTEL, str(out)], capture_output=True, text=True,
+    loaded = subprocess.run([venv_python("torch"), "-c", TORCHVISION_SINTEL, str(out)], capture_output=True, text=True,
                             timeout=600)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == ["12", "['a_wall',", "'b_wall']"]  # 6 pairs of each sequence

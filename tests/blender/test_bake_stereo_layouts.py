@@ -12,7 +12,7 @@ from test_bake_stereo import stereo_scene  # noqa: E402
 
 FRAMES = range(1, 4)
 # The layouts' files from a bake's products: the disparity itself is checked on every Blender line in
-# tests/test_bake_stereo.py, so one line is enough here.
+# tests/blender/test_bake_stereo.py, so one line is enough here.
 pytestmark = pytest.mark.any_blender_line
 
 

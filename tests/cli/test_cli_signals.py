@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("bpy")
 pytestmark = pytest.mark.any_blender_line  # process handling: one Blender line is enough
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 120
 
 

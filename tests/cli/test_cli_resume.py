@@ -69,7 +69,7 @@ def tree(folder):
 
 @pytest.mark.parametrize("layout", [pytest.param(name, marks=pytest.mark.skip(
     reason="Spring's layout needs a stereo rig, which a mesh file's scene has none of "
-    "(tests/test_bake_stereo_layouts.py bakes it)")) if name == "SPRING" else name for name in LAYOUTS])
+    "(tests/blender/test_bake_stereo_layouts.py bakes it)")) if name == "SPRING" else name for name in LAYOUTS])
 def test_a_killed_layout_bake_resumes_to_the_files_of_one_bake(tmp_path, layout):
     arguments = ("--layout", layout, "--sequence", "shot", *(("--tracks", "20") if layout == "COTRACKER" else ()))
     manifest = str(Path(LAYOUTS[layout].folder) / "shot.manifest.json")  # CoTracker's sits in the root
