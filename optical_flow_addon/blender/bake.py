@@ -140,6 +140,7 @@ def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pas
         "unknown_objects": motion.unknown if motion else {},
         "topology_changes": motion.topology_changes if motion else {},
         "velocity_objects": motion.velocity_frames if motion else {},
+        "transform_objects": motion.transform_frames if motion else {},
         **({"segmentation": segmentation} if segmentation else {}),
     }
 
@@ -367,6 +368,9 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             if motion:
                 notes += [f"The motion of {name} on frames {', '.join(map(str, frames))} is its velocity attribute's: "
                           "its topology changes there." for name, frames in motion.velocity_frames.items()]
+                notes += [f"The motion of {name} on frames {', '.join(map(str, frames))} is its object's own "
+                          "movement only, as Cycles' Vector pass has it: its topology changes there and its points "
+                          "carry no velocity." for name, frames in motion.transform_frames.items()]
                 notes += [f"Pixels of {name} left unknown (invalid) on frames {', '.join(map(str, frames))}: "
                           f"{motion.unknown[name]}." for name, frames in motion.topology_changes.items()]
             if records:

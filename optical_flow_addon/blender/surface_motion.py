@@ -233,6 +233,8 @@ class SurfaceMotion:
         self.unknown: dict[str, str] = {}  # object -> why some of its pixels are unknown
         self.topology_changes: dict[str, list[int]] = {}  # object -> frames whose motion it cannot map
         self.velocity_frames: dict[str, list[int]] = {}  # object -> frames whose motion its velocity attribute gives
+        # object -> frames whose motion is only its own movement (as Cycles' Vector pass has it): topology changes
+        self.transform_frames: dict[str, list[int]] = {}
         self.numbers: dict[str, int] = {}  # tagged object -> the number its geometry carries
         self.helpers: dict[str, bpy.types.Object] = {}  # deforming object -> its displacements' helper
         # Objects followed only while their evaluated shape stays the same, and why.
@@ -416,8 +418,10 @@ class SurfaceMotion:
         note_frame(self.topology_changes, name, frame)
 
     def _set_displacement(self, name: str, flow: str, here: tuple, there: tuple, frame: int) -> None:
-        """Evaluated point i at this frame to point i at the partner frame. Where the topology changes: the points'
-        velocity to the neighbouring frames where they carry one, else unknown."""
+        """Evaluated point i at this frame to point i at the partner frame. Where the topology changes, at a frame gap
+        of 1 (the neighbouring frames, where Cycles' Vector pass has motion too): the points' velocity where they carry
+        one, else none, so that the object's own movement alone moves them, as Cycles' motion blur then does; at
+        larger gaps unknown."""
         velocity = here[2]
         if same_topology(here, there):
             displacement = there[0] - here[0]
@@ -425,6 +429,9 @@ class SurfaceMotion:
             render = self.scene.render
             displacement = velocity * np.float32(FLOW_STEPS[flow] * render.fps_base / render.fps)
             note_frame(self.velocity_frames, name, frame)
+        elif self.options.frame_gap == 1:
+            displacement = np.zeros(here[0].shape, np.float32)
+            note_frame(self.transform_frames, name, frame)
         else:
             displacement = np.full(here[0].shape, UNKNOWN, np.float32)
             self._note_unknown(name, "its evaluated geometry changes its topology", frame)

@@ -45,10 +45,11 @@ def test_every_object_kind_gets_exact_flow_occlusion_and_scene_flow(tmp_path, ga
     assert occluded > 0
 
 
-def test_geometry_whose_topology_changes_takes_its_velocity_attribute_or_is_unknown_and_named(tmp_path):
+def test_geometry_whose_topology_changes_moves_by_its_velocity_or_its_object_as_the_vector_pass_has_it(tmp_path):
     """Two grids gain a vertex column every frame while they slide 0.26 m a frame in their own axes: the one whose
-    points carry a ``velocity`` attribute gets that motion (here the exact one: a steady slide), the other is unknown,
-    named."""
+    points carry a ``velocity`` attribute gets that motion (here the exact one: a steady slide); the other only its
+    object's movement (none: the flow of the camera's), which is what Cycles' Vector pass gives it. Both are named;
+    at a frame gap of 3, which no velocity or Vector pass covers, both are unknown."""
     scene = scenes.empty_scene()
     scene.render.fps = 25
     velocity = (6.0, 0.0, 2.5)  # m/s: 0.24 and 0.1 m per frame
@@ -59,12 +60,17 @@ def test_geometry_whose_topology_changes_takes_its_velocity_attribute_or_is_unkn
         grid.modifiers.new("Grow", "NODES").node_group = scenes.growing_grid_node_group(carried)
         grids[name] = grid
     scenes.add_camera(scene, [((0, -7, 0), (np.pi / 2, 0, 0)), ((0.2, -7, 0.1), (np.pi / 2, 0, 0.02)),
-                              ((0.3, -6.8, 0.1), (np.pi / 2, 0.01, 0.03))])
-    out = tmp_path / "flow"
+                              ((0.3, -6.8, 0.1), (np.pi / 2, 0.01, 0.03)), ((0.4, -6.7, 0.2), (np.pi / 2, 0.01, 0.05))])
+    out, vector_pass, gap_3 = tmp_path / "flow", tmp_path / "vector_pass", tmp_path / "gap_3"
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out)) == {"FINISHED"}
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(vector_pass), occlusion=False) == {"FINISHED"}
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(gap_3), frame_gap=3) == {"FINISHED"}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["velocity_objects"] == {"With velocity": [1, 2, 3]}
-    assert manifest["unknown_objects"] == {"Without": "its evaluated geometry changes its topology"}
+    assert manifest["velocity_objects"] == {"With velocity": [1, 2, 3, 4]}
+    assert manifest["transform_objects"] == {"Without": [1, 2, 3, 4]} and manifest["unknown_objects"] == {}
+    why = "its evaluated geometry changes its topology"
+    assert json.loads((gap_3 / "manifest.json").read_text())["unknown_objects"] == {"With velocity": why,
+                                                                                  "Without": why}
     camera = scenes.scene_camera(scene)
     triangles_at = scenes.rendered_triangles(scene)
     for name, frame, other in (("forward_flow", 1, 2), ("backward_flow", 3, 2)):
@@ -72,16 +78,23 @@ def test_geometry_whose_topology_changes_takes_its_velocity_attribute_or_is_unkn
         owner = np.where(index >= 0, triangles_at.owners[frame][np.maximum(index, 0)], "")
         start = triangle_ground_truth.point_on(triangles_at(frame), index, u, v)
         slide = np.array(grids["With velocity"].matrix_world)[:3, :3] @ velocity  # the grid's own axes, in the world
-        end = start + (other - frame) * slide / scene.render.fps
+        carried, still = owner == "With velocity", owner == "Without"
+        end = np.where(carried[..., None], start + (other - frame) * slide / scene.render.fps, start)
         rows, columns = np.indices(index.shape)
         expected = project(camera, other, end) - np.stack([columns + 0.5, rows + 0.5], axis=-1)
         flow, valid = (np.load(out / f"{name}{part}_{frame:04d}.npy") for part in ("", "_valid"))
-        carried, other_grid = owner == "With velocity", owner == "Without"
-        assert carried.sum() > 50 and other_grid.sum() > 50
-        assert not valid[other_grid].any()
-        inner = carried & ~edges(carried)
-        assert valid[inner].all()
-        assert np.abs(flow - expected)[inner].max() < 1e-3
+        cycles = np.load(vector_pass / f"{name}_{frame:04d}.npy")
+        assert carried.sum() > 50 and still.sum() > 50
+        for grid in (carried, still):
+            inner = grid & ~edges(grid)
+            assert valid[inner].all()
+            assert np.abs(flow - expected)[inner].max() < 1e-3
+        inner = still & ~edges(still)
+        off = np.abs(flow - cycles)[inner].max()
+        print(f"{name}: the grid without velocity within {off:.1e} px of the Vector pass")
+        assert off < 1e-3
+        if name == "forward_flow":  # 1 to 4
+            assert not np.load(gap_3 / "forward_flow_valid_0001.npy")[carried | still].any()
 
 
 def test_instances_sharing_a_location_but_moving_differently_are_unknown_and_named(tmp_path):

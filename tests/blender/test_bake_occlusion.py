@@ -37,10 +37,11 @@ def test_occlusion_flow_and_scene_flow_match_the_ray_caster(tmp_path, gap):
     assert agree >= 0.99 * judged
 
 
-def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_path):
-    """A sphere whose pole rings are welded from frame 3 on (a topology change between frames) is invalid where it
-    shows on those frames; the manifest names it. A remeshed box (its vertex count is not the mesh's) keeps one
-    topology, so it has flow."""
+def test_objects_whose_topology_changes_move_with_their_object_named_and_the_scene_keeps_no_trace(tmp_path):
+    """A sphere whose pole rings are welded from frame 3 on (a topology change between frames) moves with its object
+    alone between those frames, as Cycles' Vector pass has it, and the manifest names it (at larger frame gaps it is
+    unknown: test_bake_every_object_kind.py). A remeshed box (its vertex count is not the mesh's) keeps one topology,
+    so it has exact flow."""
     scene, objects = scenes.deforming_scene()
     remeshed = scenes.add_box((-0.5, -3, -2), scale=(0.5, 0.5, 0.5))
     remeshed.modifiers.new("Remesh", "REMESH")
@@ -66,8 +67,8 @@ def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_p
                 np.testing.assert_array_equal(held[name], array, err_msg=f"{fmt} {name}")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["frame_gap"] == 1 and manifest["method"] == "surface motion"
-    assert manifest["unknown_objects"] == {decimated.name: "its evaluated geometry changes its topology"}
-    assert manifest["topology_changes"] == {decimated.name: [2, 3]}  # 2 → 3 and 3 → 2; 3 and 4 are welded alike
+    assert manifest["unknown_objects"] == {} and manifest["topology_changes"] == {}
+    assert manifest["transform_objects"] == {decimated.name: [2, 3]}  # 2 → 3 and 3 → 2; 3 and 4 are welded alike
     camera = scenes.scene_camera(scene)
     for name, other, frame in (("forward_flow", 2, 1), ("forward_flow", 3, 2), ("backward_flow", 2, 3),
                                ("backward_flow", 3, 4)):
@@ -79,7 +80,7 @@ def test_unmappable_objects_are_unknown_named_and_the_scene_keeps_no_trace(tmp_p
         valid = np.load(out / f"{name}_valid_{frame:04d}.npy")
         assert on_remeshed.sum() > 20 and valid[on_remeshed].mean() > 0.9
         assert on_decimated.sum() > 20
-        assert valid[on_decimated].any() == ((frame, other) in {(1, 2), (4, 3)}), (name, frame)
+        assert valid[on_decimated].mean() > 0.9, (name, frame)
         assert not np.load(out / f"{name}_occluded_{frame:04d}.npy")[~valid].any()
     depsgraph = bpy.context.evaluated_depsgraph_get()
     for obj in scene.objects:  # the bake's modifiers, attributes, helpers and passes are gone again
