@@ -103,10 +103,11 @@ def prepare_bake(args: argparse.Namespace) -> tuple[bpy.types.Scene, BakeOptions
     check_device(args.device)  # before the demo writes its pose file
     if args.command == "demo":
         from ..blender.demo_scene import DEMO_POSES, build_demo_scene
+        from ..core.poses.blenderproc import FILE_NAME as BLENDERPROC_POSES
 
         scene = build_demo_scene()
         create_folder(args.output)
-        pose_file = args.output / "camera_positions"
+        pose_file = args.output / BLENDERPROC_POSES
         pose_file.write_text(DEMO_POSES, encoding="utf-8")
         poses = read_camera_poses(pose_file)
         first_frame = 0  # as BlenderProc numbers the example's frames: 0.hdf5 to 4.hdf5
