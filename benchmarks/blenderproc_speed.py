@@ -134,9 +134,16 @@ def blender_shim() -> Path:
     return shim
 
 
-def save_scene(frames: int, width: int, height: int, folder: Path) -> tuple[Path, Path]:
-    """The heavy scene as a .blend, and its camera (lens, clipping, pose at each frame) as JSON."""
+def save_scene(frames: int, width: int, height: int, folder: Path, plain: bool = False) -> tuple[Path, Path]:
+    """The heavy scene as a .blend, and its camera (lens, clipping, pose at each frame) as JSON.
+
+    ``plain``: its meshes without their costly material (Blender's default surface instead).
+    """
     scene, _ = heavy_scene(frames)
+    if plain:
+        for obj in scene.objects:
+            if obj.type == "MESH":
+                obj.data.materials.clear()
     set_resolution(scene, width, height)
     camera = scene.camera
     poses = {"lens": camera.data.lens, "clip_start": camera.data.clip_start, "clip_end": camera.data.clip_end,
@@ -210,6 +217,9 @@ def main() -> None:
     parser.add_argument("--frames", default="5", help="frame counts, comma-separated (each its own scene)")
     parser.add_argument("--resolutions", default="640x480")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (ours, BlenderProc), order swapped each")
+    parser.add_argument("--plain-material", action="store_true",
+                        help="the meshes without the heavy scene's costly material (shows what shading costs "
+                             "BlenderProc, which renders the scene's own materials)")
     parser.add_argument("--ours", nargs=2, metavar=("BLEND", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ours:
@@ -220,7 +230,8 @@ def main() -> None:
     report = silence_blender()
     shim = blender_shim()
     agreed = [0, 0]  # pixels where both flows agree, our valid pixels
-    print(f"Blender {bpy.app.version_string} (bpy module) for both, {os.cpu_count()} CPU cores; "
+    print(f"Blender {bpy.app.version_string} (bpy module) for both, {os.cpu_count()} CPU cores, "
+          f"{'plain' if args.plain_material else 'costly'} material; "
           f"load average at the start {os.getloadavg()[0]:.1f}\n", file=report)
     rows = [["frames", "resolution", "ours ms/frame", "BlenderProc render_optical_flow ms/frame",
              "BlenderProc + write_hdf5 ms/frame", "ratio ours/render_optical_flow", "ratio ours/(+ write_hdf5)"]]
@@ -228,7 +239,7 @@ def main() -> None:
         for width, height in (tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",")):
             with tempfile.TemporaryDirectory() as temp:
                 folder = Path(temp)
-                blend, poses = save_scene(frames, width, height, folder)
+                blend, poses = save_scene(frames, width, height, folder, args.plain_material)
                 ours, flow, with_hdf5 = [], [], []
                 for round_ in range(args.rounds):
                     for tool in ("ours", "blenderproc")[::-1 if round_ % 2 else 1]:
