@@ -182,9 +182,9 @@ def blenderproc_ms(shim: Path, blend: Path, poses: Path, folder: Path) -> tuple[
 
 
 def agreement(ours: Path, blenderproc: Path) -> tuple[int, int]:
-    """Our valid flow pixels, and how many of them BlenderProc's flow (its .hdf5 files, one per frame) matches to
-    0.1 px: the check that both rendered the same scene and frames. Each BlenderProc file is removed once read
-    (write_hdf5 merges into the files it finds)."""
+    """How many of our valid flow pixels BlenderProc's flow (its .hdf5 files, one per frame) matches to 0.1 px, and
+    how many there are: the check that both rendered the same scene and frames. Each BlenderProc file is removed
+    once read (write_hdf5 merges into the files it finds)."""
     agree = valid_pixels = 0
     for path in sorted(blenderproc.glob("*.hdf5")):
         frame = int(path.stem)
