@@ -29,6 +29,8 @@ from optical_flow_addon.core.frame_writer import KEEP_FREED_MEMORY, ONE_THREAD  
 from optical_flow_addon.core.options import BakeOptions  # noqa: E402
 
 ROWS = {"flow only (Vector pass)": {"occlusion": False}, "occlusion, K=1 (default)": {}}
+# --truth: truth_speed.py's stereo test scene, the default bake against normals and stereo
+TRUTH_ROWS = {"default": {}, "+ normals": {"normals": True}, "+ stereo": {"stereo": True}}
 CYCLES_PHASES = [("Synchronizing", "sync objects"), ("Updating Scene BVH", "build BVH"),
                  ("Updating Mesh", "copy meshes and attributes"), ("Updating Objects |", "copy meshes and attributes"),
                  ("Sample 0", "render pixels"), ("Sample", "write passes and EXR"),
@@ -160,6 +162,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="replays of the writer's work")
     parser.add_argument("--resolution", default="640x480")
     parser.add_argument("--camera-only", action="store_true", help="only the camera moves")
+    parser.add_argument("--truth", action="store_true",
+                        help="truth_speed.py's stereo scene: the default bake against normals and stereo")
     parser.add_argument("--replay", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:
@@ -170,17 +174,22 @@ def main() -> None:
 
     report = silence_blender()
     width, height = (int(v) for v in args.resolution.split("x"))
-    scene, _ = heavy_scene(args.frames)
+    bakes = TRUTH_ROWS if args.truth else ROWS
+    if args.truth:
+        from truth_speed import stereo_scene
+        scene = stereo_scene(Path(tempfile.gettempdir()), args.frames)
+    else:
+        scene, _ = heavy_scene(args.frames)
     if args.camera_only:
         camera_only(scene)
     set_resolution(scene, width, height)
     floor_ms(scene, [1])  # load Cycles' kernels once, outside every timing
     frames = list(range(1, args.frames + 1))
-    measured = {name: defaultdict(list) for name in ROWS}
+    measured = {name: defaultdict(list) for name in bakes}
     writer = {}
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(args.rounds):
-            for name, fields in ROWS.items():
+            for name, fields in bakes.items():
                 keep = Path(folder) / f"renders {len(writer)}" if round_ == args.rounds - 1 else None
                 if keep:
                     keep.mkdir()
@@ -191,16 +200,17 @@ def main() -> None:
                                              str(args.repeats)], capture_output=True, text=True, check=True,
                                             env={**os.environ, **KEEP_FREED_MEMORY, **ONE_THREAD})
                     writer[name] = json.loads(result.stdout)
-    scene_name = "only the camera moves" if args.camera_only else "objects and camera move"
+    scene_name = ("the stereo test scene" if args.truth else
+                  "only the camera moves" if args.camera_only else "objects and camera move")
     print(f"{scene_name}, {args.resolution}, {args.frames} frames; Blender and Cycles: wall-clock ms per frame, "
           f"lowest of {args.rounds} rounds, the writer waited for after each frame:", file=report)
     stages = list(dict.fromkeys(stage for rows in measured.values() for stage in rows))
-    rows = [["stage", *ROWS]] + [[stage, *(f"{min(measured[name].get(stage, [0.0])):.1f}" for name in ROWS)]
+    rows = [["stage", *bakes]] + [[stage, *(f"{min(measured[name].get(stage, [0.0])):.1f}" for name in bakes)]
                                  for stage in sorted(stages, key=lambda s: (s == "whole bake", s))]
     print(table(rows), "\n", file=report)
     print(f"The writer's work replayed on the renders: processor ms per frame, best of {args.repeats}:", file=report)
     stages = list(dict.fromkeys(stage for times in writer.values() for stage in times))
-    rows = [["stage", *ROWS]] + [[stage, *(f"{writer[name].get(stage, 0.0):.1f}" for name in ROWS)]
+    rows = [["stage", *bakes]] + [[stage, *(f"{writer[name].get(stage, 0.0):.1f}" for name in bakes)]
                                  for stage in sorted(stages, key=lambda s: (s.startswith("all"), s))]
     print(table(rows), file=report)
 
