@@ -14,7 +14,7 @@ from .products import FLOW_STEPS, IN_PIXELS
 from .self_check import check_round_trip, round_trip
 from .stereo import disparity_change, disparity_products
 from .surface_motion import (LOCATION_PASS, MOTION_PASSES, NORMAL_PASS, OBJECT_PASS, Frame, View, camera_normals,
-                             flow_products, segmentation)
+                             Motion, flow_products, motion_of, segmentation)
 
 def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: int,
                options: BakeOptions) -> tuple[dict[str, Frame], dict[str, np.ndarray | Path]]:
@@ -75,11 +75,12 @@ class FrameWindow:
             for name in options.flows_at(waiting):
                 partner = waiting + FLOW_STEPS[name] * gap
                 if f"{name}_valid" not in arrays and partner in self.frames:
+                    motion = motion_of(self.frames[waiting], name, self.frames[partner].view)
                     arrays.update(flow_products(self.frames[waiting], self.frames[partner], name,
                                                 options.blender_image_coordinate_style, options.occlusion,
-                                                options.scene_flow))
+                                                options.scene_flow, motion))
                     if options.stereo:
-                        arrays.update(self.disparity_changes(waiting, partner, name, arrays))
+                        arrays.update(self.disparity_changes(waiting, partner, name, arrays, motion))
         done = []
         for waiting in ready:
             arrays, image = self.waiting[waiting]
@@ -102,16 +103,18 @@ class FrameWindow:
             self.right.pop(old, None)
         return done
 
-    def disparity_changes(self, frame: int, partner: int, flow: str, arrays: dict) -> dict[str, np.ndarray]:
+    def disparity_changes(self, frame: int, partner: int, flow: str, arrays: dict,
+                          motion: Motion) -> dict[str, np.ndarray]:
         """The right view's ``flow`` (``right_<flow>`` and its masks) and both views' disparity change of it (their
-        disparity at ``partner`` minus at ``frame``), each from the view's own flow."""
+        disparity at ``partner`` minus at ``frame``), each from the view's own flow and ``motion`` (the left view's)."""
         left, right, options = self.frames, self.right, self.options
+        right_motion = motion_of(right[frame], flow, right[partner].view)
         right_flow = flow_products(right[frame], right[partner], flow, options.blender_image_coordinate_style,
-                                   options.occlusion, scene_flow=False)
+                                   options.occlusion, False, right_motion)
         return {**{f"right_{name}": array for name, array in right_flow.items()},
-                **disparity_change(left[frame], right[partner], flow, "", arrays["disparity"], arrays),
+                **disparity_change(left[frame], right[partner], flow, "", arrays["disparity"], arrays, motion),
                 **disparity_change(right[frame], left[partner], flow, "right_", arrays["right_disparity"],
-                                   right_flow)}
+                                   right_flow, right_motion)}
 
     def round_trip(self, frame: int) -> dict | None:
         """The self-check of ``frame``'s forward flow against its partner's backward flow, when this bake makes both

@@ -293,11 +293,42 @@ def relative_motion(source: Frame, name: str, matrices: np.ndarray, shifts: np.n
     return components
 
 
+@dataclass(frozen=True)
+class Motion:
+    """Each pixel's surface point at the partner frame of a flow, seen from ``view``: depth × (r + u), with u's x, y
+    and z (H×W float32, that camera's axes), and where the motion is known."""
+
+    u: tuple[np.ndarray, np.ndarray, np.ndarray]
+    known: np.ndarray
+    view: View
+
+
+def motion_of(source: Frame, name: str, target_view: View) -> Motion:
+    """The motion of ``source``'s surface points by the flow ``name`` (its matrices and displacements), in the
+    axes of ``target_view``, the camera of the partner frame."""
+    known = source.surface & (source.objects > 0) & ~source.lost[name][source.objects]
+    to_target, _, shifts_to_target, _ = object_motions(source, name, target_view)
+    return Motion(tuple(relative_motion(source, name, to_target, shifts_to_target, known)), known, target_view)
+
+
+def seen_from(motion: Motion, source: Frame, view: View) -> Motion | None:
+    """``motion`` seen from another camera at the partner frame that is turned as ``motion.view`` is (the other
+    view of a parallel or off-axis stereo rig): only the cameras' offset changes u, by offset / depth. None for a
+    camera turned otherwise."""
+    between = np.linalg.inv(view.camera_to_world) @ motion.view.camera_to_world
+    if not np.allclose(between[:3, :3], np.eye(3), rtol=0, atol=1e-12):
+        return None
+    offset = between[:3, 3].astype(np.float32)
+    u = tuple(component + offset[i] * source.inverse_depth for i, component in enumerate(motion.u))
+    return Motion(u, motion.known, view)
+
+
 def flow_products(source: Frame, target: Frame, name: str, blender_image_coordinate_style: bool,
-                  occlusion: bool, scene_flow: bool) -> dict[str, np.ndarray]:
+                  occlusion: bool, scene_flow: bool, motion: Motion | None = None) -> dict[str, np.ndarray]:
     """The flow ``name`` from ``source`` to ``target`` with its validity mask, and, if asked, its occlusion
     mask and scene flow. Valid: a surface with known motion whose target lands inside the image, in front
-    of the camera. Occlusion is decided where the flow is valid, False elsewhere."""
+    of the camera. Occlusion is decided where the flow is valid, False elsewhere. ``motion``: the points' motion
+    in the target's camera (``motion_of``), where the caller has it already."""
     height, width = source.depth.shape
     flow = np.zeros((height, width, 2), np.float32)
     valid = np.zeros((height, width), bool)
@@ -308,9 +339,8 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         arrays[scene_flow_name(name)] = np.zeros((height, width, 3), np.float32)
     if name not in source.matrices:
         return arrays
-    known = source.surface & (source.objects > 0) & ~source.lost[name][source.objects]
-    to_target, moves, shifts_to_target, shifts = object_motions(source, name, target.view)
-    u_x, u_y, u_z = relative_motion(source, name, to_target, shifts_to_target, known)
+    motion = motion or motion_of(source, name, target.view)
+    (u_x, u_y, u_z), known = motion.u, motion.known
     # target point = depth × (r + u): its planar depth is depth × (1 − u_z), its image position follows
     ray_x, ray_y = source.view.rays(height, width)
     (fx, _, cx), (_, fy, cy) = target.view.intrinsics[:2]
@@ -337,8 +367,9 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         arrays[f"{name}_occluded"].ravel()[spots] = hidden
     if scene_flow:
         moved = arrays[scene_flow_name(name)]
+        _, moves, _, shifts = object_motions(source, name, target.view)
         with np.errstate(invalid="ignore", over="ignore"):  # no surface: infinite depth, masked out
-            for i, component in enumerate(relative_motion(source, name, moves, shifts, known)):
+            for i, component in enumerate(relative_motion(source, name, moves, shifts, known.copy())):
                 moved[..., i] = np.where(known, component * source.depth, 0)
         if not blender_image_coordinate_style:  # OpenCV's axes: y down, z forwards
             moved[..., 1:] *= -1
