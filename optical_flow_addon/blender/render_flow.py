@@ -1,6 +1,6 @@
 """The Render Flow and Cancel operators: modal with progress and cancel from the UI, synchronous from scripts.
 
-The bake itself is a ``.bake_job.BakeJob``; the modal operator steps it on a timer and shows its
+The bake itself is a ``bake_job.BakeJob``; the modal operator steps it on a timer and shows its
 progress. (No ``from __future__ import annotations`` here: Blender needs the properties' annotations evaluated.)
 """
 from typing import Any
