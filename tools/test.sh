@@ -27,9 +27,12 @@ ANY_LINE=4.5
 # A bpy test keeps about one core busy (Python, the writer process and Cycles at a tiny size take turns), so each
 # Blender line's tests run in as many pytest processes as there are cores, up to 4, a test file per process.
 workers=$(( $(nproc) < 4 ? $(nproc) : 4 ))
-# The first Blender line's environment is built while the window tests run (they mostly wait on Blender).
-[[ -z $* ]] && { "$root/tools/venv.sh" 4.2 > /dev/null 2>&1 & }
-for name in core 4.2 4.5 5.0 torch; do
+# Each Blender line's environment is built while the stage before it runs (the window tests mostly wait on
+# Blender): at most two lines' environments exist at once, as CI removes each after its stage.
+lines=(core 4.2 4.5 5.0 torch)
+declare -A next_line=([core]=4.2 [4.2]=4.5 [4.5]=5.0)
+for name in "${lines[@]}"; do
+  [[ -z $* && -n ${next_line[$name]:-} ]] && { "$root/tools/venv.sh" "${next_line[$name]}" > /dev/null 2>&1 & }
   # The window tests drive the blender program, not the bpy module: they run once, with the pure core.
   case $name in
     core) label="no bpy (pure core) + window test"; only=(--ignore="$loaders") ;;
