@@ -207,7 +207,8 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
     vis = commands.add_parser("vis", help="picture of a bake's file: flow (forward, backward, masks and the "
                               "colour wheel), disparity, segmentation and normals, or point tracks")
     vis.add_argument("path", type=Path,
-                     help="a bake's file: .npy, .npz, .flo, KITTI .png, .pfm, .exr, .hdf5, or tracks.npz")
+                     help="a bake's file: .npy, .npz, .flo, KITTI .png, .pfm, .exr, .hdf5, Spring's .flo5 and .dsp5, "
+                     "or tracks.npz")
     vis.add_argument("--output", type=Path, help="PNG to write (default: show the picture in the image viewer)")
     vis.add_argument("--frame", type=int, help="frame of a sequence file (default: its first)")
     vis.add_argument("--max-radius", type=float, metavar="PX",

@@ -22,6 +22,7 @@ from .formats.layout import PerDatasetFiles, PerFlowFiles, PerFrameFile
 from .formats.npy import load_npy, save_npy
 from .formats.npz import load_npz, save_npz
 from .formats.pfm import load_pfm, save_pfm
+from .formats.spring import load_dsp5, load_flo5
 from .formats.picture import FlowPictures
 from .products import FLOW, OCCLUSION, SCENE_FLOWS, STEREO, kind_of
 
@@ -83,11 +84,28 @@ def read_products(path: Path, frame: int | None = None) -> dict[str, np.ndarray]
                         f"a frame number is only needed for a sequence file ({hdf5.SEQUENCE_NAME}).")
     if suffix in (".hdf5", ".h5"):
         return FORMATS["HDF5"].read_file(path)
+    if suffix in SPRING_TRUTH:
+        return spring_truth(path)
     if suffix not in BY_SUFFIX:
-        raise FlowError(f"Cannot read {path}: expected one of {', '.join([*BY_SUFFIX, '.hdf5', '.h5'])}.")
+        readable = ", ".join([*BY_SUFFIX, ".hdf5", ".h5", *SPRING_TRUTH])
+        raise FlowError(f"Cannot read {path}: expected one of {readable}.")
     fmt = FORMATS[BY_SUFFIX[suffix]]
     named_frame = fmt.frame_in_name(path)
     return with_unknown_masked(fmt.read_file(path) if named_frame is None else fmt.read(path.parent, named_frame))
+
+
+# Spring's truth files: a flow, or a disparity (``disp1_*``: at the frame; ``disp2_*``: at the next or previous
+# frame, of the frame's points), NaN where there is none.
+SPRING_TRUTH = {".flo5": ("flow", load_flo5), ".dsp5": ("disparity", load_dsp5)}
+
+
+def spring_truth(path: Path) -> dict[str, np.ndarray]:
+    """A Spring ``.flo5`` or ``.dsp5`` file as ``flow`` or ``disparity`` with its validity mask (0 where invalid)."""
+    name, load = SPRING_TRUTH[path.suffix.lower()]
+    values = load(path)
+    valid = np.isfinite(values).all(axis=-1) if name == "flow" else np.isfinite(values)
+    known = valid[..., None] if name == "flow" else valid
+    return {name: np.where(known, values, 0).astype(np.float32), f"{name}_valid": valid}
 
 
 def with_unknown_masked(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -165,3 +165,28 @@ def test_vis_puts_truth_beside_the_flow_of_a_frame_file_and_refuses_files_withou
     result = vis(tmp_path / "depth_0004.npy", "--output", tmp_path / "depth.png")
     assert result.returncode == 1 and "holds no flow, disparity, segmentation or normals (it holds: depth)" \
         in result.stderr and "Traceback" not in result.stderr
+
+
+def test_vis_draws_springs_flo5_and_dsp5_with_nan_as_no_truth(tmp_path):
+    """Spring's truth files (twice the image size, NaN where there is none): flow with its mask, and disparity."""
+    from optical_flow_addon.core.formats.spring import save_dsp5, save_flo5
+
+    flow = np.zeros((H, W, 2), np.float32)
+    flow[..., 0] = 1
+    valid = np.ones((H, W), bool)
+    valid[:, : W // 2] = False
+    save_flo5(tmp_path / "flow_FW_left_0001.flo5", flow, valid)
+    result = vis(tmp_path / "flow_FW_left_0001.flo5", "--output", tmp_path / "flow.png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(": flow | flow mask | colour wheel; the rim of the colour wheel is 1 px of flow.\n")
+    picture = png_files.read((tmp_path / "flow.png").read_bytes())[HEADER:]
+    shown = picture[:, :W * 4]
+    np.testing.assert_array_equal(shown[5, 5], [0, 0, 0])  # NaN: no truth, black
+    np.testing.assert_array_equal(shown[5, -1], [255, 0, 0])
+    truth = truth_arrays()
+    save_dsp5(tmp_path / "disp1_left_0001.dsp5", truth["disparity"], truth["disparity_valid"])
+    result = vis(tmp_path / "disp1_left_0001.dsp5", "--output", tmp_path / "disparity.png")
+    assert result.returncode == 0 and result.stdout.endswith(": disparity.\n"), result.stdout + result.stderr
+    disparity = png_files.read((tmp_path / "disparity.png").read_bytes())[HEADER:]
+    np.testing.assert_array_equal(disparity[5, 5], [0, 0, 0])
+    np.testing.assert_array_equal(disparity[5, -1], [255, 0, 0])
