@@ -22,8 +22,8 @@ from .formats.layout import PerDatasetFiles, PerFlowFiles, PerFrameFile
 from .formats.npy import load_npy, save_npy
 from .formats.npz import load_npz, save_npz
 from .formats.pfm import load_pfm, save_pfm
-from .formats.spring import load_dsp5, load_flo5
 from .formats.picture import FlowPictures
+from .formats.spring import load_dsp5, load_flo5, without_unknown
 from .products import FLOW, OCCLUSION, SCENE_FLOWS, STEREO, kind_of
 
 
@@ -102,10 +102,8 @@ SPRING_TRUTH = {".flo5": ("flow", load_flo5), ".dsp5": ("disparity", load_dsp5)}
 def spring_truth(path: Path) -> dict[str, np.ndarray]:
     """A Spring ``.flo5`` or ``.dsp5`` file as ``flow`` or ``disparity`` with its validity mask (0 where invalid)."""
     name, load = SPRING_TRUTH[path.suffix.lower()]
-    values = load(path)
-    valid = np.isfinite(values).all(axis=-1) if name == "flow" else np.isfinite(values)
-    known = valid[..., None] if name == "flow" else valid
-    return {name: np.where(known, values, 0).astype(np.float32), f"{name}_valid": valid}
+    values, valid = without_unknown(load(path))
+    return {name: values, f"{name}_valid": valid}
 
 
 def with_unknown_masked(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -104,7 +104,7 @@ class FrameWindow:
         return done
 
     def disparity_changes(self, frame: int, partner: int, flow: str, arrays: dict,
-                          motion: Motion) -> dict[str, np.ndarray]:
+                          motion: Motion | None) -> dict[str, np.ndarray]:
         """The right view's ``flow`` (``right_<flow>`` and its masks) and both views' disparity change of it (their
         disparity at ``partner`` minus at ``frame``), each from the view's own flow and ``motion`` (the left view's)."""
         left, right, options = self.frames, self.right, self.options

@@ -38,7 +38,7 @@ def row_pictures(folder: Path, frames: list[int], formats: list[str],
     largest = max((float(p["disparity"].max()) for p in products if "disparity" in p), default=0.0) or 1.0
     rows["disparity"] = [disparity_picture(p["disparity"], p["disparity_valid"], largest) if "disparity" in p
                          else None for p in products]
-    for name, draw in (("segmentation", segmentation_picture), ("normals", normals_picture)):
+    for name, draw in PICTURES.items():
         rows[name] = [draw(p[name]) if name in p else None for p in products]
     return {label: pictures for label, pictures in rows.items() if any(p is not None for p in pictures)}
 
@@ -70,6 +70,10 @@ def normals_picture(normals: np.ndarray) -> np.ndarray:
     return np.round((normals + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
+# The products drawn as they are, whatever the rest of the bake holds: each its own picture.
+PICTURES = {"segmentation": segmentation_picture, "normals": normals_picture}
+
+
 def truth_panels(arrays: dict[str, np.ndarray]) -> tuple[tuple[str, np.ndarray], ...]:
     """A frame's disparity of each view (each on its own scale, its largest at the warm end), segmentation and
     normals as labelled pictures, for ``vis``."""
@@ -79,9 +83,7 @@ def truth_panels(arrays: dict[str, np.ndarray]) -> tuple[tuple[str, np.ndarray],
             valid = arrays.get(f"{name}_valid", arrays[name] > 0)
             largest = float(arrays[name][valid].max(initial=0)) or 1.0
             panels.append((name.replace("_", " "), disparity_picture(arrays[name], valid, largest)))
-    for name, draw in (("segmentation", segmentation_picture), ("normals", normals_picture)):
-        if name in arrays:
-            panels.append((name, draw(arrays[name])))
+    panels += [(name, draw(arrays[name])) for name, draw in PICTURES.items() if name in arrays]
     return tuple(panels)
 
 

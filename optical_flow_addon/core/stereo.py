@@ -40,13 +40,13 @@ def disparity_products(view: Frame, other: Frame, prefix: str) -> dict[str, np.n
 
 
 def disparity_change(view: Frame, other_view_later: Frame, flow: str, prefix: str, disparity: np.ndarray,
-                     own: dict[str, np.ndarray], motion: Motion) -> dict[str, np.ndarray]:
+                     own: dict[str, np.ndarray], motion: Motion | None) -> dict[str, np.ndarray]:
     """``<prefix><direction>_disparity_change`` of ``flow`` (forward or backward): where the view's own flow
     (``own``, its flow products, from ``motion``) is valid (the point's motion is known and it stays in the image),
     its disparity at the partner frame minus ``disparity`` (at this frame); 0 elsewhere. The other view sees the
     same motion from a camera beside this one: ``seen_from`` shifts it instead of working it out again."""
     there = flow_products(view, other_view_later, flow, False, occlusion=False, scene_flow=False,
-                          motion=seen_from(motion, view, other_view_later.view))
+                          motion=motion and seen_from(motion, view, other_view_later.view))
     sign = 1 if prefix else -1
     later = sign * (there[flow][..., 0] - own[flow][..., 0])
     name = prefix + disparity_change_name(flow)

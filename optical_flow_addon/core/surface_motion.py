@@ -303,9 +303,11 @@ class Motion:
     view: View
 
 
-def motion_of(source: Frame, name: str, target_view: View) -> Motion:
+def motion_of(source: Frame, name: str, target_view: View) -> Motion | None:
     """The motion of ``source``'s surface points by the flow ``name`` (its matrices and displacements), in the
-    axes of ``target_view``, the camera of the partner frame."""
+    axes of ``target_view``, the camera of the partner frame; None where the frame has no partner for the flow."""
+    if name not in source.matrices:
+        return None
     known = source.surface & (source.objects > 0) & ~source.lost[name][source.objects]
     to_target, _, shifts_to_target, _ = object_motions(source, name, target_view)
     return Motion(tuple(relative_motion(source, name, to_target, shifts_to_target, known)), known, target_view)
@@ -337,9 +339,9 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         arrays[f"{name}_occluded"] = np.zeros((height, width), bool)
     if scene_flow:
         arrays[scene_flow_name(name)] = np.zeros((height, width, 3), np.float32)
-    if name not in source.matrices:
-        return arrays
     motion = motion or motion_of(source, name, target.view)
+    if motion is None:
+        return arrays
     (u_x, u_y, u_z), known = motion.u, motion.known
     # target point = depth × (r + u): its planar depth is depth × (1 − u_z), its image position follows
     ray_x, ray_y = source.view.rays(height, width)

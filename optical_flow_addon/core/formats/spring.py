@@ -29,6 +29,12 @@ def with_unknown(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(known[..., None] if values.ndim == 3 else known, values, np.nan).astype(np.float32)
 
 
+def without_unknown(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` with 0 where Spring has no truth (NaN), and where it has: the inverse of ``with_unknown``."""
+    valid = np.isfinite(values).all(axis=-1) if values.ndim == 3 else np.isfinite(values)
+    return np.where(valid[..., None] if values.ndim == 3 else valid, values, 0).astype(np.float32), valid
+
+
 def save_truth(path: Path, dataset: str, values: np.ndarray) -> None:
     with h5py.File(path, "w") as file:
         file.create_dataset(dataset, data=np.asarray(values, np.float32), **HDF5_COMPRESSIONS["GZIP"])
