@@ -182,6 +182,7 @@ def window_steps():
     yield 0.5
     results["bake"] = {"result": settings.last_bake, "frames": settings.last_bake_frames,
                        "folder": settings.last_bake_folder, "settings_after": user_settings(scene)}
+    yield from sidebar_redrawn()  # on a busy machine the half-second above can end before the panel shows Last Render
     screenshot("finished")
 
     yield from show_forward(pointer)
@@ -223,6 +224,21 @@ def show_forward(pointer):
     """Clicks Show Flow's Forward, found anew: the Last Render box above it changes with each bake."""
     yield from pointer.find(SHOW_FORWARD, x_from_right=pointer.sidebar.width * 3 // 4)  # the left of two buttons
     pointer.click(SHOW_FORWARD)
+
+
+def sidebar_redrawn():
+    """Let Blender run until the 3D viewport's sidebar has been drawn again, so a screenshot shows its panel as the
+    settings are now, not half redrawn."""
+    drawn = []
+    handler = bpy.types.SpaceView3D.draw_handler_add(lambda: drawn.append(True), (), "UI", "POST_PIXEL")
+    try:
+        for area in bpy.context.window_manager.windows[0].screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+        yield from wait_for(lambda: bool(drawn), seconds=10)
+    finally:
+        bpy.types.SpaceView3D.draw_handler_remove(handler, "UI")
+    yield 0.2  # the drawn window reaches the screen
 
 
 def back_to_the_main_window(pointer):
