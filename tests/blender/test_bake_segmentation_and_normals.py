@@ -66,6 +66,7 @@ def worst_normal_angle(out, triangles_at, camera, frame: int, geometric: bool) -
     instance, expected, _ = expected_normals(triangles_at, camera, frame, geometric)
     assert (normals[instance < 0] == 0).all()  # the background: zero vectors
     judged = (instance >= 0) & ~edges(instance)
+    np.testing.assert_allclose(np.linalg.norm(normals[instance >= 0], axis=-1), 1, atol=1e-6)  # unit vectors
     return float(angles(normals[judged], expected[judged]).max())
 
 

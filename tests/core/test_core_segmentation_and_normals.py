@@ -11,17 +11,17 @@ from optical_flow_addon.core.surface_motion import View, camera_normals, segment
 INTRINSICS = [[50, 0, 3], [0, 50, 2], [0, 0, 1]]
 
 
-def turned_camera(scale: float = 1.0) -> View:
+def turned_camera(scale=1.0) -> View:
     """A camera turned 90° about the world's z axis: its x axis (right) is the world's y, its y axis (up) the world's
-    z, and it looks along the world's x (its −z)."""
+    z, and it looks along the world's x (its −z); ``scale``: of its x, y, z axes."""
     camera_to_world = np.eye(4)
     camera_to_world[:3, :3] = np.array([[0, 0, -1], [1, 0, 0], [0, 1, 0]]) * scale
     return View.from_lists(INTRINSICS, camera_to_world.tolist())
 
 
-@pytest.mark.parametrize("scale", [1.0, 2.5])
+@pytest.mark.parametrize("scale", [1.0, 2.5, [0.5, 2.0, 3.0]])
 def test_normals_are_unit_vectors_in_the_camera_axes_of_the_coordinate_style(scale):
-    world = np.array([[[0, 1, 0], [0, 0, 1], [-1, 0, 0]]], np.float32) * np.float32(0.7)  # any length comes back 1
+    world = np.array([[[0, 1, 0], [0, 0, 1], [-1, 0, 0]]], np.float32)  # Cycles' normals are unit vectors
     surface = np.array([[True, True, True]])
     blender = camera_normals(world, turned_camera(scale), surface, blender_image_coordinate_style=True)
     np.testing.assert_allclose(blender, [[[1, 0, 0], [0, 1, 0], [0, 0, 1]]], atol=1e-7)  # right, up, backwards
@@ -30,8 +30,21 @@ def test_normals_are_unit_vectors_in_the_camera_axes_of_the_coordinate_style(sca
     assert opencv.dtype == np.float32
 
 
+@pytest.mark.parametrize("scale", [2.5, [0.5, 2.0, 3.0]])
+def test_a_scaled_camera_turns_normals_square_to_the_surface_it_sees(scale):
+    """A surface's normal in the camera axes is square to the surface's own directions mapped into them."""
+    along = np.array([[1, 2, 0], [0, 1, -3]], np.float64)  # two directions within a surface
+    normal = np.cross(*along)
+    camera = turned_camera(scale)
+    in_camera = along @ np.linalg.inv(camera.camera_to_world)[:3, :3].T
+    turned = camera_normals((normal / np.linalg.norm(normal)).astype(np.float32).reshape(1, 1, 3), camera,
+                            np.array([[True]]), blender_image_coordinate_style=True)[0, 0]
+    np.testing.assert_allclose(in_camera @ turned, 0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(turned), 1, atol=1e-6)
+
+
 def test_normals_of_the_background_are_zero_vectors():
-    world = np.ones((2, 2, 3), np.float32)
+    world = np.full((2, 2, 3), 3 ** -0.5, np.float32)
     surface = np.array([[True, False], [False, True]])
     normals = camera_normals(world, turned_camera(), surface, blender_image_coordinate_style=False)
     assert (normals[~surface] == 0).all()
