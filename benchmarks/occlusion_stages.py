@@ -164,6 +164,8 @@ def main() -> None:
     parser.add_argument("--camera-only", action="store_true", help="only the camera moves")
     parser.add_argument("--truth", action="store_true",
                         help="truth_speed.py's stereo scene: the default bake against normals and stereo")
+    parser.add_argument("--every-kind", action="store_true",
+                        help="every_kind_speed.py's scene of every object kind instead of the heavy scene")
     parser.add_argument("--replay", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:
@@ -178,6 +180,10 @@ def main() -> None:
     if args.truth:
         from truth_speed import stereo_scene
         scene = stereo_scene(Path(tempfile.gettempdir()), args.frames)
+    elif args.every_kind:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        import scenes
+        scene = scenes.every_kind_scene(Path(tempfile.mkdtemp()), args.frames)[0]
     else:
         scene, _ = heavy_scene(args.frames)
     if args.camera_only:
