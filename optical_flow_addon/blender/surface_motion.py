@@ -40,6 +40,8 @@ OBJECT_ATTRIBUTE = f"optical_flow_{OBJECT_PASS}"
 MODIFIER = "Optical Flow Motion"
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a geometry-nodes modifier can follow
+STRANDS_AND_SPHERES = {"CURVES", "POINTCLOUD"}  # Cycles draws strands and spheres around these points
+RIGID_ONLY = "hair and point clouds are followed as rigid objects only"
 # Per modifier type, the setting the viewport evaluates and the one the render uses.
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
@@ -201,6 +203,15 @@ def point_vectors(data: bpy.types.ID, name: str) -> np.ndarray | None:
     return values.reshape(-1, 3)
 
 
+def strands_and_spheres(data: bpy.types.ID) -> bytes:
+    """What places hair strands or point-cloud spheres in their object: the points' positions and radii."""
+    radius = data.attributes.get("radius")
+    radii = np.empty(len(radius.data) if radius else 0, np.float32)
+    if radius:
+        radius.data.foreach_get("value", radii)
+    return point_vectors(data, "position").tobytes() + radii.tobytes()
+
+
 def rendered_shape(obj: bpy.types.Object) -> tuple[np.ndarray, bytes, np.ndarray | None]:
     """An evaluated object's points as Cycles renders them (curves, text, surfaces and metaballs through their mesh),
     what fixes their topology (point count and corners, as bytes to compare between frames), and their ``velocity``
@@ -258,8 +269,8 @@ class SurfaceMotion:
                 continue
             tree = tree or self._node_group()
             self.numbers[name] = len(self.numbers) + 1
-            if obj.type in {"CURVES", "POINTCLOUD"}:  # Cycles draws strands and spheres around these points
-                self.rigid_only[name] = "hair and point clouds are followed as rigid objects only"
+            if obj.type in STRANDS_AND_SPHERES:
+                self.rigid_only[name] = RIGID_ONLY
             deforms = handlers or obj.type != "MESH" or bool(obj.modifiers) or obj.data.shape_keys is not None
             helper = self._helper(name) if deforms and name not in self.rigid_only else None
             self._append_modifier(obj, tree, self.numbers[name], helper)
@@ -322,18 +333,21 @@ class SurfaceMotion:
 
     def state(self, frame: int) -> dict:
         """At ``frame``: every rendered instance (key -> number, matrix, the object whose shape it shows, the object
-        the user knows) and the shapes of deforming and rigid-only objects; cached."""
+        the user knows), the shapes of deforming and rigid-only objects, and the points of instanced hair and point
+        clouds (those geometry nodes make included), which carry no displacement; cached."""
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            instances, numbers = {}, {}
+            instances, numbers, points = {}, {}, {}
             for key, evaluated, instanced, matrix, known in rendered_instances(self.rendered, depsgraph):
                 source = evaluated.original.name_full
                 number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
                 instances[key] = (number, np.array(matrix), source, known.name_full)
+                if instanced and evaluated.type in STRANDS_AND_SPHERES:
+                    points[key] = strands_and_spheres(evaluated.data)
             shapes = {name: rendered_shape(self.objects[name].evaluated_get(depsgraph))
                       for name in [*self.helpers, *self.rigid_only]}
-            self._frames[frame] = {"instances": instances, "shapes": shapes}
+            self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points}
         return self._frames[frame]
 
     def _number(self, evaluated: bpy.types.Object, cache: dict) -> int:
@@ -369,9 +383,12 @@ class SurfaceMotion:
                 self._note_unknown(name, f"{self.rigid_only[name]}, and its geometry changes", frame)
             rows = []
             for key in keys:
-                _, matrix, shape, _ = here["instances"][key]
+                _, matrix, shape, known = here["instances"][key]
                 partner = there["instances"].get(key)
-                rows.append((matrix, None if partner is None or shape in changed else partner[1]))
+                within = key in here["points"] and here["points"][key] != there["points"].get(key)
+                if within:
+                    self._note_unknown(known, f"{RIGID_ONLY}, and its points move within it", frame)
+                rows.append((matrix, None if partner is None or shape in changed or within else partner[1]))
             motions[flow] = rows
             for name in self.helpers:
                 self._set_displacement(name, flow, here["shapes"][name], there["shapes"][name], frame)

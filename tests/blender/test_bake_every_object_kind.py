@@ -177,6 +177,42 @@ def test_hair_and_point_clouds_moving_rigidly_get_their_objects_motion(tmp_path)
         assert np.abs(flow - expected)[shown].max() < 1e-3, obj.name
 
 
+def test_point_cloud_points_that_move_within_their_object_are_named_unknown_not_still(tmp_path):
+    """Geometry nodes turn a grid into spheres and lift each point by its index times the time in seconds: they move
+    within their object, which does not move. Their motion is not followed, so their pixels are unknown (invalid)
+    and the object is named, never flow 0 marked valid."""
+    scene = scenes.empty_scene()
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    cloud = scenes.add_plane(1.6)
+    tree = bpy.data.node_groups.new("Rising points", "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = tree.nodes, tree.links
+    grid, spheres, lift = (nodes.new(kind) for kind in ("GeometryNodeMeshGrid", "GeometryNodeMeshToPoints",
+                                                         "GeometryNodeSetPosition"))
+    grid.inputs["Vertices X"].default_value = grid.inputs["Vertices Y"].default_value = 3
+    spheres.inputs["Radius"].default_value = 0.18
+    height, offset = nodes.new("ShaderNodeMath"), nodes.new("ShaderNodeCombineXYZ")
+    height.operation = "MULTIPLY"
+    links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Seconds"], height.inputs[0])
+    links.new(nodes.new("GeometryNodeInputIndex").outputs[0], height.inputs[1])
+    links.new(height.outputs[0], offset.inputs["Z"])
+    links.new(grid.outputs["Mesh"], spheres.inputs["Mesh"])
+    links.new(spheres.outputs["Points"], lift.inputs["Geometry"])
+    links.new(offset.outputs[0], lift.inputs["Offset"])
+    links.new(lift.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+    cloud.modifiers.new("Rising points", "NODES").node_group = tree
+    scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "points move" in manifest["unknown_objects"][cloud.name]
+    assert manifest["topology_changes"][cloud.name] == [1, 2]
+    for flow, frame in (("forward_flow", 1), ("backward_flow", 2)):
+        shown = np.load(out / f"depth_{frame:04d}.npy") < 9  # the wall is 12 m away
+        assert shown.sum() > 20 and not np.load(out / f"{flow}_valid_{frame:04d}.npy")[shown].any(), flow
+
+
 def test_a_library_override_with_its_own_modifiers_and_animation_gets_exact_flow(tmp_path):
     """A collection linked from a library and overridden (fully editable, as artists animate a linked rig): its
     object keeps the library's Bevel modifier and moves by the override's own keyframes."""
