@@ -208,7 +208,8 @@ def parser(prog: str = "python -m optical_flow_addon") -> argparse.ArgumentParse
                               "colour wheel), disparity, segmentation and normals, or point tracks")
     vis.add_argument("path", type=Path,
                      help="a bake's file: .npy, .npz, .flo, KITTI .png, .pfm, .exr, .hdf5, Spring's .flo5 and .dsp5, "
-                     "or tracks.npz")
+                     "the stereo layouts' disparity files (KITTI's and Sintel's .png, FlyingThings3D's disparity and "
+                     "disparity change .pfm), or tracks.npz")
     vis.add_argument("--output", type=Path, help="PNG to write (default: show the picture in the image viewer)")
     vis.add_argument("--frame", type=int, help="frame of a sequence file (default: its first)")
     vis.add_argument("--max-radius", type=float, metavar="PX",

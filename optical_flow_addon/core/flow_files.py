@@ -13,18 +13,20 @@ import numpy as np
 
 from .errors import FlowError
 from .formats import hdf5
-from .formats.common import FileSettings
+from .formats.common import FileSettings, reading
 from .formats.exr import load_exr, save_exr
 from .formats.flo import known, load_flo, save_flo
 from .formats.image import ImageFiles
-from .formats.kitti import load_kitti, save_kitti
+from .formats.kitti import load_kitti, load_kitti_disparity, save_kitti
 from .formats.layout import PerDatasetFiles, PerFlowFiles, PerFrameFile
 from .formats.npy import load_npy, save_npy
 from .formats.npz import load_npz, save_npz
-from .formats.pfm import load_pfm, save_pfm
+from .formats.pfm import load_pfm, read_pfm, save_pfm
 from .formats.picture import FlowPictures
+from .formats.sintel import load_disparity
 from .formats.spring import load_dsp5, load_flo5, without_unknown
-from .products import FLOW, OCCLUSION, SCENE_FLOWS, STEREO, kind_of
+from .layouts import flyingthings3d, kitti, sintel
+from .products import FLOW, OCCLUSION, SCENE_FLOWS, STEREO, disparity_change_name, kind_of
 
 
 class FlowWriter(Protocol):
@@ -71,8 +73,8 @@ def read_flow_file(path: Path, frame: int | None = None) -> dict[str, np.ndarray
 
 def read_products(path: Path, frame: int | None = None) -> dict[str, np.ndarray]:
     """Flow and masks from any supported file. A file named like the bake's (``forward_flow_0003.flo``)
-    brings the rest of its frame from the same folder; other files give ``flow`` (and ``flow_valid``).
-    ``frame`` picks a frame of a sequence file."""
+    brings the rest of its frame from the same folder; a stereo layout's disparity file gives ``disparity`` (see
+    ``stereo_truth``); other files give ``flow`` (and ``flow_valid``). ``frame`` picks a frame of a sequence file."""
     path = Path(path)
     if not path.is_file():
         raise FlowError(f"Flow file {path} does not exist.")
@@ -91,7 +93,39 @@ def read_products(path: Path, frame: int | None = None) -> dict[str, np.ndarray]
         raise FlowError(f"Cannot read {path}: expected one of {readable}.")
     fmt = FORMATS[BY_SUFFIX[suffix]]
     named_frame = fmt.frame_in_name(path)
-    return with_unknown_masked(fmt.read_file(path) if named_frame is None else fmt.read(path.parent, named_frame))
+    if named_frame is not None:
+        return with_unknown_masked(fmt.read(path.parent, named_frame))
+    return stereo_truth(path) or with_unknown_masked(fmt.read_file(path))
+
+
+def stereo_truth(path: Path) -> dict[str, np.ndarray] | None:
+    """A stereo layout's disparity (or FlyingThings3D's disparity change) file, known by a folder of its path, the
+    layout's own name; None for any other file. KITTI's and Sintel's PNGs are flow or disparity by their folder alone;
+    in FlyingThings3D's folders only a PFM of one channel is (its flow, in a root of any name, has three)."""
+    folders, suffix = set(path.parent.parts), path.suffix.lower()
+    with reading(path, "disparity"):
+        if suffix == ".png" and folders & set(kitti.DISPARITY_FOLDERS):
+            disparity, valid = load_kitti_disparity(path)
+            return {"disparity": disparity, "disparity_valid": valid}
+        if suffix == ".png" and sintel.DISPARITY_FOLDER in folders:
+            return {"disparity": load_disparity(path)}  # no mask: 0 where there is no surface
+        if suffix == ".pfm" and folders & {flyingthings3d.DISPARITY_FOLDER, flyingthings3d.DISPARITY_CHANGE_FOLDER}:
+            values = read_pfm(path)
+            if values.shape[2] == 1:
+                return {flyingthings3d_name(path, folders): values[..., 0].astype(np.float32)}
+    return None
+
+
+def flyingthings3d_name(path: Path, folders: set[str]) -> str:
+    """``disparity``, or the disparity change of the flow whose direction's folder (``into_future``) holds it."""
+    if flyingthings3d.DISPARITY_CHANGE_FOLDER not in folders:
+        return "disparity"
+    flow = next((flow for flow, (folder, _) in flyingthings3d.DIRECTIONS.items() if folder in folders), None)
+    if flow is None:
+        directions = " or ".join(folder for folder, _ in flyingthings3d.DIRECTIONS.values())
+        raise FlowError(f"{path} is in a {flyingthings3d.DISPARITY_CHANGE_FOLDER} folder but not under {directions}: "
+                        "expected FlyingThings3D's layout, whose direction folder says to which frame it changes.")
+    return disparity_change_name(flow)
 
 
 # Spring's truth files: a flow, or a disparity (``disp1_*``: at the frame; ``disp2_*``: at the next or previous

@@ -12,7 +12,7 @@ from .errors import FlowError
 from .flow_files import FORMATS
 from .formats.picture import GREY, longest_vector, on_screen
 from .frame_picture import baked_image
-from .products import FLOW_NAMES
+from .products import DISPARITY_CHANGE, FLOW_NAMES, PRODUCTS
 
 LABEL_WIDTH = 110
 HEADER = 18
@@ -57,6 +57,22 @@ def disparity_picture(disparity: np.ndarray, valid: np.ndarray, largest: float) 
     return np.where(valid[..., None], np.round(colours), 0).astype(np.uint8)
 
 
+# Signed values (disparity change) from negative to positive: blue, white at 0, red. No other picture here draws a
+# signed value, so a plain diverging scale, named in the panel's label.
+SIGNED_ENDS = np.array([(0, 0, 255), (255, 0, 0)], float)
+SIGNED_LABEL = "blue -, white 0, red +"  # ASCII: without FreeType, Pillow's default font is Latin-1
+
+
+def signed_picture(values: np.ndarray) -> np.ndarray:
+    """``values`` on their own scale, symmetric about 0 so that white is no change whatever the largest value;
+    black where not a number."""
+    known = np.isfinite(values)
+    largest = float(np.abs(values[known]).max(initial=0)) or 1.0
+    share = np.clip(np.where(known, values, 0) / largest, -1, 1)[..., None]
+    colours = 255 + np.abs(share) * (np.where(share < 0, SIGNED_ENDS[0], SIGNED_ENDS[1]) - 255)
+    return np.where(known[..., None], np.round(colours), 0).astype(np.uint8)
+
+
 def segmentation_picture(segmentation: np.ndarray) -> np.ndarray:
     """A colour per instance index, the same in every frame and bake (the index's bits mixed by a fixed
     multiplication, each channel kept above 63 so that no instance looks like the black background)."""
@@ -75,14 +91,16 @@ PICTURES = {"segmentation": segmentation_picture, "normals": normals_picture}
 
 
 def truth_panels(arrays: dict[str, np.ndarray]) -> tuple[tuple[str, np.ndarray], ...]:
-    """A frame's disparity of each view (each on its own scale, its largest at the warm end), segmentation and
-    normals as labelled pictures, for ``vis``."""
+    """A frame's disparity of each view (each on its own scale, its largest at the warm end), disparity change,
+    segmentation and normals as labelled pictures, for ``vis``."""
     panels = []
     for name in ("disparity", "right_disparity"):
         if name in arrays:
             valid = arrays.get(f"{name}_valid", arrays[name] > 0)
             largest = float(arrays[name][valid].max(initial=0)) or 1.0
             panels.append((name.replace("_", " "), disparity_picture(arrays[name], valid, largest)))
+    panels += [(f"{name.replace('_', ' ')} ({SIGNED_LABEL})", signed_picture(arrays[name]))
+               for name in arrays if PRODUCTS.get(name) is DISPARITY_CHANGE]
     panels += [(name, draw(arrays[name])) for name, draw in PICTURES.items() if name in arrays]
     return tuple(panels)
 

@@ -1,4 +1,5 @@
 """``python -m optical_flow_addon vis`` as users run it, in a fresh process (no bpy needed)."""
+import colorsys
 import json
 import os
 import subprocess
@@ -6,10 +7,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import png_files
 from optical_flow_addon.core.flow_files import WRITERS
+from optical_flow_addon.core.formats.kitti import save_kitti_disparity
+from optical_flow_addon.core.formats.pfm import save_pfm
+from optical_flow_addon.core.formats.sintel import save_disparity
 from optical_flow_addon.core.formats.picture import GAP, GREY
+from optical_flow_addon.core.layouts import FLYINGTHINGS3D, KITTI, SINTEL, Sequence, flyingthings3d, kitti, sintel
 from optical_flow_addon.core.overview import HEADER
 from optical_flow_addon.core.options import BakeOptions
 
@@ -190,3 +196,99 @@ def test_vis_draws_springs_flo5_and_dsp5_with_nan_as_no_truth(tmp_path):
     disparity = png_files.read((tmp_path / "disparity.png").read_bytes())[HEADER:]
     np.testing.assert_array_equal(disparity[5, 5], [0, 0, 0])
     np.testing.assert_array_equal(disparity[5, -1], [255, 0, 0])
+
+
+def layout_file(tmp_path, layout, arrays, *folders):
+    """The file that ``layout`` writes for frame 2 of a stereo sequence into the folder(s) named, by its own saver."""
+    sequence = Sequence(tmp_path, "scene", 1, 3, stereo=True)
+    output = next(o for o in layout.outputs(sequence, 2) if set(folders) <= set(o.path.parent.parts))
+    output.path.parent.mkdir(parents=True)
+    output.save(output.path, *(arrays[name] for name in output.products))
+    return output.path
+
+
+def stereo_arrays(change):
+    """truth_arrays' disparity ramp (the left quarter without a surface) with the layouts' masks, none set, and
+    ``change`` as the forward disparity change (its negative backward)."""
+    truth, none = truth_arrays(), np.zeros((H, W), bool)
+    return {"disparity": truth["disparity"], "disparity_valid": truth["disparity_valid"], "disparity_occluded": none,
+            "disparity_outside": none, "forward_flow_valid": ~none, "forward_flow_occluded": none,
+            "forward_disparity_change": change, "backward_disparity_change": -change}
+
+
+def hues(row):
+    """Each pixel's hue in degrees (red 0, yellow 60, cyan 180, blue 240)."""
+    return np.array([colorsys.rgb_to_hsv(*(pixel / 255))[0] * 360 for pixel in row])
+
+
+@pytest.mark.parametrize("layout, folder", [(KITTI, folder) for folder in kitti.DISPARITY_FOLDERS]
+                         + [(SINTEL, sintel.DISPARITY_FOLDER), (FLYINGTHINGS3D, flyingthings3d.DISPARITY_FOLDER)])
+def test_vis_draws_the_disparity_files_of_the_stereo_layouts(tmp_path, layout, folder):
+    """KITTI's 16-bit PNG (0: no truth), Sintel's RGB PNG and FlyingThings3D's PFM (0: no surface), written by each
+    layout; KITTI's disp_*_1 hold the disparity at the next frame, here 0.5 px more."""
+    path = layout_file(tmp_path, layout, stereo_arrays(np.full((H, W), 0.5, np.float32)), folder)
+    result = vis(path, "--output", tmp_path / "vis.png")
+    assert result.returncode == 0 and result.stdout.endswith(": disparity.\n"), result.stdout + result.stderr
+    picture = png_files.read((tmp_path / "vis.png").read_bytes())
+    tile = W * 4
+    assert picture.shape == (HEADER + 240, tile, 3)
+    disparity = picture[HEADER:]
+    assert disparity[:, : tile // 4].max() == 0  # no truth: black, as vis draws .npy's disparity
+    for row in disparity[::37, tile // 4:]:  # the ramp: far (blue) to near (red) through cyan and yellow
+        shown = hues(row)
+        assert (np.diff(shown) <= 1e-6).all() and shown[0] > 200, shown
+        assert row[0][0] == 0 and row[0][2] == 255  # the smallest disparity shown: blue, cold
+        np.testing.assert_array_equal(row[-1], [255, 0, 0])  # the largest: the warm end, red
+
+
+def test_vis_draws_flyingthings3d_disparity_change_signed_and_its_flow_by_its_channels(tmp_path):
+    """Disparity change (one channel, in disparity_change/into_future or into_past) on a diverging scale; a PFM of
+    three channels is flow even under a folder named disparity."""
+    change = np.tile(np.linspace(-4, 4, W, dtype=np.float32), (H, 1))
+    path = layout_file(tmp_path, FLYINGTHINGS3D, stereo_arrays(change), flyingthings3d.DISPARITY_CHANGE_FOLDER,
+                       "into_future", "left")
+    result = vis(path, "--output", tmp_path / "vis.png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(": forward disparity change (blue -, white 0, red +).\n"), result.stdout
+    shown = png_files.read((tmp_path / "vis.png").read_bytes())[HEADER:].astype(int)
+    assert shown.shape == (240, W * 4, 3)
+    for row in shown[::37]:
+        np.testing.assert_array_equal(row[0], [0, 0, 255])  # −4 px: blue
+        np.testing.assert_array_equal(row[-1], [255, 0, 0])  # +4 px: red
+        assert row[len(row) // 2].min() > 240  # about 0: white
+        assert (np.diff(row[:, 0]) >= 0).all() and (np.diff(row[:, 2]) <= 0).all()  # bluer to redder along the ramp
+    path = layout_file(tmp_path, FLYINGTHINGS3D, stereo_arrays(change), flyingthings3d.DISPARITY_CHANGE_FOLDER,
+                       "into_past", "left")
+    result = vis(path, "--output", tmp_path / "past.png")
+    assert result.returncode == 0 and result.stdout.endswith(": backward disparity change (blue -, white 0, red +).\n")
+    assert (png_files.read((tmp_path / "past.png").read_bytes())[HEADER:, 0] == [255, 0, 0]).all()  # −(−4) px: red
+    flow = np.zeros((H, W, 2), np.float32)
+    flow[..., 0] = 1
+    root = tmp_path / flyingthings3d.DISPARITY_FOLDER
+    path = layout_file(root, FLYINGTHINGS3D, {"forward_flow": flow, "forward_flow_valid": np.ones((H, W), bool)},
+                       "optical_flow", "into_future", "left")
+    result = vis(path, "--output", tmp_path / "flow.png")
+    assert result.returncode == 0 and ": flow | colour wheel;" in result.stdout, result.stdout + result.stderr
+
+
+def test_vis_names_the_stereo_file_it_cannot_read_and_what_it_expected(tmp_path):
+    disparity, valid = truth_arrays()["disparity"], truth_arrays()["disparity_valid"]
+    files = {f"{kitti.DISPARITY_FOLDERS[0]}/garbled.png": (b"GIF89a" + bytes(30), "is not a PNG file"),
+             f"{kitti.DISPARITY_FOLDERS[1]}/sintel.png": (save_disparity, "KITTI's disparity is a 16-bit grey PNG"),
+             f"{sintel.DISPARITY_FOLDER}/scene/kitti.png": (save_kitti_disparity,
+                                                           "Sintel's disparity is an 8-bit RGB PNG"),
+             f"{flyingthings3d.DISPARITY_FOLDER}/left/garbled.pfm": (b"P6\n2 2\n255\n" + bytes(12),
+                                                                     "is not a PFM file"),
+             f"{flyingthings3d.DISPARITY_CHANGE_FOLDER}/left/0000.pfm": (
+                 save_pfm, "not under into_future or into_past: expected FlyingThings3D's layout"),
+             "disparity.txt": (b"8 8 8", "expected one of .npy")}
+    for name, (content, message) in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            content(path, *((disparity, valid) if content is save_kitti_disparity else (disparity,)))
+        result = vis(path, "--output", tmp_path / "vis.png")
+        assert result.returncode == 1 and f"{path}" in result.stderr and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / "vis.png").exists()

@@ -34,8 +34,8 @@ def save_pfm(path: Path, array: np.ndarray, valid: np.ndarray | None = None) -> 
     write_uncached(path, data)
 
 
-def load_pfm(path: Path, mask: bool = False) -> np.ndarray:
-    """Flow (float32 H×W×2, first two channels of a ``PF``) or a mask (bool H×W, a ``Pf`` not 0), top row first."""
+def read_pfm(path: Path) -> np.ndarray:
+    """Every channel of a PFM (float32 H×W×1 or H×W×3), top row first: what it holds is for the caller to say."""
     data = read_bytes(path)
     lines = data.split(b"\n", 3)
     if lines[0].rstrip() not in (b"PF", b"Pf"):
@@ -49,8 +49,6 @@ def load_pfm(path: Path, mask: bool = False) -> np.ndarray:
         raise FlowError(f"{path} has a broken PFM header: expected 'width height' and a scale, found "
                         f"{lines[1][:40]!r} and {lines[2][:40]!r}.") from None
     channels = 3 if lines[0].rstrip() == b"PF" else 1
-    if mask != (channels == 1):
-        raise FlowError(f"{path} has {channels} channel(s); a {'mask' if mask else 'flow'} PFM has {1 if mask else 3}.")
     if width <= 0 or height <= 0 or scale == 0:
         raise FlowError(f"{path} has an impossible PFM header: size {width}×{height}, scale {scale}.")
     pixels = lines[3]
@@ -58,5 +56,13 @@ def load_pfm(path: Path, mask: bool = False) -> np.ndarray:
     if len(pixels) != expected:
         raise FlowError(f"{path} holds {len(pixels)} bytes of pixels; a {width}×{height} PFM with {channels} "
                         f"channel(s) has {expected}.")
-    array = np.frombuffer(pixels, "<f4" if scale < 0 else ">f4").reshape(height, width, channels)[::-1]
+    return np.frombuffer(pixels, "<f4" if scale < 0 else ">f4").reshape(height, width, channels)[::-1]
+
+
+def load_pfm(path: Path, mask: bool = False) -> np.ndarray:
+    """Flow (float32 H×W×2, first two channels of a ``PF``) or a mask (bool H×W, a ``Pf`` not 0), top row first."""
+    array = read_pfm(path)
+    channels = array.shape[2]
+    if mask != (channels == 1):
+        raise FlowError(f"{path} has {channels} channel(s); a {'mask' if mask else 'flow'} PFM has {1 if mask else 3}.")
     return array[..., 0] != 0 if mask else array[..., :2].astype(np.float32)

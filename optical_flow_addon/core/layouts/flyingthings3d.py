@@ -22,6 +22,7 @@ from .common import Layout, Output, Sequence, other_sequences, save_image, save_
 
 PASSES = {False: "frames_cleanpass", True: "frames_finalpass"}  # by motion blur
 DIRECTIONS = {"forward_flow": ("into_future", "IntoFuture"), "backward_flow": ("into_past", "IntoPast")}
+DISPARITY_FOLDER, DISPARITY_CHANGE_FOLDER = "disparity", "disparity_change"
 
 
 def save_flow(path: Path, flow: np.ndarray, valid: np.ndarray) -> None:
@@ -91,10 +92,10 @@ class FlyingThings3D(Layout):
         image = self.sequence_folder(sequence, PASSES[sequence.motion_blur]) / "right" / f"{number}.png"
         outputs = [Output(image, ("right_colors",), save_image), *self.flow_outputs(sequence, frame, number, "right")]
         for side, view in (("left", ""), ("right", "right_")):
-            outputs.append(Output(self.sequence_folder(sequence, "disparity") / side / f"{number}.pfm",
+            outputs.append(Output(self.sequence_folder(sequence, DISPARITY_FOLDER) / side / f"{number}.pfm",
                                   (f"{view}disparity",), save_pfm))
             for flow, (direction, _) in DIRECTIONS.items():
-                path = self.sequence_folder(sequence, "disparity_change") / direction / side / f"{number}.pfm"
+                path = self.sequence_folder(sequence, DISPARITY_CHANGE_FOLDER) / direction / side / f"{number}.pfm"
                 beyond = sequence.is_last(frame) if flow == "forward_flow" else sequence.index(frame) == 0
                 change = view + disparity_change_name(flow)
                 outputs.append(Output(path, (f"{view}disparity",), save_no_change) if beyond
@@ -124,9 +125,9 @@ class FlyingThings3D(Layout):
 
     def folders(self, sequence: Sequence) -> list[Path]:
         folders = [self.sequence_folder(sequence, top) / side for top in PASSES.values() for side in ("left", "right")]
-        folders += [self.sequence_folder(sequence, "disparity") / side for side in ("left", "right")]
+        folders += [self.sequence_folder(sequence, DISPARITY_FOLDER) / side for side in ("left", "right")]
         folders.append(self.sequence_folder(sequence, "object_index") / "left")
-        folders += [self.sequence_folder(sequence, "disparity_change") / direction / side
+        folders += [self.sequence_folder(sequence, DISPARITY_CHANGE_FOLDER) / direction / side
                     for direction, _ in DIRECTIONS.values() for side in ("left", "right")]
         for top in ("optical_flow", "occlusions"):
             folders += [self.sequence_folder(sequence, top) / direction / side

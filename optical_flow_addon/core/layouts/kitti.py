@@ -28,7 +28,8 @@ from ..formats.kitti import LARGEST_DISPARITY, Quantised, disparity_fits, quanti
 from .common import Layout, Output, Sequence, save_image
 
 FOLDERS = ("image_2", "flow_occ", "flow_noc")
-STEREO_FOLDERS = ("image_2", "image_3", "disp_occ_0", "disp_noc_0", "disp_occ_1", "disp_noc_1")
+DISPARITY_FOLDERS = ("disp_occ_0", "disp_noc_0", "disp_occ_1", "disp_noc_1")
+STEREO_FOLDERS = ("image_2", "image_3", *DISPARITY_FOLDERS)
 STEREO_FOLDER = "Kitti2015"  # torchvision's Kitti2015Stereo looks there
 
 
@@ -102,13 +103,13 @@ class Kitti(Layout):
 
         masks = ("disparity_occluded", "disparity_outside")
         later = ("disparity", "forward_disparity_change", "disparity_valid", "forward_flow_valid")
-        return [Output(path("image_2"), ("colors",), save_image),
-                Output(path("image_3"), ("right_colors",), save_image),
-                Output(path("disp_occ_0"), ("disparity", "disparity_valid"), save_kitti_disparity),
-                Output(path("disp_noc_0"), ("disparity", "disparity_valid", *masks), save_disparity_not_occluded),
-                Output(path("disp_occ_1"), later, save_next_disparity),
-                Output(path("disp_noc_1"), (*later, *masks, "forward_flow_occluded"),
-                       save_next_disparity_not_occluded)]
+        left, right, occ_0, noc_0, occ_1, noc_1 = STEREO_FOLDERS
+        return [Output(path(left), ("colors",), save_image),
+                Output(path(right), ("right_colors",), save_image),
+                Output(path(occ_0), ("disparity", "disparity_valid"), save_kitti_disparity),
+                Output(path(noc_0), ("disparity", "disparity_valid", *masks), save_disparity_not_occluded),
+                Output(path(occ_1), later, save_next_disparity),
+                Output(path(noc_1), (*later, *masks, "forward_flow_occluded"), save_next_disparity_not_occluded)]
 
     def stereo_training(self, sequence: Sequence) -> Path:
         return sequence.root / STEREO_FOLDER / "training"

@@ -25,7 +25,9 @@ from ..transforms import Convention
 from .common import Layout, Output, Sequence, other_sequences, save_image, save_mask
 
 FOLDERS = ("clean", "final", "flow", "occlusions", "invalid", "depth", "camdata_left")
-STEREO_FOLDERS = ("clean_left", "clean_right", "final_left", "final_right", "disparities", "occlusions", "outofframe")
+DISPARITY_FOLDER = "disparities"
+STEREO_FOLDERS = ("clean_left", "clean_right", "final_left", "final_right", DISPARITY_FOLDER, "occlusions",
+                  "outofframe")
 WORLD_TO_OPENCV_CAMERA = Convention(camera_axes="OPENCV", direction="WORLD_TO_CAMERA")
 
 
@@ -72,7 +74,7 @@ class Sintel(Layout):
             stereo = self.stereo_training(sequence)
             outputs += [Output(path(f"{image_pass}_left", ".png", stereo), ("colors",), save_image),
                         Output(path(f"{image_pass}_right", ".png", stereo), ("right_colors",), save_image),
-                        Output(path("disparities", ".png", stereo), ("disparity",), save_disparity),
+                        Output(path(DISPARITY_FOLDER, ".png", stereo), ("disparity",), save_disparity),
                         Output(path("occlusions", ".png", stereo), ("disparity_occluded",), save_mask),
                         Output(path("outofframe", ".png", stereo), ("disparity_outside",), save_mask)]
         return outputs
