@@ -68,9 +68,17 @@ def show_in_image_editor(context: bpy.types.Context, image: bpy.types.Image) -> 
 
 
 def last_bake(settings: bpy.types.PropertyGroup) -> Bake:
-    """The files of the scene's last bake (a .blend saved before bakes named their manifest: BlenderProc's)."""
+    """The files of the scene's last bake (a .blend saved before bakes named their manifest: BlenderProc's).
+
+    A dataset layout's sequence (``spring/shot.manifest.json``) is found only through its manifest: without it the
+    folder would be read as BlenderProc's and the error would ask for .npy files, so its absence is the error."""
     folder, manifest = Path(settings.last_bake_folder), settings.last_bake_manifest
-    return Bake.read(folder, folder / manifest if manifest else None)
+    path = folder / manifest if manifest else None
+    if manifest.endswith(".manifest.json") and not path.is_file():
+        raise FlowError(f"The last bake's manifest {manifest} is missing from {folder}: Show Flow finds a dataset "
+                        "layout's frames through it. The folder was moved or emptied, or the bake stopped before "
+                        "its first frame: render flow again.")
+    return Bake.read(folder, path)
 
 
 class OPTICAL_FLOW_OT_show_flow(ShowFlowSettings, bpy.types.Operator):

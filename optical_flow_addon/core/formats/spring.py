@@ -48,11 +48,23 @@ def save_dsp5(path: Path, disparity: np.ndarray, valid: np.ndarray) -> None:
     save_truth(path, DISPARITY, with_unknown(disparity, valid))
 
 
+SHAPES = {FLOW: "H×W×2", DISPARITY: "H×W"}
+
+
+def truth_dataset(file, path: Path, dataset: str):
+    """The file's ``dataset``, if it has Spring's shape; else a FlowError naming the file and what it holds."""
+    found = file.get(dataset)
+    if not isinstance(found, h5py.Dataset):
+        raise FlowError(f"{path} has no {dataset!r} dataset (it holds: {', '.join(file) or 'nothing'}).")
+    if found.shape[2:] != ((2,) if dataset == FLOW else ()) or found.ndim != SHAPES[dataset].count("×") + 1:
+        raise FlowError(f"{path}: its {dataset!r} dataset is {'×'.join(map(str, found.shape)) or 'a single value'}; "
+                        f"Spring's is {SHAPES[dataset]}.")
+    return found
+
+
 def load_truth(path: Path, dataset: str) -> np.ndarray:
     with reading(path, "Spring HDF5"), h5py.File(path, "r") as file:
-        if not isinstance(file.get(dataset), h5py.Dataset):
-            raise FlowError(f"{path} has no {dataset!r} dataset (it holds: {', '.join(file) or 'nothing'}).")
-        return file[dataset][()]
+        return truth_dataset(file, path, dataset)[()]
 
 
 def load_flo5(path: Path) -> np.ndarray:
@@ -68,7 +80,4 @@ def truth_size(path: Path) -> tuple[int, int]:
     files it keeps this way). FlowError if it is damaged or holds neither dataset."""
     dataset = FLOW if path.suffix == ".flo5" else DISPARITY
     with reading(path, "Spring HDF5"), h5py.File(path, "r") as file:
-        found = file.get(dataset)
-        if not isinstance(found, h5py.Dataset) or found.ndim != (3 if dataset == FLOW else 2):
-            raise FlowError(f"{path} has no {dataset!r} dataset of Spring's shape.")
-        return found.shape[0], found.shape[1]
+        return truth_dataset(file, path, dataset).shape[:2]
