@@ -41,7 +41,7 @@ MODIFIER = "Optical Flow Motion"
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a geometry-nodes modifier can follow
 STRANDS_AND_SPHERES = {"CURVES", "POINTCLOUD"}  # Cycles draws strands and spheres around these points
-RIGID_ONLY = "hair and point clouds are followed as rigid objects only"
+RIGID_ONLY = "hair is followed as a rigid object only"
 # Per modifier type, the setting the viewport evaluates and the one the render uses.
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
@@ -111,9 +111,10 @@ GROUP_SOCKETS = (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OU
 
 def motion_node_group() -> bpy.types.NodeTree:
     """Geometry → the same geometry with the object number on every point (instances' geometry included) and, on its
-    own mesh when it deforms, each vertex's displacement per flow, sampled by vertex index from the helper's points.
-    A rigid mesh carries no displacement: Cycles copies a moving object's mesh again every frame, attributes
-    included, and the passes read zero where an attribute is missing."""
+    own mesh and point cloud when it deforms, each point's displacement per flow, sampled from the helper's points by
+    index (the point cloud's after the mesh's: a sphere moves with its centre). A rigid mesh carries no displacement:
+    Cycles copies a moving object's mesh again every frame, attributes included, and the passes read zero where an
+    attribute is missing."""
     tree = bpy.data.node_groups.new(MODIFIER, "GeometryNodeTree")
     for name, kind, side in GROUP_SOCKETS:
         if hasattr(tree, "interface"):
@@ -126,23 +127,31 @@ def motion_node_group() -> bpy.types.NodeTree:
     helper = nodes.new("GeometryNodeObjectInfo")
     links.new(given.outputs["Helper"], helper.inputs["Object"])
     links.new(given.outputs["Geometry"], parts.inputs[0])
-    mesh = parts.outputs["Mesh"]
-    for name, attribute in ATTRIBUTES.items():
-        displacement = nodes.new("GeometryNodeInputNamedAttribute")
-        displacement.data_type = "FLOAT_VECTOR"
-        displacement.inputs["Name"].default_value = name
-        sample = nodes.new("GeometryNodeSampleIndex")
-        sample.data_type, sample.domain = "FLOAT_VECTOR", "POINT"
-        links.new(helper.outputs["Geometry"], sample.inputs["Geometry"])
-        links.new(shown(displacement.outputs, "Attribute"), shown(sample.inputs, "Value"))
-        links.new(nodes.new("GeometryNodeInputIndex").outputs[0], sample.inputs["Index"])
-        mesh = store(tree, mesh, attribute, "FLOAT_VECTOR", shown(sample.outputs, "Value"))
-    deforms = nodes.new("GeometryNodeSwitch")
-    deforms.input_type = "GEOMETRY"
-    links.new(given.outputs["Deforms"], shown(deforms.inputs, "Switch"))
-    links.new(parts.outputs["Mesh"], shown(deforms.inputs, "False"))
-    links.new(mesh, shown(deforms.inputs, "True"))
-    for socket in [shown(deforms.outputs, "Output")] + [output for output in parts.outputs if output.name != "Mesh"]:
+    mesh_points = nodes.new("GeometryNodeAttributeDomainSize")
+    links.new(parts.outputs["Mesh"], mesh_points.inputs["Geometry"])
+    after_mesh = nodes.new("ShaderNodeMath")
+    links.new(nodes.new("GeometryNodeInputIndex").outputs[0], after_mesh.inputs[0])
+    links.new(mesh_points.outputs["Point Count"], after_mesh.inputs[1])
+    followed = {"Mesh": nodes.new("GeometryNodeInputIndex").outputs[0], "Point Cloud": after_mesh.outputs[0]}
+    for part, index in followed.items():
+        geometry = parts.outputs[part]
+        for name, attribute in ATTRIBUTES.items():
+            displacement = nodes.new("GeometryNodeInputNamedAttribute")
+            displacement.data_type = "FLOAT_VECTOR"
+            displacement.inputs["Name"].default_value = name
+            sample = nodes.new("GeometryNodeSampleIndex")
+            sample.data_type, sample.domain = "FLOAT_VECTOR", "POINT"
+            links.new(helper.outputs["Geometry"], sample.inputs["Geometry"])
+            links.new(shown(displacement.outputs, "Attribute"), shown(sample.inputs, "Value"))
+            links.new(index, sample.inputs["Index"])
+            geometry = store(tree, geometry, attribute, "FLOAT_VECTOR", shown(sample.outputs, "Value"))
+        deforms = nodes.new("GeometryNodeSwitch")
+        deforms.input_type = "GEOMETRY"
+        links.new(given.outputs["Deforms"], shown(deforms.inputs, "Switch"))
+        links.new(parts.outputs[part], shown(deforms.inputs, "False"))
+        links.new(geometry, shown(deforms.inputs, "True"))
+        links.new(shown(deforms.outputs, "Output"), joined.inputs[0])
+    for socket in [output for output in parts.outputs if output.name not in followed]:
         links.new(socket, joined.inputs[0])
     links.new(store(tree, joined.outputs[0], OBJECT_ATTRIBUTE, "FLOAT", given.outputs["Number"]), result.inputs[0])
     return tree
@@ -203,13 +212,35 @@ def point_vectors(data: bpy.types.ID, name: str) -> np.ndarray | None:
     return values.reshape(-1, 3)
 
 
+def radii(data: bpy.types.ID) -> np.ndarray:
+    """The ``radius`` of hair's or a point cloud's points (none where it has no such attribute)."""
+    radius = data.attributes.get("radius")
+    values = np.empty(len(radius.data) if radius else 0, np.float32)
+    if radius:
+        radius.data.foreach_get("value", values)
+    return values
+
+
 def strands_and_spheres(data: bpy.types.ID) -> bytes:
     """What places hair strands or point-cloud spheres in their object: the points' positions and radii."""
-    radius = data.attributes.get("radius")
-    radii = np.empty(len(radius.data) if radius else 0, np.float32)
-    if radius:
-        radius.data.foreach_get("value", radii)
-    return point_vectors(data, "position").tobytes() + radii.tobytes()
+    return point_vectors(data, "position").tobytes() + radii(data).tobytes()
+
+
+def sphere_shape(data: bpy.types.PointCloud) -> tuple[np.ndarray, bytes, np.ndarray | None]:
+    """A point cloud as ``rendered_shape`` gives a shape: a sphere moves with its centre while its radius stays."""
+    return point_vectors(data, "position"), radii(data).tobytes(), point_vectors(data, "velocity")
+
+
+def with_spheres(shape: tuple, spheres: tuple | None) -> tuple[np.ndarray, bytes, np.ndarray | None]:
+    """An object's mesh shape followed by its own point cloud's (the helper's points in the modifier's order)."""
+    if spheres is None:
+        return shape
+    parts = [shape, spheres]
+    velocities = [np.empty((0, 3), np.float32) if velocity is None and not len(points) else velocity
+                  for points, _, velocity in parts]
+    return (np.concatenate([points for points, _, _ in parts]),
+            b"".join(corners + np.int64(len(points)).tobytes() for points, corners, _ in parts),
+            None if any(velocity is None for velocity in velocities) else np.concatenate(velocities))
 
 
 def rendered_shape(obj: bpy.types.Object) -> tuple[np.ndarray, bytes, np.ndarray | None]:
@@ -217,6 +248,8 @@ def rendered_shape(obj: bpy.types.Object) -> tuple[np.ndarray, bytes, np.ndarray
     what fixes their topology (point count and corners, as bytes to compare between frames), and their ``velocity``
     attribute (units per second) where they carry one, as fluid meshes do."""
     data = obj.data
+    if isinstance(data, bpy.types.PointCloud):
+        return sphere_shape(data)
     mesh = obj.to_mesh() if obj.type in {"CURVE", "FONT", "SURFACE", "META"} else data
     try:
         positions = point_vectors(mesh, "position")
@@ -269,7 +302,7 @@ class SurfaceMotion:
                 continue
             tree = tree or self._node_group()
             self.numbers[name] = len(self.numbers) + 1
-            if obj.type in STRANDS_AND_SPHERES:
+            if obj.type == "CURVES":
                 self.rigid_only[name] = RIGID_ONLY
             deforms = handlers or obj.type != "MESH" or bool(obj.modifiers) or obj.data.shape_keys is not None
             helper = self._helper(name) if deforms and name not in self.rigid_only else None
@@ -333,19 +366,23 @@ class SurfaceMotion:
 
     def state(self, frame: int) -> dict:
         """At ``frame``: every rendered instance (key -> number, matrix, the object whose shape it shows, the object
-        the user knows), the shapes of deforming and rigid-only objects, and the points of instanced hair and point
-        clouds (those geometry nodes make included), which carry no displacement; cached."""
+        the user knows), the shapes of deforming and rigid-only objects (a deforming object's own point cloud, which
+        geometry nodes may make, included), and the points of other instanced hair and point clouds, which carry no
+        displacement; cached."""
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            instances, numbers, points = {}, {}, {}
+            instances, numbers, points, spheres = {}, {}, {}, {}
             for key, evaluated, instanced, matrix, known in rendered_instances(self.rendered, depsgraph):
                 source = evaluated.original.name_full
                 number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
                 instances[key] = (number, np.array(matrix), source, known.name_full)
-                if instanced and evaluated.type in STRANDS_AND_SPHERES:
+                own = source == known.name_full and source in self.helpers  # its own geometry, made a point cloud
+                if instanced and evaluated.type == "POINTCLOUD" and own:
+                    spheres[source] = sphere_shape(evaluated.data)
+                elif instanced and evaluated.type in STRANDS_AND_SPHERES:
                     points[key] = strands_and_spheres(evaluated.data)
-            shapes = {name: rendered_shape(self.objects[name].evaluated_get(depsgraph))
+            shapes = {name: with_spheres(rendered_shape(self.objects[name].evaluated_get(depsgraph)), spheres.get(name))
                       for name in [*self.helpers, *self.rigid_only]}
             self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points}
         return self._frames[frame]
@@ -387,7 +424,8 @@ class SurfaceMotion:
                 partner = there["instances"].get(key)
                 within = key in here["points"] and here["points"][key] != there["points"].get(key)
                 if within:
-                    self._note_unknown(known, f"{RIGID_ONLY}, and its points move within it", frame)
+                    self._note_unknown(known, "the points of hair or a point cloud it instances move within it",
+                                       frame)
                 rows.append((matrix, None if partner is None or shape in changed or within else partner[1]))
             motions[flow] = rows
             for name in self.helpers:

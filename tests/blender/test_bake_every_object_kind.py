@@ -177,40 +177,129 @@ def test_hair_and_point_clouds_moving_rigidly_get_their_objects_motion(tmp_path)
         assert np.abs(flow - expected)[shown].max() < 1e-3, obj.name
 
 
-def test_point_cloud_points_that_move_within_their_object_are_named_unknown_not_still(tmp_path):
-    """Geometry nodes turn a grid into spheres and lift each point by its index times the time in seconds: they move
-    within their object, which does not move. Their motion is not followed, so their pixels are unknown (invalid)
-    and the object is named, never flow 0 marked valid."""
-    scene = scenes.empty_scene()
-    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
-    cloud = scenes.add_plane(1.6)
+def rising_points(obj) -> None:
+    """Geometry nodes lift each point of ``obj``'s geometry by its index times the time in seconds (a mesh's geometry
+    first turned into spheres of 0.18 m on a 3×3 grid): the points move within the object, each its own way."""
     tree = bpy.data.node_groups.new("Rising points", "GeometryNodeTree")
     tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
     tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     nodes, links = tree.nodes, tree.links
-    grid, spheres, lift = (nodes.new(kind) for kind in ("GeometryNodeMeshGrid", "GeometryNodeMeshToPoints",
-                                                         "GeometryNodeSetPosition"))
-    grid.inputs["Vertices X"].default_value = grid.inputs["Vertices Y"].default_value = 3
-    spheres.inputs["Radius"].default_value = 0.18
+    lift = nodes.new("GeometryNodeSetPosition")
+    if obj.type == "MESH":
+        grid, shape = nodes.new("GeometryNodeMeshGrid"), nodes.new("GeometryNodeMeshToPoints")
+        grid.inputs["Vertices X"].default_value = grid.inputs["Vertices Y"].default_value = 3
+        shape.inputs["Radius"].default_value = 0.18
+        links.new(grid.outputs["Mesh"], shape.inputs["Mesh"])
+    else:
+        shape = nodes.new("NodeGroupInput")
     height, offset = nodes.new("ShaderNodeMath"), nodes.new("ShaderNodeCombineXYZ")
     height.operation = "MULTIPLY"
     links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Seconds"], height.inputs[0])
     links.new(nodes.new("GeometryNodeInputIndex").outputs[0], height.inputs[1])
     links.new(height.outputs[0], offset.inputs["Z"])
-    links.new(grid.outputs["Mesh"], spheres.inputs["Mesh"])
-    links.new(spheres.outputs["Points"], lift.inputs["Geometry"])
+    links.new(shape.outputs[0], lift.inputs["Geometry"])
     links.new(offset.outputs[0], lift.inputs["Offset"])
     links.new(lift.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
-    cloud.modifiers.new("Rising points", "NODES").node_group = tree
+    obj.modifiers.new("Rising points", "NODES").node_group = tree
+
+
+def sphere_centres(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """The object's matrix and the centres (its axes) of the point cloud its geometry evaluates to at ``frame``, as
+    Blender evaluates them."""
+    scene.frame_set(frame)
+    for instance in bpy.context.evaluated_depsgraph_get().object_instances:
+        if instance.is_instance and instance.object.type == "POINTCLOUD" and instance.parent.original == obj:
+            positions = instance.object.data.attributes["position"]
+            return np.array(instance.matrix_world), np.array([point.vector for point in positions.data])
+    raise AssertionError(f"{obj.name} evaluates to no point cloud")
+
+
+def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_path):
+    """Each pixel on a sphere (its surface point from Cycles' depth) rides with its object and moves with its sphere's
+    centre within it, as a mesh's surface point with its vertices: the object's matrices and the centres are Blender's
+    own evaluation at both frames."""
+    scene = scenes.empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 120, 90
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    cloud = scenes.add_plane(1.6)
+    rising_points(cloud)
+    scenes.keyframe_motion(cloud, {1: ((0, 0, 0), (0, 0, 0)), 2: ((0.2, -0.1, 0.1), (0.1, 0.2, 0.3))})
+    scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0)), ((0.1, -7, 0.4), (np.pi / 2, 0, 0.02))])
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
+    assert json.loads((out / "manifest.json").read_text())["unknown_objects"] == {}
+    camera = scenes.scene_camera(scene)
+    depth = np.load(out / "depth_0001.npy")
+    origins, directions = pixel_rays(camera, 1)
+    points = origins + directions * depth[..., None]  # the ray's length along the view axis is 1: planar depth
+    (matrix, before), (matrix_after, after) = (sphere_centres(scene, cloud, frame) for frame in (1, 2))
+    local = (points - matrix[:3, 3]) @ np.linalg.inv(matrix[:3, :3]).T
+    nearest = np.linalg.norm(local[..., None, :] - before, axis=-1).argmin(axis=-1)
+    moved = (local + (after - before)[nearest]) @ matrix_after[:3, :3].T + matrix_after[:3, 3]
+    rows, columns = np.indices(depth.shape)
+    expected = project(camera, 2, moved) - np.stack([columns + 0.5, rows + 0.5], -1)
+    flow, valid = (np.load(out / f"forward_flow{part}_0001.npy") for part in ("", "_valid"))
+    inside = (depth < 9) & (np.abs(expected[..., 0] + columns + 0.5 - depth.shape[1] / 2) < depth.shape[1] / 2 - 1)
+    inside &= np.abs(expected[..., 1] + rows + 0.5 - depth.shape[0] / 2) < depth.shape[0] / 2 - 1  # the wall: 12 m
+    worst = float(np.abs(flow - expected)[inside].max())
+    print(f"{inside.sum()} sphere pixels, worst flow error {worst:.1e} px")
+    assert inside.sum() > 40 and valid[inside].all() and worst < 1e-3
+
+
+def test_hair_strands_that_move_within_their_object_are_named_unknown_not_still(tmp_path):
+    """Hair strands whose points move each their own way within their object (Cycles draws a strand's surface
+    around its curve, which moves no single point's way): their pixels are unknown (invalid) and the object is named,
+    never flow 0 marked valid."""
+    scene = scenes.empty_scene()
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    hair = bpy.data.objects.new("Hair", bpy.data.hair_curves.new("Hair"))
+    scene.collection.objects.link(hair)
+    strands = 10
+    hair.data.add_curves([2] * strands)
+    roots = np.stack([np.linspace(-0.7, 0.7, strands), np.zeros(strands), np.full(strands, -0.8)], axis=-1)
+    points = np.stack([roots, roots + [0.2, 0, 1.2]], axis=1).reshape(-1, 3)
+    hair.data.attributes["position"].data.foreach_set("vector", points.astype(np.float32).ravel())
+    radius = hair.data.attributes.get("radius") or hair.data.attributes.new("radius", "FLOAT", "POINT")
+    radius.data.foreach_set("value", np.full(2 * strands, 0.05, np.float32))
+    rising_points(hair)
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
     out = tmp_path / "flow"
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert "points move" in manifest["unknown_objects"][cloud.name]
-    assert manifest["topology_changes"][cloud.name] == [1, 2]
+    assert "hair" in manifest["unknown_objects"][hair.name]
+    assert manifest["topology_changes"][hair.name] == [1, 2]
     for flow, frame in (("forward_flow", 1), ("backward_flow", 2)):
         shown = np.load(out / f"depth_{frame:04d}.npy") < 9  # the wall is 12 m away
         assert shown.sum() > 20 and not np.load(out / f"{flow}_valid_{frame:04d}.npy")[shown].any(), flow
+
+
+def test_a_linked_objects_point_cloud_moving_within_it_is_named_unknown(tmp_path):
+    """An object linked from a library takes no modifier, so the points its own geometry nodes move carry no
+    displacement: their pixels are unknown and the object is named, never flow 0 marked valid."""
+    scene = scenes.empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 120, 90
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    sparks = scenes.add_plane(1.6)
+    sparks.name = "Sparks"
+    rising_points(sparks)
+    asset = bpy.data.collections.new("Asset")
+    for owner in sparks.users_collection:
+        owner.objects.unlink(sparks)
+    asset.objects.link(sparks)
+    library = str(tmp_path / "sparks.blend")
+    bpy.data.libraries.write(library, {asset}, fake_user=True)
+    bpy.data.collections.remove(asset)
+    bpy.data.objects.remove(sparks)
+    with bpy.data.libraries.load(library, link=True) as (_, linked):
+        linked.collections = ["Asset"]
+    scene.collection.children.link(linked.collections[0])
+    scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
+    unknown = json.loads((out / "manifest.json").read_text())["unknown_objects"]
+    assert "point cloud" in unknown[linked.collections[0].objects[0].name_full]
+    shown = np.load(out / "depth_0001.npy") < 9  # the wall is 12 m away
+    assert shown.sum() > 40 and not np.load(out / "forward_flow_valid_0001.npy")[shown].any()
 
 
 def test_a_library_override_with_its_own_modifiers_and_animation_gets_exact_flow(tmp_path):
