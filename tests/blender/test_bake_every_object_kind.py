@@ -1,6 +1,7 @@
 """Flow, occlusion and scene flow of everything artists build (modifier stacks, instances, linked meshes, text,
 curves, surfaces) against the triangle ray caster over every rendered instance's evaluated triangles."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,40 +129,30 @@ def test_instances_sharing_a_location_but_moving_differently_are_unknown_and_nam
     assert apart.sum() > 50 and valid[apart & ~edges(apart)].all()
 
 
-def test_hair_and_point_clouds_moving_rigidly_get_their_objects_motion(tmp_path):
-    """Cycles draws hair strands and point-cloud spheres, not triangles: the reference carries each pixel's own
-    rendered surface point (Cycles' depth, not the bake's motion passes) with its object's matrices."""
-    scene = scenes.empty_scene()
-    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
-    hair = bpy.data.objects.new("Hair", bpy.data.hair_curves.new("Hair"))
-    scene.collection.objects.link(hair)
-    strands = 10
-    hair.data.add_curves([2] * strands)
-    roots = np.stack([np.linspace(-0.7, 0.7, strands), np.zeros(strands), np.full(strands, -0.8)], axis=-1)
-    points = np.stack([roots, roots + [0.2, 0, 1.6]], axis=1).reshape(-1, 3)
-    hair.data.attributes["position"].data.foreach_set("vector", points.astype(np.float32).ravel())
-    radius = hair.data.attributes.get("radius") or hair.data.attributes.new("radius", "FLOAT", "POINT")
-    radius.data.foreach_set("value", np.full(2 * strands, 0.05, np.float32))
-    cloud = scenes.add_plane(1.6)  # its geometry nodes turn a grid into spheres: a point cloud
-    tree = bpy.data.node_groups.new("Points", "GeometryNodeTree")
-    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    grid, spheres = tree.nodes.new("GeometryNodeMeshGrid"), tree.nodes.new("GeometryNodeMeshToPoints")
-    grid.inputs["Vertices X"].default_value = grid.inputs["Vertices Y"].default_value = 3
-    spheres.inputs["Radius"].default_value = 0.18
-    tree.links.new(grid.outputs["Mesh"], spheres.inputs["Mesh"])
-    tree.links.new(spheres.outputs["Points"], tree.nodes.new("NodeGroupOutput").inputs[0])
-    cloud.modifiers.new("Points", "NODES").node_group = tree
-    scenes.keyframe_motion(hair, {1: ((-1.4, 0, 0), (0, 0, 0)), 2: ((-1.1, -0.3, 0.2), (0.2, 0.1, 0.3))})
-    scenes.keyframe_motion(cloud, {1: ((1.3, 0, 0), (1.4, 0, 0)), 2: ((1.2, 0.2, -0.2), (1.2, 0.3, 0.2))})
-    scenes.add_camera(scene, [((0, -7, 0), (np.pi / 2, 0, 0))] * 2)
-    out = tmp_path / "flow"
+def baked_surface_points(scene, out: Path) -> tuple:
+    """Bake ``scene`` with depth into ``out`` (no object left unknown); the camera, frame 1's depth and each pixel's
+    surface point there as Cycles' depth puts it."""
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
     assert json.loads((out / "manifest.json").read_text())["unknown_objects"] == {}
     camera = scenes.scene_camera(scene)
     depth = np.load(out / "depth_0001.npy")
     origins, directions = pixel_rays(camera, 1)
-    points = origins + directions * depth[..., None]  # the ray's length along the view axis is 1: planar depth
+    return camera, depth, origins + directions * depth[..., None]  # a ray's length along the view axis is 1
+
+
+def test_hair_and_point_clouds_moving_rigidly_get_their_objects_motion(tmp_path):
+    """Cycles draws hair strands and point-cloud spheres, not triangles: the reference carries each pixel's own
+    rendered surface point (Cycles' depth, not the bake's motion passes) with its object's matrices."""
+    scene = scenes.empty_scene()
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    hair = add_hair(scene)
+    cloud = scenes.add_plane(1.6)
+    point_nodes(cloud, rising=False)
+    scenes.keyframe_motion(hair, {1: ((-1.4, 0, 0), (0, 0, 0)), 2: ((-1.1, -0.3, 0.2), (0.2, 0.1, 0.3))})
+    scenes.keyframe_motion(cloud, {1: ((1.3, 0, 0), (1.4, 0, 0)), 2: ((1.2, 0.2, -0.2), (1.2, 0.3, 0.2))})
+    scenes.add_camera(scene, [((0, -7, 0), (np.pi / 2, 0, 0))] * 2)
+    out = tmp_path / "flow"
+    camera, depth, points = baked_surface_points(scene, out)
     rows, columns = np.indices(depth.shape)
     flow, valid = (np.load(out / f"forward_flow{part}_0001.npy") for part in ("", "_valid"))
     for obj, side in ((hair, columns < depth.shape[1] // 2), (cloud, columns >= depth.shape[1] // 2)):
@@ -177,14 +168,29 @@ def test_hair_and_point_clouds_moving_rigidly_get_their_objects_motion(tmp_path)
         assert np.abs(flow - expected)[shown].max() < 1e-3, obj.name
 
 
-def rising_points(obj) -> None:
-    """Geometry nodes lift each point of ``obj``'s geometry by its index times the time in seconds (a mesh's geometry
-    first turned into spheres of 0.18 m on a 3×3 grid): the points move within the object, each its own way."""
-    tree = bpy.data.node_groups.new("Rising points", "GeometryNodeTree")
+def add_hair(scene) -> bpy.types.Object:
+    """Ten straight strands of two points, 0.05 m thick, standing in a row."""
+    hair = bpy.data.objects.new("Hair", bpy.data.hair_curves.new("Hair"))
+    scene.collection.objects.link(hair)
+    strands = 10
+    hair.data.add_curves([2] * strands)
+    roots = np.stack([np.linspace(-0.7, 0.7, strands), np.zeros(strands), np.full(strands, -0.8)], axis=-1)
+    points = np.stack([roots, roots + [0.2, 0, 1.6]], axis=1).reshape(-1, 3)
+    hair.data.attributes["position"].data.foreach_set("vector", points.astype(np.float32).ravel())
+    radius = hair.data.attributes.get("radius") or hair.data.attributes.new("radius", "FLOAT", "POINT")
+    radius.data.foreach_set("value", np.full(2 * strands, 0.05, np.float32))
+    return hair
+
+
+def point_nodes(obj, rising: bool = True) -> None:
+    """Geometry nodes on ``obj``: a mesh's geometry becomes spheres of 0.18 m on a 3×3 grid (a point cloud); with
+    ``rising``, each point of the geometry is lifted by its index times the time in seconds: the points move within
+    the object, each its own way."""
+    tree = bpy.data.node_groups.new("Points", "GeometryNodeTree")
     tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
     tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     nodes, links = tree.nodes, tree.links
-    lift = nodes.new("GeometryNodeSetPosition")
+    obj.modifiers.new("Points", "NODES").node_group = tree
     if obj.type == "MESH":
         grid, shape = nodes.new("GeometryNodeMeshGrid"), nodes.new("GeometryNodeMeshToPoints")
         grid.inputs["Vertices X"].default_value = grid.inputs["Vertices Y"].default_value = 3
@@ -192,6 +198,10 @@ def rising_points(obj) -> None:
         links.new(grid.outputs["Mesh"], shape.inputs["Mesh"])
     else:
         shape = nodes.new("NodeGroupInput")
+    if not rising:
+        links.new(shape.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+        return
+    lift = nodes.new("GeometryNodeSetPosition")
     height, offset = nodes.new("ShaderNodeMath"), nodes.new("ShaderNodeCombineXYZ")
     height.operation = "MULTIPLY"
     links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Seconds"], height.inputs[0])
@@ -200,7 +210,6 @@ def rising_points(obj) -> None:
     links.new(shape.outputs[0], lift.inputs["Geometry"])
     links.new(offset.outputs[0], lift.inputs["Offset"])
     links.new(lift.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
-    obj.modifiers.new("Rising points", "NODES").node_group = tree
 
 
 def sphere_centres(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
@@ -222,16 +231,11 @@ def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_pa
     scene.render.resolution_x, scene.render.resolution_y = 120, 90
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     cloud = scenes.add_plane(1.6)
-    rising_points(cloud)
+    point_nodes(cloud)
     scenes.keyframe_motion(cloud, {1: ((0, 0, 0), (0, 0, 0)), 2: ((0.2, -0.1, 0.1), (0.1, 0.2, 0.3))})
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0)), ((0.1, -7, 0.4), (np.pi / 2, 0, 0.02))])
     out = tmp_path / "flow"
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
-    assert json.loads((out / "manifest.json").read_text())["unknown_objects"] == {}
-    camera = scenes.scene_camera(scene)
-    depth = np.load(out / "depth_0001.npy")
-    origins, directions = pixel_rays(camera, 1)
-    points = origins + directions * depth[..., None]  # the ray's length along the view axis is 1: planar depth
+    camera, depth, points = baked_surface_points(scene, out)
     (matrix, before), (matrix_after, after) = (sphere_centres(scene, cloud, frame) for frame in (1, 2))
     local = (points - matrix[:3, 3]) @ np.linalg.inv(matrix[:3, :3]).T
     nearest = np.linalg.norm(local[..., None, :] - before, axis=-1).argmin(axis=-1)
@@ -252,16 +256,8 @@ def test_hair_strands_that_move_within_their_object_are_named_unknown_not_still(
     never flow 0 marked valid."""
     scene = scenes.empty_scene()
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
-    hair = bpy.data.objects.new("Hair", bpy.data.hair_curves.new("Hair"))
-    scene.collection.objects.link(hair)
-    strands = 10
-    hair.data.add_curves([2] * strands)
-    roots = np.stack([np.linspace(-0.7, 0.7, strands), np.zeros(strands), np.full(strands, -0.8)], axis=-1)
-    points = np.stack([roots, roots + [0.2, 0, 1.2]], axis=1).reshape(-1, 3)
-    hair.data.attributes["position"].data.foreach_set("vector", points.astype(np.float32).ravel())
-    radius = hair.data.attributes.get("radius") or hair.data.attributes.new("radius", "FLOAT", "POINT")
-    radius.data.foreach_set("value", np.full(2 * strands, 0.05, np.float32))
-    rising_points(hair)
+    hair = add_hair(scene)
+    point_nodes(hair)
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
     out = tmp_path / "flow"
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
@@ -273,6 +269,20 @@ def test_hair_strands_that_move_within_their_object_are_named_unknown_not_still(
         assert shown.sum() > 20 and not np.load(out / f"{flow}_valid_{frame:04d}.npy")[shown].any(), flow
 
 
+def linked_asset(obj, library: Path) -> bpy.types.Collection:
+    """``obj`` moved into a collection of its own in the ``library`` .blend, then linked back from there."""
+    asset = bpy.data.collections.new("Asset")
+    for owner in obj.users_collection:
+        owner.objects.unlink(obj)
+    asset.objects.link(obj)
+    bpy.data.libraries.write(str(library), {asset}, fake_user=True)
+    bpy.data.collections.remove(asset)
+    bpy.data.objects.remove(obj)
+    with bpy.data.libraries.load(str(library), link=True) as (_, linked):
+        linked.collections = ["Asset"]
+    return linked.collections[0]
+
+
 def test_a_linked_objects_point_cloud_moving_within_it_is_named_unknown(tmp_path):
     """An object linked from a library takes no modifier, so the points its own geometry nodes move carry no
     displacement: their pixels are unknown and the object is named, never flow 0 marked valid."""
@@ -281,23 +291,14 @@ def test_a_linked_objects_point_cloud_moving_within_it_is_named_unknown(tmp_path
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     sparks = scenes.add_plane(1.6)
     sparks.name = "Sparks"
-    rising_points(sparks)
-    asset = bpy.data.collections.new("Asset")
-    for owner in sparks.users_collection:
-        owner.objects.unlink(sparks)
-    asset.objects.link(sparks)
-    library = str(tmp_path / "sparks.blend")
-    bpy.data.libraries.write(library, {asset}, fake_user=True)
-    bpy.data.collections.remove(asset)
-    bpy.data.objects.remove(sparks)
-    with bpy.data.libraries.load(library, link=True) as (_, linked):
-        linked.collections = ["Asset"]
-    scene.collection.children.link(linked.collections[0])
+    point_nodes(sparks)
+    asset = linked_asset(sparks, tmp_path / "sparks.blend")
+    scene.collection.children.link(asset)
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
     out = tmp_path / "flow"
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
     unknown = json.loads((out / "manifest.json").read_text())["unknown_objects"]
-    assert "point cloud" in unknown[linked.collections[0].objects[0].name_full]
+    assert "point cloud" in unknown[asset.objects[0].name_full]
     shown = np.load(out / "depth_0001.npy") < 9  # the wall is 12 m away
     assert shown.sum() > 40 and not np.load(out / "forward_flow_valid_0001.npy")[shown].any()
 
@@ -311,18 +312,8 @@ def test_a_library_override_with_its_own_modifiers_and_animation_gets_exact_flow
     box = scenes.add_box((0, 0, 0), scale=(0.6, 0.6, 0.6))
     box.name = "Bevelled asset"
     box.modifiers.new("Bevel", "BEVEL").width = 0.25
-    asset = bpy.data.collections.new("Asset")
-    for owner in box.users_collection:
-        owner.objects.unlink(box)
-    asset.objects.link(box)
-    library = str(tmp_path / "asset.blend")
-    bpy.data.libraries.write(library, {asset}, fake_user=True)
-    bpy.data.collections.remove(asset)
-    bpy.data.objects.remove(box)
-    with bpy.data.libraries.load(library, link=True) as (_, linked):
-        linked.collections = ["Asset"]
-    override = linked.collections[0].override_hierarchy_create(scene, bpy.context.view_layer,
-                                                                do_fully_editable=True)
+    override = linked_asset(box, tmp_path / "asset.blend").override_hierarchy_create(scene, bpy.context.view_layer,
+                                                                                    do_fully_editable=True)
     obj = override.objects[0]
     assert obj.override_library is not None and obj.data.library is not None
     scenes.keyframe_motion(obj, {1: ((-0.5, 0, 0), (0, 0, 0)), 3: ((0.6, -0.4, 0.3), (0.5, 0.3, 0.7))})
