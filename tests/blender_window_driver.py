@@ -243,7 +243,8 @@ def sidebar_redrawn():
 
 def back_to_the_main_window(pointer):
     """Closes the other windows; the main window takes clicks again once the pointer has entered it."""
-    yield from wait_for(lambda: close_other_windows() or len(bpy.context.window_manager.windows) == 1, seconds=10)
+    # Blender 3.4 refuses to close a window while it is busy, which on a loaded machine lasts seconds
+    yield from wait_for(lambda: close_other_windows() or len(bpy.context.window_manager.windows) == 1, seconds=30)
     pointer.rest()
     yield 1.0
 
