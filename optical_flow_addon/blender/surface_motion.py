@@ -377,10 +377,11 @@ class SurfaceMotion:
                 source = evaluated.original.name_full
                 number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
                 instances[key] = (number, np.array(matrix), source, known.name_full)
-                own = source == known.name_full and source in self.helpers  # its own geometry, made a point cloud
-                if instanced and evaluated.type == "POINTCLOUD" and own:
-                    spheres[source] = sphere_shape(evaluated.data)
-                elif instanced and evaluated.type in STRANDS_AND_SPHERES:
+                if not instanced or evaluated.type not in STRANDS_AND_SPHERES:
+                    continue
+                if evaluated.type == "POINTCLOUD" and source == known.name_full and source in self.helpers:
+                    spheres[source] = sphere_shape(evaluated.data)  # its own geometry made a point cloud: followed
+                else:
                     points[key] = strands_and_spheres(evaluated.data)
             shapes = {name: with_spheres(rendered_shape(self.objects[name].evaluated_get(depsgraph)), spheres.get(name))
                       for name in [*self.helpers, *self.rigid_only]}

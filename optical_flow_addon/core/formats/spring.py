@@ -48,7 +48,7 @@ def save_dsp5(path: Path, disparity: np.ndarray, valid: np.ndarray) -> None:
     save_truth(path, DISPARITY, with_unknown(disparity, valid))
 
 
-SHAPES = {FLOW: "H×W×2", DISPARITY: "H×W"}
+PER_PIXEL = {FLOW: (2,), DISPARITY: ()}  # each dataset's values per pixel, after its height and width
 
 
 def truth_dataset(file, path: Path, dataset: str):
@@ -56,9 +56,10 @@ def truth_dataset(file, path: Path, dataset: str):
     found = file.get(dataset)
     if not isinstance(found, h5py.Dataset):
         raise FlowError(f"{path} has no {dataset!r} dataset (it holds: {', '.join(file) or 'nothing'}).")
-    if found.shape[2:] != ((2,) if dataset == FLOW else ()) or found.ndim != SHAPES[dataset].count("×") + 1:
+    per_pixel = PER_PIXEL[dataset]
+    if found.ndim != 2 + len(per_pixel) or found.shape[2:] != per_pixel:
         raise FlowError(f"{path}: its {dataset!r} dataset is {'×'.join(map(str, found.shape)) or 'a single value'}; "
-                        f"Spring's is {SHAPES[dataset]}.")
+                        f"Spring's is {'×'.join(['H', 'W', *map(str, per_pixel)])}.")
     return found
 
 
