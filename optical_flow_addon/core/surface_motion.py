@@ -104,18 +104,24 @@ class DepthLookup:
 
         Only a surface nearer than the point by more than its tolerance votes for hidden, so the votes are
         counted only where one of the four could be (``reach``): the same answer for a fraction of the work."""
-        corner = np.floor(y).astype(np.intp) * self.width + np.floor(x).astype(np.intp) + (self.width + 1)
+        corner = self.corner(x, y)
         threshold = np.float32((1 + SAME_SURFACE) * (1 - BOUND_ROOM))
         maybe = np.flatnonzero(np.take(self.reach, corner, mode="clip") > threshold * inverse_depth)
         hidden = np.zeros(x.shape, bool)
         hidden[maybe] = self.votes(x[maybe], y[maybe], inverse_depth[maybe]) < 0
         return hidden
 
+    def corner(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The index in the padded planes of the pixel centre at the top left of each spot. Spots start at −0.5, so
+        x + 1 is positive and truncating it is flooring it. As 32-bit integers where they fit: numpy turns float32
+        into them ten times as fast as into 64-bit ones."""
+        whole = np.int32 if self.reach.size < np.iinfo(np.int32).max else np.intp
+        return (y + np.float32(1)).astype(whole) * whole(self.width) + (x + np.float32(1)).astype(whole)
+
     def votes(self, x: np.ndarray, y: np.ndarray, inverse_depth: np.ndarray) -> np.ndarray:
         """The weighted votes of ``hides``: negative where the point is hidden."""
-        left, top = np.floor(x), np.floor(y)
-        fraction_x, fraction_y = x - left, y - top
-        corner = top.astype(np.intp) * self.width + left.astype(np.intp) + (self.width + 1)
+        fraction_x, fraction_y = x - np.floor(x), y - np.floor(y)
+        corner = self.corner(x, y)
         near = SAME_SURFACE * inverse_depth
         votes = np.zeros(x.shape, np.float32)
         for dy in (0, 1):
@@ -140,10 +146,11 @@ def gentler_slope(inverse: np.ndarray, axis: int, out: np.ndarray) -> None:
     1/depth is linear across the image on a plane; taking the gentler side keeps the slope of the
     pixel's own surface where a neighbour shows another one."""
     step = np.diff(inverse, axis=axis)
-    steps = np.concatenate([np.take(step, [0], axis=axis), step, np.take(step, [-1], axis=axis)], axis=axis)
-    size = np.abs(steps)
-    before, after = ((slice(None),) * axis + (part,) for part in (slice(None, -1), slice(1, None)))
-    np.copyto(out, np.where(size[before] < size[after], steps[before], steps[after]))
+    size = np.abs(step)
+    before, after, first, last, inner = ((slice(None),) * axis + (part,) for part in (
+        slice(None, -1), slice(1, None), slice(0, 1), slice(-1, None), slice(1, -1)))
+    out[first], out[last] = step[first], step[last]  # the edge pixels have one side only
+    np.copyto(out[inner], np.where(size[before] < size[after], step[before], step[after]))
 
 
 def inverse_of_depth(depth: np.ndarray) -> np.ndarray:
@@ -268,16 +275,21 @@ def relative_motion(source: Frame, name: str, matrices: np.ndarray, shifts: np.n
     depth = source.depth
     ray_x, ray_y = source.view.rays(*depth.shape)
     numbers = source.objects
-    rows = (matrices[:, :3] - np.eye(4)[:3]).astype(np.float32)  # (n + 1)×3×4: the ray's x, y, z and 1/depth parts
-    components = []
-    for i in range(3):
-        coefficients = rows[:, i]
-        if (coefficients[1:] == coefficients[1:2]).all():  # the same for every object (a still scene): no look-up
-            c = coefficients[min(1, len(coefficients) - 1)]
-            components.append((c[0] * ray_x - c[2] + c[1] * ray_y) + c[3] * source.inverse_depth)
-        else:
-            c = np.moveaxis(np.take(coefficients, numbers, axis=0), -1, 0)
-            components.append(c[0] * ray_x + c[1] * ray_y + (c[3] * source.inverse_depth - c[2]))
+    # (n + 1)×12: per component x, y, z, the ray's x, y, z and 1/depth parts
+    rows = (matrices[:, :3] - np.eye(4)[:3]).astype(np.float32).reshape(-1, 12)
+    # Objects with the same map (still ones: the camera's motion alone) are one kind; the kind most pixels show is
+    # worked out for every pixel without a look-up, then the other pixels' maps are looked up and replace it.
+    kinds, kind_of_row = np.unique(rows, axis=0, return_inverse=True)
+    pixels = np.bincount(numbers.ravel(), minlength=len(rows))
+    common = np.argmax(np.bincount(kind_of_row.ravel(), weights=pixels))
+    parts = (ray_x, ray_y, source.inverse_depth)
+    components = [affine(kinds[common, 4 * i:4 * i + 4], *parts) for i in range(3)]
+    others = np.flatnonzero((kind_of_row.ravel() != common)[numbers])
+    if len(others):
+        looked_up = np.take(rows, numbers.ravel()[others], axis=0).T
+        parts = [np.broadcast_to(part, depth.shape).ravel()[others] for part in parts]
+        for i in range(3):
+            components[i].ravel()[others] = affine(looked_up[4 * i:4 * i + 4], *parts)
     displacement = source.displacement[name].reshape(-1, 3)
     # pixels on vertices that move within their objects (none on rigid objects)
     moving = np.flatnonzero((displacement[:, 0] != 0) | (displacement[:, 1] != 0) | (displacement[:, 2] != 0))
@@ -291,6 +303,12 @@ def relative_motion(source: Frame, name: str, matrices: np.ndarray, shifts: np.n
         for i in range(3):
             components[i].ravel()[moving] += added[:, i]
     return components
+
+
+def affine(c: np.ndarray, ray_x: np.ndarray, ray_y: np.ndarray, inverse_depth: np.ndarray) -> np.ndarray:
+    """One component of (M − I) r + m / depth from its row ``c`` of coefficients (the ray's x, y, z and 1/depth
+    parts; scalars or one per point), r's z being −1."""
+    return c[0] * ray_x + c[1] * ray_y + (c[3] * inverse_depth - c[2])
 
 
 @dataclass(frozen=True)
