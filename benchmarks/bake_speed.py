@@ -100,13 +100,14 @@ def set_resolution(scene, width: int, height: int) -> None:
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
 
 
-def floor_ms(scene, frames, own_materials: bool = False) -> float:
-    """Cycles alone: the bake's settings (or the scene's own shading), vector pass, no files.
+def floor_ms(scene, frames, own_materials: bool = False, vector_pass: bool = True) -> float:
+    """Cycles alone: the bake's settings (or the scene's own shading), the Vector pass (unless not ``vector_pass``:
+    then the Depth pass alone, the least a flow render writes), no files read or converted.
 
     Like a bake, it starts from the user's settings, so both pay the first frame's scene sync.
     """
     with SettingsGuard() as guard, tempfile.TemporaryDirectory() as folder:
-        configure_flow_render(scene, guard, shading_override(scene, guard)[0])
+        configure_flow_render(scene, guard, shading_override(scene, guard)[0], vector_pass)
         guard.set(scene.render, "filepath", str(Path(folder) / "frame"))
         if own_materials:
             guard.set(scene.view_layers[0], "material_override", None)

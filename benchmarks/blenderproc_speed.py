@@ -13,8 +13,11 @@ frame. Each round runs, in turn and each in a fresh process (the order swapped e
   camera poses set with bproc.camera.add_camera_pose, then
   bproc.renderer.render_optical_flow(get_backward_flow=True, get_forward_flow=True,
   blender_image_coordinate_style=False), and the flow saved with bproc.writer.write_hdf5 as the example saves it.
-Only the flow's own call is timed in either process (not the start, the import or the loading): ms per frame,
-with each round's ratio ours/BlenderProc (median, lowest–highest).
+- the Cycles floor: the .blend opened, its frames rendered by Cycles with the bake's settings and only the Depth
+  pass (the least any flow render writes), nothing read or converted: what no bake that renders the frames with
+  Cycles can go below. Its ratio to BlenderProc is the lowest ours can reach on this machine.
+Only the flow's own call is timed in each process (not the start, the import or the loading): ms per frame,
+with each round's ratio to BlenderProc (median, lowest–highest).
 
 `blenderproc run` starts a Blender executable, which it downloads unless given --custom-blender-path. No Blender
 is installed here, so BlenderProc is pointed at a small stand-in that has a Blender installation's layout
@@ -41,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bpy
 import h5py
 import numpy as np
-from bake_speed import heavy_scene, run_and_exit, set_resolution, silence_blender, table
+from bake_speed import floor_ms, heavy_scene, run_and_exit, set_resolution, silence_blender, table
 
 from optical_flow_addon.blender.bake import bake_flow
 from optical_flow_addon.core.options import BakeOptions
@@ -158,12 +161,13 @@ def save_scene(frames: int, width: int, height: int, folder: Path, plain: bool =
     return blend, poses_path
 
 
-def ours_ms(blend: Path, output: Path) -> float:
-    """Our default bake of the .blend's frames in a fresh process; ms per frame of the bake alone."""
-    result = subprocess.run([sys.executable, __file__, "--ours", str(blend), str(output)],
+def ours_ms(blend: Path, output: Path, tool: str = "ours") -> float:
+    """Our default bake (or with ``tool`` "floor" the Cycles floor) of the .blend's frames in a fresh process; ms per
+    frame of the bake alone."""
+    result = subprocess.run([sys.executable, __file__, f"--{tool}", str(blend), str(output)],
                             capture_output=True, text=True)
     if result.returncode:
-        raise RuntimeError(f"our bake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"{tool} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return float(result.stdout.split("OURS_MS")[-1].split()[0])
 
 
@@ -199,17 +203,21 @@ def agreement(ours: Path, blenderproc: Path) -> tuple[int, int]:
     return agree, valid_pixels
 
 
-def bake_ours(blend: Path, output: Path) -> None:
-    """--ours: the .blend opened, its frames baked with the default options; prints ms per frame."""
+def bake_ours(blend: Path, output: Path, floor: bool) -> None:
+    """--ours: the .blend opened, its frames baked with the default options; --floor: only rendered as the Cycles
+    floor; prints ms per frame."""
     report = silence_blender()
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     scene = bpy.context.scene
+    frames = list(range(scene.frame_start, scene.frame_end + 1))
+    if floor:
+        print("OURS_MS", floor_ms(scene, frames, vector_pass=False), file=report)
+        return
     options = BakeOptions(output, scene.frame_start, scene.frame_end, overwrite=True)
     started = time.perf_counter()
     for _ in bake_flow(scene, options):
         pass
-    ms = (time.perf_counter() - started) * 1000 / len(options.frames)
-    print("OURS_MS", ms, file=report)
+    print("OURS_MS", (time.perf_counter() - started) * 1000 / len(frames), file=report)
 
 
 def main() -> None:
@@ -221,9 +229,10 @@ def main() -> None:
                         help="the meshes without the heavy scene's costly material (shows what shading costs "
                              "BlenderProc, which renders the scene's own materials)")
     parser.add_argument("--ours", nargs=2, metavar=("BLEND", "OUTPUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--floor", nargs=2, metavar=("BLEND", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.ours:
-        bake_ours(*(Path(p) for p in args.ours))
+    if args.ours or args.floor:
+        bake_ours(*(Path(p) for p in args.ours or args.floor), floor=bool(args.floor))
         return
     if not (BLENDERPROC_VENV / "bin" / "blenderproc").exists():
         sys.exit("BlenderProc's environment is missing: run tools/venv.sh blenderproc")
@@ -234,17 +243,20 @@ def main() -> None:
           f"{'plain' if args.plain_material else 'costly'} material; "
           f"load average at the start {os.getloadavg()[0]:.1f}\n", file=report)
     rows = [["frames", "resolution", "ours ms/frame", "BlenderProc render_optical_flow ms/frame",
-             "BlenderProc + write_hdf5 ms/frame", "ratio ours/render_optical_flow", "ratio ours/(+ write_hdf5)"]]
+             "BlenderProc + write_hdf5 ms/frame", "ratio ours/render_optical_flow", "ratio ours/(+ write_hdf5)",
+             "Cycles floor ms/frame", "ratio floor/(+ write_hdf5)"]]
     for frames in (int(n) for n in args.frames.split(",")):
         for width, height in (tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",")):
             with tempfile.TemporaryDirectory() as temp:
                 folder = Path(temp)
                 blend, poses = save_scene(frames, width, height, folder, args.plain_material)
-                ours, flow, with_hdf5 = [], [], []
+                ours, flow, with_hdf5, floor = [], [], [], []
                 for round_ in range(args.rounds):
-                    for tool in ("ours", "blenderproc")[::-1 if round_ % 2 else 1]:
+                    for tool in ("ours", "floor", "blenderproc")[::-1 if round_ % 2 else 1]:
                         if tool == "ours":
                             ours.append(ours_ms(blend, folder / "ours"))
+                        elif tool == "floor":
+                            floor.append(ours_ms(blend, folder / "floor", tool))
                         else:
                             flow_ms, with_hdf5_ms = blenderproc_ms(shim, blend, poses, folder)
                             flow.append(flow_ms)
@@ -257,10 +269,13 @@ def main() -> None:
                     agreed[1] += valid_pixels
                 ratios = sorted(o / b for o, b in zip(ours, flow))
                 ratios_hdf5 = sorted(o / b for o, b in zip(ours, with_hdf5))
+                floor_ratios = sorted(o / b for o, b in zip(floor, with_hdf5))
                 rows.append([str(frames), f"{width}x{height}", f"{median(ours):.0f}", f"{median(flow):.0f}",
                              f"{median(with_hdf5):.0f}",
                              f"{median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})",
-                             f"{median(ratios_hdf5):.2f} ({ratios_hdf5[0]:.2f}–{ratios_hdf5[-1]:.2f})"])
+                             f"{median(ratios_hdf5):.2f} ({ratios_hdf5[0]:.2f}–{ratios_hdf5[-1]:.2f})",
+                             f"{median(floor):.0f}",
+                             f"{median(floor_ratios):.2f} ({floor_ratios[0]:.2f}–{floor_ratios[-1]:.2f})"])
                 print(table(rows), "\n", file=report)
     print(f"Medians of {args.rounds} rounds; load average at the end {os.getloadavg()[0]:.1f}. BlenderProc's flow "
           f"matches ours to 0.1 px on all but {agreed[1] - agreed[0]} of our {agreed[1]} valid pixels (those lie on "
