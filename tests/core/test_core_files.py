@@ -14,7 +14,7 @@ import pytest
 from optical_flow_addon.core import atomic
 from optical_flow_addon.core.atomic import atomic_path, file_buffer, write_uncached
 from optical_flow_addon.core.errors import FlowError
-from optical_flow_addon.core.rendered_exr import read_vector_and_depth
+from optical_flow_addon.core.rendered_exr import plain_channels, read_vector_and_depth
 from optical_flow_addon.core.frame import convert_frame, planned_paths, prepare_output_dir
 from optical_flow_addon.core.manifest import write_manifest
 from optical_flow_addon.core.options import BakeOptions
@@ -49,6 +49,39 @@ def test_exr_passes_read_back_exactly(tmp_path, one_part_per_pass):
     read_vector, read_depth = read_vector_and_depth(tmp_path / "f.exr", "ViewLayer")
     np.testing.assert_array_equal(read_vector, vector)
     np.testing.assert_array_equal(read_depth, depth)
+
+
+@pytest.mark.parametrize("one_part_per_pass", [False, True], ids=["blender4", "blender5"])
+def test_uncompressed_renders_are_read_from_their_bytes_as_openexr_reads_them(tmp_path, one_part_per_pass):
+    """The bake's renders (uncompressed 32-bit lines) are read without OpenEXR; every channel equals OpenEXR's."""
+    vector, depth = sample_passes()
+    write_blender_exr(tmp_path / "f.exr", vector, depth, one_part_per_pass=one_part_per_pass)
+    read = plain_channels(tmp_path / "f.exr")
+    expected = {name: channel.pixels for part in OpenEXR.File(str(tmp_path / "f.exr"), separate_channels=True).parts
+                for name, channel in part.channels.items()}
+    assert read is not None and read.keys() == expected.keys()
+    for name, pixels in expected.items():
+        np.testing.assert_array_equal(read[name], pixels)
+
+
+@pytest.mark.parametrize("kind", ["zip", "half", "cut", "not exr"])
+def test_other_exrs_are_left_to_openexr(tmp_path, kind):
+    """Compressed files, half floats and files cut short are not read from their bytes; OpenEXR reads them (a cut
+    file is then called truncated)."""
+    vector, depth = sample_passes()
+    path = tmp_path / "f.exr"
+    header = {"compression": OpenEXR.ZIP_COMPRESSION if kind == "zip" else OpenEXR.NO_COMPRESSION,
+              "type": OpenEXR.scanlineimage}
+    depth = np.minimum(depth, 1e4).astype(np.float16 if kind == "half" else np.float32)
+    OpenEXR.File(header, {"ViewLayer.Depth.Z": depth, "ViewLayer.Vector.X": vector[..., 0].copy()}).write(str(path))
+    if kind == "cut":
+        path.write_bytes(path.read_bytes()[:-5])
+    if kind == "not exr":
+        path.write_bytes(b"\0" * 400)
+    assert plain_channels(path) is None
+    if kind == "cut":
+        with pytest.raises(FlowError, match=r"Cannot read the rendered EXR file .*f\.exr: it is truncated or damaged"):
+            read_vector_and_depth(path, "ViewLayer")
 
 
 def test_missing_pass_names_the_file_and_channel(tmp_path):
