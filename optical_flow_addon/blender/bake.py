@@ -141,6 +141,7 @@ def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pas
         "topology_changes": motion.topology_changes if motion else {},
         "velocity_objects": motion.velocity_frames if motion else {},
         "transform_objects": motion.transform_frames if motion else {},
+        "vector_objects": motion.vector_frames if motion else {},
         **({"segmentation": segmentation} if segmentation else {}),
     }
 
@@ -291,8 +292,9 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                          f"baked the other {len(frames) - len(kept)}.")
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading, **({"stereo_rig": rig.record()} if rig else {})}
+        with_vector = bool(vector_pass)  # the method's, or a frame's whose objects move as the Vector pass has them
         configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
-                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, bool(vector_pass),
+                     "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, with_vector,
                                                                        options.truth_scale)}
         last_yield = time.perf_counter()
 
@@ -340,6 +342,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             # With surface motion, the frames the flows point to are rendered too (once, in order).
             for frame in options.partners(baked) if motion else baked:
                 instances = motion.prepare(frame) if motion else {}
+                with_vector = bool(vector_pass) or "vector_rows" in instances
                 renders = yield from render(frame, options.renders_at(frame) if frame in baked
                                             else options.partner_renders)
                 if frame in baked:
@@ -371,6 +374,11 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                 notes += [f"The motion of {name} on frames {', '.join(map(str, frames))} is its object's own "
                           "movement only, as Cycles' Vector pass has it: its topology changes there and its points "
                           "carry no velocity." for name, frames in motion.transform_frames.items()]
+                hidden = (" Its pixels there are marked occluded: their depth at the other frame is not known."
+                          if options.occlusion else "")
+                notes += [f"The motion of {name} on frames {', '.join(map(str, frames))} is Cycles' Vector pass's, "
+                          f"as its points move within it but cannot carry their motion.{hidden}"
+                          for name, frames in motion.vector_frames.items()]
                 notes += [f"Pixels of {name} left unknown (invalid) on frames {', '.join(map(str, frames))}: "
                           f"{motion.unknown[name]}." for name, frames in motion.topology_changes.items()]
             if records:

@@ -261,6 +261,10 @@ def rendered_shape(obj: bpy.types.Object) -> tuple[np.ndarray, bytes, np.ndarray
             sizes = np.empty(len(mesh.polygons), np.int32)
             mesh.polygons.foreach_get("loop_total", sizes)
             corners = indices.tobytes() + sizes.tobytes()
+        elif isinstance(mesh, bpy.types.Curves):  # hair: its strands' sizes
+            offsets = np.empty(len(mesh.curve_offset_data), np.int32)
+            mesh.curve_offset_data.foreach_get("value", offsets)
+            corners = offsets.tobytes()
         return positions, corners, point_vectors(mesh, "velocity")
     finally:
         if mesh is not data:
@@ -279,6 +283,11 @@ class SurfaceMotion:
         self.velocity_frames: dict[str, list[int]] = {}  # object -> frames whose motion its velocity attribute gives
         # object -> frames whose motion is only its own movement (as Cycles' Vector pass has it): topology changes
         self.transform_frames: dict[str, list[int]] = {}
+        # object -> frames whose motion is Cycles' Vector pass's: its points move within it but cannot carry their
+        # displacements (hair, a linked object's); at a frame gap of 1 only, and where no depth at the partner
+        # frame is asked for (scene flow, disparity change)
+        self.vector_frames: dict[str, list[int]] = {}
+        self.vector_allowed = options.frame_gap == 1 and not (options.scene_flow or options.stereo)
         self.numbers: dict[str, int] = {}  # tagged object -> the number its geometry carries
         self.helpers: dict[str, bpy.types.Object] = {}  # deforming object -> its displacements' helper
         # Objects followed only while their evaluated shape stays the same, and why.
@@ -410,21 +419,29 @@ class SurfaceMotion:
             del self._frames[old]
         here = self.state(frame)
         keys = list(here["instances"])
-        motions = {}
+        motions, vector_rows = {}, {}
         for flow in ATTRIBUTES:
             other = frame + FLOW_STEPS[flow] * gap
             if not self.options.sequence_start <= other <= self.options.sequence_end:
                 continue
             there = self.state(other)
             changed = {name for name in self.rigid_only if not same_shape(here["shapes"][name], there["shapes"][name])}
-            for name in changed:
+            # Cycles' motion covers a changed shape whose points stay the same: its Vector pass has them
+            by_vector = {name for name in changed
+                         if self.vector_allowed and same_topology(here["shapes"][name], there["shapes"][name])}
+            for name in changed - by_vector:
                 self._note_unknown(name, f"{self.rigid_only[name]}, and its geometry changes", frame)
-            rows = []
-            for key in keys:
+            rows, vector_rows[flow] = [], []
+            for row, key in enumerate(keys, start=1):
                 _, matrix, shape, known = here["instances"][key]
                 partner = there["instances"].get(key)
-                within = key in here["points"] and here["points"][key] != there["points"].get(key)
-                if within:
+                points = here["points"].get(key), there["points"].get(key)
+                within = points[0] is not None and points[0] != points[1]
+                if partner is not None and (shape in by_vector or within and self.vector_allowed
+                                            and len(points[0]) == len(points[1] or b"")):
+                    vector_rows[flow].append(row)
+                    note_frame(self.vector_frames, known if within else shape, frame)
+                elif within:
                     self._note_unknown(known, "the points of hair or a point cloud it instances move within it",
                                        frame)
                 rows.append((matrix, None if partner is None or shape in changed or within else partner[1]))
@@ -432,8 +449,10 @@ class SurfaceMotion:
             for name in self.helpers:
                 self._set_displacement(name, flow, here["shapes"][name], there["shapes"][name], frame)
         self._write_helpers(here)  # the render that follows sets the scene back on ``frame``
-        instances, matrices = self._distinct(frame, here, keys, motions)
+        instances, matrices = self._distinct(frame, here, keys, motions, vector_rows)
+        vector_rows = {flow: sorted(rows) for flow, rows in vector_rows.items() if rows}
         return {"instances": instances, "matrices": matrices, "locations": self.locations,
+                **({"vector_rows": vector_rows} if vector_rows else {}),
                 **(self._segmentation(frame, keys) if self.options.segmentation else {})}
 
     def _segmentation(self, frame: int, keys: list) -> dict:
@@ -449,21 +468,26 @@ class SurfaceMotion:
             by_number[number] = self.segments.get((name, ()), 0)
         return {"segments": [self.segments[key] for key in keys], "object_segments": by_number}
 
-    def _distinct(self, frame: int, here: dict, keys: list, motions: dict) -> tuple[list, dict]:
+    def _distinct(self, frame: int, here: dict, keys: list, motions: dict,
+                  vector_rows: dict[str, list[int]]) -> tuple[list, dict]:
         """Rows whose (number, location) another row with a different motion shares are kept but lose their motion:
         their pixels stay unknown (a number listed once would match without a location), and the object the user
-        knows is named."""
+        knows is named; where one of them moves as the Vector pass has it, they all do (it holds every pixel's)."""
         same_key: dict[tuple, list[int]] = {}
         for index, key in enumerate(keys):
             number, matrix, _, _ = here["instances"][key]
             same_key.setdefault((number, *(np.float32(matrix[:3, 3]) + np.float32(0))), []).append(index)
         for rows in same_key.values():
-            if any(not same_motion(motion[rows[0]], motion[i]) for i in rows[1:] for motion in motions.values()):
+            for flow, motion in motions.items():
+                if all(same_motion(motion[rows[0]], motion[i]) for i in rows[1:]):
+                    continue
+                if any(index + 1 in vector_rows[flow] for index in rows):
+                    vector_rows[flow] = list({*vector_rows[flow], *(index + 1 for index in rows)})
+                    continue
                 for index in rows:
                     self._note_unknown(here["instances"][keys[index]][3], "instances of it share a rendered location "
                                        "but move differently", frame)
-                    for motion in motions.values():
-                        motion[index] = (motion[index][0], None)
+                    motion[index] = (motion[index][0], None)
         instances = [[number, matrix[:3, 3].tolist()] for number, matrix, _, _ in here["instances"].values()]
         matrices = {flow: [[start.tolist(), None if end is None else end.tolist()] for start, end in rows]
                     for flow, rows in motions.items()}

@@ -25,11 +25,13 @@ def read_frame(renders: dict[str, Path], view_layer: str, motion: dict, frame: i
     views, passes = {}, {}
     for view, render, camera in (("left", "flow", "view"), ("right", "flow_right", "right_view")):
         if render in renders:
-            passes[view] = read_depth_and_passes(renders[render], view_layer, colours, [OBJECT_PASS])
+            passes[view] = read_depth_and_passes(renders[render], view_layer, colours, [OBJECT_PASS],
+                                                 bool(motion.get("vector_rows")))
             displacement = {name: passes[view][aov] for name, aov in MOTION_PASSES.items()}
             views[view] = Frame.from_passes(passes[view]["Depth"], passes[view][OBJECT_PASS], displacement,
                                             View.from_lists(**motion[camera]), motion["instances"], motion["matrices"],
-                                            passes[view].get(LOCATION_PASS))
+                                            passes[view].get(LOCATION_PASS), passes[view].get("Vector"),
+                                            motion.get("vector_rows"))
     data, passes = views["left"], passes["left"]
     wanted = options.products_at(frame)
     others: dict[str, np.ndarray | Path] = {"depth": data.depth} if "depth" in wanted else {}

@@ -33,12 +33,14 @@ def read_vector_and_depth(path: str | Path, view_layer: str) -> tuple[np.ndarray
 
 
 def read_depth_and_passes(path: str | Path, view_layer: str, colours: list[str],
-                          values: list[str]) -> dict[str, np.ndarray]:
-    """The Depth pass (H×W, as ``"Depth"``), colour passes (H×W×3) and value passes (H×W) of one view layer."""
+                          values: list[str], vector: bool = False) -> dict[str, np.ndarray]:
+    """The Depth pass (H×W, as ``"Depth"``), colour passes (H×W×3), value passes (H×W) and, with ``vector``, the
+    Vector pass (H×W×4, as ``"Vector"``) of one view layer."""
     path = Path(path)
     channels = read_channels(path, "the rendered EXR file")
     wanted = {"Depth": ["Depth.Z"], **{name: [f"{name}.{c}" for c in "RGB"] for name in colours},
-              **{name: [f"{name}.X"] for name in values}}
+              **{name: [f"{name}.X"] for name in values},
+              **({"Vector": [f"Vector.{c}" for c in VECTOR_CHANNELS]} if vector else {})}
     missing = [f"{view_layer}.{c}" for names in wanted.values() for c in names if f"{view_layer}.{c}" not in channels]
     if missing:
         raise FlowError(f"{path} has no channel {', '.join(missing)}; "

@@ -19,12 +19,12 @@ float32/float64 split; segmentation and normals are read from the same passes he
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
-from .flow import BACKGROUND_DEPTH
+from .flow import BACKGROUND_DEPTH, backward_flow, forward_flow, validity_mask
 from .products import scene_flow_name
 
 # Two surfaces closer than this share of their depth, plus one pixel's change of depth, count as one: the
@@ -42,6 +42,7 @@ LOCATION_PASS = "OpticalFlowLocation"
 NORMAL_PASS = "OpticalFlowNormal"  # colour: the surface normal in world axes (shading or geometric), for ``normals``
 MOST_INSTANCES = np.iinfo(np.uint16).max  # segmentation indices are uint16, 0 for the background
 UNKNOWN = 1e30  # displacement of a mesh whose vertices cannot be mapped to the other frame (topology change)
+VECTOR_FLOWS = {"forward_flow": forward_flow, "backward_flow": backward_flow}  # each flow from Cycles' Vector pass
 
 
 @dataclass(frozen=True)
@@ -217,15 +218,22 @@ class Frame:
     view: View
     matrices: dict[str, tuple[np.ndarray, np.ndarray]]  # flow name -> object_to_world here and there, (n + 1)×4×4
     lost: dict[str, np.ndarray]  # flow name -> (n + 1) bools: the instance is gone (or unknown) at the partner frame
+    vector: np.ndarray | None = None  # Cycles' Vector pass (H×W×4), where some instance's motion is its
+    by_vector: dict[str, np.ndarray] = field(default_factory=dict)  # flow name -> (n + 1) bools: those instances
 
     @classmethod
     def from_passes(cls, depth: np.ndarray, numbers: np.ndarray, displacement: dict[str, np.ndarray], view: View,
-                    instances: list, matrices: dict[str, list], locations: np.ndarray | None = None) -> Frame:
+                    instances: list, matrices: dict[str, list], locations: np.ndarray | None = None,
+                    vector: np.ndarray | None = None, vector_rows: dict[str, list[int]] | None = None) -> Frame:
         """``instances``: [object number, location] rows as the bake sends them; ``matrices``: per flow,
-        [object_to_world here, there] for each row, there None where the instance is gone at the partner frame.
+        [object_to_world here, there] for each row, there None where the instance is gone at the partner frame;
+        ``vector_rows``: per flow, the rows (from 1) whose motion is the ``vector`` pass's instead.
         Row 0 (no motion known) keeps the identity."""
         count = len(instances) + 1
-        stacked, lost = {}, {}
+        stacked, lost, by_vector = {}, {}, {}
+        for name, rows in (vector_rows or {}).items():
+            by_vector[name] = np.zeros(count, bool)
+            by_vector[name][rows] = True
         for name, rows in matrices.items():
             here, there = np.tile(np.eye(4), (2, count, 1, 1))
             lost[name] = np.zeros(count, bool)
@@ -237,7 +245,7 @@ class Frame:
                     there[row] = matrix_there
             stacked[name] = (here, there)
         rows = identify(numbers, locations, instances, depth < BACKGROUND_DEPTH)
-        return cls(depth, rows, displacement, view, stacked, lost)
+        return cls(depth, rows, displacement, view, stacked, lost, vector, by_vector)
 
     @cached_property
     def inverse_depth(self) -> np.ndarray:
@@ -385,6 +393,8 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         hidden = target.lookup.hides(x.ravel()[spots], y.ravel()[spots],
                                      source.inverse_depth.ravel()[spots] * scale.ravel()[spots])
         arrays[f"{name}_occluded"].ravel()[spots] = hidden
+    if name in source.by_vector:
+        from_vector(arrays, source, name, blender_image_coordinate_style, occlusion)
     if scene_flow:
         moved = arrays[scene_flow_name(name)]
         _, moves, _, shifts = object_motions(source, name, target.view)
@@ -394,6 +404,19 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
         if not blender_image_coordinate_style:  # OpenCV's axes: y down, z forwards
             moved[..., 1:] *= -1
     return arrays
+
+
+def from_vector(arrays: dict[str, np.ndarray], source: Frame, name: str, blender_image_coordinate_style: bool,
+                occlusion: bool) -> None:
+    """The flow ``name`` of the pixels whose instances move as Cycles' Vector pass has it (points that cannot carry
+    their displacements: hair, a linked object's), valid where it lands in the image. Where such a point lands is
+    known, its depth there is not: it is not known to be visible, so with occlusion it counts as occluded."""
+    spots = source.surface & source.by_vector[name][source.objects]
+    flow = VECTOR_FLOWS[name](source.vector, blender_image_coordinate_style)
+    arrays[name][spots] = flow[spots]
+    arrays[f"{name}_valid"][spots] = validity_mask(flow, spots, blender_image_coordinate_style)[spots]
+    if occlusion:
+        arrays[f"{name}_occluded"][spots] = True
 
 
 def segmentation(rows: np.ndarray, numbers: np.ndarray, surface: np.ndarray, segments: list[int],

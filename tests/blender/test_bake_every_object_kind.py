@@ -250,23 +250,39 @@ def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_pa
     assert inside.sum() > 40 and valid[inside].all() and worst < 1e-3
 
 
-def test_hair_strands_that_move_within_their_object_are_named_unknown_not_still(tmp_path):
+def test_hair_strands_that_move_within_their_object_take_the_vector_pass_or_are_named_unknown(tmp_path):
     """Hair strands whose points move each their own way within their object (Cycles draws a strand's surface
-    around its curve, which moves no single point's way): their pixels are unknown (invalid) and the object is named,
-    never flow 0 marked valid."""
+    around its curve, which moves no single point's way): at a frame gap of 1 their pixels take Cycles' Vector pass,
+    valid and marked occluded, and the manifest names the object; with scene flow (which needs their depth at the
+    other frame) they are unknown (invalid) and named, never flow 0 marked valid."""
     scene = scenes.empty_scene()
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     hair = add_hair(scene)
     point_nodes(hair)
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
-    out = tmp_path / "flow"
+    takes_vector_pass(tmp_path, hair.name, "hair")
+
+
+def takes_vector_pass(folder: Path, name: str, why: str) -> None:
+    """Bake the scene three ways: the object ``name``'s pixels (those nearer than the wall 12 m away) take the flow of
+    the flow-only bake (Cycles' Vector pass) in the default bake, valid and occluded, and are unknown with scene flow,
+    ``why`` in the reason."""
+    out, vector_pass, with_scene_flow = folder / "flow", folder / "vector pass", folder / "scene flow"
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(vector_pass), occlusion=False) == {"FINISHED"}
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(with_scene_flow), scene_flow=True) == {"FINISHED"}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert "hair" in manifest["unknown_objects"][hair.name]
-    assert manifest["topology_changes"][hair.name] == [1, 2]
+    assert manifest["vector_objects"] == {name: [1, 2]} and manifest["unknown_objects"] == {}
+    unknown = json.loads((with_scene_flow / "manifest.json").read_text())["unknown_objects"]
+    assert why in unknown[name]
     for flow, frame in (("forward_flow", 1), ("backward_flow", 2)):
-        shown = np.load(out / f"depth_{frame:04d}.npy") < 9  # the wall is 12 m away
-        assert shown.sum() > 20 and not np.load(out / f"{flow}_valid_{frame:04d}.npy")[shown].any(), flow
+        shown = np.load(out / f"depth_{frame:04d}.npy") < 9
+        moved, valid = (np.load(out / f"{flow}{part}_{frame:04d}.npy") for part in ("", "_valid"))
+        expected = np.load(vector_pass / f"{flow}_{frame:04d}.npy")
+        assert shown.sum() > 20 and valid[shown].all() and np.abs(expected[shown]).max() > 0.1, flow
+        assert np.abs(moved - expected)[shown].max() < 1e-4, flow
+        assert np.load(out / f"{flow}_occluded_{frame:04d}.npy")[shown].all(), flow
+        assert not np.load(with_scene_flow / f"{flow}_valid_{frame:04d}.npy")[shown].any(), flow
 
 
 def linked_asset(obj, library: Path) -> bpy.types.Collection:
@@ -283,9 +299,10 @@ def linked_asset(obj, library: Path) -> bpy.types.Collection:
     return linked.collections[0]
 
 
-def test_a_linked_objects_point_cloud_moving_within_it_is_named_unknown(tmp_path):
+def test_a_linked_objects_point_cloud_moving_within_it_takes_the_vector_pass_or_is_named_unknown(tmp_path):
     """An object linked from a library takes no modifier, so the points its own geometry nodes move carry no
-    displacement: their pixels are unknown and the object is named, never flow 0 marked valid."""
+    displacement: at a frame gap of 1 they take Cycles' Vector pass; with scene flow they are unknown and the object
+    is named, never flow 0 marked valid."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 120, 90
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
@@ -295,12 +312,7 @@ def test_a_linked_objects_point_cloud_moving_within_it_is_named_unknown(tmp_path
     asset = linked_asset(sparks, tmp_path / "sparks.blend")
     scene.collection.children.link(asset)
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
-    out = tmp_path / "flow"
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
-    unknown = json.loads((out / "manifest.json").read_text())["unknown_objects"]
-    assert "point cloud" in unknown[asset.objects[0].name_full]
-    shown = np.load(out / "depth_0001.npy") < 9  # the wall is 12 m away
-    assert shown.sum() > 40 and not np.load(out / "forward_flow_valid_0001.npy")[shown].any()
+    takes_vector_pass(tmp_path, asset.objects[0].name_full, "point cloud")
 
 
 def test_a_library_override_with_its_own_modifiers_and_animation_gets_exact_flow(tmp_path):

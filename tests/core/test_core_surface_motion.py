@@ -221,3 +221,29 @@ def translation(shift: float) -> np.ndarray:
     matrix = np.eye(4)
     matrix[0, 3] = shift
     return matrix
+
+
+def test_instances_moving_as_the_vector_pass_has_them_take_its_flow_valid_but_not_known_visible():
+    """Rows whose motion is Cycles' Vector pass's (hair, a linked object's points): their pixels take its flow, valid
+    where it lands in the image, occluded (their depth at the partner frame is unknown); other rows keep theirs."""
+    numbers = np.ones((H, W), np.float32)
+    numbers[:, W // 2:] = 2
+    instances = [[1, [0, 0, 0]], [2, [0, 0, 0]]]
+    matrices = {name: [[np.eye(4).tolist(), translation(0.1).tolist()], [np.eye(4).tolist(), None]]
+                for name in ("forward_flow", "backward_flow")}
+    vector = np.zeros((H, W, 4), np.float32)
+    vector[..., 0], vector[..., 1], vector[..., 2], vector[..., 3] = 0.25, -0.5, -0.25, 0.25  # backward x, y; forward
+    vector[:, -1, 2] = -3.0  # the last column lands outside the image
+    depth = np.full((H, W), 10.0, np.float32)
+    displacement = {name: np.zeros((H, W, 3), np.float32) for name in matrices}
+    source = Frame.from_passes(depth, numbers, displacement, camera((0, 0, 0)), instances, matrices,
+                               vector=vector, vector_rows={"forward_flow": [2], "backward_flow": [2]})
+    ahead = flow_products(source, source, "forward_flow", False, occlusion=True, scene_flow=False)
+    half = np.s_[:, W // 2:-1]
+    np.testing.assert_array_equal(ahead["forward_flow"][half], np.broadcast_to([0.25, 0.25], (H, W // 2 - 1, 2)))
+    assert ahead["forward_flow_valid"][half].all() and ahead["forward_flow_occluded"][half].all()
+    assert not ahead["forward_flow_valid"][:, -1].any()
+    np.testing.assert_allclose(ahead["forward_flow"][:, : W // 2 - 5, 0], 0.5, atol=1e-4)  # row 1: 0.1 m at 10 m
+    assert not ahead["forward_flow_occluded"][:, : W // 2].any()
+    back = flow_products(source, source, "backward_flow", True, occlusion=False, scene_flow=False)
+    np.testing.assert_array_equal(back["backward_flow"][half], np.broadcast_to([0.25, -0.5], (H, W // 2 - 1, 2)))
