@@ -218,7 +218,7 @@ class Frame:
     view: View
     matrices: dict[str, tuple[np.ndarray, np.ndarray]]  # flow name -> object_to_world here and there, (n + 1)×4×4
     lost: dict[str, np.ndarray]  # flow name -> (n + 1) bools: the instance is gone (or unknown) at the partner frame
-    vector: np.ndarray | None = None  # Cycles' Vector pass (H×W×4), where some instance's motion is its
+    vector: np.ndarray | None = None  # Cycles' Vector pass (H×W×4), on frames where some instances move as it has them
     by_vector: dict[str, np.ndarray] = field(default_factory=dict)  # flow name -> (n + 1) bools: those instances
 
     @classmethod
