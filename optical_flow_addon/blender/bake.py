@@ -19,7 +19,6 @@ import bpy
 from ..core.version import __version__
 from ..core.errors import FlowError
 from ..core.formats.hdf5 import SEQUENCE_NAME
-from ..core.frame import check_modules
 from ..core.frame_writer import FrameWriter
 from ..core.limits import check_frame_memory, check_sequence_name
 from ..core.manifest import bake_manifest, write_manifest
@@ -271,11 +270,9 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
     check_training_sequence(options, vector_pass)
     options = with_scene_fingerprint(scene, options)  # the manifest records it; a resumed bake compares it
     frames = options.frames
-    check_modules(options, installed_only=True)  # a module not installed is named before anything renders
-    # The writer starts first, so that it gets ready while the scene is prepared and the first frame renders (it
-    # imports and checks its modules then: a module installed but broken is named once that frame is rendered, and
-    # every setting changed until then is restored). A render device not present is refused before the output
-    # folder is touched.
+    # The writer starts first, so that it gets ready while the scene is prepared; missing modules are reported before
+    # anything renders, and every setting changed until then is restored. A render device not present is refused
+    # before the output folder is touched.
     with FrameWriter(options) as writer, render_device(scene, device) as rendered_on, \
             BakeFolder(options, *resolution, resume) as folder, SettingsGuard() as guard, \
             render_folder(memory_folder(*(side * options.truth_scale for side in resolution))) as render_dir:
@@ -340,6 +337,7 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
             return progress
 
         baked = [f for f in frames if f not in kept]
+        writer.ready()
         try:
             # With surface motion, the frames the flows point to are rendered too (once, in order).
             for frame in options.partners(baked) if motion else baked:

@@ -50,11 +50,9 @@ def missing(names: tuple[str, ...] | list[str] = tuple(MODULES)) -> dict[str, st
     return {name: reason for name in names if (reason := import_error(name)) is not None}
 
 
-def require(*names: str, installed_only: bool = False) -> None:
-    """Raise one FlowError naming every module of ``names`` that is missing and what it is for. With
-    ``installed_only``, look for them without importing them (Blender's own process, see ``import_error``)."""
-    problems = ({name: f"ModuleNotFoundError: No module named {name!r}" for name in not_installed(names)}
-                if installed_only else missing(names))
+def require(*names: str) -> None:
+    """Raise one FlowError naming every module of ``names`` that is missing and what it is for."""
+    problems = missing(names)
     if not problems:
         return
     listed = "; ".join(f"{name} (for {MODULES[name]}: {reason})" for name, reason in problems.items())

@@ -85,11 +85,9 @@ def planned_paths(options: BakeOptions, frames: list[int] | None = None) -> list
     return list(dict.fromkeys(paths))  # a sequence file is named once, not per frame
 
 
-def check_modules(options: BakeOptions, installed_only: bool = False) -> None:
-    """OpenEXR reads every frame, the HDF5 formats need h5py. ``installed_only``: found without importing them, as
-    Blender's own process checks them before anything renders (the writer process imports them)."""
-    require("OpenEXR", *(["h5py"] if any(fmt.startswith("HDF5") for fmt in options.formats) else []),
-            installed_only=installed_only)
+def check_modules(options: BakeOptions) -> None:
+    """Before anything is rendered: OpenEXR reads every frame, the HDF5 formats need h5py."""
+    require("OpenEXR", *(["h5py"] if any(fmt.startswith("HDF5") for fmt in options.formats) else []))
 
 
 def own_files(folder: Path) -> list[Path]:

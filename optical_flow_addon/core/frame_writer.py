@@ -55,8 +55,8 @@ class FrameWriter:
     def ready(self) -> None:
         """Wait until the worker has started and checked its modules, or raise why it cannot write the frames.
 
-        Python's start and the modules' imports (a fifth of a second) run while Blender prepares the scene and renders
-        the first frame: the bake asks for this when it hands that frame over."""
+        Python's start and the modules' imports (a fifth of a second) run while Blender prepares the scene: the bake
+        asks for this just before its first render."""
         if self._starting:
             try:
                 self._reply()
