@@ -31,7 +31,7 @@ from optical_flow_addon.blender.render_settings import (configure_flow_render,
 from optical_flow_addon.core import flow
 from optical_flow_addon.core.rendered_exr import read_vector_and_depth
 from optical_flow_addon.core.flow_files import WRITERS
-from optical_flow_addon.core.frame import FLOW_CONVERSIONS
+from optical_flow_addon.core.flow import FLOW_CONVERSIONS
 from optical_flow_addon.core.formats.hdf5 import HDF5_COMPRESSIONS
 from optical_flow_addon.core.options import BakeOptions
 

@@ -437,8 +437,8 @@ class SurfaceMotion:
                 partner = there["instances"].get(key)
                 points = here["points"].get(key), there["points"].get(key)
                 within = points[0] is not None and points[0] != points[1]
-                if partner is not None and (shape in by_vector or within and self.vector_allowed
-                                            and len(points[0]) == len(points[1] or b"")):
+                if partner is not None and (shape in by_vector or (within and self.vector_allowed
+                                                                   and len(points[0]) == len(points[1] or b""))):
                     vector_rows[flow].append(row)
                     note_frame(self.vector_frames, known if within else shape, frame)
                 elif within:

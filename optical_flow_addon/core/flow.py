@@ -30,6 +30,10 @@ def backward_flow(vector: np.ndarray, blender_image_coordinate_style: bool) -> n
     return flow
 
 
+# Each flow from Cycles' Vector pass (H×W×4), by its product name.
+FLOW_CONVERSIONS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
+
+
 def surface_hit(depth: np.ndarray) -> np.ndarray:
     """True where the pixel centre sees a surface; background pixels have no flow."""
     return depth < BACKGROUND_DEPTH

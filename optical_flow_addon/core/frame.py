@@ -10,7 +10,7 @@ import numpy as np
 from .dependencies import require
 from .errors import FlowError
 from .rendered_exr import read_vector_and_depth
-from .flow import backward_flow, forward_flow, surface_hit, validity_mask
+from .flow import FLOW_CONVERSIONS, surface_hit, validity_mask
 from .flow_files import IMAGE_FILES, WRITERS
 from .formats.common import read_bytes
 from .formats.hdf5 import SEQUENCE_NAME
@@ -21,7 +21,6 @@ from .options import BakeOptions
 from .products import PRODUCTS
 
 NUMBER = re.compile(r"-?\d+")  # a frame number in a file name
-FLOW_CONVERSIONS = {"forward_flow": forward_flow, "backward_flow": backward_flow}
 
 
 def frame_products(renders: dict[str, Path], view_layer: str, frame: int,

@@ -24,7 +24,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .flow import BACKGROUND_DEPTH, backward_flow, forward_flow, validity_mask
+from .flow import BACKGROUND_DEPTH, FLOW_CONVERSIONS, validity_mask
 from .products import scene_flow_name
 
 # Two surfaces closer than this share of their depth, plus one pixel's change of depth, count as one: the
@@ -42,7 +42,6 @@ LOCATION_PASS = "OpticalFlowLocation"
 NORMAL_PASS = "OpticalFlowNormal"  # colour: the surface normal in world axes (shading or geometric), for ``normals``
 MOST_INSTANCES = np.iinfo(np.uint16).max  # segmentation indices are uint16, 0 for the background
 UNKNOWN = 1e30  # displacement of a mesh whose vertices cannot be mapped to the other frame (topology change)
-VECTOR_FLOWS = {"forward_flow": forward_flow, "backward_flow": backward_flow}  # each flow from Cycles' Vector pass
 
 
 @dataclass(frozen=True)
@@ -412,7 +411,7 @@ def from_vector(arrays: dict[str, np.ndarray], source: Frame, name: str, blender
     their displacements: hair, a linked object's), valid where it lands in the image. Where such a point lands is
     known, its depth there is not: it is not known to be visible, so with occlusion it counts as occluded."""
     spots = source.surface & source.by_vector[name][source.objects]
-    flow = VECTOR_FLOWS[name](source.vector, blender_image_coordinate_style)
+    flow = FLOW_CONVERSIONS[name](source.vector, blender_image_coordinate_style)
     arrays[name][spots] = flow[spots]
     arrays[f"{name}_valid"][spots] = validity_mask(flow, spots, blender_image_coordinate_style)[spots]
     if occlusion:
