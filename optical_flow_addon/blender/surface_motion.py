@@ -41,7 +41,6 @@ MODIFIER = "Optical Flow Motion"
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a geometry-nodes modifier can follow
 STRANDS_AND_SPHERES = {"CURVES", "POINTCLOUD"}  # Cycles draws strands and spheres around these points
-RIGID_ONLY = "hair is followed as a rigid object only"
 # Per modifier type, the setting the viewport evaluates and the one the render uses.
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
@@ -111,8 +110,9 @@ GROUP_SOCKETS = (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OU
 
 def motion_node_group() -> bpy.types.NodeTree:
     """Geometry → the same geometry with the object number on every point (instances' geometry included) and, on its
-    own mesh and point cloud when it deforms, each point's displacement per flow, sampled from the helper's points by
-    index (the point cloud's after the mesh's: a sphere moves with its centre). A rigid mesh carries no displacement:
+    own mesh, hair and point cloud when it deforms, each point's displacement per flow, sampled from the helper's
+    points by index (the mesh's first, then the hair's, then the point cloud's: a strand's surface moves with its
+    curve and a sphere's with its centre, as Cycles' motion blur moves them). A rigid mesh carries no displacement:
     Cycles copies a moving object's mesh again every frame, attributes included, and the passes read zero where an
     attribute is missing."""
     tree = bpy.data.node_groups.new(MODIFIER, "GeometryNodeTree")
@@ -127,12 +127,15 @@ def motion_node_group() -> bpy.types.NodeTree:
     helper = nodes.new("GeometryNodeObjectInfo")
     links.new(given.outputs["Helper"], helper.inputs["Object"])
     links.new(given.outputs["Geometry"], parts.inputs[0])
-    mesh_points = nodes.new("GeometryNodeAttributeDomainSize")
-    links.new(parts.outputs["Mesh"], mesh_points.inputs["Geometry"])
-    after_mesh = nodes.new("ShaderNodeMath")
-    links.new(nodes.new("GeometryNodeInputIndex").outputs[0], after_mesh.inputs[0])
-    links.new(mesh_points.outputs["Point Count"], after_mesh.inputs[1])
-    followed = {"Mesh": nodes.new("GeometryNodeInputIndex").outputs[0], "Point Cloud": after_mesh.outputs[0]}
+    followed, before = {}, None  # component -> each of its points' index among the helper's; points before it
+    for part, component in (("Mesh", "MESH"), ("Curve", "CURVE"), ("Point Cloud", "POINTCLOUD")):
+        index = nodes.new("GeometryNodeInputIndex").outputs[0]
+        followed[part] = index if before is None else added(tree, index, before)
+        points = nodes.new("GeometryNodeAttributeDomainSize")
+        points.component = component
+        links.new(parts.outputs[part], points.inputs["Geometry"])
+        count = points.outputs["Point Count"]
+        before = count if before is None else added(tree, before, count)
     for part, index in followed.items():
         geometry = parts.outputs[part]
         for name, attribute in ATTRIBUTES.items():
@@ -155,6 +158,13 @@ def motion_node_group() -> bpy.types.NodeTree:
         links.new(socket, joined.inputs[0])
     links.new(store(tree, joined.outputs[0], OBJECT_ATTRIBUTE, "FLOAT", given.outputs["Number"]), result.inputs[0])
     return tree
+
+
+def added(tree: bpy.types.NodeTree, a: bpy.types.NodeSocket, b: bpy.types.NodeSocket) -> bpy.types.NodeSocket:
+    node = tree.nodes.new("ShaderNodeMath")  # its operation is Add
+    tree.links.new(a, node.inputs[0])
+    tree.links.new(b, node.inputs[1])
+    return node.outputs[0]
 
 
 def shown(sockets: bpy.types.bpy_prop_collection, name: str) -> bpy.types.NodeSocket:
@@ -226,16 +236,21 @@ def strands_and_spheres(data: bpy.types.ID) -> bytes:
     return point_vectors(data, "position").tobytes() + radii(data).tobytes()
 
 
-def sphere_shape(data: bpy.types.PointCloud) -> tuple[np.ndarray, bytes, np.ndarray | None]:
-    """A point cloud as ``rendered_shape`` gives a shape: a sphere moves with its centre while its radius stays."""
-    return point_vectors(data, "position"), radii(data).tobytes(), point_vectors(data, "velocity")
+def point_shape(data: bpy.types.Curves | bpy.types.PointCloud) -> tuple[np.ndarray, bytes, np.ndarray | None]:
+    """Hair or a point cloud as ``rendered_shape`` gives a shape: a strand's surface moves with its curve and a
+    sphere's with its centre while their radii stay (and a strand's points stay on it)."""
+    corners = radii(data).tobytes()
+    if isinstance(data, bpy.types.Curves):
+        offsets = np.empty(len(data.curve_offset_data), np.int32)
+        data.curve_offset_data.foreach_get("value", offsets)
+        corners += offsets.tobytes()
+    return point_vectors(data, "position"), corners, point_vectors(data, "velocity")
 
 
-def with_spheres(shape: tuple, spheres: tuple | None) -> tuple[np.ndarray, bytes, np.ndarray | None]:
-    """An object's mesh shape followed by its own point cloud's (the helper's points in the modifier's order)."""
-    if spheres is None:
-        return shape
-    parts = [shape, spheres]
+def joined(parts: list[tuple]) -> tuple[np.ndarray, bytes, np.ndarray | None]:
+    """An object's shapes (mesh, hair, point cloud) as one, in the helper's order of points."""
+    if len(parts) == 1:
+        return parts[0]
     velocities = [np.empty((0, 3), np.float32) if velocity is None and not len(points) else velocity
                   for points, _, velocity in parts]
     return (np.concatenate([points for points, _, _ in parts]),
@@ -248,8 +263,8 @@ def rendered_shape(obj: bpy.types.Object) -> tuple[np.ndarray, bytes, np.ndarray
     what fixes their topology (point count and corners, as bytes to compare between frames), and their ``velocity``
     attribute (units per second) where they carry one, as fluid meshes do."""
     data = obj.data
-    if isinstance(data, bpy.types.PointCloud):
-        return sphere_shape(data)
+    if isinstance(data, (bpy.types.Curves, bpy.types.PointCloud)):
+        return point_shape(data)
     mesh = obj.to_mesh() if obj.type in {"CURVE", "FONT", "SURFACE", "META"} else data
     try:
         positions = point_vectors(mesh, "position")
@@ -261,10 +276,6 @@ def rendered_shape(obj: bpy.types.Object) -> tuple[np.ndarray, bytes, np.ndarray
             sizes = np.empty(len(mesh.polygons), np.int32)
             mesh.polygons.foreach_get("loop_total", sizes)
             corners = indices.tobytes() + sizes.tobytes()
-        elif isinstance(mesh, bpy.types.Curves):  # hair: its strands' sizes
-            offsets = np.empty(len(mesh.curve_offset_data), np.int32)
-            mesh.curve_offset_data.foreach_get("value", offsets)
-            corners = offsets.tobytes()
         return positions, corners, point_vectors(mesh, "velocity")
     finally:
         if mesh is not data:
@@ -284,8 +295,8 @@ class SurfaceMotion:
         # object -> frames whose motion is only its own movement (as Cycles' Vector pass has it): topology changes
         self.transform_frames: dict[str, list[int]] = {}
         # object -> frames whose motion is Cycles' Vector pass's: its points move within it but cannot carry their
-        # displacements (hair, a linked object's); at a frame gap of 1 only, and where no depth at the partner
-        # frame is asked for (scene flow, disparity change)
+        # displacements (a linked object's, NURBS surfaces, metaballs); at a frame gap of 1 only, and where no depth
+        # at the partner frame is asked for (scene flow, disparity change)
         self.vector_frames: dict[str, list[int]] = {}
         self.vector_allowed = options.frame_gap == 1 and not (options.scene_flow or options.stereo)
         self.numbers: dict[str, int] = {}  # tagged object -> the number its geometry carries
@@ -311,8 +322,6 @@ class SurfaceMotion:
                 continue
             tree = tree or self._node_group()
             self.numbers[name] = len(self.numbers) + 1
-            if obj.type == "CURVES":
-                self.rigid_only[name] = RIGID_ONLY
             deforms = handlers or obj.type != "MESH" or bool(obj.modifiers) or obj.data.shape_keys is not None
             helper = self._helper(name) if deforms and name not in self.rigid_only else None
             self._append_modifier(obj, tree, self.numbers[name], helper)
@@ -375,25 +384,28 @@ class SurfaceMotion:
 
     def state(self, frame: int) -> dict:
         """At ``frame``: every rendered instance (key -> number, matrix, the object whose shape it shows, the object
-        the user knows), the shapes of deforming and rigid-only objects (a deforming object's own point cloud, which
-        geometry nodes may make, included), and the points of other instanced hair and point clouds, which carry no
+        the user knows), the shapes of deforming and rigid-only objects (the hair and point cloud a deforming object's
+        geometry nodes may make included), and the points of instanced hair and point clouds of objects that carry no
         displacement; cached."""
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            instances, numbers, points, spheres = {}, {}, {}, {}
+            instances, numbers, points, own = {}, {}, {}, {}
             for key, evaluated, instanced, matrix, known in rendered_instances(self.rendered, depsgraph):
                 source = evaluated.original.name_full
                 number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
                 instances[key] = (number, np.array(matrix), source, known.name_full)
                 if not instanced or evaluated.type not in STRANDS_AND_SPHERES:
                     continue
-                if evaluated.type == "POINTCLOUD" and source == known.name_full and source in self.helpers:
-                    spheres[source] = sphere_shape(evaluated.data)  # its own geometry made a point cloud: followed
-                else:
+                if source not in self.helpers:
                     points[key] = strands_and_spheres(evaluated.data)
-            shapes = {name: with_spheres(rendered_shape(self.objects[name].evaluated_get(depsgraph)), spheres.get(name))
-                      for name in [*self.helpers, *self.rigid_only]}
+                elif source == known.name_full:  # its own geometry made hair or a point cloud: followed
+                    own.setdefault(source, {})[evaluated.type] = point_shape(evaluated.data)
+            shapes = {}
+            for name in [*self.helpers, *self.rigid_only]:
+                made = own.get(name, {})
+                shapes[name] = joined([rendered_shape(self.objects[name].evaluated_get(depsgraph))]
+                                      + [made[kind] for kind in ("CURVES", "POINTCLOUD") if kind in made])
             self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points}
         return self._frames[frame]
 

@@ -408,8 +408,9 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
 def from_vector(arrays: dict[str, np.ndarray], source: Frame, name: str, blender_image_coordinate_style: bool,
                 occlusion: bool) -> None:
     """The flow ``name`` of the pixels whose instances move as Cycles' Vector pass has it (points that cannot carry
-    their displacements: hair, a linked object's), valid where it lands in the image. Where such a point lands is
-    known, its depth there is not: it is not known to be visible, so with occlusion it counts as occluded."""
+    their displacements: a linked object's, NURBS surfaces, metaballs), valid where it lands in the image. Where such
+    a point lands is known, its depth there is not: it is not known to be visible, so with occlusion it counts as
+    occluded."""
     spots = source.surface & source.by_vector[name][source.objects]
     flow = FLOW_CONVERSIONS[name](source.vector, blender_image_coordinate_style)
     arrays[name][spots] = flow[spots]

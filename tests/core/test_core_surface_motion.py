@@ -224,7 +224,7 @@ def translation(shift: float) -> np.ndarray:
 
 
 def test_instances_moving_as_the_vector_pass_has_them_take_its_flow_valid_but_not_known_visible():
-    """Rows whose motion is Cycles' Vector pass's (hair, a linked object's points): their pixels take its flow, valid
+    """Rows whose motion is Cycles' Vector pass's (a linked object's moving points): their pixels take its flow, valid
     where it lands in the image, occluded (their depth at the partner frame is unknown); other rows keep theirs."""
     numbers = np.ones((H, W), np.float32)
     numbers[:, W // 2:] = 2
