@@ -399,8 +399,8 @@ class SurfaceMotion:
                     continue
                 if source not in self.helpers:
                     points[key] = strands_and_spheres(evaluated.data)
-                elif source == known.name_full:  # its own geometry made hair or a point cloud: followed
-                    own.setdefault(source, {})[evaluated.type] = point_shape(evaluated.data)
+                elif evaluated.type not in own.setdefault(source, {}):  # its own geometry's hair or point cloud,
+                    own[source][evaluated.type] = point_shape(evaluated.data)  # shown by it or by its instancers
             shapes = {}
             for name in [*self.helpers, *self.rigid_only]:
                 made = own.get(name, {})

@@ -219,8 +219,8 @@ def point_nodes(obj, rising: bool = True, by_strand: bool = False) -> None:
 
 
 def sphere_centres(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
-    """The object's matrix and the centres (its axes) of the point cloud its geometry evaluates to at ``frame``, as
-    Blender evaluates them."""
+    """The matrix and the centres (in its axes) of the point cloud the object's geometry (or the collection it
+    instances) evaluates to at ``frame``, as Blender evaluates them."""
     scene.frame_set(frame)
     for instance in bpy.context.evaluated_depsgraph_get().object_instances:
         if instance.is_instance and instance.object.type == "POINTCLOUD" and instance.parent.original == obj:
@@ -229,20 +229,30 @@ def sphere_centres(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
     raise AssertionError(f"{obj.name} evaluates to no point cloud")
 
 
-def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_path):
+@pytest.mark.parametrize("instanced", [False, True])
+def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_path, instanced):
     """Each pixel on a sphere (its surface point from Cycles' depth) rides with its object and moves with its sphere's
-    centre within it, as a mesh's surface point with its vertices: the object's matrices and the centres are Blender's
-    own evaluation at both frames."""
+    centre within it, as a mesh's surface point with its vertices, also where a moving collection instance shows the
+    object: the instance's matrices and the centres are Blender's own evaluation at both frames."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 120, 90
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     cloud = scenes.add_plane(1.6)
     point_nodes(cloud)
-    scenes.keyframe_motion(cloud, {1: ((0, 0, 0), (0, 0, 0)), 2: ((0.2, -0.1, 0.1), (0.1, 0.2, 0.3))})
+    mover = cloud
+    if instanced:
+        props = bpy.data.collections.new("Props")
+        for owner in cloud.users_collection:
+            owner.objects.unlink(cloud)
+        props.objects.link(cloud)
+        mover = bpy.data.objects.new("Instancer", None)
+        mover.instance_type, mover.instance_collection = "COLLECTION", props
+        scene.collection.objects.link(mover)
+    scenes.keyframe_motion(mover, {1: ((0, 0, 0), (0, 0, 0)), 2: ((0.2, -0.1, 0.1), (0.1, 0.2, 0.3))})
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0)), ((0.1, -7, 0.4), (np.pi / 2, 0, 0.02))])
     out = tmp_path / "flow"
     camera, depth, points = baked_surface_points(scene, out)
-    (matrix, before), (matrix_after, after) = (sphere_centres(scene, cloud, frame) for frame in (1, 2))
+    (matrix, before), (matrix_after, after) = (sphere_centres(scene, mover, frame) for frame in (1, 2))
     local = (points - matrix[:3, 3]) @ np.linalg.inv(matrix[:3, :3]).T
     nearest = np.linalg.norm(local[..., None, :] - before, axis=-1).argmin(axis=-1)
     moved = (local + (after - before)[nearest]) @ matrix_after[:3, :3].T + matrix_after[:3, 3]
