@@ -41,6 +41,9 @@ MODIFIER = "Optical Flow Motion"
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a geometry-nodes modifier can follow
 STRANDS_AND_SPHERES = {"CURVES", "POINTCLOUD"}  # Cycles draws strands and spheres around these points
+# The geometry components whose points a helper holds, in its order: the node group's socket, the component as the
+# Domain Size node names it, and the object type.
+COMPONENTS = (("Mesh", "MESH", "MESH"), ("Curve", "CURVE", "CURVES"), ("Point Cloud", "POINTCLOUD", "POINTCLOUD"))
 # Per modifier type, the setting the viewport evaluates and the one the render uses.
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
@@ -111,8 +114,8 @@ GROUP_SOCKETS = (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OU
 def motion_node_group() -> bpy.types.NodeTree:
     """Geometry → the same geometry with the object number on every point (instances' geometry included) and, on its
     own mesh, hair and point cloud when it deforms, each point's displacement per flow, sampled from the helper's
-    points by index (the mesh's first, then the hair's, then the point cloud's: a strand's surface moves with its
-    curve and a sphere's with its centre, as Cycles' motion blur moves them). A rigid mesh carries no displacement:
+    points by index (in the order of COMPONENTS: a strand's surface moves with its curve and a sphere's with its
+    centre, as Cycles' motion blur moves them). A rigid mesh carries no displacement:
     Cycles copies a moving object's mesh again every frame, attributes included, and the passes read zero where an
     attribute is missing."""
     tree = bpy.data.node_groups.new(MODIFIER, "GeometryNodeTree")
@@ -128,7 +131,7 @@ def motion_node_group() -> bpy.types.NodeTree:
     links.new(given.outputs["Helper"], helper.inputs["Object"])
     links.new(given.outputs["Geometry"], parts.inputs[0])
     followed, before = {}, None  # component -> each of its points' index among the helper's; points before it
-    for part, component in (("Mesh", "MESH"), ("Curve", "CURVE"), ("Point Cloud", "POINTCLOUD")):
+    for part, component, _ in COMPONENTS:
         index = nodes.new("GeometryNodeInputIndex").outputs[0]
         followed[part] = index if before is None else added(tree, index, before)
         points = nodes.new("GeometryNodeAttributeDomainSize")
@@ -403,9 +406,10 @@ class SurfaceMotion:
                     own[source][evaluated.type] = point_shape(evaluated.data)  # shown by it or by its instancers
             shapes = {}
             for name in [*self.helpers, *self.rigid_only]:
-                made = own.get(name, {})
-                shapes[name] = joined([rendered_shape(self.objects[name].evaluated_get(depsgraph))]
-                                      + [made[kind] for kind in ("CURVES", "POINTCLOUD") if kind in made])
+                obj = self.objects[name]
+                kind = obj.type if obj.type in STRANDS_AND_SPHERES else "MESH"  # or what Cycles renders as a mesh
+                parts = {**own.get(name, {}), kind: rendered_shape(obj.evaluated_get(depsgraph))}
+                shapes[name] = joined([parts[kind] for _, _, kind in COMPONENTS if kind in parts])
             self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points}
         return self._frames[frame]
 

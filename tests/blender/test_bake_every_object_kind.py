@@ -266,25 +266,68 @@ def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_pa
     assert inside.sum() > 40 and valid[inside].all() and worst < 1e-3
 
 
-def strands(scene, hair, frame: int) -> tuple[np.ndarray, np.ndarray]:
-    """The hair object's matrix and its strands' points (strand, point, axis) as Blender evaluates them at ``frame``."""
+def strands(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """The matrix and the strands' points (strand, point, axis) of the hair object, or of the hair a mesh object's
+    geometry evaluates to, as Blender evaluates them at ``frame``."""
     scene.frame_set(frame)
-    evaluated = hair.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    if obj.type == "CURVES":
+        evaluated, matrix = obj.evaluated_get(depsgraph), obj.evaluated_get(depsgraph).matrix_world
+    else:
+        evaluated, matrix = next((instance.object, instance.matrix_world) for instance in depsgraph.object_instances
+                                 if instance.is_instance and instance.object.type == "CURVES"
+                                 and instance.parent.original == obj)
     positions = np.array([point.vector for point in evaluated.data.attributes["position"].data])
-    return np.array(evaluated.matrix_world), positions.reshape(len(evaluated.data.curves), -1, 3)
+    return np.array(matrix), positions.reshape(len(evaluated.data.curves), -1, 3)
+
+
+def rising_spheres(obj) -> None:
+    """Geometry nodes after ``obj``'s own: three spheres of 0.15 m (a point cloud) join its geometry, in a row above
+    it, each lifted by its index times the time in seconds."""
+    tree = bpy.data.node_groups.new("Spheres", "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = tree.nodes, tree.links
+    spheres, place, row, joined = (nodes.new(kind) for kind in ("GeometryNodePoints", "ShaderNodeCombineXYZ",
+                                                                "ShaderNodeMath", "GeometryNodeJoinGeometry"))
+    spheres.inputs["Count"].default_value, spheres.inputs["Radius"].default_value = 3, 0.15
+    row.operation = "MULTIPLY_ADD"
+    index = nodes.new("GeometryNodeInputIndex").outputs[0]
+    links.new(index, row.inputs[0])
+    row.inputs[1].default_value, row.inputs[2].default_value = 0.6, -0.6
+    links.new(row.outputs[0], place.inputs["X"])
+    place.inputs["Z"].default_value = 1.4
+    links.new(place.outputs[0], spheres.inputs["Position"])
+    links.new(nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
+    lift, height, offset = (nodes.new(kind) for kind in ("GeometryNodeSetPosition", "ShaderNodeMath",
+                                                          "ShaderNodeCombineXYZ"))
+    height.operation = "MULTIPLY"
+    links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Seconds"], height.inputs[0])
+    links.new(index, height.inputs[1])
+    links.new(height.outputs[0], offset.inputs["Z"])
+    links.new(spheres.outputs[0], lift.inputs["Geometry"])
+    links.new(offset.outputs[0], lift.inputs["Offset"])
+    links.new(lift.outputs[0], joined.inputs[0])
+    links.new(joined.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+    obj.modifiers.new("Spheres", "NODES").node_group = tree
 
 
 @pytest.mark.parametrize("gap", [1, 3])
-def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_gap(tmp_path, gap):
+@pytest.mark.parametrize("spheres", [False, True])
+def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_gap(tmp_path, gap, spheres):
     """Each pixel on a strand (its surface point from Cycles' depth) rides with its object and moves with its strand
     within it, as a mesh's surface point with its vertices: each strand lifted by its own height, the object and the
-    camera moving; the strands and the object's matrices are Blender's own evaluation at both frames."""
+    camera moving; the strands and the object's matrices are Blender's own evaluation at both frames. With
+    ``spheres`` the hair's geometry nodes add rising spheres after the strands (a point cloud), each pixel on them
+    moving with its centre."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 120, 90
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     hair = add_hair(scene)
     point_nodes(hair, by_strand=True)
-    scenes.keyframe_motion(hair, {1: ((0, 0, -0.4), (0, 0, 0)), 4: ((0.2, -0.3, -0.3), (0.1, 0.2, 0.3))})
+    if spheres:
+        rising_spheres(hair)
+    scenes.keyframe_motion(hair, {1: ((0, 0, -0.6), (0, 0, 0)), 4: ((0.2, -0.3, -0.5), (0.1, 0.2, 0.3))})
     scenes.add_camera(scene, [((0.05 * frame, -7, 0.3), (np.pi / 2, 0, 0.01 * frame)) for frame in range(4)])
     out = tmp_path / "flow"
     camera, depth, points = baked_surface_points(scene, out, frame_gap=gap, scene_flow=True)
@@ -292,8 +335,15 @@ def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_
     local = (points - matrix[:3, 3]) @ np.linalg.inv(matrix[:3, :3]).T
     root, along = before[:, 0], before[:, 1] - before[:, 0]
     share = np.clip(((local[..., None, :] - root) * along).sum(-1) / (along * along).sum(-1), 0, 1)
-    nearest = np.linalg.norm(local[..., None, :] - root - share[..., None] * along, axis=-1).argmin(axis=-1)
-    moved = (local + (after - before)[nearest, 0]) @ matrix_after[:3, :3].T + matrix_after[:3, 3]
+    apart = np.linalg.norm(local[..., None, :] - root - share[..., None] * along, axis=-1)
+    shift = (after - before)[apart.argmin(axis=-1), 0]
+    if spheres:  # pixels nearer a sphere's surface than a strand's take its centre's motion
+        (_, centres), (_, moved_centres) = (sphere_centres(scene, hair, frame) for frame in (1, 1 + gap))
+        from_centre = np.linalg.norm(local[..., None, :] - centres, axis=-1)
+        on_sphere = from_centre.min(axis=-1) - 0.15 < apart.min(axis=-1) - 0.05
+        assert on_sphere.sum() > 40
+        shift = np.where(on_sphere[..., None], (moved_centres - centres)[from_centre.argmin(axis=-1)], shift)
+    moved = (local + shift) @ matrix_after[:3, :3].T + matrix_after[:3, 3]
     rows, columns = np.indices(depth.shape)
     expected = project(camera, 1 + gap, moved) - np.stack([columns + 0.5, rows + 0.5], -1)
     flow, valid = (np.load(out / f"forward_flow{part}_0001.npy") for part in ("", "_valid"))
@@ -303,7 +353,8 @@ def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_
     scene_flow = np.load(out / "forward_scene_flow_0001.npy")
     expected_m = triangle_ground_truth.camera_axes_motion(camera, 1, moved - points) * [1, -1, -1]  # the files' axes
     worst_m = float(np.abs(scene_flow - expected_m)[inside].max())
-    print(f"{inside.sum()} strand pixels, worst flow error {worst:.1e} px, scene flow {worst_m:.1e} m")
+    print(f"{inside.sum()} pixels on strands (and spheres): worst flow error {worst:.1e} px, scene flow "
+          f"{worst_m:.1e} m")
     assert inside.sum() > 40 and valid[inside].all() and worst < 1e-3 and worst_m < 1e-4
 
 
