@@ -393,11 +393,14 @@ class SurfaceMotion:
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            instances, numbers, points, own = {}, {}, {}, {}
+            instances, numbers, points, own, mixed = {}, {}, {}, {}, set()
             for key, evaluated, instanced, matrix, known in rendered_instances(self.rendered, depsgraph):
                 source = evaluated.original.name_full
                 number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
                 instances[key] = (number, np.array(matrix), source, known.name_full)
+                if (instanced and evaluated.type == "MESH" and source in self.helpers
+                        and self.objects[source].type in STRANDS_AND_SPHERES):
+                    mixed.add(source)  # a mesh made beside hair or points, or meshes instanced there: not followed
                 if not instanced or evaluated.type not in STRANDS_AND_SPHERES:
                     continue
                 if source not in self.helpers:
@@ -410,7 +413,7 @@ class SurfaceMotion:
                 kind = obj.type if obj.type in STRANDS_AND_SPHERES else "MESH"  # or what Cycles renders as a mesh
                 parts = {**own.get(name, {}), kind: rendered_shape(obj.evaluated_get(depsgraph))}
                 shapes[name] = joined([parts[kind] for _, _, kind in COMPONENTS if kind in parts])
-            self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points}
+            self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points, "mixed": mixed}
         return self._frames[frame]
 
     def _number(self, evaluated: bpy.types.Object, cache: dict) -> int:
@@ -447,6 +450,10 @@ class SurfaceMotion:
                          if self.vector_allowed and same_topology(here["shapes"][name], there["shapes"][name])}
             for name in changed - by_vector:
                 self._note_unknown(name, f"{self.rigid_only[name]}, and its geometry changes", frame)
+            for name in here["mixed"] | there["mixed"]:
+                self._note_unknown(name, "its geometry nodes make a mesh beside its hair or points, whose points the "
+                                   "bake cannot tell apart from theirs", frame)
+                changed.add(name)
             rows, vector_rows[flow] = [], []
             for row, key in enumerate(keys, start=1):
                 _, matrix, shape, known = here["instances"][key]
