@@ -164,7 +164,8 @@ def motion_node_group() -> bpy.types.NodeTree:
 
 
 def added(tree: bpy.types.NodeTree, a: bpy.types.NodeSocket, b: bpy.types.NodeSocket) -> bpy.types.NodeSocket:
-    node = tree.nodes.new("ShaderNodeMath")  # its operation is Add
+    """a + b: a Math node, whose operation is Add unless set otherwise."""
+    node = tree.nodes.new("ShaderNodeMath")
     tree.links.new(a, node.inputs[0])
     tree.links.new(b, node.inputs[1])
     return node.outputs[0]
