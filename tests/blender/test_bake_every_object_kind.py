@@ -266,19 +266,12 @@ def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_pa
     assert inside.sum() > 40 and valid[inside].all() and worst < 1e-3
 
 
-def strands(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
-    """The matrix and the strands' points (strand, point, axis) of the hair object, or of the hair a mesh object's
-    geometry evaluates to, as Blender evaluates them at ``frame``."""
+def strands(scene, hair, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hair object's matrix and its strands' points (strand, point, axis) as Blender evaluates them at ``frame``."""
     scene.frame_set(frame)
-    depsgraph = bpy.context.evaluated_depsgraph_get()
-    if obj.type == "CURVES":
-        evaluated, matrix = obj.evaluated_get(depsgraph), obj.evaluated_get(depsgraph).matrix_world
-    else:
-        evaluated, matrix = next((instance.object, instance.matrix_world) for instance in depsgraph.object_instances
-                                 if instance.is_instance and instance.object.type == "CURVES"
-                                 and instance.parent.original == obj)
+    evaluated = hair.evaluated_get(bpy.context.evaluated_depsgraph_get())
     positions = np.array([point.vector for point in evaluated.data.attributes["position"].data])
-    return np.array(matrix), positions.reshape(len(evaluated.data.curves), -1, 3)
+    return np.array(evaluated.matrix_world), positions.reshape(len(evaluated.data.curves), -1, 3)
 
 
 def rising_spheres(obj) -> None:
