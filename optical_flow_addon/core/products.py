@@ -30,7 +30,8 @@ class ProductKind:
 FLOW = ProductKind("float32 H×W×2", np.dtype(np.float32), ((2,),))
 MASK = ProductKind("bool H×W", np.dtype(bool), ((),))
 SCENE_FLOW = ProductKind("float32 H×W×3 (metres, camera axes)", np.dtype(np.float32), ((3,),))
-DISPARITY = ProductKind("float32 H×W (px: x in the left image − x in the right; 0: no surface)", np.dtype(np.float32),
+DISPARITY = ProductKind("float32 H×W (px: x in the left image − x in the right; no surface: a point at infinity's, "
+                        "0 for a parallel rig)", np.dtype(np.float32),
                         ((),))
 DISPARITY_CHANGE = ProductKind("float32 H×W (px: the point's disparity at t±K − at t)", np.dtype(np.float32), ((),))
 

@@ -68,6 +68,8 @@ def test_parallel_rig_disparity_disparity_change_and_stereo_masks_are_exact(tmp_
         assert disparity.dtype == np.float32
         error = np.abs(disparity - f * BASELINE / depth)[away].max()
         assert error <= 1e-4, (prefix, error)
+        sky = ~hit & away_from_edges(triangles_at, 1, index)
+        assert sky.any() and (disparity[sky] == 0).all()  # a point at infinity, seen alike from both views
         assert (np.load(out / f"{prefix}disparity_valid_{1:04d}.npy") == hit)[away].all()
         points = triangle_ground_truth.point_on(triangles_at(1), index, u, v)
         x, y = project(other, 1, points).transpose(2, 0, 1)
@@ -135,6 +137,10 @@ def test_off_axis_right_image_is_blenders_own_right_view_and_disparity_has_the_r
     offset = np.load(out / f"disparity_{1:04d}.npy") - left.K[0, 0] * BASELINE / depth
     constant = (rig["shift_x_added"][1] - rig["shift_x_added"][0]) * width  # cx(left) − cx(right)
     assert np.abs(offset[away] - constant).max() <= 1e-3
+    # the sky: a point at infinity, whose disparity is the constant alone (what Sintel's PNG then holds there)
+    sky = (index < 0) & away_from_edges(triangles_at, 1, index)
+    disparity, valid = (np.load(out / f"disparity{part}_{1:04d}.npy") for part in ("", "_valid"))
+    assert sky.any() and np.abs(disparity[sky] - constant).max() <= 1e-4 and not valid[sky].any()
 
 
 @pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
