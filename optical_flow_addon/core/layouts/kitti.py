@@ -143,8 +143,9 @@ class Kitti(Layout):
                     raise FlowError(f"Frame {frame}: {int(unfit.sum())} valid pixel(s) have {name} from "
                                     f"{np.nanmin(values):.2f} to {np.nanmax(values):.2f} px, outside the 0 to "
                                     f"{LARGEST_DISPARITY:.3f} px that KITTI's 16-bit disparity PNG holds. Use a "
-                                    "parallel rig (off-axis convergence makes near points' disparity negative), a "
-                                    "smaller interocular distance or resolution, or the FLYINGTHINGS3D layout.")
+                                    "parallel rig (off-axis convergence makes the disparity of points beyond the "
+                                    "convergence distance negative), a smaller interocular distance or resolution, "
+                                    "or the FLYINGTHINGS3D layout.")
 
     def folders(self, sequence: Sequence) -> list[Path]:
         return ([self.training(sequence) / kind for kind in FOLDERS]

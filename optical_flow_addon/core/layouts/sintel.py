@@ -88,9 +88,9 @@ class Sintel(Layout):
             values = disparity[unfit]
             raise FlowError(f"Frame {frame}: {int(unfit.sum())} pixel(s) have disparity from {np.nanmin(values):.4f} "
                             f"to {np.nanmax(values):.4f} px, outside the 0 to {LARGEST_STEP / DISPARITY_STEPS:.5f} px "
-                            "that Sintel's disparity PNG holds. Use a parallel rig (off-axis convergence makes near "
-                            "points' disparity negative), a smaller interocular distance or resolution, or the "
-                            "FLYINGTHINGS3D layout.")
+                            "that Sintel's disparity PNG holds. Use a parallel rig (off-axis convergence makes the "
+                            "disparity of the sky and of points beyond the convergence distance negative), a smaller "
+                            "interocular distance or resolution, or the FLYINGTHINGS3D layout.")
 
     def check_root(self, sequence: Sequence) -> None:
         """SintelStereo pairs the sorted images of a pass with every sequence's sorted disparities, so with stereo
