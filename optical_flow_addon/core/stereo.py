@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from .products import disparity_change_name
-from .surface_motion import Frame, Motion, View, flow_products, seen_from
+from .surface_motion import Frame, Motion, flow_products, seen_from
 
 STILL = "still"  # the motion of a frame's surfaces to the same time: none
 
@@ -35,20 +35,14 @@ def disparity_products(view: Frame, other: Frame, prefix: str) -> dict[str, np.n
     known = view.surface & (view.objects > 0)
     sign = 1 if prefix else -1  # the right view's flow into the left points right
     disparity = np.where(known, sign * arrays[STILL][..., 0], 0)
-    disparity = np.where(view.surface, disparity, sign * at_infinity(view.view, other.view, view.depth.shape[1]))
+    # no surface: a point at infinity, which only the views' principal points and focal lengths part (what layouts
+    # without a validity mask, Sintel's and FlyingThings3D's, hold for the sky)
+    at_infinity = view.view.shift_in(other.view, 0, view.depth.shape[1])
+    disparity = np.where(view.surface, disparity, sign * at_infinity)
     return {f"{prefix}disparity": disparity.astype(np.float32),
             f"{prefix}disparity_valid": known,
             f"{prefix}disparity_outside": known & ~arrays[f"{STILL}_valid"],
             f"{prefix}disparity_occluded": arrays[f"{STILL}_occluded"]}
-
-
-def at_infinity(view: View, other: View, width: int) -> np.ndarray:
-    """Per column (1×W), how far right of its pixel centre a point at infinity on that pixel centre's ray shows in
-    the ``other`` view: the views look the same way, so only their principal points and focal lengths part them.
-    0 for a parallel rig (written so that equal cameras give exactly 0), an off-axis rig's constant otherwise; what
-    layouts without a validity mask (Sintel's, FlyingThings3D's) hold for the sky."""
-    (fx, _, cx), (other_fx, _, other_cx) = view.intrinsics[0], other.intrinsics[0]
-    return ((other_cx - cx) + (other_fx / fx - 1) * (np.arange(width) - cx))[None, :]
 
 
 def disparity_change(view: Frame, other_view_later: Frame, flow: str, prefix: str, disparity: np.ndarray,

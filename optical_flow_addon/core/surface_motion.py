@@ -62,6 +62,14 @@ class View:
         return (((np.arange(width) - cx) / fx).astype(np.float32)[None, :],
                 (-(np.arange(height) - cy) / fy).astype(np.float32)[:, None])
 
+    def shift_in(self, other: View, axis: int, size: int) -> np.ndarray:
+        """Per pixel centre along ``axis`` (0: x, ``size`` columns; 1: y, rows), how far from it a point at infinity
+        on its ray shows in ``other``, a camera turned the same way: only the principal points and focal lengths
+        part them, so equal ones give exactly 0 (float64)."""
+        focal, centre = self.intrinsics[axis, axis], self.intrinsics[axis, 2]
+        other_focal, other_centre = other.intrinsics[axis, axis], other.intrinsics[axis, 2]
+        return (other_centre - centre) + (other_focal / focal - 1) * (np.arange(size) - centre)
+
 
 class DepthLookup:
     """One frame's depth map, ready to say whether points landing between its pixel centres are hidden.
@@ -370,13 +378,11 @@ def flow_products(source: Frame, target: Frame, name: str, blender_image_coordin
     (u_x, u_y, u_z), known = motion.u, motion.known
     # target point = depth × (r + u): its planar depth is depth × (1 − u_z), its image position follows
     ray_x, ray_y = source.view.rays(height, width)
-    (fx, _, cx), (_, fy, cy) = target.view.intrinsics[:2]
+    fx, fy = np.float32(target.view.intrinsics[0, 0]), np.float32(target.view.intrinsics[1, 1])
     # What the pixel centre's own ray lands on at the target minus the pixel centre: zero unless the intrinsics change.
-    (source_x, _, _), (_, source_y, _) = source.view.intrinsics[:2]
     columns, rows = np.arange(width), np.arange(height)[:, None]
-    offset_x = (cx + fx * (columns - source.view.intrinsics[0, 2]) / source_x - columns).astype(np.float32)
-    offset_y = (cy + fy * (rows - source.view.intrinsics[1, 2]) / source_y - rows).astype(np.float32)
-    fx, fy = np.float32(fx), np.float32(fy)
+    offset_x = source.view.shift_in(target.view, 0, width).astype(np.float32)
+    offset_y = source.view.shift_in(target.view, 1, height).astype(np.float32)[:, None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # points on the camera plane project nowhere
         scale = 1 / (1 - u_z)
         # (ray + u) × scale − ray, in pixels: small where the motion is, so float32 loses nothing that shows
