@@ -316,11 +316,17 @@ def linked_mesh(folder) -> bpy.types.Mesh:
     return linked.meshes[0]
 
 
-def scatter_node_group() -> bpy.types.NodeTree:
-    """Ico spheres instanced on a 3×2 grid, each turning about its own centre as the frames go by."""
-    tree = bpy.data.node_groups.new("Scatter", "GeometryNodeTree")
+def geometry_node_group(name: str) -> bpy.types.NodeTree:
+    """A new geometry-nodes group with one geometry input and one geometry output (Blender 4.0's interface)."""
+    tree = bpy.data.node_groups.new(name, "GeometryNodeTree")
     tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
     tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    return tree
+
+
+def scatter_node_group() -> bpy.types.NodeTree:
+    """Ico spheres instanced on a 3×2 grid, each turning about its own centre as the frames go by."""
+    tree = geometry_node_group("Scatter")
     nodes, links = tree.nodes, tree.links
     grid = nodes.new("GeometryNodeMeshGrid")
     grid.inputs["Size X"].default_value, grid.inputs["Size Y"].default_value = 2.4, 1.2
@@ -415,9 +421,7 @@ def every_kind_scene(folder, frames: int = 4) -> tuple[bpy.types.Scene, dict]:
 def growing_grid_node_group(velocity: tuple[float, float, float] | None) -> bpy.types.NodeTree:
     """A 2 m grid that gains a column of vertices every frame (its topology changes) and slides at ``velocity`` (m/s);
     with a velocity, its points carry it as their ``velocity`` attribute, as fluid meshes do."""
-    tree = bpy.data.node_groups.new("Growing grid", "GeometryNodeTree")
-    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    tree = geometry_node_group("Growing grid")
     nodes, links = tree.nodes, tree.links
     time = nodes.new("GeometryNodeInputSceneTime")
     columns = nodes.new("ShaderNodeMath")

@@ -186,9 +186,7 @@ def point_nodes(obj, rising: bool = True, by_strand: bool = False) -> None:
     """Geometry nodes on ``obj``: a mesh's geometry becomes spheres of 0.18 m on a 3×3 grid (a point cloud); with
     ``rising``, each point of the geometry is lifted by its index (``by_strand``: its strand's) times the time in
     seconds: the points move within the object, each its own way."""
-    tree = bpy.data.node_groups.new("Points", "GeometryNodeTree")
-    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    tree = scenes.geometry_node_group("Points")
     nodes, links = tree.nodes, tree.links
     obj.modifiers.new("Points", "NODES").node_group = tree
     if obj.type == "MESH":
@@ -201,21 +199,27 @@ def point_nodes(obj, rising: bool = True, by_strand: bool = False) -> None:
     if not rising:
         links.new(shape.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
         return
-    lift = nodes.new("GeometryNodeSetPosition")
-    height, offset = nodes.new("ShaderNodeMath"), nodes.new("ShaderNodeCombineXYZ")
-    height.operation = "MULTIPLY"
-    links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Seconds"], height.inputs[0])
     index = nodes.new("GeometryNodeInputIndex").outputs[0]
     if by_strand:
         strand = nodes.new("GeometryNodeFieldOnDomain")
         strand.domain, strand.data_type = "CURVE", "INT"
         links.new(index, strand.inputs[0])
         index = strand.outputs[0]
+    links.new(lifted(tree, shape.outputs[0], index), nodes.new("NodeGroupOutput").inputs[0])
+
+
+def lifted(tree, geometry, index):
+    """``geometry`` (a socket of ``tree``) with each point lifted by ``index`` (a field) times the time in seconds."""
+    nodes, links = tree.nodes, tree.links
+    lift, height, offset = (nodes.new(kind) for kind in ("GeometryNodeSetPosition", "ShaderNodeMath",
+                                                          "ShaderNodeCombineXYZ"))
+    height.operation = "MULTIPLY"
+    links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Seconds"], height.inputs[0])
     links.new(index, height.inputs[1])
     links.new(height.outputs[0], offset.inputs["Z"])
-    links.new(shape.outputs[0], lift.inputs["Geometry"])
+    links.new(geometry, lift.inputs["Geometry"])
     links.new(offset.outputs[0], lift.inputs["Offset"])
-    links.new(lift.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+    return lift.outputs[0]
 
 
 def sphere_centres(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
@@ -277,9 +281,7 @@ def strands(scene, hair, frame: int) -> tuple[np.ndarray, np.ndarray]:
 def rising_spheres(obj) -> None:
     """Geometry nodes after ``obj``'s own: three spheres of 0.15 m (a point cloud) join its geometry, in a row above
     it, each lifted by its index times the time in seconds."""
-    tree = bpy.data.node_groups.new("Spheres", "GeometryNodeTree")
-    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    tree = scenes.geometry_node_group("Spheres")
     nodes, links = tree.nodes, tree.links
     spheres, place, row, joined = (nodes.new(kind) for kind in ("GeometryNodePoints", "ShaderNodeCombineXYZ",
                                                                 "ShaderNodeMath", "GeometryNodeJoinGeometry"))
@@ -292,15 +294,7 @@ def rising_spheres(obj) -> None:
     place.inputs["Z"].default_value = 1.4
     links.new(place.outputs[0], spheres.inputs["Position"])
     links.new(nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
-    lift, height, offset = (nodes.new(kind) for kind in ("GeometryNodeSetPosition", "ShaderNodeMath",
-                                                          "ShaderNodeCombineXYZ"))
-    height.operation = "MULTIPLY"
-    links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Seconds"], height.inputs[0])
-    links.new(index, height.inputs[1])
-    links.new(height.outputs[0], offset.inputs["Z"])
-    links.new(spheres.outputs[0], lift.inputs["Geometry"])
-    links.new(offset.outputs[0], lift.inputs["Offset"])
-    links.new(lift.outputs[0], joined.inputs[0])
+    links.new(lifted(tree, spheres.outputs[0], index), joined.inputs[0])
     links.new(joined.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
     obj.modifiers.new("Spheres", "NODES").node_group = tree
 
@@ -358,9 +352,7 @@ def test_hair_whose_geometry_nodes_also_make_a_mesh_is_unknown_and_named(tmp_pat
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     hair = add_hair(scene)
     point_nodes(hair, by_strand=True)
-    tree = bpy.data.node_groups.new("Card", "GeometryNodeTree")
-    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    tree = scenes.geometry_node_group("Card")
     card, joined = tree.nodes.new("GeometryNodeMeshGrid"), tree.nodes.new("GeometryNodeJoinGeometry")
     tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
     tree.links.new(card.outputs["Mesh"], joined.inputs[0])
