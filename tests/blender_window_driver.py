@@ -243,8 +243,15 @@ def sidebar_redrawn():
 
 def back_to_the_main_window(pointer):
     """Closes the other windows; the main window takes clicks again once the pointer has entered it."""
-    # Blender 3.4 refuses to close a window while it is busy, which on a loaded machine lasts seconds
-    yield from wait_for(lambda: close_other_windows() or len(bpy.context.window_manager.windows) == 1, seconds=30)
+    # Blender 3.4 refuses to close a window while a render job makes its Python render engine, which on a loaded
+    # machine went on past 30 s once (a preview render, after the bake's render job)
+    refusals: list = []
+    try:
+        yield from wait_for(lambda: close_other_windows(refusals) or len(bpy.context.window_manager.windows) == 1,
+                            seconds=90)
+    except TimeoutError as late:
+        raise TimeoutError(f"{late}; windows {window_kinds()}; last refusals {refusals[-3:]} of {len(refusals)}; "
+                           f"jobs {running_jobs()}") from None
     pointer.rest()
     yield 1.0
 
@@ -285,9 +292,9 @@ def long_frame(scene, settings, bake_job, window):
                              "longest_redraw_pause": max(draw_gaps)}
 
 
-def close_other_windows() -> None:
+def close_other_windows(refusals: list) -> None:
     """Closes the windows but the first; a window that is still drawing (the render window, on a busy machine)
-    refuses to close, and is tried again on the next tick."""
+    refuses to close, and is tried again on the next tick. Each refusal is added to ``refusals``."""
     for extra in list(bpy.context.window_manager.windows)[1:]:
         with bpy.context.temp_override(window=extra):
             try:
@@ -295,6 +302,18 @@ def close_other_windows() -> None:
             except RuntimeError as refused:
                 if "can't modify blend data in this state" not in str(refused):
                     raise
+                refusals.append(f"{time.monotonic():.1f}: {refused}")
+
+
+def window_kinds() -> list:
+    """Each window's editors, to say which window would not close."""
+    return [[area.type for area in window.screen.areas] for window in bpy.context.window_manager.windows]
+
+
+def running_jobs() -> list:
+    """The kinds of Blender job running now."""
+    kinds = ("RENDER", "RENDER_PREVIEW", "OBJECT_BAKE", "COMPOSITE", "SHADER_COMPILATION")
+    return [kind for kind in kinds if bpy.app.is_job_running(kind)]
 
 
 def render_windows() -> list:
@@ -313,7 +332,7 @@ def no_render_jobs():
 def images(scene, settings, bake_job, window, pointer):
     """Bakes with images from the window, whose images render in Blender's render job: a short bake to compare
     with the headless one, then long images (Cycles' time limit) while the event loop is timed, stopped by Esc."""
-    close_other_windows()
+    close_other_windows([])
     yield from no_render_jobs()
     scene.frame_start, scene.frame_end = 1, 3
     scene.render.resolution_x, scene.render.resolution_y = 64, 48
