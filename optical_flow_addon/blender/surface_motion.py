@@ -41,9 +41,11 @@ MODIFIER = "Optical Flow Motion"
 RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"}
 TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a geometry-nodes modifier can follow
 STRANDS_AND_SPHERES = {"CURVES", "POINTCLOUD"}  # Cycles draws strands and spheres around these points
+UNUSED_LEVEL = 2**31 - 1  # a persistent ID's entry for a level its instance does not have
 # The geometry components whose points a helper holds, in its order: the node group's socket, the component as the
 # Domain Size node names it, and the object type.
 COMPONENTS = (("Mesh", "MESH", "MESH"), ("Curve", "CURVE", "CURVES"), ("Point Cloud", "POINTCLOUD", "POINTCLOUD"))
+HELD = {kind for _, _, kind in COMPONENTS}
 # Per modifier type, the setting the viewport evaluates and the one the render uses.
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
@@ -244,7 +246,7 @@ def point_shape(data: bpy.types.Curves | bpy.types.PointCloud) -> tuple[np.ndarr
     """Hair or a point cloud as ``rendered_shape`` gives a shape: a strand's surface moves with its curve and a
     sphere's with its centre while their radii stay (and a strand's points stay on it)."""
     corners = radii(data).tobytes()
-    if isinstance(data, bpy.types.Curves):
+    if isinstance(data, bpy.types.Curves) and len(data.curves):  # without curves, no offsets to read (not even 0)
         offsets = np.empty(len(data.curve_offset_data), np.int32)
         data.curve_offset_data.foreach_get("value", offsets)
         corners += offsets.tobytes()
@@ -388,33 +390,30 @@ class SurfaceMotion:
 
     def state(self, frame: int) -> dict:
         """At ``frame``: every rendered instance (key -> number, matrix, the object whose shape it shows, the object
-        the user knows), the shapes of deforming and rigid-only objects (the hair and point cloud a deforming object's
-        geometry nodes may make included), and the points of instanced hair and point clouds of objects that carry no
-        displacement; cached."""
+        the user knows), the shapes of deforming and rigid-only objects (the mesh, hair and point cloud a deforming
+        object's geometry nodes may make beside its own kind included), and the points of instanced hair and point
+        clouds of objects that carry no displacement; cached."""
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            instances, numbers, points, own, mixed = {}, {}, {}, {}, set()
+            instances, numbers, points, own = {}, {}, {}, {}
+            components = own_components(rendered_instances(self.rendered, depsgraph))
             for key, evaluated, instanced, matrix, known in rendered_instances(self.rendered, depsgraph):
                 source = evaluated.original.name_full
                 number = self._number(evaluated, numbers) if instanced else self.numbers.get(source, 0)
                 instances[key] = (number, np.array(matrix), source, known.name_full)
-                if (instanced and evaluated.type == "MESH" and source in self.helpers
-                        and self.objects[source].type in STRANDS_AND_SPHERES):
-                    mixed.add(source)  # a mesh made beside hair or points, or meshes instanced there: not followed
-                if not instanced or evaluated.type not in STRANDS_AND_SPHERES:
-                    continue
-                if source not in self.helpers:
+                if key in components and source in self.helpers:  # shown by the object or by its instancers
+                    if evaluated.type in HELD and evaluated.type not in own.setdefault(source, {}):
+                        own[source][evaluated.type] = rendered_shape(evaluated)
+                elif instanced and evaluated.type in STRANDS_AND_SPHERES and source not in self.helpers:
                     points[key] = strands_and_spheres(evaluated.data)
-                elif evaluated.type not in own.setdefault(source, {}):  # its own geometry's hair or point cloud,
-                    own[source][evaluated.type] = point_shape(evaluated.data)  # shown by it or by its instancers
             shapes = {}
             for name in [*self.helpers, *self.rigid_only]:
                 obj = self.objects[name]
                 kind = obj.type if obj.type in STRANDS_AND_SPHERES else "MESH"  # or what Cycles renders as a mesh
                 parts = {**own.get(name, {}), kind: rendered_shape(obj.evaluated_get(depsgraph))}
                 shapes[name] = joined([parts[kind] for _, _, kind in COMPONENTS if kind in parts])
-            self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points, "mixed": mixed}
+            self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points}
         return self._frames[frame]
 
     def _number(self, evaluated: bpy.types.Object, cache: dict) -> int:
@@ -451,10 +450,6 @@ class SurfaceMotion:
                          if self.vector_allowed and same_topology(here["shapes"][name], there["shapes"][name])}
             for name in changed - by_vector:
                 self._note_unknown(name, f"{self.rigid_only[name]}, and its geometry changes", frame)
-            for name in here["mixed"] | there["mixed"]:
-                self._note_unknown(name, "its geometry nodes make a mesh beside its hair or points, whose points the "
-                                   "bake cannot tell apart from theirs", frame)
-                changed.add(name)
             rows, vector_rows[flow] = [], []
             for row, key in enumerate(keys, start=1):
                 _, matrix, shape, known = here["instances"][key]
@@ -564,6 +559,23 @@ class SurfaceMotion:
 def rendered_objects(view_layer: bpy.types.ViewLayer) -> list[bpy.types.Object]:
     """The view layer's objects whose geometry renders (its instancers' instances aside)."""
     return [obj for obj in view_layer.objects if obj.type in RENDERED_TYPES and not obj.hide_render]
+
+
+def own_components(instances: Iterator[tuple]) -> set[tuple]:
+    """The keys of the ``instances`` (``rendered_instances``) that show a component of their object's own evaluated
+    geometry other than its main one (the mesh a hair object's geometry nodes make, the point cloud a mesh object's
+    make), not geometry those nodes instance. A persistent ID lists an instance's levels from the innermost (unused
+    levels hold the largest int), so such a component is one level below its object's main one under the same
+    instancer; instanced geometry is two or more. Reads each instance while the depsgraph's iteration shows it."""
+    rows, main = [], {}
+    for key, evaluated, _, _, known in instances:
+        depth = next((level for level, entry in enumerate(key[1]) if entry == UNUSED_LEVEL), len(key[1]))
+        group = (evaluated.original.name_full, known.name_full)
+        if evaluated.type == evaluated.original.type:
+            main[group] = min(main.get(group, depth), depth)
+        else:
+            rows.append((key, group, depth))
+    return {key for key, group, depth in rows if depth == main.get(group, -2) + 1}
 
 
 def rendered_instances(rendered: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph) -> Iterator[tuple]:

@@ -222,15 +222,28 @@ def lifted(tree, geometry, index):
     return lift.outputs[0]
 
 
-def sphere_centres(scene, obj, frame: int) -> tuple[np.ndarray, np.ndarray]:
-    """The matrix and the centres (in its axes) of the point cloud the object's geometry (or the collection it
-    instances) evaluates to at ``frame``, as Blender evaluates them."""
+def collection_instance(scene, obj) -> bpy.types.Object:
+    """``obj`` moved into a collection of its own, and an empty that instances that collection in its place."""
+    props = bpy.data.collections.new("Props")
+    for owner in obj.users_collection:
+        owner.objects.unlink(obj)
+    props.objects.link(obj)
+    instancer = bpy.data.objects.new("Instancer", None)
+    instancer.instance_type, instancer.instance_collection = "COLLECTION", props
+    scene.collection.objects.link(instancer)
+    return instancer
+
+
+def component_points(scene, obj, frame: int, kind: str = "POINTCLOUD") -> tuple[np.ndarray, np.ndarray]:
+    """The matrix and the points (in its axes: a point cloud's centres, a mesh's vertices) of the ``kind`` of geometry
+    that the object's geometry (or the collection it instances) evaluates to beside its own kind at ``frame``, as
+    Blender evaluates them."""
     scene.frame_set(frame)
     for instance in bpy.context.evaluated_depsgraph_get().object_instances:
-        if instance.is_instance and instance.object.type == "POINTCLOUD" and instance.parent.original == obj:
+        if instance.is_instance and instance.object.type == kind and instance.parent.original == obj:
             positions = instance.object.data.attributes["position"]
             return np.array(instance.matrix_world), np.array([point.vector for point in positions.data])
-    raise AssertionError(f"{obj.name} evaluates to no point cloud")
+    raise AssertionError(f"{obj.name} evaluates to no {kind.lower()}")
 
 
 @pytest.mark.parametrize("instanced", [False, True])
@@ -243,20 +256,12 @@ def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_pa
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     cloud = scenes.add_plane(1.6)
     point_nodes(cloud)
-    mover = cloud
-    if instanced:
-        props = bpy.data.collections.new("Props")
-        for owner in cloud.users_collection:
-            owner.objects.unlink(cloud)
-        props.objects.link(cloud)
-        mover = bpy.data.objects.new("Instancer", None)
-        mover.instance_type, mover.instance_collection = "COLLECTION", props
-        scene.collection.objects.link(mover)
+    mover = collection_instance(scene, cloud) if instanced else cloud
     scenes.keyframe_motion(mover, {1: ((0, 0, 0), (0, 0, 0)), 2: ((0.2, -0.1, 0.1), (0.1, 0.2, 0.3))})
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0)), ((0.1, -7, 0.4), (np.pi / 2, 0, 0.02))])
     out = tmp_path / "flow"
     camera, depth, points = baked_surface_points(scene, out)
-    (matrix, before), (matrix_after, after) = (sphere_centres(scene, mover, frame) for frame in (1, 2))
+    (matrix, before), (matrix_after, after) = (component_points(scene, mover, frame) for frame in (1, 2))
     local = (points - matrix[:3, 3]) @ np.linalg.inv(matrix[:3, :3]).T
     nearest = np.linalg.norm(local[..., None, :] - before, axis=-1).argmin(axis=-1)
     moved = (local + (after - before)[nearest]) @ matrix_after[:3, :3].T + matrix_after[:3, 3]
@@ -276,6 +281,35 @@ def strands(scene, hair, frame: int) -> tuple[np.ndarray, np.ndarray]:
     evaluated = hair.evaluated_get(bpy.context.evaluated_depsgraph_get())
     positions = np.array([point.vector for point in evaluated.data.attributes["position"].data])
     return np.array(evaluated.matrix_world), positions.reshape(len(evaluated.data.curves), -1, 3)
+
+
+def tubes(hair) -> None:
+    """Geometry nodes after the hair's own that make each strand a tube (Curve to Mesh with a circle of 0.06 m), as
+    artists render thick hair: the hair object then evaluates to a mesh beside its (now empty) strands."""
+    tree = scenes.geometry_node_group("Tubes")
+    mesh, profile = tree.nodes.new("GeometryNodeCurveToMesh"), tree.nodes.new("GeometryNodeCurvePrimitiveCircle")
+    unscaled = tree.nodes.new("GeometryNodeSetCurveRadius")  # Blender 4.2 scales the profile by the strands' radius
+    profile.inputs["Radius"].default_value, unscaled.inputs["Radius"].default_value = 0.06, 1.0
+    tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], unscaled.inputs["Curve"])
+    tree.links.new(unscaled.outputs["Curve"], mesh.inputs["Curve"])
+    tree.links.new(profile.outputs["Curve"], mesh.inputs["Profile Curve"])
+    tree.links.new(mesh.outputs["Mesh"], tree.nodes.new("NodeGroupOutput").inputs[0])
+    hair.modifiers.new("Tubes", "NODES").node_group = tree
+
+
+def rising_box(obj) -> None:
+    """Geometry nodes after ``obj``'s own: a box of 0.3 m (a mesh) joins its geometry at its origin, lifted by three
+    times the time in seconds."""
+    tree = scenes.geometry_node_group("Box")
+    nodes, links = tree.nodes, tree.links
+    box, speed, joined = (nodes.new(kind) for kind in ("GeometryNodeMeshCube", "ShaderNodeValue",
+                                                       "GeometryNodeJoinGeometry"))
+    box.inputs["Size"].default_value = (0.3, 0.3, 0.3)
+    speed.outputs[0].default_value = 3.0
+    links.new(nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
+    links.new(lifted(tree, box.outputs["Mesh"], speed.outputs[0]), joined.inputs[0])
+    links.new(joined.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+    obj.modifiers.new("Box", "NODES").node_group = tree
 
 
 def rising_spheres(obj) -> None:
@@ -300,20 +334,19 @@ def rising_spheres(obj) -> None:
 
 
 @pytest.mark.parametrize("gap", [1, 3])
-@pytest.mark.parametrize("spheres", [False, True])
-def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_gap(tmp_path, gap, spheres):
+@pytest.mark.parametrize("beside", [None, "spheres", "box"])
+def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_gap(tmp_path, gap, beside):
     """Each pixel on a strand (its surface point from Cycles' depth) rides with its object and moves with its strand
     within it, as a mesh's surface point with its vertices: each strand lifted by its own height, the object and the
-    camera moving; the strands and the object's matrices are Blender's own evaluation at both frames. With
-    ``spheres`` the hair's geometry nodes add rising spheres after the strands (a point cloud), each pixel on them
-    moving with its centre."""
+    camera moving; the strands and the object's matrices are Blender's own evaluation at both frames. ``beside``:
+    the hair's geometry nodes add rising spheres after the strands (a point cloud), each pixel on them moving with its
+    centre, or a rising box (a mesh), each pixel on it moving with it."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 120, 90
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     hair = add_hair(scene)
     point_nodes(hair, by_strand=True)
-    if spheres:
-        rising_spheres(hair)
+    {None: lambda obj: None, "spheres": rising_spheres, "box": rising_box}[beside](hair)
     scenes.keyframe_motion(hair, {1: ((0, 0, -0.6), (0, 0, 0)), 4: ((0.2, -0.3, -0.5), (0.1, 0.2, 0.3))})
     scenes.add_camera(scene, [((0.05 * frame, -7, 0.3), (np.pi / 2, 0, 0.01 * frame)) for frame in range(4)])
     out = tmp_path / "flow"
@@ -324,12 +357,19 @@ def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_
     share = np.clip(((local[..., None, :] - root) * along).sum(-1) / (along * along).sum(-1), 0, 1)
     apart = np.linalg.norm(local[..., None, :] - root - share[..., None] * along, axis=-1)
     shift = (after - before)[apart.argmin(axis=-1), 0]
-    if spheres:  # pixels nearer a sphere's surface than a strand's take its centre's motion
-        (_, centres), (_, moved_centres) = (sphere_centres(scene, hair, frame) for frame in (1, 1 + gap))
+    if beside == "spheres":  # pixels nearer a sphere's surface than a strand's take its centre's motion
+        (_, centres), (_, moved_centres) = (component_points(scene, hair, frame) for frame in (1, 1 + gap))
         from_centre = np.linalg.norm(local[..., None, :] - centres, axis=-1)
         on_sphere = from_centre.min(axis=-1) - 0.15 < apart.min(axis=-1) - 0.05
         assert on_sphere.sum() > 40
         shift = np.where(on_sphere[..., None], (moved_centres - centres)[from_centre.argmin(axis=-1)], shift)
+    if beside == "box":  # pixels nearer the box's surface than a strand's take its motion
+        (_, corners), (_, moved_corners) = (component_points(scene, hair, frame, "MESH") for frame in (1, 1 + gap))
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        from_box = np.abs(np.abs(local - (low + high) / 2) - (high - low) / 2).min(axis=-1)  # on its faces: 0
+        on_box = from_box < apart.min(axis=-1) - 0.05
+        assert on_box.sum() > 40
+        shift = np.where(on_box[..., None], moved_corners.min(axis=0) - low, shift)
     moved = (local + shift) @ matrix_after[:3, :3].T + matrix_after[:3, 3]
     rows, columns = np.indices(depth.shape)
     expected = project(camera, 1 + gap, moved) - np.stack([columns + 0.5, rows + 0.5], -1)
@@ -340,35 +380,38 @@ def test_hair_strands_that_move_within_their_object_get_exact_flow_at_any_frame_
     scene_flow = np.load(out / "forward_scene_flow_0001.npy")
     expected_m = triangle_ground_truth.camera_axes_motion(camera, 1, moved - points) * [1, -1, -1]  # the files' axes
     worst_m = float(np.abs(scene_flow - expected_m)[inside].max())
-    print(f"{inside.sum()} pixels on strands (and spheres): worst flow error {worst:.1e} px, scene flow "
+    print(f"{inside.sum()} pixels on strands (and {beside}): worst flow error {worst:.1e} px, scene flow "
           f"{worst_m:.1e} m")
     assert inside.sum() > 40 and valid[inside].all() and worst < 1e-3 and worst_m < 1e-4
 
 
-def test_hair_whose_geometry_nodes_also_make_a_mesh_is_unknown_and_named(tmp_path):
-    """The points of a mesh that a hair object's geometry nodes make beside its strands cannot be told apart from the
-    strands' own: their pixels (the strands' and the mesh's) are unknown (invalid, never flow 0 marked valid) and the
-    object is named. Cycles' Vector pass has no motion for them either (0 where the strands rise), so they cannot take
-    it."""
+@pytest.mark.parametrize("gap", [1, 3])
+@pytest.mark.parametrize("instanced", [False, True])
+def test_hair_that_its_geometry_nodes_make_into_tubes_gets_exact_flow(tmp_path, gap, instanced):
+    """The tubes (a mesh) follow the strands they are made from, each strand lifted by its own height, while the hair
+    object (or a collection instance showing it) and the camera move: flow, occlusion and scene flow against the ray
+    caster on the evaluated tubes."""
     scene = scenes.empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 96, 72
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     hair = add_hair(scene)
     point_nodes(hair, by_strand=True)
-    tree = scenes.geometry_node_group("Card")
-    card, joined = tree.nodes.new("GeometryNodeMeshCube"), tree.nodes.new("GeometryNodeJoinGeometry")
-    card.inputs["Size"].default_value = (0.3, 0.3, 0.3)  # in front of the middle strands
-    tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
-    tree.links.new(card.outputs["Mesh"], joined.inputs[0])
-    tree.links.new(joined.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
-    hair.modifiers.new("Card", "NODES").node_group = tree
-    scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
-    out, vector_pass = tmp_path / "flow", tmp_path / "vector pass"
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
-    assert bpy.ops.optical_flow.render_flow(output_dir=str(vector_pass), occlusion=False) == {"FINISHED"}
-    assert "make a mesh beside its hair" in json.loads((out / "manifest.json").read_text())["unknown_objects"]["Hair"]
-    shown = np.load(out / "depth_0001.npy") < 9  # the wall is 12 m away
-    assert shown.sum() > 100 and not np.load(out / "forward_flow_valid_0001.npy")[shown].any()
-    assert not np.load(vector_pass / "forward_flow_0001.npy")[shown].any()
+    tubes(hair)
+    mover = collection_instance(scene, hair) if instanced else hair
+    scenes.keyframe_motion(mover, {1: ((0, 0, -0.6), (0, 0, 0)), 4: ((0.2, -0.3, -0.5), (0.1, 0.2, 0.3))})
+    scenes.add_camera(scene, [((0.05 * frame, -7, 0.3), (np.pi / 2, 0, 0.01 * frame)) for frame in range(5)])
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), frame_gap=gap, scene_flow=True) == {"FINISHED"}
+    assert json.loads((out / "manifest.json").read_text())["unknown_objects"] == {}
+    triangles_at, camera = scenes.rendered_triangles(scene), scenes.scene_camera(scene)
+    for name, frame, other in (("forward_flow", 1, 1 + gap), ("backward_flow", 4, 4 - gap)):
+        (_, _, agree_away, away, _), error, scene_error = check_frame(out, triangles_at, camera, frame, name, other)
+        print(f"tubes, {name} {frame} → {other}: worst flow error {error:.1e} px, scene flow {scene_error:.1e} m, "
+              f"occlusion agrees on {agree_away}/{away} pixels away from edges")
+        assert agree_away >= 0.995 * away
+    _, index, _, _ = triangle_ground_truth.first_hits(*pixel_rays(camera, 1), triangles_at(1))
+    shown = np.where(index >= 0, triangles_at.owners[1][np.maximum(index, 0)], "") == mover.name
+    assert shown.sum() > 50 and np.load(out / "forward_flow_valid_0001.npy")[shown & ~edges(shown)].all()
 
 
 def test_hair_strands_that_move_within_their_object_get_cycles_motion(tmp_path):
