@@ -42,10 +42,13 @@ RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCL
 TAKES_MODIFIER = {"MESH", "CURVE", "FONT", "CURVES", "POINTCLOUD"}  # those a geometry-nodes modifier can follow
 STRANDS_AND_SPHERES = {"CURVES", "POINTCLOUD"}  # Cycles draws strands and spheres around these points
 UNUSED_LEVEL = 2**31 - 1  # a persistent ID's entry for a level its instance does not have
-# The geometry components whose points a helper holds, in its order: the node group's socket, the component as the
-# Domain Size node names it, and the object type.
-COMPONENTS = (("Mesh", "MESH", "MESH"), ("Curve", "CURVE", "CURVES"), ("Point Cloud", "POINTCLOUD", "POINTCLOUD"))
-HELD = {kind for _, _, kind in COMPONENTS}
+# The geometry components whose points a helper holds, in its order: the node group's socket and the object type.
+COMPONENTS = (("Mesh", "MESH"), ("Curve", "CURVES"), ("Point Cloud", "POINTCLOUD"))
+HELD = {kind for _, kind in COMPONENTS}
+# A helper's attribute (on every point): where its curve points and its point cloud's start among its points. The
+# geometry may have components the helper does not hold (curves that geometry nodes make on a mesh object, which
+# Cycles does not render), so the helper says where its parts start, not the geometry's sizes.
+STARTS_ATTRIBUTE = "optical_flow_starts"
 # Per modifier type, the setting the viewport evaluates and the one the render uses.
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
@@ -116,8 +119,9 @@ GROUP_SOCKETS = (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OU
 def motion_node_group() -> bpy.types.NodeTree:
     """Geometry → the same geometry with the object number on every point (instances' geometry included) and, on its
     own mesh, hair and point cloud when it deforms, each point's displacement per flow, sampled from the helper's
-    points by index (in the order of COMPONENTS: a strand's surface moves with its curve and a sphere's with its
-    centre, as Cycles' motion blur moves them). A rigid mesh carries no displacement:
+    points by index (in the order of COMPONENTS, from where the helper says each part starts: a strand's surface moves
+    with its curve and a sphere's with its centre, as Cycles' motion blur moves them). A rigid mesh carries no
+    displacement:
     Cycles copies a moving object's mesh again every frame, attributes included, and the passes read zero where an
     attribute is missing."""
     tree = bpy.data.node_groups.new(MODIFIER, "GeometryNodeTree")
@@ -132,15 +136,17 @@ def motion_node_group() -> bpy.types.NodeTree:
     helper = nodes.new("GeometryNodeObjectInfo")
     links.new(given.outputs["Helper"], helper.inputs["Object"])
     links.new(given.outputs["Geometry"], parts.inputs[0])
-    followed, before = {}, None  # component -> each of its points' index among the helper's; points before it
-    for part, component, _ in COMPONENTS:
+    starts, first = nodes.new("GeometryNodeInputNamedAttribute"), nodes.new("GeometryNodeSampleIndex")
+    starts.data_type, starts.inputs["Name"].default_value = "FLOAT_VECTOR", STARTS_ATTRIBUTE
+    first.data_type, first.domain = "FLOAT_VECTOR", "POINT"  # its index stays 0
+    links.new(helper.outputs["Geometry"], first.inputs["Geometry"])
+    links.new(shown(starts.outputs, "Attribute"), shown(first.inputs, "Value"))
+    start = nodes.new("ShaderNodeSeparateXYZ")
+    links.new(shown(first.outputs, "Value"), start.inputs[0])
+    followed = {}  # component -> each of its points' index among the helper's
+    for position, (part, _) in enumerate(COMPONENTS):
         index = nodes.new("GeometryNodeInputIndex").outputs[0]
-        followed[part] = index if before is None else added(tree, index, before)
-        points = nodes.new("GeometryNodeAttributeDomainSize")
-        points.component = component
-        links.new(parts.outputs[part], points.inputs["Geometry"])
-        count = points.outputs["Point Count"]
-        before = count if before is None else added(tree, before, count)
+        followed[part] = index if position == 0 else added(tree, index, start.outputs[position - 1])
     for part, index in followed.items():
         geometry = parts.outputs[part]
         for name, attribute in ATTRIBUTES.items():
@@ -312,6 +318,7 @@ class SurfaceMotion:
         self._frames: dict[int, dict] = {}  # frame -> rendered instances and shapes
         self._written: dict[tuple[str, str], np.ndarray] = {}  # (object, flow) -> displacements its helper holds
         self._changed: set[str] = set()  # objects whose helper needs writing
+        self._starts: dict[str, np.ndarray] = {}  # object -> where its helper's parts start, as written
         evaluate_as_rendered(scene, guard)
         depsgraph = bpy.context.evaluated_depsgraph_get()
         self.rendered = rendered_objects(view_layer)
@@ -407,13 +414,14 @@ class SurfaceMotion:
                         own[source][evaluated.type] = rendered_shape(evaluated)
                 elif instanced and evaluated.type in STRANDS_AND_SPHERES and source not in self.helpers:
                     points[key] = strands_and_spheres(evaluated.data)
-            shapes = {}
+            shapes, starts = {}, {}
             for name in [*self.helpers, *self.rigid_only]:
                 obj = self.objects[name]
                 kind = obj.type if obj.type in STRANDS_AND_SPHERES else "MESH"  # or what Cycles renders as a mesh
                 parts = {**own.get(name, {}), kind: rendered_shape(obj.evaluated_get(depsgraph))}
-                shapes[name] = joined([parts[kind] for _, _, kind in COMPONENTS if kind in parts])
-            self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points}
+                shapes[name] = joined([parts[kind] for _, kind in COMPONENTS if kind in parts])
+                starts[name] = np.cumsum([len(parts[kind][0]) if kind in parts else 0 for _, kind in COMPONENTS])
+            self._frames[frame] = {"instances": instances, "shapes": shapes, "points": points, "starts": starts}
         return self._frames[frame]
 
     def _number(self, evaluated: bpy.types.Object, cache: dict) -> int:
@@ -541,11 +549,17 @@ class SurfaceMotion:
 
     def _write_helpers(self, here: dict) -> None:
         """Only helpers whose values changed are written: an untouched object is not evaluated and synced again."""
+        self._changed |= {name for name in self.helpers if not np.array_equal(self._starts.get(name),
+                                                                               here["starts"][name])}
         for name in sorted(self._changed):
             mesh, count = self.helpers[name].data, len(here["shapes"][name][0])
             if len(mesh.vertices) != count:
                 mesh.clear_geometry()
                 mesh.vertices.add(count)
+            self._starts[name] = here["starts"][name]
+            starts = (mesh.attributes.get(STARTS_ATTRIBUTE)
+                      or mesh.attributes.new(STARTS_ATTRIBUTE, "FLOAT_VECTOR", "POINT"))
+            starts.data.foreach_set("vector", np.tile(self._starts[name].astype(np.float32), count))
             for flow in ATTRIBUTES:
                 values = self._written.get((name, flow))
                 if values is None or len(values) != count:

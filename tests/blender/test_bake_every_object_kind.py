@@ -246,17 +246,26 @@ def component_points(scene, obj, frame: int, kind: str = "POINTCLOUD") -> tuple[
     raise AssertionError(f"{obj.name} evaluates to no {kind.lower()}")
 
 
-@pytest.mark.parametrize("instanced", [False, True])
-def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_path, instanced):
+@pytest.mark.parametrize("case", ["own", "instanced", "beside a curve"])
+def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_path, case):
     """Each pixel on a sphere (its surface point from Cycles' depth) rides with its object and moves with its sphere's
     centre within it, as a mesh's surface point with its vertices, also where a moving collection instance shows the
-    object: the instance's matrices and the centres are Blender's own evaluation at both frames."""
+    object, and where the object's geometry nodes also make a curve, which Cycles does not render but whose points
+    come before the point cloud's in the geometry: the instance's matrices and the centres are Blender's own
+    evaluation at both frames."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 120, 90
     scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
     cloud = scenes.add_plane(1.6)
     point_nodes(cloud)
-    mover = collection_instance(scene, cloud) if instanced else cloud
+    if case == "beside a curve":
+        tree = scenes.geometry_node_group("Line")
+        line, joined = tree.nodes.new("GeometryNodeCurvePrimitiveLine"), tree.nodes.new("GeometryNodeJoinGeometry")
+        tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
+        tree.links.new(line.outputs[0], joined.inputs[0])
+        tree.links.new(joined.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
+        cloud.modifiers.new("Line", "NODES").node_group = tree
+    mover = collection_instance(scene, cloud) if case == "instanced" else cloud
     scenes.keyframe_motion(mover, {1: ((0, 0, 0), (0, 0, 0)), 2: ((0.2, -0.1, 0.1), (0.1, 0.2, 0.3))})
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0)), ((0.1, -7, 0.4), (np.pi / 2, 0, 0.02))])
     out = tmp_path / "flow"
