@@ -581,15 +581,18 @@ def own_components(instances: Iterator[tuple]) -> set[tuple]:
     make), not geometry those nodes instance. A persistent ID lists an instance's levels from the innermost (unused
     levels hold the largest int), so such a component is one level below its object's main one under the same
     instancer; instanced geometry is two or more. Reads each instance while the depsgraph's iteration shows it."""
-    rows, main = [], {}
+    def depth(key: tuple) -> int:
+        return next((level for level, entry in enumerate(key[1]) if entry == UNUSED_LEVEL), len(key[1]))
+
+    mains, others = {}, []
     for key, evaluated, _, _, known in instances:
-        depth = next((level for level, entry in enumerate(key[1]) if entry == UNUSED_LEVEL), len(key[1]))
         group = (evaluated.original.name_full, known.name_full)
         if evaluated.type == evaluated.original.type:
-            main[group] = min(main.get(group, depth), depth)
+            mains.setdefault(group, []).append(key)
         else:
-            rows.append((key, group, depth))
-    return {key for key, group, depth in rows if depth == main.get(group, -2) + 1}
+            others.append((key, group))
+    main = {group: min(map(depth, mains[group])) for group in {group for _, group in others} if group in mains}
+    return {key for key, group in others if depth(key) == main.get(group, -2) + 1}
 
 
 def rendered_instances(rendered: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph) -> Iterator[tuple]:
