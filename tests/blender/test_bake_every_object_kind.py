@@ -293,12 +293,13 @@ def strands(scene, hair, frame: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def tubes(hair) -> None:
-    """Geometry nodes after the hair's own that make each strand a tube (Curve to Mesh with a circle of 0.06 m), as
+    """Geometry nodes after the hair's own that make each strand a tube (Curve to Mesh with a hexagon of 0.06 m), as
     artists render thick hair: the hair object then evaluates to a mesh beside its (now empty) strands."""
     tree = scenes.geometry_node_group("Tubes")
     mesh, profile = tree.nodes.new("GeometryNodeCurveToMesh"), tree.nodes.new("GeometryNodeCurvePrimitiveCircle")
     unscaled = tree.nodes.new("GeometryNodeSetCurveRadius")  # Blender 4.2 scales the profile by the strands' radius
     profile.inputs["Radius"].default_value, unscaled.inputs["Radius"].default_value = 0.06, 1.0
+    profile.inputs["Resolution"].default_value = 6  # few triangles: the ray caster's time grows with them
     tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], unscaled.inputs["Curve"])
     tree.links.new(unscaled.outputs["Curve"], mesh.inputs["Curve"])
     tree.links.new(profile.outputs["Curve"], mesh.inputs["Profile Curve"])
