@@ -243,8 +243,9 @@ def sidebar_redrawn():
 
 def back_to_the_main_window(pointer):
     """Closes the other windows; the main window takes clicks again once the pointer has entered it."""
-    # Blender 3.4 refuses to close a window while a render job makes its Python render engine, which on a loaded
-    # machine went on past 30 s once (a preview render, after the bake's render job)
+    # Blender 3.4 refuses to close a window while a render job makes its Python render engine; once, on a loaded
+    # machine, the render window was still open 30 s after the bake's render job, for a reason the log did not give:
+    # a timeout now says which windows, refusals and jobs there were
     refusals: list = []
     try:
         yield from wait_for(lambda: close_other_windows(refusals) or len(bpy.context.window_manager.windows) == 1,

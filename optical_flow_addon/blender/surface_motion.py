@@ -592,7 +592,7 @@ def own_components(instances: Iterator[tuple]) -> set[tuple]:
         else:
             others.append((key, group))
     main = {group: min(map(depth, mains[group])) for group in {group for _, group in others} if group in mains}
-    return {key for key, group in others if depth(key) == main.get(group, -2) + 1}
+    return {key for key, group in others if group in main and depth(key) == main[group] + 1}
 
 
 def rendered_instances(rendered: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph) -> Iterator[tuple]:

@@ -259,12 +259,7 @@ def test_point_cloud_spheres_that_move_within_their_object_get_exact_flow(tmp_pa
     cloud = scenes.add_plane(1.6)
     point_nodes(cloud)
     if case == "beside a curve":
-        tree = scenes.geometry_node_group("Line")
-        line, joined = tree.nodes.new("GeometryNodeCurvePrimitiveLine"), tree.nodes.new("GeometryNodeJoinGeometry")
-        tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
-        tree.links.new(line.outputs[0], joined.inputs[0])
-        tree.links.new(joined.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
-        cloud.modifiers.new("Line", "NODES").node_group = tree
+        joined_with(cloud, "Line", lambda tree: tree.nodes.new("GeometryNodeCurvePrimitiveLine").outputs[0])
     mover = collection_instance(scene, cloud) if case == "instanced" else cloud
     scenes.keyframe_motion(mover, {1: ((0, 0, 0), (0, 0, 0)), 2: ((0.2, -0.1, 0.1), (0.1, 0.2, 0.3))})
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0)), ((0.1, -7, 0.4), (np.pi / 2, 0, 0.02))])
@@ -307,40 +302,44 @@ def tubes(hair) -> None:
     hair.modifiers.new("Tubes", "NODES").node_group = tree
 
 
+def joined_with(obj, name: str, made) -> None:
+    """Geometry nodes ``name`` after ``obj``'s own that join its geometry with the geometry ``made(tree)`` returns (a
+    socket of the new group ``tree``)."""
+    tree = scenes.geometry_node_group(name)
+    joined = tree.nodes.new("GeometryNodeJoinGeometry")
+    tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
+    tree.links.new(made(tree), joined.inputs[0])
+    tree.links.new(joined.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
+    obj.modifiers.new(name, "NODES").node_group = tree
+
+
 def rising_box(obj) -> None:
-    """Geometry nodes after ``obj``'s own: a box of 0.3 m (a mesh) joins its geometry at its origin, lifted by three
-    times the time in seconds."""
-    tree = scenes.geometry_node_group("Box")
-    nodes, links = tree.nodes, tree.links
-    box, speed, joined = (nodes.new(kind) for kind in ("GeometryNodeMeshCube", "ShaderNodeValue",
-                                                       "GeometryNodeJoinGeometry"))
-    box.inputs["Size"].default_value = (0.3, 0.3, 0.3)
-    speed.outputs[0].default_value = 3.0
-    links.new(nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
-    links.new(lifted(tree, box.outputs["Mesh"], speed.outputs[0]), joined.inputs[0])
-    links.new(joined.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
-    obj.modifiers.new("Box", "NODES").node_group = tree
+    """A box of 0.3 m (a mesh) joins ``obj``'s geometry at its origin, lifted by three times the time in seconds."""
+    def box(tree):
+        cube, speed = tree.nodes.new("GeometryNodeMeshCube"), tree.nodes.new("ShaderNodeValue")
+        cube.inputs["Size"].default_value = (0.3, 0.3, 0.3)
+        speed.outputs[0].default_value = 3.0
+        return lifted(tree, cube.outputs["Mesh"], speed.outputs[0])
+    joined_with(obj, "Box", box)
 
 
 def rising_spheres(obj) -> None:
-    """Geometry nodes after ``obj``'s own: three spheres of 0.15 m (a point cloud) join its geometry, in a row above
-    it, each lifted by its index times the time in seconds."""
-    tree = scenes.geometry_node_group("Spheres")
-    nodes, links = tree.nodes, tree.links
-    spheres, place, row, joined = (nodes.new(kind) for kind in ("GeometryNodePoints", "ShaderNodeCombineXYZ",
-                                                                "ShaderNodeMath", "GeometryNodeJoinGeometry"))
-    spheres.inputs["Count"].default_value, spheres.inputs["Radius"].default_value = 3, 0.15
-    row.operation = "MULTIPLY_ADD"
-    index = nodes.new("GeometryNodeInputIndex").outputs[0]
-    links.new(index, row.inputs[0])
-    row.inputs[1].default_value, row.inputs[2].default_value = 0.6, -0.6
-    links.new(row.outputs[0], place.inputs["X"])
-    place.inputs["Z"].default_value = 1.4
-    links.new(place.outputs[0], spheres.inputs["Position"])
-    links.new(nodes.new("NodeGroupInput").outputs[0], joined.inputs[0])
-    links.new(lifted(tree, spheres.outputs[0], index), joined.inputs[0])
-    links.new(joined.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
-    obj.modifiers.new("Spheres", "NODES").node_group = tree
+    """Three spheres of 0.15 m (a point cloud) join ``obj``'s geometry, in a row above it, each lifted by its index
+    times the time in seconds."""
+    def spheres(tree):
+        nodes, links = tree.nodes, tree.links
+        points, place, row = (nodes.new(kind) for kind in ("GeometryNodePoints", "ShaderNodeCombineXYZ",
+                                                           "ShaderNodeMath"))
+        points.inputs["Count"].default_value, points.inputs["Radius"].default_value = 3, 0.15
+        row.operation = "MULTIPLY_ADD"
+        index = nodes.new("GeometryNodeInputIndex").outputs[0]
+        links.new(index, row.inputs[0])
+        row.inputs[1].default_value, row.inputs[2].default_value = 0.6, -0.6
+        links.new(row.outputs[0], place.inputs["X"])
+        place.inputs["Z"].default_value = 1.4
+        links.new(place.outputs[0], points.inputs["Position"])
+        return lifted(tree, points.outputs[0], index)
+    joined_with(obj, "Spheres", spheres)
 
 
 @pytest.mark.parametrize("gap", [1, 3])
