@@ -248,6 +248,26 @@ def strands_and_spheres(data: bpy.types.ID) -> bytes:
     return point_vectors(data, "position").tobytes() + radii(data).tobytes()
 
 
+def instanced_points(evaluated: bpy.types.Object, read: dict[int, bytes | None]) -> bytes | None:
+    """What places an instance's points within it (hair's and point clouds' positions and radii, a mesh's positions
+    and corners), or None where its geometry carries the displacements the bake's modifier stores: an object's that
+    the bake follows point by point, also where geometry nodes instance it (Object Info); not geometry that geometry
+    nodes make and instance, whose points no modifier reaches. Many instances show one geometry: ``read`` keeps each
+    geometry's answer, worked out once a frame."""
+    data = evaluated.data
+    pointer = data.as_pointer()
+    if pointer not in read:
+        attributes = getattr(data, "attributes", None)
+        if attributes is not None and any(name in attributes for name in ATTRIBUTES.values()):
+            read[pointer] = None
+        elif evaluated.type in STRANDS_AND_SPHERES:
+            read[pointer] = strands_and_spheres(data)
+        else:
+            positions, corners, _ = rendered_shape(evaluated)
+            read[pointer] = positions.tobytes() + corners
+    return read[pointer]
+
+
 def point_shape(data: bpy.types.Curves | bpy.types.PointCloud) -> tuple[np.ndarray, bytes, np.ndarray | None]:
     """Hair or a point cloud as ``rendered_shape`` gives a shape: a strand's surface moves with its curve and a
     sphere's with its centre while their radii stay (and a strand's points stay on it)."""
@@ -398,12 +418,13 @@ class SurfaceMotion:
     def state(self, frame: int) -> dict:
         """At ``frame``: every rendered instance (key -> number, matrix, the object whose shape it shows, the object
         the user knows), the shapes of deforming and rigid-only objects (the mesh, hair and point cloud a deforming
-        object's geometry nodes may make beside its own kind included), and the points of instanced hair and point
-        clouds of objects that carry no displacement; cached."""
+        object's geometry nodes may make beside its own kind included), and the points of instanced geometry that
+        carries no displacement (that of objects the bake does not follow point by point, and geometry that geometry
+        nodes make and instance); cached."""
         if frame not in self._frames:
             self.scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
-            instances, numbers, points, own = {}, {}, {}, {}
+            instances, numbers, points, own, read = {}, {}, {}, {}, {}
             components = own_components(rendered_instances(self.rendered, depsgraph))
             for key, evaluated, instanced, matrix, known in rendered_instances(self.rendered, depsgraph):
                 source = evaluated.original.name_full
@@ -412,8 +433,10 @@ class SurfaceMotion:
                 if key in components and source in self.helpers:  # shown by the object or by its instancers
                     if evaluated.type in HELD and evaluated.type not in own.setdefault(source, {}):
                         own[source][evaluated.type] = rendered_shape(evaluated)
-                elif instanced and evaluated.type in STRANDS_AND_SPHERES and source not in self.helpers:
-                    points[key] = strands_and_spheres(evaluated.data)
+                elif instanced and evaluated.type in HELD:
+                    shape = instanced_points(evaluated, read)
+                    if shape is not None:
+                        points[key] = shape
             shapes, starts = {}, {}
             for name in [*self.helpers, *self.rigid_only]:
                 obj = self.objects[name]
@@ -469,8 +492,8 @@ class SurfaceMotion:
                     vector_rows[flow].append(row)
                     note_frame(self.vector_frames, known if within else shape, frame)
                 elif within:
-                    self._note_unknown(known, "the points of hair or a point cloud it instances move within it",
-                                       frame)
+                    self._note_unknown(known, "the points of geometry it instances move within the instances (hair, "
+                                       "a point cloud, or a mesh its geometry nodes make)", frame)
                 rows.append((matrix, None if partner is None or shape in changed or within else partner[1]))
             motions[flow] = rows
             for name in self.helpers:

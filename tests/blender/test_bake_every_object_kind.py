@@ -498,6 +498,75 @@ def test_a_linked_objects_point_cloud_moving_within_it_takes_the_vector_pass_or_
     takes_vector_pass(tmp_path, asset.objects[0].name_full, "point cloud")
 
 
+@pytest.mark.parametrize("gap", [1, 3])
+def test_a_crowd_of_a_deforming_object_that_geometry_nodes_instance_gets_exact_flow(tmp_path, gap):
+    """A crowd: an armature-bent cylinder (in a collection no scene shows) instanced by Object Info on a moving grid
+    of six points. Each instance carries the displacements of the object it shows, turned by its own matrix."""
+    scene = scenes.empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 80, 60
+    scenes.add_plane(16, location=(0, 4, -1), rotation=(np.pi / 2, 0, 0))
+    walker = scenes.add_bent_cylinder((0, 0, -1.5), (1, 4), rings=5)
+    walker.scale = (0.5, 0.5, 0.5)
+    for owner in walker.users_collection:
+        owner.objects.unlink(walker)
+    bpy.data.collections.new("Sources").objects.link(walker)
+    tree = scenes.geometry_node_group("Crowd")
+    nodes, links = tree.nodes, tree.links
+    grid, info, place = (nodes.new(kind) for kind in ("GeometryNodeMeshGrid", "GeometryNodeObjectInfo",
+                                                      "GeometryNodeInstanceOnPoints"))
+    grid.inputs["Size X"].default_value, grid.inputs["Size Y"].default_value = 5.0, 2.0
+    grid.inputs["Vertices X"].default_value, grid.inputs["Vertices Y"].default_value = 3, 2
+    info.inputs["Object"].default_value, info.inputs["As Instance"].default_value = walker, True
+    links.new(grid.outputs["Mesh"], place.inputs["Points"])
+    links.new(info.outputs["Geometry"], place.inputs["Instance"])
+    links.new(place.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+    crowd = scenes.add_plane(1)
+    crowd.modifiers.new("Crowd", "NODES").node_group = tree
+    scenes.keyframe_motion(crowd, {1: ((0, 0, 0), (np.pi / 2, 0, 0)), 4: ((0.4, -0.3, 0.2), (np.pi / 2, 0.2, 0.3))})
+    scenes.add_camera(scene, [((0.3 * f, -12 + 0.3 * f, 0.2 * f), (np.pi / 2 - 0.02 * f, 0.01 * f, 0.02 * f))
+                              for f in range(4)])
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), frame_gap=gap, scene_flow=True) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["unknown_objects"] == {} and manifest["vector_objects"] == {}
+    triangles_at, camera = scenes.rendered_triangles(scene), scenes.scene_camera(scene)
+    totals = np.zeros(5, int)
+    for name, frame, other in (("forward_flow", 1, 1 + gap), ("backward_flow", 4, 4 - gap)):
+        counts, error, scene_error = check_frame(out, triangles_at, camera, frame, name, other)
+        totals += counts
+        print(f"crowd, {name} {frame} → {other}: worst flow error {error:.1e} px, scene flow {scene_error:.1e} m")
+    agree, judged, agree_away, away, _ = totals
+    print(f"gap {gap}: occlusion agrees on {agree}/{judged} valid pixels, {agree_away}/{away} away from edges")
+    assert agree_away >= 0.995 * away
+    _, index, _, _ = triangle_ground_truth.first_hits(*pixel_rays(camera, 1), triangles_at(1))
+    shown = np.where(index >= 0, triangles_at.owners[1][np.maximum(index, 0)], "") == crowd.name
+    assert shown.sum() > 100 and np.load(out / "forward_flow_valid_0001.npy")[shown & ~edges(shown)].all()
+
+
+def test_meshes_that_geometry_nodes_make_and_instance_changing_shape_take_the_vector_pass_or_are_named(tmp_path):
+    """Cubes made by an object's geometry nodes, each vertex lifted its own way as the frames go, instanced on a grid:
+    no displacement reaches the instances' points, so at a frame gap of 1 they take Cycles' Vector pass, and with scene
+    flow they are unknown, the object named, never moved with their instances alone and marked valid."""
+    scene = scenes.empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 120, 90
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    crowd = scenes.add_plane(1)
+    crowd.name = "Crowd"
+    tree = scenes.geometry_node_group("Crowd")
+    nodes, links = tree.nodes, tree.links
+    grid, cube, place = (nodes.new(kind) for kind in ("GeometryNodeMeshGrid", "GeometryNodeMeshCube",
+                                                      "GeometryNodeInstanceOnPoints"))
+    grid.inputs["Size X"].default_value, grid.inputs["Vertices X"].default_value = 3.0, 3
+    cube.inputs["Size"].default_value = (0.6, 0.6, 0.6)
+    links.new(grid.outputs["Mesh"], place.inputs["Points"])
+    links.new(lifted(tree, cube.outputs["Mesh"], nodes.new("GeometryNodeInputIndex").outputs[0]),
+              place.inputs["Instance"])
+    links.new(place.outputs[0], nodes.new("NodeGroupOutput").inputs[0])
+    crowd.modifiers.new("Crowd", "NODES").node_group = tree
+    scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
+    takes_vector_pass(tmp_path, "Crowd", "a mesh its geometry nodes make")
+
+
 def test_a_library_override_with_its_own_modifiers_and_animation_gets_exact_flow(tmp_path):
     """A collection linked from a library and overridden (fully editable, as artists animate a linked rig): its
     object keeps the library's Bevel modifier and moves by the override's own keyframes."""
