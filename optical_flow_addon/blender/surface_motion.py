@@ -486,7 +486,8 @@ class SurfaceMotion:
                 _, matrix, shape, known = here["instances"][key]
                 partner = there["instances"].get(key)
                 points = here["points"].get(key), there["points"].get(key)
-                within = points[0] is not None and points[0] != points[1]
+                # points that move within the instance (where its object's own shape changes, that decides)
+                within = shape not in changed and points[0] is not None and points[0] != points[1]
                 if partner is not None and (shape in by_vector or (within and self.vector_allowed
                                                                    and len(points[0]) == len(points[1] or b""))):
                     vector_rows[flow].append(row)

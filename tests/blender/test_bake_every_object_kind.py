@@ -498,6 +498,28 @@ def test_a_linked_objects_point_cloud_moving_within_it_takes_the_vector_pass_or_
     takes_vector_pass(tmp_path, asset.objects[0].name_full, "point cloud")
 
 
+@pytest.mark.parametrize("instanced", [False, True], ids=["in the scene", "collection instance"])
+def test_a_linked_object_whose_shape_key_changes_its_shape_takes_the_vector_pass_or_is_named_unknown(tmp_path,
+                                                                                                   instanced):
+    """A sphere squashed by a shape key, linked from a library with its animation, in the scene or shown by a
+    collection instance: it takes no modifier, so its points carry no displacement: at a frame gap of 1 it takes
+    Cycles' Vector pass; with scene flow it is unknown and named."""
+    scene = scenes.empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 120, 90
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    sphere = scenes.add_shape_key_sphere((0, 0, 0), (1, 2))
+    sphere.name = "Squashed"
+    asset = linked_asset(sphere, tmp_path / "squashed.blend")
+    if instanced:
+        empty = bpy.data.objects.new("Asset instance", None)
+        empty.instance_type, empty.instance_collection = "COLLECTION", asset
+        scene.collection.objects.link(empty)
+    else:
+        scene.collection.children.link(asset)
+    scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
+    takes_vector_pass(tmp_path, asset.objects[0].name_full, "its geometry changes")
+
+
 @pytest.mark.parametrize("gap", [1, 3])
 def test_a_crowd_of_a_deforming_object_that_geometry_nodes_instance_gets_exact_flow(tmp_path, gap):
     """A crowd: an armature-bent cylinder (in a collection no scene shows) instanced by Object Info on a moving grid
