@@ -25,9 +25,9 @@ ROUND_TRIP_PX = 0.5  # a pixel is off when the round trip misses its start by mo
 # A frame fails when more than this share of its checked pixels is off: with occlusion masks only surface edges
 # can miss; without them, every pixel hidden at the other frame too (docs/explanation/self-check.md).
 MOST_PIXELS_OFF = {True: 0.05, False: 0.25}
-# Round trips followed per frame at most: 65,536 evenly spread pixels put the share off within a tenth of a per
-# cent of all pixels' (a failing frame has most of them off), in a fraction of the time (docs/explanation/speed.md).
-MOST_PIXELS_FOLLOWED = 2**16
+# Round trips followed per frame at most: 16,384 evenly spread pixels put the share off within about a fifth of a
+# per cent of all pixels' (a failing frame has most of them off), in a fraction of the time (docs/explanation/speed.md).
+MOST_PIXELS_FOLLOWED = 2**14
 # Bilinear interpolation of a flow whose second differences stay within this misses by at most an eighth of it
 # along each axis (the cross term it follows exactly): a fraction of ROUND_TRIP_PX.
 SMOOTH_PX = ROUND_TRIP_PX

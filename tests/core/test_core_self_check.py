@@ -61,7 +61,7 @@ def test_only_pixels_whose_target_lands_on_the_same_surface_are_checked():
 
 
 def test_a_large_frame_is_checked_on_an_even_spread_of_pixels_that_keeps_the_verdict(monkeypatch):
-    """At 640×480 the round trips of 65,536 pixels are followed; backward flow wrong on every other row (a pattern
+    """At 640×480 the round trips of 16,384 pixels are followed; backward flow wrong on every other row (a pattern
     that a regular grid of pixels could miss entirely) bends at as large a share of them as of all pixels."""
     height, width = 480, 640
     forward, backward = affine_pair(False, height, width)
