@@ -295,6 +295,23 @@ def rendered_triangles(scene):
     return at
 
 
+def own_collection(obj, name: str) -> bpy.types.Collection:
+    """``obj`` moved out of its collections into a new collection ``name``, which no scene shows until linked to one."""
+    collection = bpy.data.collections.new(name)
+    for owner in obj.users_collection:
+        owner.objects.unlink(obj)
+    collection.objects.link(obj)
+    return collection
+
+
+def instancer(scene, collection, name: str) -> bpy.types.Object:
+    """An empty in ``scene`` that instances ``collection``."""
+    empty = bpy.data.objects.new(name, None)
+    empty.instance_type, empty.instance_collection = "COLLECTION", collection
+    scene.collection.objects.link(empty)
+    return empty
+
+
 def keyframe_motion(obj, keys: dict) -> None:
     """``keys``: frame -> (location, euler XYZ)."""
     for frame, (location, rotation) in keys.items():
@@ -391,10 +408,8 @@ def every_kind_scene(folder, frames: int = 4) -> tuple[bpy.types.Scene, dict]:
                           [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)])
     for name, start, shift in (("Prop still", (-1.0, -1.0, -0.6), (0, 0, 0)),
                                ("Prop moving", (0.2, -1.5, -0.9), (0.8, 0.5, 0.4))):
-        empty = bpy.data.objects.new(name, None)
-        empty.instance_type, empty.instance_collection = "COLLECTION", props
-        scene.collection.objects.link(empty)
-        kinds[name] = moving(empty, start, shift, (0.3, 0.8, 0.2) if "moving" in name else (0, 0, 0))
+        kinds[name] = moving(instancer(scene, props, name), start, shift,
+                             (0.3, 0.8, 0.2) if "moving" in name else (0, 0, 0))
     scatter = add_plane(1, location=(2.6, -0.5, -0.4))
     scatter.modifiers.new("Scatter", "NODES").node_group = scatter_node_group()
     kinds["Scatter"] = moving(scatter, (2.6, -0.5, -0.4), (-0.3, 0, 0.3), (0, 0.2, 0))

@@ -17,12 +17,7 @@ TOLERANCE_PX = 0.001
 def hidden_boxes_in_front(scene, layer) -> None:
     """Boxes in front of everything, in collections the layer excludes or sees only indirectly: not in the flow."""
     for name in ("Excluded", "Indirect only"):
-        collection = bpy.data.collections.new(name)
-        scene.collection.children.link(collection)
-        box = scenes.add_box((0, -4, 0))
-        for owner in box.users_collection:
-            owner.objects.unlink(box)
-        collection.objects.link(box)
+        scene.collection.children.link(scenes.own_collection(scenes.add_box((0, -4, 0)), name))
     layer.layer_collection.children["Excluded"].exclude = True
     layer.layer_collection.children["Indirect only"].indirect_only = True
 

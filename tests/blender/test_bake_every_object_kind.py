@@ -102,17 +102,11 @@ def test_instances_sharing_a_location_but_moving_differently_are_unknown_and_nam
     """Two instances of one collection at one spot, one turning: the rendered location cannot tell them apart, so
     their pixels are unknown and both instancers are named; an instance elsewhere keeps its exact flow."""
     scene = scenes.empty_scene()
-    props = bpy.data.collections.new("Props")
-    prop = scenes.add_box((0, 0, 0), scale=(0.6, 0.6, 0.6))
-    for owner in prop.users_collection:
-        owner.objects.unlink(prop)
-    props.objects.link(prop)
+    props = scenes.own_collection(scenes.add_box((0, 0, 0), scale=(0.6, 0.6, 0.6)), "Props")
     for name, location, turn in (("Still", (-1.2, 0, 0), 0.0), ("Turning", (-1.2, 0, 0), 0.4),
                                  ("Apart", (1.5, 0, 0), 0.3)):
-        empty = bpy.data.objects.new(name, None)
-        empty.instance_type, empty.instance_collection = "COLLECTION", props
-        scene.collection.objects.link(empty)
-        scenes.keyframe_motion(empty, {1: (location, (0, 0, 0)), 2: (location, (0, 0, turn))})
+        scenes.keyframe_motion(scenes.instancer(scene, props, name), {1: (location, (0, 0, 0)),
+                                                                       2: (location, (0, 0, turn))})
     scenes.add_camera(scene, [((0, -8, 0), (np.pi / 2, 0, 0))] * 2)
     out = tmp_path / "flow"
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out)) == {"FINISHED"}
@@ -224,14 +218,7 @@ def lifted(tree, geometry, index):
 
 def collection_instance(scene, obj) -> bpy.types.Object:
     """``obj`` moved into a collection of its own, and an empty that instances that collection in its place."""
-    props = bpy.data.collections.new("Props")
-    for owner in obj.users_collection:
-        owner.objects.unlink(obj)
-    props.objects.link(obj)
-    instancer = bpy.data.objects.new("Instancer", None)
-    instancer.instance_type, instancer.instance_collection = "COLLECTION", props
-    scene.collection.objects.link(instancer)
-    return instancer
+    return scenes.instancer(scene, scenes.own_collection(obj, "Props"), "Instancer")
 
 
 def component_points(scene, obj, frame: int, kind: str = "POINTCLOUD") -> tuple[np.ndarray, np.ndarray]:
@@ -470,10 +457,7 @@ def takes_vector_pass(folder: Path, name: str, why: str) -> None:
 
 def linked_asset(obj, library: Path) -> bpy.types.Collection:
     """``obj`` moved into a collection of its own in the ``library`` .blend, then linked back from there."""
-    asset = bpy.data.collections.new("Asset")
-    for owner in obj.users_collection:
-        owner.objects.unlink(obj)
-    asset.objects.link(obj)
+    asset = scenes.own_collection(obj, "Asset")
     bpy.data.libraries.write(str(library), {asset}, fake_user=True)
     bpy.data.collections.remove(asset)
     bpy.data.objects.remove(obj)
@@ -511,9 +495,7 @@ def test_a_linked_object_whose_shape_key_changes_its_shape_takes_the_vector_pass
     sphere.name = "Squashed"
     asset = linked_asset(sphere, tmp_path / "squashed.blend")
     if instanced:
-        empty = bpy.data.objects.new("Asset instance", None)
-        empty.instance_type, empty.instance_collection = "COLLECTION", asset
-        scene.collection.objects.link(empty)
+        scenes.instancer(scene, asset, "Asset instance")
     else:
         scene.collection.children.link(asset)
     scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
@@ -529,9 +511,7 @@ def test_a_crowd_of_a_deforming_object_that_geometry_nodes_instance_gets_exact_f
     scenes.add_plane(16, location=(0, 4, -1), rotation=(np.pi / 2, 0, 0))
     walker = scenes.add_bent_cylinder((0, 0, -1.5), (1, 4), rings=5)
     walker.scale = (0.5, 0.5, 0.5)
-    for owner in walker.users_collection:
-        owner.objects.unlink(walker)
-    bpy.data.collections.new("Sources").objects.link(walker)
+    scenes.own_collection(walker, "Sources")
     tree = scenes.geometry_node_group("Crowd")
     nodes, links = tree.nodes, tree.links
     grid, info, place = (nodes.new(kind) for kind in ("GeometryNodeMeshGrid", "GeometryNodeObjectInfo",
