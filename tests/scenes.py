@@ -239,6 +239,17 @@ def png_pixels(path) -> np.ndarray:
     return array[..., :channels]
 
 
+def plain_render(scene, frame: int, path) -> np.ndarray:
+    """What F12 and Image › Save As give for the frame, with the scene's settings."""
+    scene.frame_set(frame)
+    bpy.ops.render.render()
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_depth = "8"
+    scene.render.image_settings.color_mode = "RGBA" if scene.render.film_transparent else "RGB"
+    bpy.data.images["Render Result"].save_render(str(path), scene=scene)
+    return png_pixels(path)
+
+
 def corner_normals_in_world(evaluated, matrix_world) -> np.ndarray:
     """(T×3×3) the shading normals at the corners of an evaluated object's triangles: Blender's corner normals
     (smooth or custom) on smooth faces, the triangle's own normal on flat ones (a bent quad's two triangles differ

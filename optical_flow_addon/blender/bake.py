@@ -21,7 +21,7 @@ from ..core.errors import FlowError
 from ..core.formats.hdf5 import SEQUENCE_NAME
 from ..core.frame_writer import FrameWriter
 from ..core.limits import check_frame_memory, check_sequence_name
-from ..core.manifest import bake_manifest, write_manifest
+from ..core.manifest import OBJECT_FRAMES, bake_manifest, write_manifest
 from ..core.options import BLENDERPROC, BakeOptions
 from ..core.render_devices import AS_SCENE
 from ..core.track_files import save_tracks
@@ -138,10 +138,8 @@ def motion_record(options: BakeOptions, motion: SurfaceMotion | None, vector_pas
         "method": "vector pass" if vector_pass else "surface motion",
         "method_note": vector_pass,
         "unknown_objects": motion.unknown if motion else {},
-        "topology_changes": motion.topology_changes if motion else {},
-        "velocity_objects": motion.velocity_frames if motion else {},
-        "transform_objects": motion.transform_frames if motion else {},
-        "vector_objects": motion.vector_frames if motion else {},
+        **dict(zip(OBJECT_FRAMES, (motion.topology_changes, motion.velocity_frames, motion.transform_frames,
+                                   motion.vector_frames, motion.realized) if motion else [{}] * len(OBJECT_FRAMES))),
         **({"segmentation": segmentation} if segmentation else {}),
     }
 
@@ -293,7 +291,13 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
         versions = {"blender_version": bpy.app.version_string, "addon_version": __version__,
                     "material_override": not own_shading, **({"stereo_rig": rig.record()} if rig else {})}
         with_vector = bool(vector_pass)  # the method's, or a frame's whose objects move as the Vector pass has them
-        configure = {"image": lambda frame_guard: configure_image_render(scene, frame_guard, options.image_motion_blur),
+
+        def configure_images(frame_guard: SettingsGuard) -> None:
+            configure_image_render(scene, frame_guard, options.image_motion_blur)
+            if motion:
+                motion.images_as_made(frame_guard)
+
+        configure = {"image": configure_images,
                      "flow": lambda frame_guard: configure_flow_render(scene, frame_guard, override, with_vector,
                                                                        options.truth_scale)}
         last_yield = time.perf_counter()
@@ -379,6 +383,10 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                 notes += [f"The motion of {name} on frames {', '.join(map(str, frames))} is Cycles' Vector pass's, "
                           f"as its points move within it but cannot carry their motion.{hidden}"
                           for name, frames in motion.vector_frames.items()]
+                notes += [f"The instances that the geometry nodes of {name} make change shape: from frame "
+                          f"{frames[0]} on, the flow renders them realized (one mesh), so that their points carry "
+                          "their motion."
+                          for name, frames in motion.realized.items()]
                 notes += [f"Pixels of {name} left unknown (invalid) on frames {', '.join(map(str, frames))}: "
                           f"{motion.unknown[name]}." for name, frames in motion.topology_changes.items()]
             if records:

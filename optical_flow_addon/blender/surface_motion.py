@@ -113,7 +113,7 @@ def remove_aov(view_layer: bpy.types.ViewLayer, name: str) -> None:
 
 
 GROUP_SOCKETS = (("Geometry", "Geometry", "INPUT"), ("Geometry", "Geometry", "OUTPUT"), ("Number", "Float", "INPUT"),
-                 ("Helper", "Object", "INPUT"), ("Deforms", "Bool", "INPUT"))
+                 ("Helper", "Object", "INPUT"), ("Deforms", "Bool", "INPUT"), ("Realize", "Bool", "INPUT"))
 
 
 def motion_node_group() -> bpy.types.NodeTree:
@@ -123,7 +123,8 @@ def motion_node_group() -> bpy.types.NodeTree:
     with its curve and a sphere's with its centre, as Cycles' motion blur moves them). A rigid mesh carries no
     displacement:
     Cycles copies a moving object's mesh again every frame, attributes included, and the passes read zero where an
-    attribute is missing."""
+    attribute is missing. With Realize, its instances are made part of its own geometry first, so that their points
+    carry displacements too (no modifier reaches the points of geometry that geometry nodes make and instance)."""
     tree = bpy.data.node_groups.new(MODIFIER, "GeometryNodeTree")
     for name, kind, side in GROUP_SOCKETS:
         if hasattr(tree, "interface"):
@@ -135,7 +136,9 @@ def motion_node_group() -> bpy.types.NodeTree:
     parts, joined = nodes.new("GeometryNodeSeparateComponents"), nodes.new("GeometryNodeJoinGeometry")
     helper = nodes.new("GeometryNodeObjectInfo")
     links.new(given.outputs["Helper"], helper.inputs["Object"])
-    links.new(given.outputs["Geometry"], parts.inputs[0])
+    realized = nodes.new("GeometryNodeRealizeInstances")
+    links.new(given.outputs["Geometry"], realized.inputs[0])
+    links.new(switched(tree, given.outputs["Realize"], given.outputs["Geometry"], realized.outputs[0]), parts.inputs[0])
     starts, first = nodes.new("GeometryNodeInputNamedAttribute"), nodes.new("GeometryNodeSampleIndex")
     starts.data_type, starts.inputs["Name"].default_value = "FLOAT_VECTOR", STARTS_ATTRIBUTE
     first.data_type, first.domain = "FLOAT_VECTOR", "POINT"  # its index stays 0
@@ -159,16 +162,22 @@ def motion_node_group() -> bpy.types.NodeTree:
             links.new(shown(displacement.outputs, "Attribute"), shown(sample.inputs, "Value"))
             links.new(index, sample.inputs["Index"])
             geometry = store(tree, geometry, attribute, "FLOAT_VECTOR", shown(sample.outputs, "Value"))
-        deforms = nodes.new("GeometryNodeSwitch")
-        deforms.input_type = "GEOMETRY"
-        links.new(given.outputs["Deforms"], shown(deforms.inputs, "Switch"))
-        links.new(parts.outputs[part], shown(deforms.inputs, "False"))
-        links.new(geometry, shown(deforms.inputs, "True"))
-        links.new(shown(deforms.outputs, "Output"), joined.inputs[0])
+        links.new(switched(tree, given.outputs["Deforms"], parts.outputs[part], geometry), joined.inputs[0])
     for socket in [output for output in parts.outputs if output.name not in followed]:
         links.new(socket, joined.inputs[0])
     links.new(store(tree, joined.outputs[0], OBJECT_ATTRIBUTE, "FLOAT", given.outputs["Number"]), result.inputs[0])
     return tree
+
+
+def switched(tree: bpy.types.NodeTree, switch: bpy.types.NodeSocket, false: bpy.types.NodeSocket,
+             true: bpy.types.NodeSocket) -> bpy.types.NodeSocket:
+    """``true`` where ``switch`` is on, else ``false``: a Switch node of geometry."""
+    node = tree.nodes.new("GeometryNodeSwitch")
+    node.input_type = "GEOMETRY"
+    tree.links.new(switch, shown(node.inputs, "Switch"))
+    tree.links.new(false, shown(node.inputs, "False"))
+    tree.links.new(true, shown(node.inputs, "True"))
+    return shown(node.outputs, "Output")
 
 
 def added(tree: bpy.types.NodeTree, a: bpy.types.NodeSocket, b: bpy.types.NodeSocket) -> bpy.types.NodeSocket:
@@ -331,6 +340,9 @@ class SurfaceMotion:
         # at the partner frame is asked for (scene flow, disparity change)
         self.vector_frames: dict[str, list[int]] = {}
         self.vector_allowed = options.frame_gap == 1 and not (options.scene_flow or options.stereo)
+        # object -> frames whose flow renders realize the instances its geometry nodes make, from the first on which
+        # geometry made there and instanced changes shape (not with segmentation, which tells the instances apart)
+        self.realized: dict[str, list[int]] = {}
         self.numbers: dict[str, int] = {}  # tagged object -> the number its geometry carries
         self.helpers: dict[str, bpy.types.Object] = {}  # deforming object -> its displacements' helper
         # Objects followed only while their evaluated shape stays the same, and why.
@@ -368,6 +380,7 @@ class SurfaceMotion:
     def _node_group(self) -> bpy.types.NodeTree:
         tree = motion_node_group()
         self.guard.on_restore(lambda: bpy.data.node_groups.remove(tree))
+        self._realize_input = group_inputs(tree)["Realize"]
         return tree
 
     def _append_modifier(self, obj: bpy.types.Object, tree: bpy.types.NodeTree, number: int,
@@ -464,18 +477,17 @@ class SurfaceMotion:
         """Set the helpers' displacements for rendering ``frame``; return the rendered instances ([number, location])
         and, per flow whose partner frame exists, their [matrix here, matrix there] (there None where an instance is
         gone or its motion unknown), for the writer."""
-        gap = self.options.frame_gap
-        for old in [f for f in self._frames if f < frame - gap]:
+        for old in [f for f in self._frames if f < frame - self.options.frame_gap]:
             del self._frames[old]
+        self._realize_changing_instances(frame)
         here = self.state(frame)
         keys = list(here["instances"])
+        shown = {shape for _, _, shape, _ in here["instances"].values()}  # objects whose geometry renders here
         motions, vector_rows = {}, {}
-        for flow in ATTRIBUTES:
-            other = frame + FLOW_STEPS[flow] * gap
-            if not self.options.sequence_start <= other <= self.options.sequence_end:
-                continue
+        for flow, other in self._partners(frame):
             there = self.state(other)
-            changed = {name for name in self.rigid_only if not same_shape(here["shapes"][name], there["shapes"][name])}
+            changed = {name for name in self.rigid_only.keys() & shown
+                       if not same_shape(here["shapes"][name], there["shapes"][name])}
             # Cycles' motion covers a changed shape whose points stay the same: its Vector pass has them
             by_vector = {name for name in changed
                          if self.vector_allowed and same_topology(here["shapes"][name], there["shapes"][name])}
@@ -505,6 +517,42 @@ class SurfaceMotion:
         return {"instances": instances, "matrices": matrices, "locations": self.locations,
                 **({"vector_rows": vector_rows} if vector_rows else {}),
                 **(self._segmentation(frame, keys) if self.options.segmentation else {})}
+
+    def _partners(self, frame: int) -> list[tuple[str, int]]:
+        """Each flow of ``frame`` whose partner frame lies in the sequence, with that frame."""
+        others = [(flow, frame + FLOW_STEPS[flow] * self.options.frame_gap) for flow in ATTRIBUTES]
+        return [(flow, other) for flow, other in others
+                if self.options.sequence_start <= other <= self.options.sequence_end]
+
+    def _realize_changing_instances(self, frame: int) -> None:
+        """Where geometry that an object's geometry nodes make and instance changes shape between ``frame`` and a
+        partner frame, the flow renders realize that object's instances from then on: made one with its own geometry,
+        their points carry their displacements as any mesh's do (the frames' states are read again). Each instance
+        keeps its look in the scene's images, which render the instances as made (``images_as_made``). Not with
+        segmentation, which tells the instances apart."""
+        if self.options.segmentation:
+            return
+        here = self.state(frame)
+        changing = {here["instances"][key][3] for _, other in self._partners(frame)
+                    for key, points in here["points"].items() if self.state(other)["points"].get(key, points) != points}
+        wanted = changing & set(self.helpers)
+        for name in sorted(wanted - set(self.realized)):
+            self._realize(name, True)
+            self._frames.clear()
+        for name in sorted(wanted | set(self.realized)):
+            note_frame(self.realized, name, frame)
+
+    def _realize(self, name: str, on: bool) -> None:
+        obj = self.objects[name]
+        obj.modifiers[MODIFIER][self._realize_input] = on
+        obj.update_tag()
+
+    def images_as_made(self, guard: SettingsGuard) -> None:
+        """For a render of the scene's own images: the instances the bake realizes rendered as their geometry nodes
+        make them (an instance's look may depend on it, as through Object Info's Random), until ``guard`` restores."""
+        for name in self.realized:
+            self._realize(name, False)
+            guard.on_restore(lambda name=name: self._realize(name, True))
 
     def _segmentation(self, frame: int, keys: list) -> dict:
         """The segmentation index of each instance row and, for pixels whose instance is unknown, of each object

@@ -15,6 +15,10 @@ from .products import FLOW_NAMES, OCCLUSION, SCENE_FLOWS
 
 MANIFEST_VERSION = 1
 SCENE_CHANGED = "scene (its camera, objects or their animation)"
+# What the bake met per object on some of its frames (blender/bake.py's ``motion_record``): the frames, or why its
+# pixels are unknown. Each chunk of a sequence baked apart has its own frames' share; the merged manifest holds all.
+OBJECT_FRAMES = ("topology_changes", "velocity_objects", "transform_objects", "vector_objects", "realized_objects")
+OBJECT_REASONS = ("unknown_objects",)
 
 
 def on_off(value: object) -> str:
@@ -150,7 +154,9 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
                             "or turn on Overwrite to replace them.")
     # the tracks are the sequence's, followed by the chunk holding its first frame
     tracks = next(({"tracks": manifest["tracks"]} for manifest in manifests if "tracks" in manifest), {})
-    versions = [{key: value for key, value in manifest.items() if key not in own and key != "tracks"}
+    met = {key: merged_objects([manifest.get(key, {}) for manifest in manifests], key in OBJECT_FRAMES)
+           for key in OBJECT_FRAMES + OBJECT_REASONS if any(key in manifest for manifest in manifests)}
+    versions = [{key: value for key, value in manifest.items() if key not in {*own, *met, "tracks"}}
                 for manifest in manifests]
     if any(other != versions[0] for other in versions):
         raise FlowError(f"The chunks of the bake in {options.output_dir} were baked with different versions "
@@ -160,7 +166,17 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
                     key=lambda record: record["frame"])
     span = replace(options, frame_start=min(options.frame_start, frames[0]["frame"]),
                    frame_end=max(options.frame_end, frames[-1]["frame"]))
-    return write_manifest(span, resolution, frames, {**versions[0], **tracks})
+    return write_manifest(span, resolution, frames, {**versions[0], **met, **tracks})
+
+
+def merged_objects(records: list[dict], frames: bool) -> dict:
+    """Chunks' records of ``OBJECT_FRAMES`` (``frames``: object -> frames, merged in order) or of ``OBJECT_REASONS``
+    (object -> why, the first chunk's)."""
+    merged: dict = {}
+    for record in records:
+        for name, value in record.items():
+            merged[name] = sorted({*merged.get(name, []), *value}) if frames else merged.get(name, value)
+    return merged
 
 
 def read_manifest(folder: Path) -> dict:

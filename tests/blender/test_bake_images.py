@@ -35,17 +35,6 @@ def lit_scene(samples: int = 4):
     return scene, objects
 
 
-def plain_render(scene, frame: int, path: Path) -> np.ndarray:
-    """What F12 and Image › Save As give for the frame, with the scene's settings."""
-    scene.frame_set(frame)
-    bpy.ops.render.render()
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.image_settings.color_depth = "8"
-    scene.render.image_settings.color_mode = "RGBA" if scene.render.film_transparent else "RGB"
-    bpy.data.images["Render Result"].save_render(str(path), scene=scene)
-    return scenes.png_pixels(path)
-
-
 @pytest.mark.parametrize("transparent", [False, True], ids=["opaque", "transparent film"])
 def test_images_equal_a_plain_render_and_hdf5_has_blenderprocs_keys(tmp_path, transparent):
     scene, _ = lit_scene()
@@ -57,7 +46,7 @@ def test_images_equal_a_plain_render_and_hdf5_has_blenderprocs_keys(tmp_path, tr
     assert snapshot(scene) == before
     channels = 4 if transparent else 3
     for frame in (2, 3):
-        expected = plain_render(scene, frame, tmp_path / f"plain_{frame}.png")
+        expected = scenes.plain_render(scene, frame, tmp_path / f"plain_{frame}.png")
         image = scenes.png_pixels(out / f"colors_{frame:04d}.png")
         assert image.shape == (48, 64, channels)
         np.testing.assert_array_equal(image, expected)  # bit-identical to Blender's own render

@@ -337,3 +337,25 @@ def test_tracks_of_a_sequence_baked_in_chunks_are_the_bytes_of_one_bake(tmp_path
     assert manifests[0] == manifests[1] and manifests[0]["tracks"]["count"] == 50
     assert sorted(got) == sorted(expected) and "wall/wall.npy" in got and "wall/annotations.npz" in got
     assert [name for name in expected if got[name] != expected[name]] == []
+
+
+def test_chunks_that_each_meet_an_object_on_their_own_frames_merge_into_the_files_of_one_bake(tmp_path):
+    """A grid that gains a column of vertices every frame moves with its object alone at a frame gap of 1 (its
+    topology changes), and each chunk records that for its own frames (``transform_objects``): the merged manifest
+    lists all of them, as one bake of every frame does, instead of refusing the chunks as of different versions."""
+    import bpy
+    import scenes
+
+    scene = scenes.empty_scene()
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(1.5707963, 0, 0))
+    grid = scenes.add_plane(1, rotation=(1.5707963, 0, 0))
+    grid.name = "Grid"
+    grid.modifiers.new("Grow", "NODES").node_group = scenes.growing_grid_node_group(None)
+    scenes.add_camera(scene, [((0.1 * f, -7, 0), (1.5707963, 0, 0)) for f in range(5)])
+    blend = tmp_path / "grid.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    one, out = tmp_path / "one", tmp_path / "out"
+    bake(blend, one)
+    bake(blend, out, "--scheduler", "local:2", "--chunk-size", "2")
+    assert json.loads((one / "manifest.json").read_text())["transform_objects"] == {"Grid": [1, 2, 3, 4, 5]}
+    assert_same_bake(out, one)

@@ -238,6 +238,31 @@ def test_chunks_of_other_settings_are_named_as_such(tmp_path):
     assert "version" not in str(error.value)
 
 
+def test_chunks_that_met_other_objects_on_their_frames_merge_into_one_record(tmp_path):
+    """Each chunk of a sequence baked apart names the objects it met on its own frames (unknown, taking the Vector
+    pass, realized, ...): the merged manifest names every chunk's, their frames in order, as one bake of all frames
+    would, instead of refusing the chunks as baked by different versions."""
+    bake = options(tmp_path, frame_end=4)
+    motion = {"method": "surface motion", "segmentation": {"background": 0}}
+    fluid, grass = "its evaluated geometry changes its topology", "instances of it share a rendered location"
+    first = {**VERSIONS, **motion, "unknown_objects": {"Fluid": fluid}, "topology_changes": {"Fluid": [2]},
+             "vector_objects": {}, "realized_objects": {"Crowd": [1, 2]}}
+    second = {**VERSIONS, **motion, "unknown_objects": {"Grass": grass, "Fluid": fluid},
+              "topology_changes": {"Fluid": [3, 4], "Grass": [4]}, "vector_objects": {"Rock": [3]},
+              "realized_objects": {"Crowd": [3, 4]}}
+    chunks = []
+    for frames, versions in ((range(1, 3), first), (range(3, 5), second)):
+        write_manifest(bake, (W, H), [record(bake, f) for f in frames], versions)
+        chunks.append(json.loads((tmp_path / "manifest.json").read_text()))
+    merged = json.loads(merge_manifests(bake, chunks).read_text())
+    assert merged["unknown_objects"] == {"Fluid": fluid, "Grass": grass}
+    assert merged["topology_changes"] == {"Fluid": [2, 3, 4], "Grass": [4]}
+    assert merged["vector_objects"] == {"Rock": [3]} and merged["realized_objects"] == {"Crowd": [1, 2, 3, 4]}
+    assert merged["segmentation"] == {"background": 0} and [r["frame"] for r in merged["frames"]] == [1, 2, 3, 4]
+    with pytest.raises(FlowError, match="different versions"):
+        merge_manifests(bake, [chunks[0], {**chunks[1], "blender_version": "5.0.1"}])
+
+
 def test_a_sequence_file_holding_frames_no_manifest_lists_is_not_resumed(tmp_path):
     """flow_sequence.hdf5 of a bake killed after frame 6 holds frames 1-6; a resume of frames 1-3 would keep 4-6
     inside it, listed nowhere. It is refused, naming them; resuming frames that cover them keeps them."""
