@@ -343,6 +343,8 @@ class SurfaceMotion:
         # object -> frames whose flow renders realize the instances its geometry nodes make, from the first on which
         # geometry made there and instanced changes shape (not with segmentation, which tells the instances apart)
         self.realized: dict[str, list[int]] = {}
+        self._realizing: set[str] = set()  # objects whose instances the flow renders realize now
+        self._left_as_instances: set[str] = set()  # objects whose realized topology changed: never realized again
         self.numbers: dict[str, int] = {}  # tagged object -> the number its geometry carries
         self.helpers: dict[str, bpy.types.Object] = {}  # deforming object -> its displacements' helper
         # Objects followed only while their evaluated shape stays the same, and why.
@@ -527,22 +529,35 @@ class SurfaceMotion:
     def _realize_changing_instances(self, frame: int) -> None:
         """Where geometry that an object's geometry nodes make and instance changes shape between ``frame`` and a
         partner frame, the flow renders realize that object's instances from then on: made one with its own geometry,
-        their points carry their displacements as any mesh's do (the frames' states are read again). Each instance
+        their points carry their displacements as any mesh's do (the frames' states are read again). Where the
+        realized geometry's topology then changes (instances come or go), the object goes back to its instances for
+        good: each instance keeps its own motion there, never less than Cycles' Vector pass gives. Each instance
         keeps its look in the scene's images, which render the instances as made (``images_as_made``). Not with
         segmentation, which tells the instances apart."""
         if self.options.segmentation:
             return
+        others = [other for _, other in self._partners(frame)]
         here = self.state(frame)
-        changing = {here["instances"][key][3] for _, other in self._partners(frame)
+        changing = {here["instances"][key][3] for other in others
                     for key, points in here["points"].items() if self.state(other)["points"].get(key, points) != points}
-        wanted = changing & set(self.helpers)
-        for name in sorted(wanted - set(self.realized)):
+        for name in sorted((changing & set(self.helpers)) - self._left_as_instances - self._realizing):
             self._realize(name, True)
-            self._frames.clear()
-        for name in sorted(wanted | set(self.realized)):
+        here = self.state(frame)
+        for name in sorted(self._realizing):
+            if any(not same_topology(here["shapes"][name], self.state(other)["shapes"][name]) for other in others):
+                self._left_as_instances.add(name)
+                self._realize(name, False)
+        for name in sorted(self._realizing):
             note_frame(self.realized, name, frame)
 
     def _realize(self, name: str, on: bool) -> None:
+        """Realize ``name``'s instances in the flow renders from now on, or no longer; the frames' states are read
+        again."""
+        self._switch(name, on)
+        (self._realizing.add if on else self._realizing.discard)(name)
+        self._frames.clear()
+
+    def _switch(self, name: str, on: bool) -> None:
         obj = self.objects[name]
         obj.modifiers[MODIFIER][self._realize_input] = on
         obj.update_tag()
@@ -550,9 +565,9 @@ class SurfaceMotion:
     def images_as_made(self, guard: SettingsGuard) -> None:
         """For a render of the scene's own images: the instances the bake realizes rendered as their geometry nodes
         make them (an instance's look may depend on it, as through Object Info's Random), until ``guard`` restores."""
-        for name in self.realized:
-            self._realize(name, False)
-            guard.on_restore(lambda name=name: self._realize(name, True))
+        for name in sorted(self._realizing):
+            self._switch(name, False)
+            guard.on_restore(lambda name=name: self._switch(name, True))
 
     def _segmentation(self, frame: int, keys: list) -> dict:
         """The segmentation index of each instance row and, for pixels whose instance is unknown, of each object

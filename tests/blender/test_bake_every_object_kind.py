@@ -546,14 +546,20 @@ def test_a_crowd_of_a_deforming_object_that_geometry_nodes_instance_gets_exact_f
     exact_against_ray_caster(out, scene, f"crowd, gap {gap}", flows, crowd.name, 100)
 
 
-def changing_cubes(name: str) -> bpy.types.Object:
+def changing_cubes(name: str, growing: bool = False) -> bpy.types.Object:
     """An object whose geometry nodes make a cube, lift each of its vertices its own way as the frames go and instance
-    it on a row of three points; each instance shaded its own way (Object Info's Random), in the scene's images."""
+    it on a row of three points (``growing``: a point more on each frame, from three at frame 1); each instance
+    shaded its own way (Object Info's Random), in the scene's images."""
     tree = scenes.geometry_node_group(name)
     nodes, links = tree.nodes, tree.links
     grid, cube, shade, place = (nodes.new(kind) for kind in (
         "GeometryNodeMeshGrid", "GeometryNodeMeshCube", "GeometryNodeSetMaterial", "GeometryNodeInstanceOnPoints"))
     grid.inputs["Size X"].default_value, grid.inputs["Vertices X"].default_value = 3.0, 3
+    if growing:
+        count = nodes.new("ShaderNodeMath")
+        count.inputs[1].default_value = 2
+        links.new(nodes.new("GeometryNodeInputSceneTime").outputs["Frame"], count.inputs[0])
+        links.new(count.outputs[0], grid.inputs["Vertices X"])
     grid.inputs["Vertices Y"].default_value = 1
     cube.inputs["Size"].default_value = (0.6, 0.6, 0.6)
     shade.inputs["Material"].default_value = material = bpy.data.materials.new(name)
@@ -635,6 +641,28 @@ def test_a_linked_object_whose_shape_key_changes_its_shape_scattered_by_geometry
     assert manifest["unknown_objects"] == {} and manifest["vector_objects"] == {}
     exact_against_ray_caster(out, scene, "linked scatter", (("forward_flow", 1, 2), ("backward_flow", 3, 2)),
                              scatter.name, 100)
+
+
+def test_changing_meshes_that_geometry_nodes_instance_in_a_growing_number_stay_instances_at_the_vector_pass(tmp_path):
+    """The lifted cubes on a row that gains a point every frame: realized, their topology would change between the
+    frames, which leaves such geometry only its object's movement, less than Cycles' Vector pass has for the
+    instances. So they stay instances: at a frame gap of 1 the cubes of both frames take the Vector pass's flow."""
+    scene = scenes.empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 120, 90
+    scenes.add_plane(20, location=(0, 5, 0), rotation=(np.pi / 2, 0, 0))
+    changing_cubes("Crowd", growing=True)
+    scenes.add_camera(scene, [((0, -7, 0.3), (np.pi / 2, 0, 0))] * 2)
+    out, vector_pass = tmp_path / "flow", tmp_path / "vector pass"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), render_depth=True) == {"FINISHED"}
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(vector_pass), occlusion=False) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["realized_objects"] == {} and manifest["transform_objects"] == {}
+    assert manifest["vector_objects"] == {"Crowd": [1, 2]}
+    shown = np.load(out / "depth_0001.npy") < 9  # the three cubes of frame 1, all in frame 2 too
+    moved, valid = (np.load(out / f"forward_flow{part}_0001.npy") for part in ("", "_valid"))
+    expected = np.load(vector_pass / "forward_flow_0001.npy")
+    assert shown.sum() > 20 and valid[shown].all() and np.abs(expected[shown]).max() > 0.1
+    assert np.abs(moved - expected)[shown].max() < 1e-4
 
 
 def test_with_segmentation_changing_meshes_that_geometry_nodes_instance_take_the_vector_pass_or_are_named(tmp_path):
