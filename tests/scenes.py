@@ -444,6 +444,18 @@ def every_kind_scene(folder, frames: int = 4) -> tuple[bpy.types.Scene, dict]:
     return scene, kinds
 
 
+def growing_grid_scene(frames: int) -> bpy.types.Scene:
+    """A grid named Grid that gains a column of vertices every frame (``growing_grid_node_group``) in front of a wall,
+    the camera sliding along it: a frame gap of 1 moves the grid with its object alone (``transform_objects``)."""
+    scene = empty_scene()
+    add_plane(20, location=(0, 5, 0), rotation=(math.pi / 2, 0, 0))
+    grid = add_plane(1, rotation=(math.pi / 2, 0, 0))
+    grid.name = "Grid"
+    grid.modifiers.new("Grow", "NODES").node_group = growing_grid_node_group(None)
+    add_camera(scene, [((0.1 * f, -7, 0), (math.pi / 2, 0, 0)) for f in range(frames)])
+    return scene
+
+
 def growing_grid_node_group(velocity: tuple[float, float, float] | None) -> bpy.types.NodeTree:
     """A 2 m grid that gains a column of vertices every frame (its topology changes) and slides at ``velocity`` (m/s);
     with a velocity, its points carry it as their ``velocity`` attribute, as fluid meshes do."""

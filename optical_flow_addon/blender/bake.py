@@ -21,7 +21,7 @@ from ..core.errors import FlowError
 from ..core.formats.hdf5 import SEQUENCE_NAME
 from ..core.frame_writer import FrameWriter
 from ..core.limits import check_frame_memory, check_sequence_name
-from ..core.manifest import OBJECT_FRAMES, bake_manifest, write_manifest
+from ..core.manifest import OBJECT_FRAMES, bake_manifest, objects_met, write_manifest
 from ..core.options import BLENDERPROC, BakeOptions
 from ..core.render_devices import AS_SCENE
 from ..core.track_files import save_tracks
@@ -395,8 +395,9 @@ def bake_flow(scene: bpy.types.Scene, options: BakeOptions, resume: bool = False
                     listed = sorted(records + others, key=lambda r: r["frame"])
                     span = replace(options, frame_start=min(options.frame_start, listed[0]["frame"]),
                                    frame_end=max(options.frame_end, listed[-1]["frame"]))
-                    write_manifest(span, resolution, listed,
-                                   {**versions, **motion_record(options, motion, vector_pass), **track_record})
+                    record = motion_record(options, motion, vector_pass)
+                    record |= objects_met([earlier, record]) if resume else {}  # the kept frames' objects too
+                    write_manifest(span, resolution, listed, {**versions, **record, **track_record})
                 except FlowError:
                     if stopped_by is None:
                         raise  # else the error that stopped the bake is the one to report (a full disk, say)

@@ -154,8 +154,7 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
                             "or turn on Overwrite to replace them.")
     # the tracks are the sequence's, followed by the chunk holding its first frame
     tracks = next(({"tracks": manifest["tracks"]} for manifest in manifests if "tracks" in manifest), {})
-    met = {key: merged_objects([manifest.get(key, {}) for manifest in manifests], key in OBJECT_FRAMES)
-           for key in OBJECT_FRAMES + OBJECT_REASONS if any(key in manifest for manifest in manifests)}
+    met = objects_met(manifests)
     versions = [{key: value for key, value in manifest.items() if key not in {*own, *met, "tracks"}}
                 for manifest in manifests]
     if any(other != versions[0] for other in versions):
@@ -169,14 +168,15 @@ def merge_manifests(options: BakeOptions, manifests: list[dict]) -> Path:
     return write_manifest(span, resolution, frames, {**versions[0], **met, **tracks})
 
 
-def merged_objects(records: list[dict], frames: bool) -> dict:
-    """Chunks' records of ``OBJECT_FRAMES`` (``frames``: object -> frames, merged in order) or of ``OBJECT_REASONS``
-    (object -> why, the first chunk's)."""
-    merged: dict = {}
-    for record in records:
-        for name, value in record.items():
-            merged[name] = sorted({*merged.get(name, []), *value}) if frames else merged.get(name, value)
-    return merged
+def objects_met(manifests: list[dict]) -> dict:
+    """The ``OBJECT_FRAMES`` and ``OBJECT_REASONS`` of manifests of one sequence's frames (chunks, or a bake and its
+    resume), as one bake of all their frames records them: each object's frames merged in order, the first reason."""
+    met: dict[str, dict] = {}
+    for key in [key for key in OBJECT_FRAMES + OBJECT_REASONS if any(key in manifest for manifest in manifests)]:
+        merged = met.setdefault(key, {})
+        for name, value in [item for manifest in manifests for item in manifest.get(key, {}).items()]:
+            merged[name] = sorted({*merged.get(name, []), *value}) if key in OBJECT_FRAMES else merged.get(name, value)
+    return met
 
 
 def read_manifest(folder: Path) -> dict:

@@ -181,3 +181,24 @@ def test_an_overwriting_layout_bake_of_fewer_frames_leaves_none_of_the_earlier_b
     assert undescribed_files(out / "Sintel" / "one.manifest.json") == []
     manifest = json.loads((out / "Sintel" / "one.manifest.json").read_text())
     assert manifest["formats"] == ["CAM", "DPT", "FLO", "PNG"] and "backward_flow" not in manifest["products"]
+
+
+def test_a_resumed_bake_lists_the_objects_its_kept_frames_met(tmp_path):
+    """A grid that gains a column of vertices every frame moves with its object alone (``transform_objects``): a bake
+    stopped after two frames and resumed lists the frames of both runs, as one bake of every frame does."""
+    import scenes
+
+    from optical_flow_addon.blender.bake import bake_flow
+    from optical_flow_addon.core.options import BakeOptions
+
+    scene = scenes.growing_grid_scene(5)
+    whole, resumed = (BakeOptions(output_dir=tmp_path / name, frame_start=1, frame_end=5, sequence_start=1,
+                                  sequence_end=5, overwrite=True) for name in ("whole", "resumed"))
+    list(bake_flow(scene, whole))
+    stopped = bake_flow(scene, resumed)
+    assert [next(stopped).frame, next(stopped).frame] == [1, 2]
+    stopped.close()
+    assert [p.frame for p in bake_flow(scene, resumed, resume=True)] == [3, 4, 5]
+    manifests = [json.loads((options.output_dir / "manifest.json").read_text()) for options in (whole, resumed)]
+    assert manifests[0]["transform_objects"] == {"Grid": [1, 2, 3, 4, 5]}
+    assert without_self_check(manifests[1]) == without_self_check(manifests[0])

@@ -346,12 +346,7 @@ def test_chunks_that_each_meet_an_object_on_their_own_frames_merge_into_the_file
     import bpy
     import scenes
 
-    scene = scenes.empty_scene()
-    scenes.add_plane(20, location=(0, 5, 0), rotation=(1.5707963, 0, 0))
-    grid = scenes.add_plane(1, rotation=(1.5707963, 0, 0))
-    grid.name = "Grid"
-    grid.modifiers.new("Grow", "NODES").node_group = scenes.growing_grid_node_group(None)
-    scenes.add_camera(scene, [((0.1 * f, -7, 0), (1.5707963, 0, 0)) for f in range(5)])
+    scenes.growing_grid_scene(5)
     blend = tmp_path / "grid.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
     one, out = tmp_path / "one", tmp_path / "out"
