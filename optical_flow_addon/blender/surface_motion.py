@@ -210,12 +210,12 @@ def store(tree: bpy.types.NodeTree, geometry: bpy.types.NodeSocket, name: str, k
     return node.outputs[0]
 
 
-def evaluate_as_rendered(scene: bpy.types.Scene, guard: SettingsGuard) -> None:
+def evaluate_as_rendered(guard: SettingsGuard) -> None:
     """Let the depsgraph the bake reads evaluate what Cycles renders: modifiers shown as in the render, subdivision at
-    the render levels, curves and metaballs at their render resolution."""
-    for obj in scene.objects:
-        if obj.library is not None:
-            continue
+    the render levels, curves and metaballs at their render resolution. Those of every object, also of one that only
+    instances show (Object Info, a collection no scene holds) or that is linked from a library (changed in memory
+    only)."""
+    for obj in bpy.data.objects:
         for modifier in obj.modifiers:
             if modifier.show_viewport != modifier.show_render:
                 guard.set(modifier, "show_viewport", modifier.show_render)
@@ -224,7 +224,7 @@ def evaluate_as_rendered(scene: bpy.types.Scene, guard: SettingsGuard) -> None:
                 guard.set(modifier, viewport, getattr(modifier, render))
     for data, viewport, render in [(curve, "resolution_u", "render_resolution_u") for curve in bpy.data.curves] + [
             (ball, "resolution", "render_resolution") for ball in bpy.data.metaballs]:
-        if data.library is None and getattr(data, render) and getattr(data, viewport) != getattr(data, render):
+        if getattr(data, render) and getattr(data, viewport) != getattr(data, render):
             guard.set(data, viewport, getattr(data, render))
 
 
@@ -353,7 +353,7 @@ class SurfaceMotion:
         self._written: dict[tuple[str, str], np.ndarray] = {}  # (object, flow) -> displacements its helper holds
         self._changed: set[str] = set()  # objects whose helper needs writing
         self._starts: dict[str, np.ndarray] = {}  # object -> where its helper's parts start, as written
-        evaluate_as_rendered(scene, guard)
+        evaluate_as_rendered(guard)
         depsgraph = bpy.context.evaluated_depsgraph_get()
         self.rendered = rendered_objects(view_layer)
         sources = {instance.object.original for instance in depsgraph.object_instances

@@ -515,13 +515,16 @@ def test_a_linked_object_whose_shape_key_changes_its_shape_takes_the_vector_pass
 
 @pytest.mark.parametrize("gap", [1, 3])
 def test_a_crowd_of_a_deforming_object_that_geometry_nodes_instance_gets_exact_flow(tmp_path, gap):
-    """A crowd: an armature-bent cylinder (in a collection no scene shows) instanced by Object Info on a moving grid
-    of six points. Each instance carries the displacements of the object it shows, turned by its own matrix."""
+    """A crowd: an armature-bent cylinder under a Subdivision Surface at level 0 in the viewport and 1 in the render
+    (in a collection no scene shows) instanced by Object Info on a moving grid of six points. Each instance carries
+    the displacements of the object it shows at the level the render shows, turned by its own matrix."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 80, 60
     scenes.add_plane(16, location=(0, 4, -1), rotation=(np.pi / 2, 0, 0))
     walker = scenes.add_bent_cylinder((0, 0, -1.5), (1, 4), rings=5)
     walker.scale = (0.5, 0.5, 0.5)
+    subdivision = walker.modifiers.new("Subdivision", "SUBSURF")
+    subdivision.levels, subdivision.render_levels = 0, 1
     scenes.own_collection(walker, "Sources")
     tree = scenes.geometry_node_group("Crowd")
     nodes, links = tree.nodes, tree.links
@@ -542,6 +545,8 @@ def test_a_crowd_of_a_deforming_object_that_geometry_nodes_instance_gets_exact_f
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out), frame_gap=gap, scene_flow=True) == {"FINISHED"}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["unknown_objects"] == {} and manifest["vector_objects"] == {}
+    assert subdivision.levels == 0  # the viewport's level is back; the render's (1) is what was baked
+    subdivision.levels = subdivision.render_levels  # the reference follows the render's geometry too
     flows = ("forward_flow", 1, 1 + gap), ("backward_flow", 4, 4 - gap)
     exact_against_ray_caster(out, scene, f"crowd, gap {gap}", flows, crowd.name, 100)
 
@@ -609,14 +614,17 @@ def test_meshes_that_geometry_nodes_make_and_instance_changing_shape_get_exact_f
 
 
 def test_a_linked_object_whose_shape_key_changes_its_shape_scattered_by_geometry_nodes_gets_exact_flow(tmp_path):
-    """A sphere squashed by a shape key, linked from a library with its animation, scattered on a moving row of three
-    points by a local object's geometry nodes (Object Info), the camera moving: the linked object takes no modifier,
-    but the scatter's instances, realized in the flow renders, carry their points' motion."""
+    """A sphere squashed by a shape key, under a Subdivision Surface at level 0 in the viewport and 1 in the render,
+    linked from a library with its animation, scattered on a moving row of three points by a local object's geometry
+    nodes (Object Info), the camera moving: the linked object takes no modifier, but the scatter's instances, realized
+    in the flow renders, carry their points' motion, at the level the render shows."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 80, 60
     scenes.add_plane(16, location=(0, 4, -1), rotation=(np.pi / 2, 0, 0))
     sphere = scenes.add_shape_key_sphere((0, 0, 0), (1, 3))
     sphere.name = "Squashed"
+    subdivision = sphere.modifiers.new("Subdivision", "SUBSURF")
+    subdivision.levels, subdivision.render_levels = 0, 1
     squashed = linked_asset(sphere, tmp_path / "squashed.blend").objects[0]
     tree = scenes.geometry_node_group("Scatter")
     nodes, links = tree.nodes, tree.links
@@ -639,6 +647,9 @@ def test_a_linked_object_whose_shape_key_changes_its_shape_scattered_by_geometry
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["realized_objects"] == {"Scatter": [1, 2, 3]}
     assert manifest["unknown_objects"] == {} and manifest["vector_objects"] == {}
+    subdivision = squashed.modifiers["Subdivision"]
+    assert subdivision.levels == 0  # the viewport's level is back; the render's (1) is what was baked
+    subdivision.levels = subdivision.render_levels  # the reference follows the render's geometry too
     exact_against_ray_caster(out, scene, "linked scatter", (("forward_flow", 1, 2), ("backward_flow", 3, 2)),
                              scatter.name, 100)
 
