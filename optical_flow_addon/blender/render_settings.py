@@ -79,16 +79,21 @@ def tree_needs_own_shading(tree: bpy.types.NodeTree) -> bool:
     return False
 
 
+SHADED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES"}  # the object types whose materials render
+
+
 def materials_needing_own_shading(scene: bpy.types.Scene) -> list[str]:
-    """Names of materials on visible objects that the material override would change."""
-    names = set()
-    for obj in scene.objects:
-        if obj.type not in {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES"} or obj.hide_render:
-            continue
-        for slot in obj.material_slots:
-            if material_needs_own_shading(slot.material):
-                names.add(slot.material.name)
-    return sorted(names)
+    """Names of the materials that the material override would change, on what renders: the scene's objects (also
+    those hidden in the viewport), every instance (of a collection no scene holds, too), and the materials that
+    geometry nodes set on the geometry they make."""
+    materials = [slot.material for obj in scene.objects if obj.type in SHADED_TYPES and not obj.hide_render
+                 for slot in obj.material_slots]
+    for instance in bpy.context.evaluated_depsgraph_get().object_instances:
+        evaluated = instance.object
+        if evaluated.type in SHADED_TYPES and not (instance.parent or evaluated).original.hide_render:
+            materials += [slot.material for slot in evaluated.material_slots]
+            materials += list(getattr(evaluated.data, "materials", []))
+    return sorted({material.name for material in materials if material_needs_own_shading(material)})
 
 
 def unshaded_material() -> bpy.types.Material:

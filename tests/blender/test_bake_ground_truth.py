@@ -104,6 +104,33 @@ def test_see_through_material_keeps_its_flow(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["material_override"] is False
 
 
+@pytest.mark.parametrize("shown_by", ["collection instance", "geometry nodes"])
+def test_a_see_through_material_that_only_instances_or_geometry_nodes_render_keeps_its_flow(tmp_path, shown_by):
+    """The alpha-0 card in a collection that no scene holds, shown by a collection instance; or a card whose
+    material only its geometry nodes set: neither is on an object's material slots in the scene, and the bake still
+    keeps the scene's materials."""
+    scene, objects = scenes.camera_motion_scene()
+    card = scenes.add_plane(3, location=(0, -4, 2.5), rotation=(1.3, 0, 0))
+    invisible = scenes.see_through_material("Invisible")
+    if shown_by == "collection instance":
+        card.data.materials.append(invisible)
+        scenes.instancer(scene, scenes.own_collection(card, "Cards"), "Cards")
+    else:
+        tree = scenes.geometry_node_group("Set invisible")
+        shade = tree.nodes.new("GeometryNodeSetMaterial")
+        shade.inputs["Material"].default_value = invisible
+        tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], shade.inputs["Geometry"])
+        tree.links.new(shade.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
+        card.modifiers.new("Set invisible", "NODES").node_group = tree
+    assert invisible not in {slot.material for obj in scene.objects for slot in obj.material_slots}
+    shapes, camera = scenes.describe(scene, objects)  # the card is not part of what should be seen
+    out = bake(tmp_path)
+    flow, valid = load(out, "forward_flow", 2)
+    error, mask_mismatches, _ = compare(flow, valid, shapes, camera, 2, 3)
+    assert mask_mismatches == 0 and error < TOLERANCE_PX
+    assert json.loads((out / "manifest.json").read_text())["material_override"] is False
+
+
 def test_opaque_scene_uses_the_material_override(tmp_path):
     scenes.camera_motion_scene()
     out = bake(tmp_path, frame_start=1, frame_end=2)
