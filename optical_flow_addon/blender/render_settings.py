@@ -6,7 +6,7 @@ from typing import Any
 import bpy
 
 from .settings_guard import SettingsGuard
-from .surface_motion import SurfaceMotion, add_motion_passes, motion_material
+from .surface_motion import SurfaceMotion, add_motion_passes, motion_material, show_what_renders
 
 # Settings that make the vector pass exact and the render cheap. Cycles property names.
 CYCLES_SETTINGS = {
@@ -85,14 +85,16 @@ SHADED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES"}  # the obj
 def materials_needing_own_shading(scene: bpy.types.Scene) -> list[str]:
     """Names of the materials that the material override would change, on what renders: the scene's objects (also
     those hidden in the viewport), every instance (of a collection no scene holds, too), and the materials that
-    geometry nodes set on the geometry they make."""
+    geometry nodes set on the geometry they make; also of what is disabled in viewports, shown for the look-up."""
     materials = [slot.material for obj in scene.objects if obj.type in SHADED_TYPES and not obj.hide_render
                  for slot in obj.material_slots]
-    for instance in bpy.context.evaluated_depsgraph_get().object_instances:
-        evaluated = instance.object
-        if evaluated.type in SHADED_TYPES and not (instance.parent or evaluated).original.hide_render:
-            materials += [slot.material for slot in evaluated.material_slots]
-            materials += list(getattr(evaluated.data, "materials", []))
+    with SettingsGuard() as guard:
+        show_what_renders(guard)
+        for instance in bpy.context.evaluated_depsgraph_get().object_instances:
+            evaluated = instance.object
+            if evaluated.type in SHADED_TYPES and not (instance.parent or evaluated).original.hide_render:
+                materials += [slot.material for slot in evaluated.material_slots]
+                materials += list(getattr(evaluated.data, "materials", []))
     return sorted({material.name for material in materials if material_needs_own_shading(material)})
 
 

@@ -211,10 +211,11 @@ def store(tree: bpy.types.NodeTree, geometry: bpy.types.NodeSocket, name: str, k
 
 
 def evaluate_as_rendered(guard: SettingsGuard) -> None:
-    """Let the depsgraph the bake reads evaluate what Cycles renders: modifiers shown as in the render, subdivision at
-    the render levels, curves and metaballs at their render resolution. Those of every object, also of one that only
-    instances show (Object Info, a collection no scene holds) or that is linked from a library (changed in memory
-    only)."""
+    """Let the depsgraph the bake reads evaluate what Cycles renders: what is disabled in viewports but rendered
+    (``show_what_renders``), modifiers shown as in the render, subdivision at the render levels, curves and
+    metaballs at their render resolution. Those of every object, also of one that only instances show (Object Info,
+    a collection no scene holds) or that is linked from a library (changed in memory only)."""
+    show_what_renders(guard)
     for obj in bpy.data.objects:
         for modifier in obj.modifiers:
             if modifier.show_viewport != modifier.show_render:
@@ -226,6 +227,14 @@ def evaluate_as_rendered(guard: SettingsGuard) -> None:
             (ball, "resolution", "render_resolution") for ball in bpy.data.metaballs]:
         if getattr(data, render) and getattr(data, viewport) != getattr(data, render):
             guard.set(data, viewport, getattr(data, render))
+
+
+def show_what_renders(guard: SettingsGuard) -> None:
+    """Objects and collections disabled in viewports (which keeps heavy ones out of the viewport) but rendered: in the
+    depsgraph the bake reads, as in the render."""
+    for thing in [*bpy.data.objects, *bpy.data.collections]:
+        if thing.hide_viewport and not thing.hide_render:
+            guard.set(thing, "hide_viewport", False)
 
 
 def point_vectors(data: bpy.types.ID, name: str) -> np.ndarray | None:

@@ -22,6 +22,22 @@ def hidden_boxes_in_front(scene, layer) -> None:
     layer.layer_collection.children["Indirect only"].indirect_only = True
 
 
+def assert_exact(out, triangles_at, camera) -> None:
+    """Every flow of frames 1–4 against the ray caster: the validity mask and the flow, which really moves."""
+    for frame in range(1, 5):
+        for name, other in (("forward_flow", frame + 1), ("backward_flow", frame - 1)):
+            if other not in camera.matrices:
+                continue
+            flow = np.load(out / f"{name}_{frame:04d}.npy")
+            valid = np.load(out / f"{name}_valid_{frame:04d}.npy")
+            candidates = triangle_ground_truth.flow_candidates(triangles_at, camera, frame, other)
+            error, mask_mismatches, (_, hit, _) = compare_candidates(flow, valid, candidates)
+            assert mask_mismatches == 0, f"{name} {frame}: {mask_mismatches} pixels with a wrong validity mask"
+            assert error < TOLERANCE_PX, f"{name} {frame}: worst error {error:.5f} px"
+            assert 0.5 * hit.size < hit.sum() < 0.95 * hit.size  # the wall, and open sky above it
+            assert np.abs(flow[valid]).max() > 2  # the objects really move
+
+
 @pytest.mark.parametrize("active_layer", ["only", "first", "second", "second, hidden collections"])
 def test_still_camera_with_rigid_shape_key_and_armature_motion(tmp_path, active_layer):
     scene, objects = scenes.deforming_scene()
@@ -41,15 +57,29 @@ def test_still_camera_with_rigid_shape_key_and_armature_motion(tmp_path, active_
     out = tmp_path / "flow"
     assert bpy.ops.optical_flow.render_flow(output_dir=str(out)) == {"FINISHED"}
     assert not scene.render.use_persistent_data  # the scene's own setting is back
-    for frame in range(1, 5):
-        for name, other in (("forward_flow", frame + 1), ("backward_flow", frame - 1)):
-            if other not in camera.matrices:
-                continue
-            flow = np.load(out / f"{name}_{frame:04d}.npy")
-            valid = np.load(out / f"{name}_valid_{frame:04d}.npy")
-            candidates = triangle_ground_truth.flow_candidates(triangles_at, camera, frame, other)
-            error, mask_mismatches, (_, hit, _) = compare_candidates(flow, valid, candidates)
-            assert mask_mismatches == 0, f"{name} {frame}: {mask_mismatches} pixels with a wrong validity mask"
-            assert error < TOLERANCE_PX, f"{name} {frame}: worst error {error:.5f} px"
-            assert 0.5 * hit.size < hit.sum() < 0.95 * hit.size  # the wall, and open sky above it
-            assert np.abs(flow[valid]).max() > 2  # the objects really move
+    assert_exact(out, triangles_at, camera)
+
+
+@pytest.mark.parametrize("disabled", ["objects", "their collection"])
+def test_objects_disabled_in_viewports_but_rendered_get_their_flow(tmp_path, disabled):
+    """The shape-key sphere and the armature-bent cylinder disabled in viewports (the monitor icon, which keeps heavy
+    objects out of the viewport), themselves or through their collection, still render: the bake follows them as the
+    render shows them, and puts the setting back."""
+    scene, objects = scenes.deforming_scene()
+    movers = [scene.objects["Sphere"], scene.objects["Cylinder"]]
+    if disabled == "objects":
+        switched = movers
+    else:
+        switched = [scenes.own_collection(movers[0], "Heavy")]
+        scene.collection.children.link(switched[0])
+        for obj in movers[1:]:
+            scene.collection.objects.unlink(obj)
+            switched[0].objects.link(obj)
+    for thing in switched:
+        thing.hide_viewport = True
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out)) == {"FINISHED"}
+    assert all(thing.hide_viewport for thing in switched)  # the scene's own setting is back
+    for thing in switched:
+        thing.hide_viewport = False  # the reference follows what the render shows
+    assert_exact(out, scenes.world_triangles(scene, objects), scenes.scene_camera(scene))

@@ -104,17 +104,18 @@ def test_see_through_material_keeps_its_flow(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["material_override"] is False
 
 
-@pytest.mark.parametrize("shown_by", ["collection instance", "geometry nodes"])
+@pytest.mark.parametrize("shown_by", ["collection instance", "collection instance disabled in viewports",
+                                      "geometry nodes"])
 def test_a_see_through_material_that_only_instances_or_geometry_nodes_render_keeps_its_flow(tmp_path, shown_by):
-    """The alpha-0 card in a collection that no scene holds, shown by a collection instance; or a card whose
-    material only its geometry nodes set: neither is on an object's material slots in the scene, and the bake still
-    keeps the scene's materials."""
+    """The alpha-0 card in a collection that no scene holds, shown by a collection instance (also one disabled in
+    viewports, which still renders); or a card whose material only its geometry nodes set: neither is on an object's
+    material slots in the scene, and the bake still keeps the scene's materials."""
     scene, objects = scenes.camera_motion_scene()
     card = scenes.add_plane(3, location=(0, -4, 2.5), rotation=(1.3, 0, 0))
     invisible = scenes.see_through_material("Invisible")
-    if shown_by == "collection instance":
+    if shown_by.startswith("collection instance"):
         card.data.materials.append(invisible)
-        scenes.instancer(scene, scenes.own_collection(card, "Cards"), "Cards")
+        scenes.instancer(scene, scenes.own_collection(card, "Cards"), "Cards").hide_viewport = "disabled" in shown_by
     else:
         tree = scenes.geometry_node_group("Set invisible")
         shade = tree.nodes.new("GeometryNodeSetMaterial")
