@@ -291,6 +291,9 @@ def rendered_triangles(scene):
                 obj = instance.object
                 if obj.type not in {"MESH", "CURVE", "FONT", "SURFACE", "META"} or obj.original.hide_render:
                     continue
+                parent = obj.original.parent  # Cycles shows a vertex or face instancer's children only as instances
+                if not instance.is_instance and parent and parent.instance_type in {"VERTS", "FACES"}:
+                    continue
                 key = (instance.parent.original.name if instance.is_instance else "", obj.original.name,
                        tuple(instance.persistent_id) if instance.is_instance else ())
                 parts[key] = (triangles_in_world(obj, instance.matrix_world),
@@ -442,6 +445,40 @@ def every_kind_scene(folder, frames: int = 4) -> tuple[bpy.types.Scene, dict]:
     add_camera(scene, [((0.4 * f, -13 + 0.4 * f, 0.3 * f), (math.pi / 2 - 0.02 * f, 0.01 * f, 0.02 * f))
                        for f in range(frames)])
     return scene, kinds
+
+
+def emitter_scene(made_by: str, size: float = 0.15) -> tuple[bpy.types.Scene, bpy.types.Object]:
+    """Boxes of half-side ``size`` instanced on a 4×4 grid that moves and bends (a shape key) over frames 1–3, before a
+    wall, the camera moving (80×60): by a hair particle system rendering an object (``made_by`` "particles": 12, half
+    of them shown in the viewport), on the grid's "vertices" or on its "faces" (the box then a child of the grid)."""
+    scene = empty_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 80, 60
+    add_plane(16, location=(0, 4, -1), rotation=(math.pi / 2, 0, 0))
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=3, y_subdivisions=3, size=3)
+    emitter = bpy.context.object
+    emitter.name = "Emitter"
+    emitter.shape_key_add(name="Basis")
+    bend = emitter.shape_key_add(name="Bend")
+    for point in bend.data:
+        point.co.z += 0.4 * point.co.x ** 2
+    for frame, value in ((1, 0.0), (3, 1.0)):
+        bend.value = value
+        bend.keyframe_insert("value", frame=frame)
+    keyframe_motion(emitter, {1: ((0, 0, 0), (1.3, 0, 0)), 3: ((0.3, -0.2, 0.2), (1.4, 0.1, 0.2))})
+    box = add_box((0, 0, 0), scale=(size, size, size))
+    if made_by == "particles":
+        own_collection(box, "Sources")
+        emitter.modifiers.new("Scatter", "PARTICLE_SYSTEM")
+        settings = emitter.particle_systems[0].settings
+        settings.type, settings.count, settings.hair_length = "HAIR", 12, 0.3
+        settings.render_type, settings.instance_object, settings.particle_size = "OBJECT", box, 1.0
+        settings.display_percentage = 50
+    else:
+        emitter.instance_type = "VERTS" if made_by == "vertices" else "FACES"
+        emitter.show_instancer_for_render = emitter.show_instancer_for_viewport = True
+        box.parent = emitter
+    add_camera(scene, [((0.2 * f, -9 + 0.3 * f, 0.1 * f), (math.pi / 2, 0.01 * f, 0.02 * f)) for f in range(3)])
+    return scene, emitter
 
 
 def growing_grid_scene(frames: int) -> bpy.types.Scene:

@@ -49,6 +49,8 @@ HELD = {kind for _, kind in COMPONENTS}
 # geometry may have components the helper does not hold (curves that geometry nodes make on a mesh object, which
 # Cycles does not render), so the helper says where its parts start, not the geometry's sizes.
 STARTS_ATTRIBUTE = "optical_flow_starts"
+# How many children per particle the viewport shows ("child_nbr" before Blender 4.0).
+CHILDREN_SHOWN = "child_percent" if "child_percent" in bpy.types.ParticleSettings.bl_rna.properties else "child_nbr"
 # Per modifier type, the setting the viewport evaluates and the one the render uses.
 RENDER_LEVELS = {"SUBSURF": ("levels", "render_levels"), "MULTIRES": ("levels", "render_levels")}
 
@@ -213,8 +215,9 @@ def store(tree: bpy.types.NodeTree, geometry: bpy.types.NodeSocket, name: str, k
 def evaluate_as_rendered(guard: SettingsGuard) -> None:
     """Let the depsgraph the bake reads evaluate what Cycles renders: what is disabled in viewports but rendered
     (``show_what_renders``), modifiers shown as in the render, subdivision at the render levels, curves and
-    metaballs at their render resolution. Those of every object, also of one that only instances show (Object Info,
-    a collection no scene holds) or that is linked from a library (changed in memory only)."""
+    metaballs at their render resolution, all of each particle system's particles and children (the viewport may
+    show a share). Those of every object, also of one that only instances show (Object Info, a collection no scene
+    holds) or that is linked from a library (changed in memory only)."""
     show_what_renders(guard)
     for obj in bpy.data.objects:
         for modifier in obj.modifiers:
@@ -223,8 +226,12 @@ def evaluate_as_rendered(guard: SettingsGuard) -> None:
             viewport, render = RENDER_LEVELS.get(modifier.type, (None, None))
             if viewport and getattr(modifier, viewport) != getattr(modifier, render):
                 guard.set(modifier, viewport, getattr(modifier, render))
+    for settings in bpy.data.particles:
+        if settings.display_percentage != 100:
+            guard.set(settings, "display_percentage", 100)
     for data, viewport, render in [(curve, "resolution_u", "render_resolution_u") for curve in bpy.data.curves] + [
-            (ball, "resolution", "render_resolution") for ball in bpy.data.metaballs]:
+            (ball, "resolution", "render_resolution") for ball in bpy.data.metaballs] + [
+            (settings, CHILDREN_SHOWN, "rendered_child_count") for settings in bpy.data.particles]:
         if getattr(data, render) and getattr(data, viewport) != getattr(data, render):
             guard.set(data, viewport, getattr(data, render))
 
@@ -667,8 +674,11 @@ class SurfaceMotion:
 
 
 def rendered_objects(view_layer: bpy.types.ViewLayer) -> list[bpy.types.Object]:
-    """The view layer's objects whose geometry renders (its instancers' instances aside)."""
-    return [obj for obj in view_layer.objects if obj.type in RENDERED_TYPES and not obj.hide_render]
+    """The view layer's objects whose geometry renders (its instancers' instances aside). The render leaves out the
+    children of a parent that instances them on its vertices or faces, which the viewport still shows where they
+    are."""
+    return [obj for obj in view_layer.objects if obj.type in RENDERED_TYPES and not obj.hide_render
+            and not (obj.parent and obj.parent.instance_type in {"VERTS", "FACES"})]
 
 
 def own_components(instances: Iterator[tuple]) -> set[tuple]:

@@ -715,3 +715,21 @@ def test_a_library_override_with_its_own_modifiers_and_animation_gets_exact_flow
     _, index, _, _ = triangle_ground_truth.first_hits(*pixel_rays(camera, 1), triangles_at(1))
     shown = np.where(index >= 0, triangles_at.owners[1][np.maximum(index, 0)], "") == obj.name
     assert shown.sum() > 50 and np.load(out / "forward_flow_valid_0001.npy")[shown & ~edges(shown)].all()
+
+
+@pytest.mark.parametrize("made_by", ["particles", "vertices", "faces"])
+def test_instances_on_particles_vertices_and_faces_follow_their_bending_moving_emitter(tmp_path, made_by):
+    """Boxes instanced by a hair particle system (rendering an object, half of them shown in the viewport), on the
+    vertices or on the faces of a grid that moves and bends (``scenes.emitter_scene``), the camera moving: each
+    instance follows its own transform."""
+    scene, emitter = scenes.emitter_scene(made_by)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), scene_flow=True) == {"FINISHED"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["unknown_objects"] == {} and manifest["vector_objects"] == {}
+    if made_by == "particles":
+        settings = emitter.particle_systems[0].settings
+        assert settings.display_percentage == 50  # the viewport's share is back
+        settings.display_percentage = 100  # the reference follows what the render shows
+    exact_against_ray_caster(out, scene, made_by, (("forward_flow", 1, 2), ("backward_flow", 3, 2)), emitter.name,
+                             100)

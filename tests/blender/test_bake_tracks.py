@@ -126,6 +126,16 @@ def test_every_object_kind_gets_exact_balanced_tracks_and_a_chunk_writes_the_sam
     assert (chunk / "tracks.npz").read_bytes() == (out / "tracks.npz").read_bytes()
 
 
+def test_tracks_follow_vertex_instances_and_never_the_child_the_render_leaves_out(tmp_path):
+    """Boxes instanced on the vertices of a moving, bending grid: the render leaves out the box itself (the grid's
+    child, which the viewport still shows where it is), so no track starts on it and it hides none."""
+    scene, _ = scenes.emitter_scene("vertices", size=0.4)
+    out = tmp_path / "flow"
+    assert bpy.ops.optical_flow.render_flow(output_dir=str(out), point_tracks=True, track_count=600) == {"FINISHED"}
+    check_tracks(load_tracks(out / "tracks.npz"), scenes.rendered_triangles(scene), scenes.scene_camera(scene),
+                 [1, 2, 3])
+
+
 @pytest.mark.any_blender_line  # the files and refusals of the core, checked above on every line: one is enough
 def test_cotracker_layout_tapvid_and_pointodyssey_files_load_as_their_readers_read_them(tmp_path):
     scene, _ = scenes.deforming_scene(4)
