@@ -590,7 +590,7 @@ def test_meshes_that_geometry_nodes_make_and_instance_changing_shape_get_exact_f
     instances as made: each shaded its own way, as F12 renders them."""
     scene = scenes.empty_scene()
     scene.render.resolution_x, scene.render.resolution_y = 80, 60
-    scene.cycles.samples = 1
+    scene.render.engine, scene.cycles.samples = "CYCLES", 1  # the images too: EEVEE here renders in software
     scenes.add_plane(16, location=(0, 4, -1), rotation=(np.pi / 2, 0, 0))
     bpy.ops.object.light_add(type="SUN", rotation=(1.2, 0, 0.3))
     crowd = changing_cubes("Crowd")
